@@ -1,0 +1,122 @@
+"""JSONL manifests: validated reading (file:line errors) and crash-safe appending.
+
+A manifest is one JSON object per line. Appends are written as whole lines in one ``write`` followed by
+flush + fsync, so a crash can at worst leave a truncated *last* line; readers detect it, warn and drop it
+(the record is then simply redone on resume).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Iterable, Iterator, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from genemi.errors import ManifestError
+
+logger = logging.getLogger(__name__)
+
+R = TypeVar("R", bound=BaseModel)
+
+
+def iter_json_lines(path: str | Path) -> Iterator[tuple[int, dict]]:
+    """Yield ``(line_number, object)`` for each non-empty line; a truncated final line is dropped with a warning."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ManifestError(f"manifest not found: {path}") from exc
+    lines = raw.split(b"\n")
+    ends_with_newline = raw.endswith(b"\n")
+    for index, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        is_last = index == len(lines) or (index == len(lines) - 1 and ends_with_newline)
+        try:
+            obj = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            if is_last and not ends_with_newline:
+                logger.warning("%s:%d: dropping truncated last line (interrupted write)", path, index)
+                return
+            raise ManifestError(f"{path}:{index}: invalid JSON: {exc}") from exc
+        if not isinstance(obj, dict):
+            raise ManifestError(f"{path}:{index}: expected a JSON object, got {type(obj).__name__}")
+        yield index, obj
+
+
+def read_records(path: str | Path, record_type: type[R]) -> list[R]:
+    """Read and validate every record of a JSONL manifest; errors name the file and line."""
+    records = []
+    for line_no, obj in iter_json_lines(path):
+        try:
+            records.append(record_type.model_validate(obj))
+        except ValidationError as exc:
+            raise ManifestError(f"{path}:{line_no}: invalid {record_type.__name__}: {_short(exc)}") from exc
+    return records
+
+
+def _short(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        loc = ".".join(str(p) for p in err["loc"]) or "<record>"
+        parts.append(f"{loc}: {err['msg']}")
+    more = len(exc.errors()) - 3
+    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+
+
+class ManifestWriter:
+    """Append records to a JSONL manifest atomically per batch (one write, flush, fsync).
+
+    If the file ends with a truncated line from an earlier crash, it is cut off before appending, so a
+    resumed run never glues a new record onto half an old one.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._repair_tail()
+        self._fh = open(self.path, "ab")
+
+    def _repair_tail(self) -> None:
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return
+        with open(self.path, "rb+") as fh:
+            data = fh.read()
+            if data.endswith(b"\n"):
+                return
+            cut = data.rfind(b"\n") + 1
+            logger.warning("%s: removing a truncated last line left by an interrupted run", self.path)
+            fh.truncate(cut)
+
+    def write(self, records: Iterable[BaseModel | dict]) -> int:
+        """Append ``records``; returns how many were written."""
+        lines = []
+        for rec in records:
+            obj = rec.model_dump(mode="json") if isinstance(rec, BaseModel) else rec
+            lines.append(json.dumps(obj, ensure_ascii=False, separators=(",", ":")))
+        if not lines:
+            return 0
+        self._fh.write(("\n".join(lines) + "\n").encode("utf-8"))
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        return len(lines)
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> "ManifestWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def done_ids(path: str | Path) -> set[str]:
+    """Ids of the records already present in a manifest (empty if it does not exist yet)."""
+    path = Path(path)
+    if not path.exists():
+        return set()
+    return {str(obj["id"]) for _, obj in iter_json_lines(path) if "id" in obj}

@@ -1,0 +1,1 @@
+"""Model I/O: checkpoint reading, CLIP creation/loading, and tiny random models for tests and demos."""

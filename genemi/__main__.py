@@ -1,0 +1,3 @@
+from genemi.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,42 @@
+"""The ``genemi`` command: ``genemi <subcommand> [flags]``; each subcommand is a module's ``main(argv)``."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Sequence
+
+#: subcommand -> (module with main(argv), one-line description); imported lazily
+COMMANDS = {
+    "train": ("genemi.training.train", "fine-tune CLIP on mined hard negatives (GeNeMi / CE-CLIP / NegCLIP)"),
+    "demo": ("genemi.demo", "train a tiny CLIP on the built-in shapes data, offline, in seconds"),
+}
+
+
+def _usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = ["usage: genemi <command> [flags]   (genemi <command> --help for its flags)", "", "commands:"]
+    lines += [f"  {name.ljust(width)}  {desc}" for name, (_, desc) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0
+    if argv[0] in ("-V", "--version"):
+        from genemi import __version__
+
+        print(f"genemi {__version__}")
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"genemi: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    return int(module.main(rest) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

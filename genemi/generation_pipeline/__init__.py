@@ -1,0 +1,1 @@
+"""The generation pipeline: stages that turn images into variation datasets, and their records."""

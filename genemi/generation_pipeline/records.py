@@ -1,0 +1,88 @@
+"""Typed records exchanged between pipeline stages and read by the trainer.
+
+Records are pydantic models with ``extra="forbid"``: a manifest line with a misspelt field fails on read
+with file and line number (see :func:`genemi.manifest.read_records`). Ids are derived from inputs and are
+hierarchical (``<image_id>/item_02/var_1``), never from time or randomness.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Status = Literal["ok", "failed"]
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VariationRecord(Record):
+    """One generated variation of one item of one source image (``variations.jsonl`` / ``dataset.jsonl``).
+
+    Field names follow the original ``variation_annotation.json`` so old files convert one to one;
+    ``save`` is the *variation* image the captions describe, ``source`` the unedited image.
+    """
+
+    id: str
+    parent_id: str | None = None
+    origin_name: str = Field(description="identifier of the source image")
+    item: str = Field(description="the item (object phrase) that was edited")
+    name: str = Field(description="unique name of this variation")
+    source: str = Field(description="path of the unedited source image, relative to the source image root")
+    save: str = Field(description="path of the variation image, relative to the variation image root")
+    short: str = Field(description="2-3 word description of the new item")
+    portrayal: str | None = Field(default=None, description="long description used as inpainting prompt")
+    tag2text_caption: str | None = None
+    original_captions: list[str] = Field(default_factory=list)
+    captions: list[str] = Field(default_factory=list, description="captions describing the variation")
+    itm_score: list[float] | None = Field(default=None, description="BLIP ITM score per caption")
+    iva_score: float | None = Field(default=None, description="image variation area among siblings")
+    status: Status = "ok"
+    error: str | None = None
+
+    @field_validator("itm_score", mode="before")
+    @classmethod
+    def _scalar_itm(cls, value: Any) -> Any:
+        return [value] if isinstance(value, (int, float)) else value
+
+    @property
+    def mean_itm(self) -> float | None:
+        return sum(self.itm_score) / len(self.itm_score) if self.itm_score else None
+
+
+class TextNegative(Record):
+    """One rule-generated hard-negative caption."""
+
+    type: str = Field(description="edit type, e.g. replace_obj, swap_att")
+    text: str
+    valid: bool = True
+    reason: str | None = Field(default=None, description="why the edit does not apply (when invalid)")
+
+
+class TextNegativeRecord(Record):
+    """A caption with typed hard negatives (``genemi negatives`` output; CE-CLIP / NegCLIP training input)."""
+
+    id: str
+    image: str = Field(description="image path relative to the image root")
+    caption: str
+    image_id: str | int | None = None
+    negatives: list[TextNegative] = Field(default_factory=list)
+
+
+#: Keys of the original GeNeMi ``variation_annotation.json`` records.
+LEGACY_VARIATION_KEYS = (
+    "origin_name", "name", "source", "item", "short", "save",
+    "tag2text_caption", "original_captions", "captions", "itm_score", "iva_score",
+)  # fmt: skip
+
+
+def variation_from_legacy(obj: dict[str, Any]) -> VariationRecord:
+    """Convert one record of the original ``variation_annotation.json`` (unknown keys are ignored)."""
+    data = {k: obj[k] for k in LEGACY_VARIATION_KEYS if k in obj and obj[k] is not None}
+    for key in ("original_captions", "captions"):
+        if isinstance(data.get(key), str):
+            data[key] = [data[key]]
+    name = str(data.get("name", ""))
+    return VariationRecord(id=name, parent_id=str(data.get("origin_name", "")) or None, **data)

@@ -1,0 +1,122 @@
+"""Training configuration: defaults live here, once. Presets (``configs/train/*.yaml``) list differences.
+
+The defaults reproduce the original GeNeMi trainer (``train.py --mode item_based``: Adam, lr 1e-6,
+betas (0.9, 0.98), eps 1e-6, L2 weight decay 0.1 on every parameter, constant lr, 10 epochs, ViT-B/32 with
+OpenAI weights), minus its bugs: fp32 master weights with optional autocast instead of training fp16
+weights directly, typed flags, the variation image rather than the source image, a working
+``image_based`` mode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from genemi.errors import ConfigError
+from genemi.training.losses import LossConfig
+from genemi.training.mining import MINING_MODES
+
+DatasetType = Literal["variations", "coco", "text_negatives", "csv", "webdataset"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+
+
+@dataclass
+class OptimConfig:
+    optimizer: Literal["adam", "adamw"] = "adam"
+    lr: float = 1e-6
+    betas: tuple[float, float] = (0.9, 0.98)
+    eps: float = 1e-6
+    weight_decay: float = 0.1
+    #: False (open_clip style): no decay on biases, norms, embeddings' gains, logit_scale
+    decay_all_params: bool = True
+    scheduler: Literal["constant", "cosine"] = "constant"
+    warmup_steps: int = 0
+    min_lr: float = 0.0
+    grad_clip: float | None = None
+    accum_freq: int = 1
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0:
+            raise ConfigError(f"optim.lr must be > 0, got {self.lr}")
+        if not all(0 <= b < 1 for b in self.betas):
+            raise ConfigError(f"optim.betas must lie in [0, 1), got {self.betas}")
+        if self.accum_freq < 1 or self.warmup_steps < 0:
+            raise ConfigError("optim.accum_freq must be >= 1 and optim.warmup_steps >= 0")
+
+
+@dataclass
+class DataConfig:
+    dataset_type: DatasetType = "variations"
+    dataset: Path | None = None  # variation JSON/JSONL, text-negative JSONL, CSV, or webdataset shard pattern
+    image_root: Path | None = None  # root of the images that ``dataset`` names
+    coco_dataset: Path | None = None  # pool of ordinary pairs mixed into each group
+    coco_image_dir: Path | None = None
+    source_image_root: Path | None = None  # unedited source images (--include-source); default coco_image_dir
+    itm_threshold: float | None = 0.0  # keep variations with mean BLIP-ITM > this (None: no filter)
+    iva_threshold: float | None = 14.0  # keep variations with IVA > this (None: no filter)
+    include_source: bool = False
+    csv_img_key: str = "filepath"
+    csv_caption_key: str = "title"
+    csv_separator: str = "\t"
+    workers: int = 2
+    augment: bool = False  # open_clip's random-resized-crop train transform instead of the eval transform
+    normalize_captions: bool = True
+    max_negatives: int | None = None  # hard negatives per caption to use (None: all in the data)
+
+    def __post_init__(self) -> None:
+        if self.workers < 0:
+            raise ConfigError("data.workers must be >= 0")
+
+
+@dataclass
+class MiningConfig:
+    mode: str = "item_based"
+    groups_per_batch: int | None = None  # None: the mode's default
+    variations_per_group: int | None = None
+    coco_per_group: int | None = None
+    sample_by_score: bool | None = None
+    batch_size: int = 256  # pairs per step for flat datasets (coco, csv, text_negatives, webdataset)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MINING_MODES:
+            raise ConfigError(f"mining.mode must be one of {', '.join(MINING_MODES)}, got {self.mode!r}")
+        if self.batch_size < 1:
+            raise ConfigError("mining.batch_size must be >= 1")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    clip_model: str = "ViT-B/32"
+    pretrained: str | None = "openai"  # open_clip tag (cached), checkpoint file, or None for random init
+    quick_gelu: bool | None = None  # None: decided from the weights (see genemi.models.clip)
+    save_path: Path = Path("runs/genemi")
+    resume: Path | None = None  # a model_{epoch}.pt to continue from ('latest': newest in save_path)
+    precision: Precision = "auto"  # auto: bf16 autocast on CUDA with bf16 support, else fp32
+    device: str | None = None
+    seed: int = 0
+    lock_image: bool = False
+    lock_text: bool = False
+    max_logit_scale: float | None = 100.0  # clamp exp(logit_scale) after each step (None: no clamp)
+    max_nonfinite_steps: int = 10  # abort after this many non-finite losses in a row
+    max_steps: int | None = None  # stop after this many optimizer steps (smoke tests, benchmarks)
+    log_every: int = 10
+    save_open_clip: bool = True  # also write open_clip local-dir weights per epoch
+    tensorboard: bool = True  # if the tensorboard package is installed
+    trust_pickle: bool = False
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    mining: MiningConfig = field(default_factory=MiningConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
+        if self.max_nonfinite_steps < 1:
+            raise ConfigError("max_nonfinite_steps must be >= 1")
+        if self.loss.name in ("ceclip", "negclip") and self.data.dataset_type in ("variations", "coco", "csv"):
+            raise ConfigError(
+                f"--loss {self.loss.name} needs hard-negative captions: use --dataset-type text_negatives "
+                "(or webdataset shards with 'negatives' in their json)"
+            )

@@ -1,0 +1,250 @@
+"""Contrastive losses: ``clip`` (GeNeMi), ``negclip`` and ``ceclip`` (CE-CLIP: ITC + IMC + CMR).
+
+Every loss takes L2-normalised features and the logit-scale *multiplier* (``exp`` of the parameter) and
+returns a dict of named terms whose ``"loss"`` entry is what the trainer back-propagates; the trainer
+logs the other entries without knowing which loss runs. With several processes, features (and negatives,
+validity masks) are all-gathered; gradients flow through this rank's slice, and every rank computes the
+loss over the global batch (open_clip's ``local_loss=False``).
+
+Shapes: ``image_features`` ``[B, D]``, ``text_features`` ``[B, D]`` (positive captions),
+``neg_features`` ``[B, K, D]`` (``K`` hard-negative captions per sample, type ``k`` in column ``k``),
+``neg_valid`` ``[B, K]`` bool.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genemi.distributed import all_gather_with_local_grad
+from genemi.errors import ConfigError
+
+ImcVariant = Literal["fixed", "released_2024", "released_2023"]
+ThresholdType = Literal["mean", "max", "fixed"]
+
+
+@dataclass
+class LossConfig:
+    """Which objective to train and its knobs (CE-CLIP names in brackets)."""
+
+    name: Literal["clip", "negclip", "ceclip"] = "clip"
+    #: hard negatives are extra image->text columns [--hardnegative]; always on for negclip
+    hard_negatives_in_itc: bool = True
+    #: mask invalid negatives out of the ITC softmax; None = loss default (negclip: True, ceclip: False as the original)
+    mask_invalid_in_itc: bool | None = None
+    imc: bool = True  # [--imc-loss]
+    imc_weight: float = 0.2  # [--imc-loss-weight]
+    #: "fixed" = positive image-text logit vs caption-negative logits (commit 7f4433a); the released_* variants
+    #: reproduce the shipped, buggy targets for comparison only
+    imc_variant: ImcVariant = "fixed"
+    imc_mask_invalid: bool = False
+    cmr: bool = True  # [--cmr-loss]
+    cmr_weight: float = 0.2  # [--cmr-loss-weight]
+    threshold_type: ThresholdType = "mean"  # [--threshold-type]
+    upper_bound: float = 10.0  # [--upper-bound], clamp of adaptive thresholds, logit units
+    fixed_threshold: float = 2.0  # [--fixed-threshold-value]
+    #: the original re-initialises adaptive thresholds to 0 at every epoch start
+    reset_thresholds_each_epoch: bool = True
+
+    def __post_init__(self) -> None:
+        if self.upper_bound < 0:
+            raise ConfigError(f"loss.upper_bound must be >= 0, got {self.upper_bound}")
+        if self.imc_weight < 0 or self.cmr_weight < 0:
+            raise ConfigError("loss weights must be >= 0")
+
+
+def _symmetric_ce(logits_i2t: torch.Tensor, logits_t2i: torch.Tensor) -> torch.Tensor:
+    labels = torch.arange(logits_t2i.shape[0], device=logits_t2i.device)
+    return (F.cross_entropy(logits_i2t, labels) + F.cross_entropy(logits_t2i, labels)) / 2
+
+
+class ClipLoss(nn.Module):
+    """Symmetric InfoNCE over the (global) batch: the GeNeMi objective.
+
+    Sibling variations placed in one batch by the mining sampler are hard negatives in both directions.
+    """
+
+    needs_negatives = False
+
+    def __init__(self, cfg: LossConfig | None = None):
+        super().__init__()
+        self.cfg = cfg or LossConfig(name="clip")
+
+    def forward(self, image_features, text_features, logit_scale, **_unused) -> dict[str, torch.Tensor]:
+        img = all_gather_with_local_grad(image_features)
+        txt = all_gather_with_local_grad(text_features)
+        logits = logit_scale * img @ txt.T
+        loss = _symmetric_ce(logits, logits.T)
+        return {"loss": loss, "contrastive_loss": loss.detach()}
+
+    def on_epoch_start(self) -> None:
+        pass
+
+
+class CeClipLoss(nn.Module):
+    """CE-CLIP: hard-negative ITC + λ_imc·IMC + λ_cmr·CMR with per-type adaptive margins.
+
+    The CMR margins θ_k live in this module (saved with the training state). Each step uses the margins of
+    the previous step and then updates them, per negative type k, to ``mean_i(g_i) − mean over valid i of
+    a_ik`` (``mean``) or ``max_i(m_ik·g_i − a_ik)/5`` (``max``), clamped to ``[0, upper_bound]``; a type
+    with no valid negative in the batch keeps its previous margin (the original produced NaN there).
+    """
+
+    needs_negatives = True
+    default_mask_invalid_in_itc = False
+
+    def __init__(self, cfg: LossConfig | None = None):
+        super().__init__()
+        self.cfg = cfg or LossConfig(name="ceclip")
+        self.thresholds: torch.Tensor | None = None  # [K], logit units
+
+    def on_epoch_start(self) -> None:
+        if self.cfg.reset_thresholds_each_epoch:
+            self.thresholds = None
+
+    def get_extra_state(self):
+        return {"thresholds": None if self.thresholds is None else self.thresholds.cpu()}
+
+    def set_extra_state(self, state) -> None:
+        value = state.get("thresholds") if isinstance(state, dict) else None
+        self.thresholds = None if value is None else value.clone()
+
+    def _mask_invalid_in_itc(self) -> bool:
+        if self.cfg.mask_invalid_in_itc is not None:
+            return self.cfg.mask_invalid_in_itc
+        return self.default_mask_invalid_in_itc
+
+    def forward(
+        self,
+        image_features: torch.Tensor,
+        text_features: torch.Tensor,
+        logit_scale: torch.Tensor,
+        neg_features: torch.Tensor | None = None,
+        neg_valid: torch.Tensor | None = None,
+        thresholds: torch.Tensor | float | None = None,
+        **_unused,
+    ) -> dict[str, torch.Tensor]:
+        """Loss terms over the global batch; ``thresholds`` overrides the stored margins (functional use)."""
+        if neg_features is None or neg_features.shape[1] == 0:
+            raise ValueError(f"{type(self).__name__} needs hard-negative captions (neg_features [B, K, D])")
+        b, k, d = neg_features.shape
+        if neg_valid is None:
+            neg_valid = torch.ones(b, k, dtype=torch.bool, device=neg_features.device)
+        img = all_gather_with_local_grad(image_features)
+        pos = all_gather_with_local_grad(text_features)
+        neg = all_gather_with_local_grad(neg_features.reshape(b, k * d)).reshape(-1, k, d)
+        valid = all_gather_with_local_grad(neg_valid.bool())
+        n = img.shape[0]
+        neg_flat = neg.reshape(n * k, d)
+        valid_flat = valid.reshape(n * k)
+        cfg = self.cfg
+
+        # 1. ITC: image->text over positives (+ every hard negative of the batch); text->image plain.
+        logits_pos = logit_scale * img @ pos.T
+        positive = logits_pos.diagonal()
+        i2t = logits_pos
+        if cfg.hard_negatives_in_itc:
+            logits_neg = logit_scale * img @ neg_flat.T
+            if self._mask_invalid_in_itc():
+                logits_neg = logits_neg.masked_fill(~valid_flat[None, :], float("-inf"))
+            i2t = torch.cat([logits_pos, logits_neg], dim=1)
+        itc = _symmetric_ce(i2t, logits_pos.T)
+        out = {"itc_loss": itc.detach()}
+        total = itc
+
+        # 2. CMR: hinge between each image's positive and its own negatives, margin per type.
+        if cfg.cmr:
+            own = logit_scale * torch.einsum("nd,nkd->nk", img, neg)
+            masked_own = own * valid
+            theta = self._current_thresholds(thresholds, k, own)
+            hinge = torch.relu(theta + masked_own - positive[:, None]) * valid
+            cmr = hinge.sum() / (n * k)
+            total = total + cfg.cmr_weight * cmr
+            out["cmr_loss"] = cmr.detach()
+            next_theta = self._updated_thresholds(positive.detach(), masked_own.detach(), valid, theta.detach())
+            out["thresholds"] = next_theta
+            if thresholds is None:
+                self.thresholds = next_theta
+
+        # 3. IMC: the positive caption against the batch's hard negatives, in text space.
+        if cfg.imc:
+            caption_neg = logit_scale * pos @ neg_flat.T
+            if cfg.imc_mask_invalid:
+                caption_neg = caption_neg.masked_fill(~valid_flat[None, :], float("-inf"))
+            imc = imc_loss(positive, caption_neg, cfg.imc_variant)
+            total = total + cfg.imc_weight * imc
+            out["imc_loss"] = imc.detach()
+
+        out["loss"] = total
+        return out
+
+    def _current_thresholds(self, given, k: int, like: torch.Tensor) -> torch.Tensor:
+        if self.cfg.threshold_type == "fixed":
+            return like.new_full((k,), self.cfg.fixed_threshold)
+        if given is None:
+            given = self.thresholds
+        if given is None:
+            return like.new_zeros(k)
+        given = torch.as_tensor(given, dtype=like.dtype, device=like.device)
+        if given.ndim == 2:  # the original's [B, K] layout (all rows equal)
+            given = given[0]
+        return given.expand(k).clone() if given.ndim == 0 else given
+
+    def _updated_thresholds(self, positive, masked_own, valid, previous) -> torch.Tensor:
+        cfg = self.cfg
+        if cfg.threshold_type == "fixed":
+            return previous
+        validf = valid.to(masked_own.dtype)
+        if cfg.threshold_type == "mean":
+            counts = validf.sum(0)
+            neg_mean = masked_own.sum(0) / counts.clamp_min(1)
+            update = positive.mean() - neg_mean
+            update = torch.where(counts > 0, update, previous)
+        else:  # "max": the original's max over samples of (m·g − a), divided by 5
+            update = (validf * positive[:, None] - masked_own).max(dim=0).values / 5
+        return update.clamp(0.0, cfg.upper_bound)
+
+
+class NegClipLoss(CeClipLoss):
+    """NegCLIP: hard-negative captions as extra image->text columns; no IMC, no CMR."""
+
+    default_mask_invalid_in_itc = True
+
+    def __init__(self, cfg: LossConfig | None = None):
+        cfg = cfg or LossConfig(name="negclip")
+        cfg = LossConfig(**{**vars(cfg), "imc": False, "cmr": False, "hard_negatives_in_itc": True})
+        super().__init__(cfg)
+
+
+def imc_loss(positive: torch.Tensor, caption_neg: torch.Tensor, variant: ImcVariant = "fixed") -> torch.Tensor:
+    """Intra-modal contrastive term.
+
+    ``positive`` ``[N]``: image-text logits g_i; ``caption_neg`` ``[N, N·K]``: caption-vs-negative logits.
+    ``fixed``: softmax over ``[g_i, caption_neg_i]`` with target g_i (the intended objective).
+    ``released_2024`` / ``released_2023``: the shipped CE-CLIP code, whose target is the first negative of
+    sample 0 for every row: kept only to reproduce published runs.
+    """
+    zeros = torch.zeros(positive.shape[0], dtype=torch.long, device=positive.device)
+    if variant == "released_2024":
+        return F.cross_entropy(caption_neg, zeros)
+    logits = torch.cat([positive[:, None], caption_neg], dim=1)
+    target = zeros if variant == "fixed" else zeros + 1
+    return F.cross_entropy(logits, target)
+
+
+#: ``--loss`` name -> loss class
+LOSSES: dict[str, type[nn.Module]] = {
+    "clip": ClipLoss,
+    "negclip": NegClipLoss,
+    "ceclip": CeClipLoss,
+}
+
+
+def build_loss(cfg: LossConfig) -> nn.Module:
+    if cfg.name not in LOSSES:
+        raise ConfigError(f"unknown loss {cfg.name!r}; choose one of {', '.join(LOSSES)}")
+    return LOSSES[cfg.name](cfg)

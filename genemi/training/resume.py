@@ -1,0 +1,86 @@
+"""Epoch snapshots: the original GeNeMi format plus what an exact resume needs.
+
+``model_{epoch}.pt`` holds ``{'epoch', 'model_state_dict', 'optimizer_state_dict', 'loss'}`` exactly as the
+original trainer wrote it (``model_state_dict`` uses OpenAI ``clip`` key names, which open_clip shares), and
+a ``genemi`` section: resolved config, model config (incl. QuickGELU), optimizer step, GradScaler and
+loss state (CE-CLIP margins), RNG states. Everything loads with ``torch.load(weights_only=True)``.
+Files are written to a temporary name and renamed, so an interrupted save never leaves a broken snapshot.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genemi.errors import CheckpointError
+from genemi.models.checkpoints import torch_load
+
+SNAPSHOT_PATTERN = re.compile(r"^(?:model|epoch)_(\d+)\.pt$")
+
+
+def rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    if "torch" in state:
+        torch.set_rng_state(state["torch"])
+    if "python" in state:
+        py = state["python"]
+        random.setstate((py[0], tuple(py[1]), py[2]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_snapshot(
+    path: Path,
+    epoch: int,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_value: float,
+    genemi_state: dict[str, Any],
+) -> Path:
+    """Write one epoch snapshot atomically; returns its path."""
+    payload = {
+        "epoch": epoch,
+        "model_state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer_state_dict": optimizer.state_dict(),
+        "loss": float(loss_value),
+        "genemi": {**genemi_state, "rng": rng_state()},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_snapshot(path: Path, trust_pickle: bool = False) -> dict[str, Any]:
+    """Load a GeNeMi/genemi snapshot for resuming (needs at least ``model_state_dict`` and ``epoch``)."""
+    obj = torch_load(path, trust_pickle=trust_pickle)
+    if not isinstance(obj, dict) or "model_state_dict" not in obj:
+        raise CheckpointError(f"{path} is not a GeNeMi snapshot (no 'model_state_dict'); cannot resume from it")
+    if not isinstance(obj.get("epoch"), int):
+        raise CheckpointError(f"{path}: snapshot has no integer 'epoch'")
+    return obj
+
+
+def snapshot_epoch(path: Path) -> int | None:
+    match = SNAPSHOT_PATTERN.match(Path(path).name)
+    return int(match.group(1)) if match else None
+
+
+def latest_snapshot(folder: Path) -> Path | None:
+    """The snapshot with the highest epoch number in ``folder`` (``model_3.pt`` < ``model_10.pt``)."""
+    if not Path(folder).is_dir():
+        return None
+    found = [(snapshot_epoch(p), p) for p in Path(folder).iterdir() if snapshot_epoch(p) is not None]
+    return max(found)[1] if found else None

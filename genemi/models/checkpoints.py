@@ -54,6 +54,8 @@ def torch_load(path: str | Path, trust_pickle: bool = False) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
     except pickle.UnpicklingError as exc:
+        if "Unsupported global" not in str(exc):
+            raise CheckpointError(f"cannot read checkpoint {path}: not a valid torch file") from exc
         raise CheckpointError(
             f"{path} holds Python objects that a safe load refuses ({str(exc).splitlines()[0]}). "
             "If you trust where the file comes from, pass trust_pickle=True (CLI: --trust-pickle)."

@@ -160,6 +160,8 @@ def resolve_pretrained(spec: ModelSpec, pretrained: str | Path | None, cache_dir
         if found is None:
             raise CheckpointError(f"{path}: folder has none of {', '.join(_WEIGHT_FILE_PREFERENCE)}")
         return found, {}
+    if "/" in str(pretrained) or path.suffix in (".pt", ".pth", ".bin", ".safetensors"):
+        raise CheckpointError(f"checkpoint not found: {path}")
     arch = spec.name[: -len(QUICKGELU_SUFFIX)] if spec.name.endswith(QUICKGELU_SUFFIX) else spec.name
     tag_cfg = open_clip.get_pretrained_cfg(spec.name, str(pretrained)) or open_clip.get_pretrained_cfg(
         arch, str(pretrained)

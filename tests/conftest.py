@@ -1,0 +1,35 @@
+"""Shared fixtures: offline hub, tiny models and the shapes dataset built once per session."""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory):
+    from genemi.models.tiny import save_tiny_clip
+
+    return save_tiny_clip(tmp_path_factory.mktemp("tiny_clip"), seed=0)
+
+
+@pytest.fixture(scope="session")
+def shapes(tmp_path_factory):
+    from genemi.synthetic import write_shapes_dataset
+
+    return write_shapes_dataset(tmp_path_factory.mktemp("shapes"), num_sources=12)
+
+
+@pytest.fixture
+def shared_dir():
+    if not SHARED.is_dir():
+        pytest.skip("../shared is not present (fresh clone)")
+    return SHARED

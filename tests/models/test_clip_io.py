@@ -109,12 +109,11 @@ def test_unknown_architecture_and_corrupt_file(tmp_path, tiny_clip):
 
 
 def test_unsafe_pickle_is_refused_unless_trusted(tmp_path, tiny_clip):
-    class Custom:
-        pass
+    import argparse
 
     path = tmp_path / "pickled.pt"
     sd = build_tiny_clip().state_dict()
-    torch.save({"state_dict": sd, "args": Custom()}, path)
+    torch.save({"state_dict": sd, "args": argparse.Namespace(lr=1e-5)}, path)
     with pytest.raises(CheckpointError, match="trust_pickle"):
         read_checkpoint(path)
 

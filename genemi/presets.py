@@ -120,8 +120,8 @@ def build_dataclass(cls: type[T], values: Mapping[str, Any], where: str = "confi
     if unknown:
         key = unknown[0]
         close = difflib.get_close_matches(key, list(fields), n=1)
-        hint = f"; did you mean {prefix}{close[0]!r}?" if close else f"; known keys: {', '.join(sorted(fields))}"
-        raise ConfigError(f"{where}: unknown config key {prefix}{key!r}{hint}")
+        hint = f"; did you mean '{prefix}{close[0]}'?" if close else f"; known keys: {', '.join(sorted(fields))}"
+        raise ConfigError(f"{where}: unknown config key '{prefix}{key}'{hint}")
     kwargs: dict[str, Any] = {}
     for name, raw in values.items():
         kwargs[name] = _coerce(hints[name], raw, f"{prefix}{name}", where)

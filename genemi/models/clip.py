@@ -283,7 +283,8 @@ def create_clip(
     weights_path, tag_cfg = resolve_pretrained(spec, pretrained, cache_dir)
     checkpoint = read_checkpoint(weights_path, trust_pickle=trust_pickle) if weights_path else None
     use_quick_gelu, reason = decide_quick_gelu(spec, checkpoint, tag_cfg, quick_gelu)
-    if checkpoint is not None and use_quick_gelu and not spec.model_cfg.get("quick_gelu") and quick_gelu is None:
+    detected = quick_gelu is None and not reason.startswith("recorded")
+    if checkpoint is not None and use_quick_gelu and not spec.model_cfg.get("quick_gelu") and detected:
         logger.warning(
             "%s: using QuickGELU although %s names a GELU architecture (%s)", weights_path, model_name, reason
         )

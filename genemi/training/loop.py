@@ -187,6 +187,7 @@ def train_one_epoch(step_fn: TrainStep, data: TrainData, state: TrainState, tota
     wait_total = step_total = 0.0
     iterator = iter(data.loader)
     pending: list[Batch] = []
+    row = None
     t_last = time.perf_counter()
     while cfg.max_steps is None or state.step < cfg.max_steps:
         t0 = time.perf_counter()
@@ -223,10 +224,13 @@ def train_one_epoch(step_fn: TrainStep, data: TrainData, state: TrainState, tota
         losses.append(terms["loss"])
         bar.update(1)
         bar.set_postfix(loss=f"{terms['loss']:.4f}", lr=f"{lr:.2e}")
+        row = {"epoch": state.epoch, "step": state.step, "lr": lr, **terms, "step_seconds": step_time,
+               "data_wait_seconds": wait, "skipped_images": state.skipped_images}  # fmt: skip
         if state.step % cfg.log_every == 0 or state.step == 1:
-            log.write({"epoch": state.epoch, "step": state.step, "lr": lr, **terms,
-                       "step_seconds": step_time, "data_wait_seconds": wait,
-                       "skipped_images": state.skipped_images})  # fmt: skip
+            log.write(row)
+            row = None
+    if losses and row is not None:  # the epoch's last step, if not logged yet
+        log.write(row)
     bar.close()
     mean = all_reduce_sum(sum(losses), step_fn.device) / max(all_reduce_sum(len(losses), step_fn.device), 1)
     return mean, (wait_total / step_total if step_total else 0.0)
@@ -273,7 +277,8 @@ def fit(cfg: TrainConfig, progress: bool = True) -> FitResult:
     )  # fmt: skip
     logger.info("data: %s", data.stats)
     steps_per_epoch = (data.steps_per_epoch or 0) // cfg.optim.accum_freq
-    total_steps = cfg.max_steps or max(steps_per_epoch * cfg.epochs, 1)
+    # The schedule spans the whole run; max_steps only stops early (streamed data: it sets the span).
+    total_steps = steps_per_epoch * cfg.epochs if steps_per_epoch else (cfg.max_steps or 1)
 
     # 3. Optimizer and the rest of the state.
     optimizer = build_optimizer(model, cfg.optim)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from pathlib import Path
@@ -46,6 +47,8 @@ def parse_set_overrides(items: list[str] | None) -> dict[str, Any]:
             raise ConfigError(f"--set expects KEY=VALUE (for example optim.lr=1e-5), got {item!r}")
         try:
             value = yaml.safe_load(raw) if raw.strip() else None
+            if isinstance(value, str) and re.fullmatch(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+", value.strip()):
+                value = float(value)  # YAML 1.1 reads "1e-5" as a string
         except yaml.YAMLError as exc:
             raise ConfigError(f"--set {item!r}: value is not valid YAML: {exc}") from exc
         node = nested

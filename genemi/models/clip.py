@@ -356,3 +356,49 @@ def save_open_clip_dir(bundle_or_model, model_cfg: dict[str, Any], preprocess_cf
 
 def _jsonable(cfg: dict[str, Any]) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()}
+
+
+def trimmable_text_length(model: torch.nn.Module, text: torch.Tensor, pad_id: int = 0) -> int | None:
+    """Tokens needed to encode ``text`` exactly, or ``None`` if this model cannot skip padding.
+
+    With a causal text mask and EOT ("argmax"/"eos") pooling, positions after the longest caption of the
+    batch never influence the pooled feature, so they can be dropped: a COCO caption is ~15 of 77 tokens.
+    """
+    if getattr(model, "text_pool_type", None) not in ("argmax", "eos") or getattr(model, "attn_mask", None) is None:
+        return None
+    return int((text != pad_id).sum(dim=1).max().item()) if text.numel() else None
+
+
+def encode_text_trimmed(model: torch.nn.Module, text: torch.Tensor, normalize: bool = False) -> torch.Tensor:
+    """``model.encode_text`` on only the tokens that matter (identical result, less compute)."""
+    import torch.nn.functional as F
+    from open_clip.transformer import text_global_pool
+
+    length = trimmable_text_length(model, text)
+    if length is None or length >= text.shape[1]:
+        return model.encode_text(text, normalize=normalize)
+    text = text[:, :length]
+    cast_dtype = model.transformer.get_cast_dtype()
+    x = model.token_embedding(text).to(cast_dtype) + model.positional_embedding[:length].to(cast_dtype)
+    x = model.transformer(x, attn_mask=model.attn_mask[:length, :length])
+    x = model.ln_final(x)
+    x = text_global_pool(x, text, model.text_pool_type, eos_token_id=getattr(model, "text_eos_id", None))
+    if model.text_projection is not None:
+        x = model.text_projection(x) if isinstance(model.text_projection, torch.nn.Linear) else x @ model.text_projection
+    return F.normalize(x, dim=-1) if normalize else x
+
+
+class ContrastiveForward(torch.nn.Module):
+    """``(images, texts) -> (image_features, text_features, logit_scale)`` with padding-trimmed text.
+
+    Wrap this (not the bare CLIP) in DistributedDataParallel so the trimmed path still syncs gradients.
+    """
+
+    def __init__(self, clip: torch.nn.Module):
+        super().__init__()
+        self.clip = clip
+
+    def forward(self, images: torch.Tensor, texts: torch.Tensor):
+        image_features = self.clip.encode_image(images, normalize=True)
+        text_features = encode_text_trimmed(self.clip, texts, normalize=True)
+        return image_features, text_features, self.clip.logit_scale.exp()

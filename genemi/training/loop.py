@@ -17,7 +17,7 @@ import torch.distributed as dist
 
 from genemi.distributed import DistEnv, all_reduce_flag, all_reduce_sum, init_distributed, resolve_device
 from genemi.errors import CheckpointError, TrainingError
-from genemi.models.clip import create_clip, save_open_clip_dir
+from genemi.models.clip import ContrastiveForward, create_clip, save_open_clip_dir
 from genemi.presets import config_to_dict, save_config
 from genemi.training.config import TrainConfig
 from genemi.training.data import Batch, TrainData, build_train_data
@@ -138,6 +138,7 @@ class TrainStep:
         if self.cfg.max_logit_scale is None:
             return
         inner = getattr(self.model, "module", self.model)
+        inner = getattr(inner, "clip", inner)
         with torch.no_grad():
             inner.logit_scale.clamp_(max=math.log(self.cfg.max_logit_scale))
 
@@ -283,10 +284,10 @@ def fit(cfg: TrainConfig, progress: bool = True) -> FitResult:
     # 3. Optimizer and the rest of the state.
     optimizer = build_optimizer(model, cfg.optim)
     state = TrainState()
-    ddp_model = model
+    ddp_model = ContrastiveForward(model)
     if env.is_distributed:
         ddp_model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
+            ddp_model, device_ids=[device.index] if device.type == "cuda" else None
         )
     step_fn = TrainStep(ddp_model, loss_fn, optimizer, cfg, device, env)
     if snapshot is not None:

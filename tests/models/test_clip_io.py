@@ -120,3 +120,16 @@ def test_unsafe_pickle_is_refused_unless_trusted(tmp_path, tiny_clip):
 
 def test_strip_prefix_handles_ddp_and_compile():
     assert list(strip_prefix({"module._orig_mod.a": 1, "b": 2})) == ["a", "b"]
+
+
+def test_trimmed_text_encoding_equals_full_context(tiny_clip):
+    from genemi.models.clip import ContrastiveForward, encode_text_trimmed
+
+    bundle = create_clip(str(tiny_clip["config"]), tiny_clip["openai_state_dict"])
+    model = bundle.model.double()
+    text = bundle.tokenizer(["a cat", "a red car parked next to two dogs on a wet street"])
+    assert torch.allclose(encode_text_trimmed(model, text), model.encode_text(text), atol=1e-12)
+    images = torch.randn(2, 3, 32, 32, dtype=torch.float64)
+    img_f, txt_f, scale = ContrastiveForward(model)(images, text)
+    ref = model(images, text)
+    assert torch.allclose(img_f, ref[0]) and torch.allclose(txt_f, ref[1], atol=1e-12) and torch.equal(scale, ref[2])

@@ -1,0 +1,147 @@
+"""Training-step cost of genemi's losses against a plain open_clip ``ClipLoss`` step, in one process.
+
+Prints step times and ratios (genemi clip / open_clip, genemi ceclip with K negatives / open_clip), and the
+fraction of step time a real ``genemi train`` run spends waiting for data.
+
+    python benchmarks/train_step.py                      # CPU: a small ViT, batch 32
+    python benchmarks/train_step.py --model ViT-B-32 --batch 128 --device cuda --precision bf16
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+SMALL_VIT = {
+    "embed_dim": 256,
+    "vision_cfg": {"image_size": 96, "layers": 4, "width": 256, "head_width": 64, "patch_size": 16},
+    "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 256, "heads": 4, "layers": 4},
+}
+
+
+def build_model(name: str, device: torch.device):
+    from genemi.models.clip import build_clip, resolve_model_spec
+
+    cfg = SMALL_VIT if name == "small" else resolve_model_spec(name).model_cfg
+    torch.manual_seed(0)
+    return build_clip(cfg).to(device).train(), cfg
+
+
+def timed(fn, warmup: int, iters: int, device: torch.device) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(iters):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="small", help="'small' (CPU-sized ViT) or an open_clip name [small]")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--negatives", type=int, default=4)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    p.add_argument("--iters", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=3)
+    args = p.parse_args(argv)
+
+    from open_clip.loss import ClipLoss as OpenClipLoss
+
+    from genemi.distributed import DistEnv
+    from genemi.training.config import TrainConfig
+    from genemi.training.data import Batch
+    from genemi.training.loop import TrainStep, build_optimizer
+    from genemi.training.losses import LossConfig, build_loss
+
+    device = torch.device(args.device)
+    model, cfg = build_model(args.model, device)
+    size = cfg["vision_cfg"]["image_size"]
+    g = torch.Generator().manual_seed(0)
+    images = torch.randn(args.batch, 3, size, size, generator=g).to(device)
+    # Real captions: tokenise COCO-like sentences (padding included), as the trainer sees them.
+    from genemi.models.clip import build_tokenizer
+
+    tok = build_tokenizer(args.model, cfg)
+    words = "a man riding a red bike next to a small dog on the wet street near two parked cars".split()
+    sentences = [" ".join(words[: 8 + i % 9]) for i in range(args.batch * (1 + args.negatives))]
+    tokens = tok(sentences).to(device)
+    texts, negs = tokens[: args.batch], tokens[args.batch :].view(args.batch, args.negatives, -1)
+    valid = torch.ones(args.batch, args.negatives, dtype=torch.bool, device=device)
+    train_cfg = TrainConfig(precision=args.precision, max_logit_scale=100.0)
+    train_cfg.optim.optimizer = "adamw"
+    optimizer = build_optimizer(model, train_cfg.optim)
+    dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[args.precision]
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    open_clip_loss = OpenClipLoss()
+
+    def baseline():
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            img_f, txt_f, scale = model(images, texts)[:3]
+            loss = open_clip_loss(img_f, txt_f, scale)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        with torch.no_grad():
+            model.logit_scale.clamp_(0, 4.6052)
+
+    env = DistEnv()
+    from genemi.models.clip import ContrastiveForward
+
+    clip_step = TrainStep(ContrastiveForward(model), build_loss(LossConfig(name="clip")), optimizer, train_cfg, device, env)
+    ceclip_step = TrainStep(ContrastiveForward(model), build_loss(LossConfig(name="ceclip")), optimizer, train_cfg, device, env)
+    plain = Batch(images, texts, None, None, 0)
+    hard = Batch(images, texts, negs, valid, 0)
+
+    # Interleave the three so drift (thermal, other load) hits them alike.
+    results = {"open_clip ClipLoss": [], "genemi clip": [], f"genemi ceclip (K={args.negatives})": []}
+    fns = [baseline, lambda: clip_step([plain], 1e-5), lambda: ceclip_step([hard], 1e-5)]
+    for _ in range(3):
+        for key, fn in zip(results, fns):
+            results[key].append(timed(fn, args.warmup, args.iters, device))
+    med = {k: statistics.median(v) for k, v in results.items()}
+    base = med["open_clip ClipLoss"]
+    print(f"device={device} model={args.model} batch={args.batch} precision={args.precision} "
+          f"threads={torch.get_num_threads()}")
+    for key, value in med.items():
+        print(f"  {key:<28} {1000 * value:8.1f} ms/step   ratio {value / base:5.2f}x")
+
+    print("data loading (real `genemi train` run on the shapes data, tiny model, 2 workers):")
+    with tempfile.TemporaryDirectory() as tmp:
+        from genemi.models.tiny import save_tiny_clip
+        from genemi.synthetic import write_shapes_dataset
+        from genemi.training import train
+        from genemi.training.loop import fit
+
+        data = write_shapes_dataset(Path(tmp) / "data", num_sources=48)
+        tiny = save_tiny_clip(Path(tmp) / "tiny")
+        run = train.resolve_config(train.build_parser().parse_args([
+            "--clip-model", str(tiny["config"]), "--pretrained", str(tiny["openai_state_dict"]),
+            "--dataset", str(data.variations_json), "--image-root", str(data.images),
+            "--coco-dataset", str(data.coco_json), "--coco-image_dir", str(data.images),
+            "--groups-per-batch", "8", "--epoch", "2", "--workers", "2", "--save-path", str(Path(tmp) / "run"),
+            "--device", args.device, "--itm-threshold", "none", "--iva-threshold", "none",
+        ]))
+        run.save_open_clip = False
+        result = fit(run, progress=False)
+        print(f"  waiting for data: {100 * result.data_wait_fraction:.1f}% of step time "
+              f"({result.steps} steps, tiny model: the worst case for this fraction)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

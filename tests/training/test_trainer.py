@@ -1,6 +1,7 @@
 """End-to-end trainer runs on the tiny CLIP: modes, losses, dataset types, snapshots, resume, bad input."""
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,6 +10,8 @@ from genemi.errors import ConfigError, TrainingError
 from genemi.models.clip import create_clip
 from genemi.training import train
 from genemi.training.loop import fit
+
+PRESETS = Path(__file__).resolve().parents[2] / "configs" / "train"
 
 
 def _args(tmp_path, shapes, tiny_clip, *extra):
@@ -193,7 +196,7 @@ def test_numeric_flags_are_typed_and_bad_values_rejected(tmp_path, shapes, tiny_
 
 
 def test_presets_and_set_overrides(tmp_path, shapes, tiny_clip):
-    cfg = _cfg(tmp_path, shapes, tiny_clip, "--config", "configs/train/ceclip_paper.yaml",
+    cfg = _cfg(tmp_path, shapes, tiny_clip, "--config", str(PRESETS / "ceclip_paper.yaml"),
                "--dataset-type", "text_negatives", "--set", "loss.upper_bound=5", "--lr", "1e-5")
     assert cfg.loss.name == "ceclip" and cfg.loss.imc_weight == 0.3 and cfg.loss.upper_bound == 5.0
     assert cfg.optim.lr == 1e-5 and cfg.optim.warmup_steps == 50 and cfg.epochs == 5
@@ -206,7 +209,7 @@ def test_every_preset_loads(preset):
     from genemi.presets import load_config
     from genemi.training.config import TrainConfig
 
-    cfg = load_config(TrainConfig, preset=f"configs/train/{preset}.yaml")
+    cfg = load_config(TrainConfig, preset=PRESETS / f"{preset}.yaml")
     assert cfg.optim.betas == (0.9, 0.98)
 
 

@@ -251,16 +251,19 @@ class LoadedGroup:
 _warned: set[str] = set()
 
 
-def load_pair(pair: PairSpec, transform: Callable, rng: random.Random, normalize: bool) -> LoadedPair:
-    """Load the image (raises ``ImageError``) and choose one caption."""
-    image = transform(load_rgb(pair.image))
+def pair_with_image(pair: PairSpec, image: torch.Tensor, rng: random.Random, normalize: bool) -> LoadedPair:
+    """Choose one of the pair's captions and (optionally) normalise it and its negatives."""
     caption = pair.captions[rng.randrange(len(pair.captions))]
+    negatives = pair.negatives
     if normalize:
         caption = normalize_caption(caption)
-        negatives = tuple(normalize_caption(n) for n in pair.negatives)
-    else:
-        negatives = pair.negatives
+        negatives = tuple(normalize_caption(n) for n in negatives)
     return LoadedPair(image, caption, negatives, pair.neg_valid)
+
+
+def load_pair(pair: PairSpec, transform: Callable, rng: random.Random, normalize: bool) -> LoadedPair:
+    """Load the image (raises ``ImageError``) and choose one caption."""
+    return pair_with_image(pair, transform(load_rgb(pair.image)), rng, normalize)
 
 
 def _load_or_skip(pair, transform, rng, normalize, out: LoadedGroup) -> None:
@@ -388,10 +391,8 @@ class WebDatasetPairs(IterableDataset):
             negs = meta.get("negatives", [])
             negatives = tuple(n["text"] if isinstance(n, dict) else str(n) for n in negs)
             valid = tuple(bool(n.get("valid", True)) if isinstance(n, dict) else True for n in negs)
-        caption = sample["txt"].decode("utf-8").strip()
-        pair = PairSpec(key, (caption,), negatives, valid)
-        norm = (lambda s: normalize_caption(s)) if self.normalize else (lambda s: s)
-        return LoadedGroup([LoadedPair(image, norm(caption), tuple(map(norm, pair.negatives)), valid)], [])
+        pair = PairSpec(key, (sample["txt"].decode("utf-8").strip(),), negatives, valid)
+        return LoadedGroup([pair_with_image(pair, image, rng, self.normalize)], [])
 
 
 # --- batching ------------------------------------------------------------------------------------------

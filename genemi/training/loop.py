@@ -160,9 +160,11 @@ class MetricsLog:
         if not self.enabled:
             return
         if self._fields is None:
-            existing = self.path.exists() and self.path.stat().st_size > 0
-            self._fields = list(row) if not existing else self.path.open().readline().strip().split(",")
-            if not existing:
+            if self.path.exists() and self.path.stat().st_size > 0:  # resumed run: keep the file's columns
+                with self.path.open() as fh:
+                    self._fields = fh.readline().strip().split(",")
+            else:
+                self._fields = list(row)
                 self.path.write_text(",".join(self._fields) + "\n")
         with self.path.open("a", newline="") as fh:
             csv.DictWriter(fh, fieldnames=self._fields, extrasaction="ignore").writerow(row)
@@ -327,7 +329,7 @@ def _save_epoch(folder, epoch, model, optimizer, mean_loss, cfg, bundle, state, 
         "config": config_to_dict(cfg),
         "model_name": bundle.name,
         "model_cfg": bundle.model_cfg,
-        "preprocess_cfg": {k: list(v) if isinstance(v, tuple) else v for k, v in bundle.preprocess_cfg.items()},
+        "preprocess_cfg": dict(bundle.preprocess_cfg),
         "step": state.step,
         "nonfinite_total": state.nonfinite_total,
         "skipped_images": state.skipped_images,

@@ -124,11 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """Nested config overrides from the flags that were given (absent flags are None and skipped)."""
-    none_or = lambda v: None if v is None else (None if v == "none" else v)  # noqa: E731
-    betas = None
-    if args.beta_1 is not None or args.beta_2 is not None:
-        betas = "__partial__"
-    out = {
+    return {
         "epochs": args.epochs, "save_path": args.save_path, "resume": args.resume, "seed": args.seed,
         "device": args.device, "precision": args.precision, "max_steps": args.max_steps,
         "max_nonfinite_steps": args.max_nonfinite_steps, "log_every": args.log_every,
@@ -158,19 +154,15 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
             "upper_bound": args.upper_bound, "fixed_threshold": args.fixed_threshold,
         },
     }  # fmt: skip
-    if betas is not None:
-        out["optim"]["betas"] = (args.beta_1, args.beta_2)  # completed against the preset in resolve_config
-    return out
 
 
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
     """Defaults < preset < flags < --set, validated."""
     overrides = overrides_from_args(args)
-    base = load_config(TrainConfig, preset=args.config)
-    if "betas" in overrides["optim"]:
-        b1, b2 = overrides["optim"]["betas"]
-        overrides["optim"]["betas"] = (base.optim.betas[0] if b1 is None else b1,
-                                       base.optim.betas[1] if b2 is None else b2)  # fmt: skip
+    if args.beta_1 is not None or args.beta_2 is not None:  # one beta given: the other from preset/defaults
+        base = load_config(TrainConfig, preset=args.config).optim.betas
+        overrides["optim"]["betas"] = (base[0] if args.beta_1 is None else args.beta_1,
+                                       base[1] if args.beta_2 is None else args.beta_2)  # fmt: skip
     merged = merge_dicts(overrides, parse_set_overrides(args.set))
     cfg = load_config(TrainConfig, preset=args.config, overrides=merged)
     # Explicit "none" values (the None-skipping merge cannot carry them).

@@ -18,7 +18,6 @@ A missing or corrupt image is skipped with a warning and counted (``Batch.skippe
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import logging
@@ -33,6 +32,7 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
+from genemi.caption_files import read_caption_entries, read_json
 from genemi.errors import DataError, ImageError, ManifestError
 from genemi.generation_pipeline.records import TextNegativeRecord, VariationRecord, variation_from_legacy
 from genemi.images import load_rgb
@@ -84,15 +84,6 @@ def _join(root: Path | None, path: str) -> str:
     return str(Path(path) if root is None or Path(path).is_absolute() else Path(root) / path)
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise DataError(f"file not found: {path}") from exc
-    except json.JSONDecodeError as exc:
-        raise ManifestError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
-
-
 # --- variations -------------------------------------------------------------------------------------
 
 
@@ -101,7 +92,7 @@ def read_variation_records(path: str | Path) -> list[VariationRecord]:
     path = Path(path)
     if path.suffix == ".jsonl":
         return read_records(path, VariationRecord)
-    data = _read_json(path)
+    data = read_json(path)
     if isinstance(data, dict) and "records" in data:
         data = data["records"]
     if not isinstance(data, list):
@@ -176,25 +167,9 @@ def build_variation_table(
 
 def read_coco_pairs(path: str | Path, image_root: Path | None) -> list[PairSpec]:
     """COCO captions grouped per image (Karpathy list with ``caption``/``captions``, or official COCO)."""
-    path = Path(path)
-    data = _read_json(path)
     by_image: dict[str, list[str]] = defaultdict(list)
-    if isinstance(data, dict) and "annotations" in data and "images" in data:
-        files = {img["id"]: img["file_name"] for img in data["images"]}
-        for ann in data["annotations"]:
-            if ann["image_id"] not in files:
-                raise ManifestError(f"{path}: annotation {ann.get('id')} names unknown image_id {ann['image_id']}")
-            by_image[files[ann["image_id"]]].append(ann["caption"])
-    elif isinstance(data, list):
-        for i, obj in enumerate(data):
-            if not isinstance(obj, dict) or "image" not in obj:
-                raise ManifestError(f"{path}: record {i} has no 'image' key")
-            caps = obj.get("captions", obj.get("caption"))
-            if caps is None:
-                raise ManifestError(f"{path}: record {i} has neither 'caption' nor 'captions'")
-            by_image[obj["image"]].extend([caps] if isinstance(caps, str) else list(caps))
-    else:
-        raise ManifestError(f"{path}: not a COCO Karpathy list nor a COCO captions file")
+    for entry in read_caption_entries(path):
+        by_image[entry.image].append(entry.caption)
     return [PairSpec(_join(image_root, img), tuple(caps)) for img, caps in by_image.items()]
 
 
@@ -215,15 +190,8 @@ def read_csv_pairs(
     path: str | Path, image_root: Path | None, img_key: str, caption_key: str, separator: str
 ) -> list[PairSpec]:
     """open_clip's CSV/TSV layout: one row per (image, caption)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"file not found: {path}")
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh, delimiter=separator)
-        for key in (img_key, caption_key):
-            if key not in (reader.fieldnames or []):
-                raise ManifestError(f"{path}: column {key!r} not found (columns: {reader.fieldnames})")
-        return [PairSpec(_join(image_root, row[img_key]), (row[caption_key],)) for row in reader]
+    entries = read_caption_entries(path, "csv", csv_img_key=img_key, csv_caption_key=caption_key, csv_separator=separator)
+    return [PairSpec(_join(image_root, e.image), (e.caption,)) for e in entries]
 
 
 def singleton_table(pairs: list[PairSpec], pool: list[PairSpec] | None = None) -> PairTable:

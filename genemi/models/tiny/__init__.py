@@ -5,10 +5,13 @@ checkpoints. Each builder takes ``(out_dir, seed)`` and returns the paths it wro
 """
 
 from genemi.models.tiny.clip import save_tiny_clip
+from genemi.models.tiny.language import save_tiny_causal_lm, save_tiny_masked_lm
 
 #: name -> builder(out_dir: Path, seed: int) -> dict[str, Path]
 TINY_BUILDERS = {
     "clip": save_tiny_clip,
+    "masked_lm": save_tiny_masked_lm,
+    "causal_lm": save_tiny_causal_lm,
 }
 
-__all__ = ["TINY_BUILDERS", "save_tiny_clip"]
+__all__ = ["TINY_BUILDERS", "save_tiny_causal_lm", "save_tiny_clip", "save_tiny_masked_lm"]

@@ -1,0 +1,110 @@
+"""Hugging Face ``transformers`` models from local folders only (no hub downloads).
+
+Every loader takes a folder written by ``save_pretrained`` (or a downloaded hub snapshot). A string that
+is not an existing folder fails at once with a clear message instead of trying the network.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from genemi.errors import CheckpointError
+
+
+def require_local_dir(path: str | Path, what: str) -> Path:
+    """``path`` as an existing model folder with a ``config.json``; hub ids are refused."""
+    p = Path(path).expanduser()
+    if not p.is_dir():
+        hint = " (looks like a hub id: download it once, e.g. `huggingface-cli download <id> --local-dir DIR`)" \
+            if "/" in str(path) and not Path(str(path).split("/")[0]).exists() else ""
+        raise CheckpointError(f"{what}: {path!s} is not a local folder{hint}; genemi never downloads models")
+    if not (p / "config.json").is_file():
+        raise CheckpointError(f"{what}: {p} has no config.json (expected a save_pretrained / hub snapshot folder)")
+    return p
+
+
+def _load(auto_cls, path: str | Path, what: str, device: str):
+    from transformers import AutoTokenizer
+
+    folder = require_local_dir(path, what)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        model = auto_cls.from_pretrained(folder, local_files_only=True)
+    except (OSError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"{what}: cannot load {folder}: {exc}") from exc
+    return model.to(device).eval(), tokenizer
+
+
+def load_masked_lm(path: str | Path, device: str = "cpu"):
+    """``(AutoModelForMaskedLM, tokenizer)`` from a local folder, in eval mode on ``device``."""
+    from transformers import AutoModelForMaskedLM
+
+    model, tok = _load(AutoModelForMaskedLM, path, "masked LM", device)
+    if tok.mask_token is None:
+        raise CheckpointError(f"masked LM {path}: its tokenizer has no mask token")
+    return model, tok
+
+
+def load_causal_lm(path: str | Path, device: str = "cpu"):
+    """``(AutoModelForCausalLM, tokenizer)`` from a local folder, in eval mode on ``device``."""
+    from transformers import AutoModelForCausalLM
+
+    return _load(AutoModelForCausalLM, path, "causal LM", device)
+
+
+def model_kind(path: str | Path) -> str:
+    """``"masked"`` or ``"causal"`` from the folder's ``config.json`` architectures."""
+    import json
+
+    folder = require_local_dir(path, "language model")
+    archs = json.loads((folder / "config.json").read_text()).get("architectures") or []
+    if any("MaskedLM" in a for a in archs):
+        return "masked"
+    if any("CausalLM" in a or "LMHead" in a for a in archs):
+        return "causal"
+    raise CheckpointError(f"{folder}: config.json architectures {archs} are neither a masked nor a causal LM")
+
+
+def _whole_word(token: str, byte_level: bool, at_start: bool) -> str | None:
+    """The word a vocabulary entry spells if it starts a word, else None (sub-word pieces, punctuation)."""
+    if byte_level:
+        if token.startswith("Ġ"):
+            token = token[1:]
+        elif not at_start:
+            return None
+    elif token.startswith("##"):
+        return None
+    return token if token.isalpha() else None
+
+
+@torch.no_grad()
+def fill_mask(model, tokenizer, texts: Sequence[str], top_k: int, device: str, batch_size: int = 64) -> list[list[str]]:
+    """For each text with one mask token: the ``top_k`` most likely whole-word fills, best first."""
+    byte_level = any(k.startswith("Ġ") for k in tokenizer.get_vocab())  # GPT-2/RoBERTa byte-level BPE
+    out: list[list[str]] = []
+    for i in range(0, len(texts), batch_size):
+        chunk = list(texts[i : i + batch_size])
+        enc = tokenizer(chunk, return_tensors="pt", padding=True, truncation=True).to(device)
+        logits = model(**enc).logits
+        rows, cols = (enc["input_ids"] == tokenizer.mask_token_id).nonzero(as_tuple=True)
+        first_mask = {}
+        for r, c in zip(rows.tolist(), cols.tolist()):
+            first_mask.setdefault(r, c)
+        for r in range(len(chunk)):
+            if r not in first_mask:
+                out.append([])
+                continue
+            ranked = logits[r, first_mask[r]].float().topk(min(logits.shape[-1], top_k * 20)).indices.tolist()
+            at_start = first_mask[r] <= 1
+            words: list[str] = []
+            for tok in tokenizer.convert_ids_to_tokens(ranked):
+                word = _whole_word(tok, byte_level, at_start) if tok else None
+                if word and word not in words:
+                    words.append(word)
+                if len(words) == top_k:
+                    break
+            out.append(words)
+    return out

@@ -1,0 +1,72 @@
+"""Tiny language models saved as Hugging Face folders: a RoBERTa masked LM (the distilroberta-base
+layout CE-CLIP fills masks with) and a GPT-2 causal LM, sharing one byte-level BPE tokenizer trained
+offline on genemi's vocabulary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+_SIZE = {"hidden": 32, "layers": 2, "heads": 2, "intermediate": 64, "positions": 64}
+
+
+def _corpus() -> list[str]:
+    from genemi.text import vocabulary as vocab
+
+    words = list(vocab.all_nouns()) + [a for c in vocab.ADJECTIVE_CATEGORIES.values() for a in c]
+    words += [v for g in vocab.VERB_GROUPS.values() for v in g] + [r for pair in vocab.RELATION_OPPOSITES for r in pair]
+    return [f"a {w} on the table next to the man" for w in words] + [" ".join(words)]
+
+
+def _bpe():
+    from tokenizers import ByteLevelBPETokenizer
+
+    bpe = ByteLevelBPETokenizer(add_prefix_space=True)
+    bpe.train_from_iterator(_corpus(), vocab_size=1200, min_frequency=1, special_tokens=_SPECIALS, show_progress=False)
+    return bpe._tokenizer
+
+
+def save_tiny_masked_lm(out_dir: str | Path, seed: int = 0) -> dict[str, Path]:
+    """A tiny ``RobertaForMaskedLM`` + tokenizer folder (``AutoModelForMaskedLM`` loads it)."""
+    from tokenizers import AddedToken
+    from transformers import RobertaConfig, RobertaForMaskedLM, RobertaTokenizerFast
+
+    out = Path(out_dir) / "masked_lm"
+    tok = RobertaTokenizerFast(
+        tokenizer_object=_bpe(), bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
+        unk_token="<unk>", pad_token="<pad>", mask_token=AddedToken("<mask>", lstrip=True), add_prefix_space=True,
+    )
+    cfg = RobertaConfig(
+        vocab_size=len(tok), hidden_size=_SIZE["hidden"], num_hidden_layers=_SIZE["layers"],
+        num_attention_heads=_SIZE["heads"], intermediate_size=_SIZE["intermediate"],
+        max_position_embeddings=_SIZE["positions"] + 2, pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, type_vocab_size=1,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = RobertaForMaskedLM(cfg)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return {"masked_lm": out}
+
+
+def save_tiny_causal_lm(out_dir: str | Path, seed: int = 0) -> dict[str, Path]:
+    """A tiny ``GPT2LMHeadModel`` + tokenizer folder (``AutoModelForCausalLM`` loads it)."""
+    from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast
+
+    out = Path(out_dir) / "causal_lm"
+    tok = GPT2TokenizerFast(tokenizer_object=_bpe(), bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+                            pad_token="<pad>", add_prefix_space=True)
+    cfg = GPT2Config(
+        vocab_size=len(tok), n_embd=_SIZE["hidden"], n_layer=_SIZE["layers"], n_head=_SIZE["heads"],
+        n_positions=_SIZE["positions"], bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = GPT2LMHeadModel(cfg)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return {"causal_lm": out}

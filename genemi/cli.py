@@ -9,6 +9,8 @@ from typing import Sequence
 #: subcommand -> (module with main(argv), one-line description); imported lazily
 COMMANDS = {
     "train": ("genemi.training.train", "fine-tune CLIP on mined hard negatives (GeNeMi / CE-CLIP / NegCLIP)"),
+    "negatives": ("genemi.generation_pipeline.text_negatives.command",
+                  "generate typed text hard negatives (CE-CLIP / NegCLIP / SugarCrepe edits) from captions"),
     "demo": ("genemi.demo", "train a tiny CLIP on the built-in shapes data, offline, in seconds"),
 }
 

@@ -198,9 +198,13 @@ def relation_alternatives(phrase: str) -> tuple[str, ...]:
     return opposites + rest
 
 
-def relation_phrases() -> tuple[tuple[str, ...], ...]:
-    """Every relation as a token tuple, longest first (for greedy matching)."""
-    return tuple(sorted((tuple(p.split()) for p in _relation_index()), key=len, reverse=True))
+@lru_cache(maxsize=None)
+def relation_phrases_by_first_word() -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Relations as token tuples keyed by their first word, longest first (for greedy matching)."""
+    index: dict[str, list[tuple[str, ...]]] = {}
+    for phrase in sorted((tuple(p.split()) for p in _relation_index()), key=len, reverse=True):
+        index.setdefault(phrase[0], []).append(phrase)
+    return {k: tuple(v) for k, v in index.items()}
 
 
 def all_nouns() -> tuple[str, ...]:

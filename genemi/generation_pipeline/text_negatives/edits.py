@@ -105,7 +105,15 @@ def _lower_first(text: str, tag: str) -> str:
 # --- candidate selection -------------------------------------------------------------------------------
 
 
-def _acceptable(candidate: str, slot: Slot, parsed: ParsedCaption) -> bool:
+class _Present:
+    """Nouns and adjectives already in the caption (computed once per slot choice)."""
+
+    def __init__(self, parsed: ParsedCaption):
+        self.nouns = {noun_lemma(t.text, t.tag) for t in parsed.tokens if t.pos in ("NOUN", "PROPN")}
+        self.adjectives = {vocab.canonical_adjective(t.text) for t in parsed.tokens}
+
+
+def _acceptable(candidate: str, slot: Slot, parsed: ParsedCaption, present: _Present) -> bool:
     cand = candidate.strip().lower()
     if not cand or not all(part.replace("-", "").isalpha() for part in cand.split()):
         return False
@@ -116,32 +124,33 @@ def _acceptable(candidate: str, slot: Slot, parsed: ParsedCaption) -> bool:
         return False
     if slot.kind == "obj" and noun_lemma(cand, slot.tag) == noun_lemma(word, slot.tag):
         return False
-    if slot.kind == "att" and vocab.canonical_adjective(cand) == vocab.canonical_adjective(word):
-        return False
     if slot.kind == "act" and verb_lemma(cand) == verb_lemma(word, parsed.tokens[slot.start].lemma):
         return False
     if slot.kind in ("obj", "add_obj"):  # a word already in the caption makes a weak negative
-        present = {noun_lemma(t.text, t.tag) for t in parsed.tokens if t.pos in ("NOUN", "PROPN")}
-        if noun_lemma(cand, "NNS" if slot.plural else "NN") in present or cand in present:
+        if cand in present.nouns or noun_lemma(cand, "NNS" if slot.plural else "NN") in present.nouns:
             return False
-    if slot.kind in ("att", "add_att"):
-        present = {vocab.canonical_adjective(t.text) for t in parsed.tokens}
-        if vocab.canonical_adjective(cand) in present:
-            return False
+    if slot.kind in ("att", "add_att") and vocab.canonical_adjective(cand) in present.adjectives:
+        return False
     return True
 
 
 def choose(parsed: ParsedCaption, slot: Slot, ctx: EditContext, rng: random.Random) -> str | None:
-    """The replacement for ``slot``: the first source with an acceptable candidate decides."""
+    """The replacement for ``slot``: the first source with an acceptable candidate decides.
+
+    ``random`` is uniform over the acceptable candidates (visited in a random order, so long lists are
+    not filtered in full); ``first`` takes the best ranked; ``original`` the 4th ranked (CE-CLIP).
+    """
+    present = _Present(parsed)
     for source in ctx.sources:
-        cands = [c for c in dict.fromkeys(source.candidates(parsed, slot)) if _acceptable(c, slot, parsed)]
-        if not cands:
+        cands = list(dict.fromkeys(source.candidates(parsed, slot)))
+        if ctx.pick == "random":
+            for k in rng.sample(range(len(cands)), len(cands)):
+                if _acceptable(cands[k], slot, parsed, present):
+                    return cands[k]
             continue
-        if ctx.pick == "first":
-            return cands[0]
-        if ctx.pick == "original":  # CE-CLIP: the 4th-ranked fill (or the last when fewer)
-            return cands[min(3, len(cands) - 1)]
-        return rng.choice(cands)
+        cands = [c for c in cands if _acceptable(c, slot, parsed, present)]
+        if cands:
+            return cands[0] if ctx.pick == "first" else cands[min(3, len(cands) - 1)]
     return None
 
 
@@ -151,8 +160,9 @@ def choose(parsed: ParsedCaption, slot: Slot, ctx: EditContext, rng: random.Rand
 def _relation_spans(parsed: ParsedCaption) -> list[tuple[int, int]]:
     toks, spans, i = parsed.tokens, [], 0
     lowered = [t.text.lower() for t in toks]
+    by_first = vocab.relation_phrases_by_first_word()
     while i < len(toks):
-        for phrase in vocab.relation_phrases():
+        for phrase in by_first.get(lowered[i], ()):
             n = len(phrase)
             if tuple(lowered[i : i + n]) == phrase:
                 span = toks[i : i + n]

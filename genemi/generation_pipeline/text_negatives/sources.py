@@ -105,8 +105,9 @@ class WordNetSource:
         first = synsets[0]
         own = {name.lower() for name in first.lemma_names()}
         out: list[str] = []
-        for hyper in first.hypernyms():
-            for sibling in hyper.hyponyms():
+        # sorted: nltk builds some of these lists from sets, whose order changes between processes
+        for hyper in sorted(first.hypernyms(), key=lambda s: s.name()):
+            for sibling in sorted(hyper.hyponyms(), key=lambda s: s.name()):
                 if sibling == first:
                     continue
                 for name in sibling.lemma_names():
@@ -131,7 +132,7 @@ class WordNetSource:
                 for ant in lem.antonyms()
             ]
             if antonyms:
-                return list(dict.fromkeys(antonyms))
+                return sorted(set(antonyms))
             nouns = self.wn.synsets(word, "n")
             if nouns and any("color" in h.name() for h in nouns[0].hypernyms()):
                 return self._siblings(word, "n")

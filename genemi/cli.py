@@ -11,6 +11,8 @@ COMMANDS = {
     "train": ("genemi.training.train", "fine-tune CLIP on mined hard negatives (GeNeMi / CE-CLIP / NegCLIP)"),
     "negatives": ("genemi.generation_pipeline.text_negatives.command",
                   "generate typed text hard negatives (CE-CLIP / NegCLIP / SugarCrepe edits) from captions"),
+    "eval": ("genemi.evaluation.eval_autogmentation",
+             "evaluate snapshots on SugarCrepe(++), ARO, VALSE, VL-CheckList, Winoground, GeNeMi test set, retention"),
     "demo": ("genemi.demo", "train a tiny CLIP on the built-in shapes data, offline, in seconds"),
 }
 

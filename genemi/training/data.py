@@ -36,24 +36,11 @@ from genemi.caption_files import read_caption_entries, read_json
 from genemi.errors import DataError, ImageError, ManifestError
 from genemi.generation_pipeline.records import TextNegativeRecord, VariationRecord, variation_from_legacy
 from genemi.images import load_rgb
+from genemi.text.normalize import normalize_caption
 from genemi.manifest import read_records
 from genemi.training.mining import GroupRequest, Member, MiningSpec, draw_members
 
 logger = logging.getLogger(__name__)
-
-_STRIP_CHARS = re.compile(r"[.!\"()*#:;~]")
-MAX_CAPTION_WORDS = 50
-
-
-def normalize_caption(text: str, max_words: int = MAX_CAPTION_WORDS) -> str:
-    """The original ``pre_caption``: lowercase, drop ``.!"()*#:;~``, collapse spaces, at most 50 words.
-
-    genemi applies it to *every* caption source (the original skipped COCO captions, which gave the model
-    a style cue that told variations from COCO pairs).
-    """
-    words = re.sub(r"\s+", " ", _STRIP_CHARS.sub(" ", text.lower())).strip().split(" ")
-    return " ".join(words[:max_words])
-
 
 @dataclass(frozen=True)
 class PairSpec:

@@ -1,0 +1,116 @@
+"""The GeNeMi test set (Sahin et al., WACV 2024) and the same metrics on any genemi variation manifest.
+
+A row holds k (2..4) variations of one source image with their captions: ``num_sample``, ``caption_i``,
+``image_i`` (a path, or ``{"path": ...}`` as the HF export has it), as JSON list or JSONL. With the k x k
+similarity matrix s[i][j] = s(image_i, caption_j): Text@1 of image i = caption i strictly best for it;
+Image@1 of caption j = image j strictly best for it; Group@1 = both for index i. ``text_1``, ``image_1``,
+``group_1`` pool every pair of every row; ``text_all``, ``image_all``, ``group_all`` are the fractions of
+rows where all k are right (the original ``eval_gnm_validation.py`` summary).
+
+A genemi ``VariationRecord`` manifest (``.jsonl`` with ``save`` and ``captions``) is grouped into rows by
+(source image, item): the variations of one item, each with its first caption.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from genemi.caption_files import read_json
+from genemi.errors import DataError, ManifestError
+from genemi.evaluation.benchmarks.base import BenchmarkResult, MissingTracker, digest, percent
+from genemi.evaluation.scoring import Embeddings, ImageRef
+from genemi.manifest import iter_json_lines
+
+
+def _objects(path: Path) -> list[tuple[str, dict]]:
+    if path.suffix.lower() == ".jsonl":
+        return [(f"{path}:{line}", obj) for line, obj in iter_json_lines(path)]
+    data = read_json(path)
+    if isinstance(data, dict) and "test" in data:
+        data = data["test"]
+    if not isinstance(data, list):
+        raise ManifestError(f"{path}: expected a JSON list of rows")
+    return [(f"{path}: row {k}", obj) for k, obj in enumerate(data)]
+
+
+def _image_path(value) -> str:
+    return value["path"] if isinstance(value, dict) else str(value)
+
+
+def row_metrics(s: np.ndarray) -> tuple[list[bool], list[bool], list[bool]]:
+    """Per index i of a k x k matrix s[image, caption]: (text@1, image@1, group@1)."""
+    k = s.shape[0]
+    text = [bool(all(s[i, i] > s[i, j] for j in range(k) if j != i)) for i in range(k)]
+    image = [bool(all(s[j, j] > s[i, j] for i in range(k) if i != j)) for j in range(k)]
+    return text, image, [t and m for t, m in zip(text, image)]
+
+
+class GenemiTestSet:
+    name = "genemi_testset"
+
+    def __init__(self, path: str | Path, images: str | Path | None = None):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise DataError(f"GeNeMi test set not found: {self.path}")
+        self.images = Path(images) if images else self.path.parent
+        objects = _objects(self.path)
+        is_manifest = bool(objects) and "save" in objects[0][1]
+        self.rows = self._from_manifest(objects) if is_manifest else self._from_rows(objects)
+        if not self.rows:
+            raise DataError(f"{self.path}: no row with at least 2 variations")
+
+    def _ref(self, path: str) -> ImageRef:
+        return ImageRef(str(self.images / path))
+
+    def _from_rows(self, objects):
+        rows = []
+        for where, obj in objects:
+            k = obj.get("num_sample")
+            if k is None:
+                k = sum(1 for key in obj if key.startswith("caption_"))
+            try:
+                rows.append([(self._ref(_image_path(obj[f"image_{i}"])), str(obj[f"caption_{i}"])) for i in range(int(k))])
+            except KeyError as exc:
+                raise ManifestError(f"{where}: missing {exc.args[0]!r} (num_sample={k})") from exc
+        return [r for r in rows if len(r) >= 2]
+
+    def _from_manifest(self, objects):
+        from genemi.generation_pipeline.records import VariationRecord
+
+        groups = defaultdict(list)
+        for where, obj in objects:
+            try:
+                rec = VariationRecord.model_validate(obj)
+            except Exception as exc:
+                raise ManifestError(f"{where}: invalid VariationRecord: {exc}") from exc
+            if rec.status == "ok" and rec.captions:
+                groups[(rec.origin_name, rec.item)].append((self._ref(rec.save), rec.captions[0]))
+        return [g for g in groups.values() if len(g) >= 2]
+
+    def inputs(self):
+        return [i for row in self.rows for i, _ in row], [c for row in self.rows for _, c in row]
+
+    def cache_key(self) -> str:
+        return digest(self.path, str(self.images))
+
+    def score(self, emb: Embeddings) -> BenchmarkResult:
+        missing = MissingTracker(emb)
+        text, image, group, rows_ok = [], [], [], []
+        for row in self.rows:
+            refs, caps = [r for r, _ in row], [c for _, c in row]
+            if not missing.ok(*refs):
+                continue
+            s = emb.image_matrix(refs).astype(np.float64) @ emb.text_matrix(caps).astype(np.float64).T
+            t, im, g = row_metrics(s)
+            text += t
+            image += im
+            group += g
+            rows_ok.append((all(t), all(im), all(g)))
+        metrics = {"text_1": percent(text), "image_1": percent(image), "group_1": percent(group),
+                   "text_all": percent([r[0] for r in rows_ok]), "image_all": percent([r[1] for r in rows_ok]),
+                   "group_all": percent([r[2] for r in rows_ok])}
+        return BenchmarkResult(self.name, metrics, list(metrics), len(self.rows), len(rows_ok), missing.count,
+                               missing.examples)

@@ -1,0 +1,127 @@
+"""Retention of general skills: image-text retrieval and zero-shot classification.
+
+* Retrieval: a Karpathy test JSON (``[{image, caption: [5 captions]}]``, COCO 5k or Flickr30k 1k);
+  image->text R@K = an image's best-ranked own caption is in the top K; text->image R@K = a caption's image in
+  the top K. A candidate scoring equal to the ground truth ranks above it (ties are failures).
+* Zero-shot: an ImageFolder (one sub-folder per class, sorted); class names from a file (one per line), else
+  open_clip's ImageNet class names when there are 1000 classes, else the folder names; prompts = open_clip's
+  OpenAI ImageNet templates (or ``simple``); classifier = the normalised mean of each class's normalised prompt
+  embeddings. top-1 / top-5 accuracy.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from genemi.caption_files import read_caption_entries
+from genemi.errors import DataError
+from genemi.evaluation.benchmarks.base import BenchmarkResult, MissingTracker, digest
+from genemi.evaluation.scoring import Embeddings, ImageRef
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".JPEG", ".JPG", ".PNG")
+
+
+def recall_at_k(scores: np.ndarray, positives: list[set[int]], ks=(1, 5, 10)) -> dict[int, float]:
+    """Rows are queries; a query's rank = candidates scoring >= its best positive, minus that positive."""
+    hits = {k: 0 for k in ks}
+    for row, pos in zip(scores, positives):
+        best = max(row[p] for p in pos)
+        rank = int((row >= best).sum()) - 1  # 0 = strictly first
+        for k in ks:
+            hits[k] += rank < k
+    return {k: 100.0 * hits[k] / len(scores) if len(scores) else float("nan") for k in ks}
+
+
+class Retrieval:
+    name = "retrieval"
+
+    def __init__(self, annotations: str | Path, images: str | Path, name: str = "retrieval"):
+        self.name, self.annotations, self.images = name, Path(annotations), Path(images)
+        by_image = defaultdict(list)
+        for e in read_caption_entries(self.annotations):
+            by_image[e.image].append(e.caption)
+        self.pairs = [(ImageRef(str(self.images / img)), caps) for img, caps in by_image.items()]
+
+    def inputs(self):
+        return [r for r, _ in self.pairs], [c for _, caps in self.pairs for c in caps]
+
+    def cache_key(self) -> str:
+        return digest(self.annotations, str(self.images))
+
+    def score(self, emb: Embeddings) -> BenchmarkResult:
+        missing = MissingTracker(emb)
+        pairs = [(r, caps) for r, caps in self.pairs if missing.ok(r)]
+        texts, owner = [], []
+        for n, (_, caps) in enumerate(pairs):
+            texts += caps
+            owner += [n] * len(caps)
+        img = emb.image_matrix([r for r, _ in pairs]).astype(np.float64)
+        txt = emb.text_matrix(texts).astype(np.float64)
+        sims = img @ txt.T
+        own = defaultdict(set)
+        for t, n in enumerate(owner):
+            own[n].add(t)
+        i2t = recall_at_k(sims, [own[n] for n in range(len(pairs))])
+        t2i = recall_at_k(sims.T, [{n} for n in owner])
+        metrics = {f"i2t_R@{k}": v for k, v in i2t.items()} | {f"t2i_R@{k}": v for k, v in t2i.items()}
+        metrics["mean_recall"] = float(np.mean(list(metrics.values())))
+        return BenchmarkResult(self.name, metrics, ["i2t_R@1", "t2i_R@1", "mean_recall"], len(self.pairs), len(pairs),
+                               missing.count, missing.examples)
+
+
+def _templates(kind: str):
+    from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES, SIMPLE_IMAGENET_TEMPLATES
+
+    if kind not in ("openai", "simple"):
+        raise DataError(f"zero-shot templates must be 'openai' or 'simple', not {kind!r}")
+    return OPENAI_IMAGENET_TEMPLATES if kind == "openai" else SIMPLE_IMAGENET_TEMPLATES
+
+
+class ZeroShot:
+    name = "zeroshot"
+
+    def __init__(self, root: str | Path, classnames: str | Path | None = None, templates: str = "openai"):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise DataError(f"zero-shot: image folder not found: {self.root}")
+        classes = sorted(d.name for d in self.root.iterdir() if d.is_dir())
+        if not classes:
+            raise DataError(f"zero-shot: {self.root} has no class sub-folders (ImageFolder layout)")
+        if classnames:
+            names = [l.strip() for l in Path(classnames).read_text(encoding="utf-8").splitlines() if l.strip()]
+            if len(names) != len(classes):
+                raise DataError(f"zero-shot: {classnames} has {len(names)} names for {len(classes)} class folders")
+        elif len(classes) == 1000:
+            from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
+
+            names = list(IMAGENET_CLASSNAMES)
+        else:
+            names = [c.replace("_", " ") for c in classes]
+        self.classnames, self.template_kind = names, templates
+        self.prompts = [[t(name) for t in _templates(templates)] for name in names]
+        self.samples = [(ImageRef(str(f)), label) for label, c in enumerate(classes)
+                        for f in sorted((self.root / c).iterdir()) if f.suffix in IMAGE_EXTENSIONS]
+
+    def inputs(self):
+        return [r for r, _ in self.samples], [p for ps in self.prompts for p in ps]
+
+    def cache_key(self) -> str:
+        listing = "\n".join(r.path for r, _ in self.samples)
+        return digest(listing, repr(self.classnames), self.template_kind)
+
+    def score(self, emb: Embeddings) -> BenchmarkResult:
+        missing = MissingTracker(emb)
+        weights = np.stack([emb.text_matrix(ps).astype(np.float64).mean(0) for ps in self.prompts])
+        weights /= np.maximum(np.linalg.norm(weights, axis=1, keepdims=True), 1e-12)
+        samples = [(r, y) for r, y in self.samples if missing.ok(r)]
+        if not samples:
+            return BenchmarkResult(self.name, {"top1": float("nan"), "top5": float("nan")}, ["top1", "top5"],
+                                   len(self.samples), 0, missing.count, missing.examples)
+        logits = emb.image_matrix([r for r, _ in samples]).astype(np.float64) @ weights.T
+        ranks = np.array([int((row >= row[y]).sum()) - 1 for row, (_, y) in zip(logits, samples)])
+        metrics = {"top1": float(100 * (ranks < 1).mean()), "top5": float(100 * (ranks < 5).mean())}
+        return BenchmarkResult(self.name, metrics, ["top1", "top5"], len(self.samples), len(samples), missing.count,
+                               missing.examples)

@@ -1,0 +1,106 @@
+"""VL-CheckList (Zhao et al., 2022): Object / Attribute / Relation, image-text contrast (ITC).
+
+Reads the repository's configs ``corpus/v1/<Category>/<sub>/.../<source>.yaml`` (``ANNO_PATH`` relative to the
+repository root, ``IMG_ROOT`` relative to the image root) and their JSON lists of
+``[image_path, {"POS": [...], "NEG": [...]}]``. Per file: accuracy of s(image, POS[0]) > s(image, NEG[0]) over
+the first ``max_per_file`` samples (the reference runs use 1000). **Every** config is evaluated (the
+official ``Evaluate.start()`` scored only the last type of each run). Columns as in papers: Attribute
+{action, color, material, size, state}, Object {Location, Size}, Relation {action, spatial}, each the mean of
+its files; category = mean of its columns; ``avg`` = mean of the 9 columns. Missing annotation files and
+images are listed in the result, never fatal.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+
+from genemi.caption_files import read_json
+from genemi.errors import DataError
+from genemi.evaluation.benchmarks.base import BenchmarkResult, MissingTracker, digest, mean, percent, strictly_first
+from genemi.evaluation.scoring import Embeddings, ImageRef
+
+COLUMNS = {
+    "Attribute": ("action", "color", "material", "size", "state"),
+    "Object": ("Location", "Size"),
+    "Relation": ("action", "spatial"),
+}
+MAX_PER_FILE = 1000
+
+
+def _corpus_dir(root: Path) -> Path:
+    for candidate in (root / "corpus" / "v1", root / "vl_checklist" / "corpus" / "v1", root):
+        if any(candidate.glob("*/**/*.yaml")) and any((candidate / c).is_dir() for c in COLUMNS):
+            return candidate
+    raise DataError(f"VL-CheckList: no corpus/v1/<Object|Attribute|Relation>/*.yaml under {root}")
+
+
+class VLCheckList:
+    name = "vl_checklist"
+
+    def __init__(self, root: str | Path, images: str | Path | None = None, max_per_file: int = MAX_PER_FILE):
+        self.root = Path(root)
+        self.images = Path(images) if images else self.root
+        self.corpus = _corpus_dir(self.root)
+        self.max_per_file = max_per_file
+        self.files: dict[str, list] = {}  # config (relative) -> items
+        self.columns: dict[str, str] = {}  # config -> "Category/column"
+        self.problems: list[str] = []
+        for cfg in sorted(self.corpus.rglob("*.yaml")):
+            rel = cfg.relative_to(self.corpus)
+            if len(rel.parts) < 3 or rel.parts[0] not in COLUMNS:
+                continue
+            spec = yaml.safe_load(cfg.read_text(encoding="utf-8")) or {}
+            anno = self.root / str(spec.get("ANNO_PATH", ""))
+            if not spec.get("ANNO_PATH") or not anno.is_file() or anno.stat().st_size <= 2:
+                self.problems.append(f"{rel}: annotation file missing or empty ({anno})")
+                continue
+            data = read_json(anno)
+            img_root = self.images / str(spec.get("IMG_ROOT", ""))
+            items = []
+            for entry in data[: self.max_per_file]:
+                try:
+                    path, texts = entry[0], entry[1]
+                    items.append((ImageRef(str(img_root / path)), texts["POS"][0], texts["NEG"][0]))
+                except (IndexError, KeyError, TypeError):
+                    self.problems.append(f"{anno}: malformed sample {str(entry)[:80]}")
+                    break
+            self.files[str(rel)] = items
+            self.columns[str(rel)] = f"{rel.parts[0]}/{rel.parts[1]}"
+        if not self.files:
+            raise DataError(f"VL-CheckList: none of the configs under {self.corpus} has its annotation file")
+
+    def inputs(self):
+        items = [i for v in self.files.values() for i in v]
+        return [i[0] for i in items], [t for i in items for t in (i[1], i[2])]
+
+    def cache_key(self) -> str:
+        return digest(*(self.corpus / f for f in self.files), str(self.images), str(self.max_per_file))
+
+    def score(self, emb: Embeddings) -> BenchmarkResult:
+        missing = MissingTracker(emb)
+        per_file, n_items, n_eval = {}, 0, 0
+        for cfg, items in self.files.items():
+            correct = [strictly_first(emb.sims(ref, [pos, neg])) for ref, pos, neg in items if missing.ok(ref)]
+            per_file[cfg] = percent(correct)
+            n_items, n_eval = n_items + len(items), n_eval + len(correct)
+        by_column = defaultdict(list)
+        for cfg, acc in per_file.items():
+            by_column[self.columns[cfg]].append(acc)
+        metrics = {f"file/{cfg}": acc for cfg, acc in per_file.items()}
+        column_values = []
+        for category, cols in COLUMNS.items():
+            values = []
+            for col in cols:
+                key = f"{category}/{col}"
+                if key in by_column:
+                    metrics[key] = mean(by_column[key])
+                    values.append(metrics[key])
+            metrics[category] = mean(values)
+            column_values += values
+        metrics["avg"] = mean(column_values)
+        headline = [c for c in ("Object", "Attribute", "Relation", "avg")]
+        return BenchmarkResult(self.name, metrics, headline, n_items, n_eval, missing.count, missing.examples,
+                               list(self.problems))

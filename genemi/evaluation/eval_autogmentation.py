@@ -1,0 +1,197 @@
+"""``genemi eval`` / ``python -m genemi.evaluation.eval_autogmentation``: every benchmark, every snapshot.
+
+Keeps the original GeNeMi flags (``--model-name --snapshot_file --snapshot_folder --evaluation-filepath
+--evaluation-image-folder --force``) and adds the compositional benchmarks, baselines, caching and reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from genemi.errors import ConfigError, GenemiError
+
+#: flag dest -> (benchmark, option path inside its data section)
+DATA_FLAGS = {
+    "sugarcrepe_root": ("sugarcrepe", "root"), "coco_val2017": ("sugarcrepe", "images"),
+    "sugarcrepe_pp_root": ("sugarcrepe_pp", "root"),
+    "aro_root": ("aro", "root"), "aro_images": ("aro", "images"),
+    "coco_order_annotations": ("aro", "coco_order.annotations"), "coco_order_images": ("aro", "coco_order.images"),
+    "flickr_order_annotations": ("aro", "flickr_order.annotations"),
+    "flickr_order_images": ("aro", "flickr_order.images"), "order_seeds": ("aro", "seeds"),
+    "valse_root": ("valse", "root"), "valse_images": ("valse", "images"),
+    "vl_checklist_root": ("vl_checklist", "root"), "vl_checklist_images": ("vl_checklist", "images"),
+    "winoground_root": ("winoground", "root"),
+    "evaluation_filepath": ("genemi_testset", "path"), "evaluation_image_folder": ("genemi_testset", "images"),
+    "retrieval_annotations": ("retrieval", "annotations"), "retrieval_images": ("retrieval", "images"),
+    "zeroshot_root": ("zeroshot", "root"), "zeroshot_classnames": ("zeroshot", "classnames"),
+    "zeroshot_templates": ("zeroshot", "templates"),
+}  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from genemi.evaluation.benchmarks import BENCHMARKS
+
+    p = argparse.ArgumentParser(
+        prog="genemi eval",
+        description="Evaluate CLIP snapshots and baselines on compositional benchmarks (official metrics) and "
+        "write one JSON per model plus CSV, Markdown and PNG summaries. Benchmarks: "
+        + "; ".join(f"{k}: {v[1]}" for k, v in BENCHMARKS.items()),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    m = p.add_argument_group("models")
+    m.add_argument("--model-name", "--model_name", default="genemi", help="run name: results go to OUTPUT/MODEL_NAME/")
+    m.add_argument("--snapshot_file", "--snapshot-file", action="append", default=[], metavar="PATH",
+                   help="a checkpoint to evaluate (repeatable); any format genemi reads")
+    m.add_argument("--snapshot_folder", "--snapshot-folder", default=None,
+                   help="evaluate every *.pt/*.pth/*.bin/*.safetensors in it, in epoch order (model_3.pt, epoch_10.pt)")
+    m.add_argument("--baseline", action="append", default=[], metavar="NAME=PATH",
+                   help="a reference model, e.g. openai=/ckpt/ViT-B-32.pt (repeatable; NAME= for random weights)")
+    m.add_argument("--clip-model", default="ViT-B/32", help="architecture: open_clip name, OpenAI name or config JSON")
+    m.add_argument("--quick-gelu", choices=("auto", "on", "off"), default="auto",
+                   help="activation; auto decides from the weights (OpenAI-derived weights need QuickGELU)")
+    m.add_argument("--force", action="store_true", help="re-evaluate models whose results already exist")
+
+    b = p.add_argument_group("benchmarks and data")
+    b.add_argument("--benchmarks", default=None,
+                   help=f"comma list from {', '.join(BENCHMARKS)} (default: every benchmark with data configured)")
+    b.add_argument("--data-config", default=None, help="YAML with one section of paths per benchmark (configs/eval/)")
+    b.add_argument("--sugarcrepe-root", help="folder with SugarCrepe's 7 JSON files")
+    b.add_argument("--coco-val2017", help="COCO val2017 images (SugarCrepe and SugarCrepe++)")
+    b.add_argument("--sugarcrepe-pp-root", help="folder with SugarCrepe++'s 5 JSON files")
+    b.add_argument("--aro-root", help="folder with visual_genome_relation.json, visual_genome_attribution.json, images/")
+    b.add_argument("--aro-images", help="VG images for ARO (default ARO_ROOT/images)")
+    b.add_argument("--coco-order-annotations", help="COCO Karpathy test JSON for COCO-Order")
+    b.add_argument("--coco-order-images", help="COCO 2014 image root for COCO-Order")
+    b.add_argument("--flickr-order-annotations", help="Flickr30k Karpathy test JSON for Flickr-Order")
+    b.add_argument("--flickr-order-images", help="Flickr30k image root")
+    b.add_argument("--order-seeds", type=lambda s: [int(x) for x in s.split(",")], default=None,
+                   help="seeds of the COCO/Flickr-Order perturbations (default 0,1,2,3,4)")
+    b.add_argument("--valse-root", help="VALSE data/ folder (existence.json, ...)")
+    b.add_argument("--valse-images", help="one image root for every VALSE instrument (per instrument: --data-config)")
+    b.add_argument("--vl-checklist-root", help="VL-CheckList repository (corpus/v1/*.yaml + data/)")
+    b.add_argument("--vl-checklist-images", help="root the configs' IMG_ROOT paths are relative to")
+    b.add_argument("--winoground-root", help="local facebook/winoground copy (examples.jsonl + images/)")
+    b.add_argument("--evaluation-filepath", help="GeNeMi test set (JSON/JSONL rows) or a genemi variation manifest")
+    b.add_argument("--evaluation-image-folder", help="images of --evaluation-filepath")
+    b.add_argument("--retrieval-annotations", help="Karpathy test JSON (COCO 5k / Flickr30k 1k) for retrieval")
+    b.add_argument("--retrieval-images", help="image root for retrieval")
+    b.add_argument("--zeroshot-root", help="ImageFolder for zero-shot classification (e.g. ImageNet val)")
+    b.add_argument("--zeroshot-classnames", help="class names file, one per line, in folder order")
+    b.add_argument("--zeroshot-templates", choices=("openai", "simple"), default=None, help="prompt templates")
+
+    r = p.add_argument_group("execution and output")
+    r.add_argument("--output", "--save-path", dest="output", default="evaluation_results", help="output folder")
+    r.add_argument("--batch-size", type=int, default=256, help="images/texts per forward pass")
+    r.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when available)")
+    r.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
+                   help="autocast precision (auto: bf16 on CUDA, fp32 on CPU)")
+    r.add_argument("--workers", type=int, default=2, help="image loading processes")
+    r.add_argument("--cache-dir", default=None, help="embedding cache folder (keyed by model and benchmark file hashes)")
+    r.add_argument("--fail-on-missing", action="store_true", help="error out if any benchmark image is unreadable")
+    r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    r.add_argument("--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def _set(data: dict, bench: str, dotted: str, value: Any) -> None:
+    section = data.setdefault(bench, {})
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        section = section.setdefault(key, {})
+    section[leaf] = value
+
+
+def data_config(args) -> dict[str, dict]:
+    """The YAML data config (if any) with the per-benchmark flags on top."""
+    from genemi.presets import read_preset
+
+    data = read_preset(args.data_config) if args.data_config else {}
+    for dest, (bench, key) in DATA_FLAGS.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            _set(data, bench, key, value)
+    return data
+
+
+def _configured(data: dict) -> list[str]:
+    from genemi.evaluation.benchmarks import BENCHMARKS
+
+    return [name for name in BENCHMARKS if data.get(name)]
+
+
+def run(args) -> tuple[Path, list[str]]:
+    """Evaluate every model; returns the output folder and the labels evaluated or found."""
+    from tqdm import tqdm
+
+    from genemi.distributed import DistEnv, resolve_device
+    from genemi.evaluation.benchmarks import build_benchmarks
+    from genemi.evaluation.reports import load_results, markdown_table, write_csv, write_plots
+    from genemi.evaluation.runner import evaluate, pending, write_result
+    from genemi.evaluation.scoring import ClipEmbedder, EmbeddingCache
+    from genemi.evaluation.snapshots import collect_models
+    from genemi.models.clip import create_clip
+
+    data = data_config(args)
+    names = [n.strip() for n in args.benchmarks.split(",")] if args.benchmarks else _configured(data)
+    if not names:
+        raise ConfigError("no benchmark data given: pass --data-config or the per-benchmark flags (see --help)")
+    models = collect_models(args.snapshot_file, args.snapshot_folder, args.baseline)
+    if not models:
+        raise ConfigError("nothing to evaluate: pass --snapshot_file, --snapshot_folder or --baseline")
+    benchmarks = build_benchmarks(names, data)
+    device = resolve_device(args.device, DistEnv.from_environ())
+    output = Path(args.output) / args.model_name
+    cache = EmbeddingCache(args.cache_dir) if args.cache_dir else None
+    quick_gelu = {"auto": None, "on": True, "off": False}[args.quick_gelu]
+    for model in tqdm(models, desc="models", unit="model", disable=args.no_progress):
+        todo = pending(output, model.label, benchmarks, args.force)
+        if not todo:
+            print(f"{model.label}: already evaluated (use --force to redo)")
+            continue
+        bundle = create_clip(args.clip_model, model.pretrained, quick_gelu=quick_gelu)
+        embedder = ClipEmbedder(bundle, device, args.batch_size, args.workers, args.precision, not args.no_progress)
+        results = evaluate(embedder, todo, cache, args.fail_on_missing)
+        meta = {"label": model.label, "checkpoint": model.pretrained, "epoch": model.epoch, "baseline": model.baseline,
+                "clip_model": args.clip_model, "quick_gelu": bundle.quick_gelu,
+                "quick_gelu_reason": bundle.quick_gelu_reason, "model_key": embedder.key}
+        write_result(output, model.label, meta, results, benchmarks)
+        for res in results.values():
+            if res.missing_images:
+                print(f"{model.label}: {res.name}: {res.missing_images} of {res.items} items skipped (unreadable "
+                      f"images, e.g. {res.missing_examples[0]})", file=sys.stderr)
+            for note in res.notes:
+                if not note.startswith("wall time"):
+                    print(f"{model.label}: {res.name}: {note}", file=sys.stderr)
+        del bundle, embedder
+    labels = [m.label for m in models]
+    results = load_results(output, labels)
+    write_csv(results, output / "results.csv")
+    table = markdown_table(results)
+    (output / "results.md").write_text(table, encoding="utf-8")
+    write_plots(results, output / "plots")
+    print(table)
+    print(f"results: {output}/ (per-model JSON, results.csv, results.md, plots/)")
+    return output, labels
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        run(args)
+    except GenemiError as exc:
+        print(f"genemi eval: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("genemi eval: interrupted; rerun to continue (finished models are kept)", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

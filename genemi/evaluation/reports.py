@@ -1,0 +1,100 @@
+"""Tables and plots across models: CSV (every metric), Markdown (headline metrics, papers' layout), PNG."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Sequence
+
+
+def load_results(output: Path, labels: Sequence[str]) -> list[dict]:
+    """The result JSONs of ``labels`` that exist, in that order."""
+    out = []
+    for label in labels:
+        path = output / f"{label}.json"
+        if path.exists():
+            out.append(json.loads(path.read_text(encoding="utf-8")))
+    return out
+
+
+def _fmt(value) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.1f}"
+
+
+def write_csv(results: list[dict], path: Path) -> Path:
+    columns: list[str] = []
+    for r in results:
+        for bench, data in r.get("benchmarks", {}).items():
+            for metric in data["metrics"]:
+                if f"{bench}/{metric}" not in columns:
+                    columns.append(f"{bench}/{metric}")
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["model", "epoch", "checkpoint", *columns])
+        for r in results:
+            flat = {f"{b}/{m}": v for b, d in r.get("benchmarks", {}).items() for m, v in d["metrics"].items()}
+            writer.writerow([r["label"], "" if r.get("epoch") is None else r["epoch"], r.get("checkpoint") or "",
+                             *[flat.get(c, "") for c in columns]])
+    return path
+
+
+def markdown_table(results: list[dict]) -> str:
+    """One row per model; columns = each benchmark's headline metrics (e.g. SugarCrepe's 7 subsets + means)."""
+    columns: list[tuple[str, str]] = []
+    for r in results:
+        for bench, data in r.get("benchmarks", {}).items():
+            for metric in data["headline"]:
+                if (bench, metric) not in columns:
+                    columns.append((bench, metric))
+    head = "| model | " + " | ".join(f"{b} {m}" for b, m in columns) + " |"
+    rule = "|---|" + "---:|" * len(columns)
+    rows = []
+    for r in results:
+        bench = r.get("benchmarks", {})
+        cells = [_fmt(bench.get(b, {}).get("metrics", {}).get(m)) for b, m in columns]
+        rows.append(f"| {r['label']} | " + " | ".join(cells) + " |")
+    return "\n".join([head, rule, *rows]) + "\n"
+
+
+def write_plots(results: list[dict], folder: Path) -> list[Path]:
+    """One PNG per benchmark: each headline metric over snapshot epochs; baselines as dashed lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    snapshots = [r for r in results if r.get("epoch") is not None]
+    baselines = [r for r in results if r.get("baseline")]
+    benches: dict[str, list[str]] = {}
+    for r in results:
+        for b, d in r.get("benchmarks", {}).items():
+            benches.setdefault(b, list(d["headline"]))
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for bench, metrics in benches.items():
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for k, metric in enumerate(metrics):
+            color = f"C{k % 10}"
+            pts = [(r["epoch"], r["benchmarks"][bench]["metrics"].get(metric)) for r in snapshots
+                   if bench in r.get("benchmarks", {})]
+            pts = [(e, v) for e, v in pts if v is not None and not math.isnan(v)]
+            if pts:
+                ax.plot(*zip(*pts), marker="o", color=color, label=metric)
+            for j, base in enumerate(baselines):
+                v = base.get("benchmarks", {}).get(bench, {}).get("metrics", {}).get(metric)
+                if v is not None and not math.isnan(v):
+                    ax.axhline(v, color=color, linestyle="--", linewidth=1,
+                               label=f"{metric} ({base['label']})" if len(baselines) > 1 or k == 0 else None)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("%")
+        ax.set_title(bench)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+        fig.tight_layout()
+        path = folder / f"{bench}.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        paths.append(path)
+    return paths

@@ -1,0 +1,176 @@
+"""The harness with the tiny CLIP: equality with one-at-a-time scoring (the official scripts' way), the
+CLI over snapshot folders and baselines, resume/skip, cache, reports and bad input."""
+
+import json
+import shutil
+
+import pytest
+import torch
+from PIL import Image
+
+from genemi.evaluation import eval_autogmentation as cli
+from genemi.evaluation.benchmarks.sugarcrepe import SugarCrepe
+from genemi.evaluation.runner import evaluate
+from genemi.evaluation.scoring import ClipEmbedder, EmbeddingCache, ImageRef
+from genemi.evaluation.snapshots import collect_models, snapshot_epoch
+from genemi.models.clip import create_clip
+
+
+def _image(path, seed):
+    g = torch.Generator().manual_seed(seed)
+    arr = (torch.rand(24, 24, 3, generator=g) * 255).to(torch.uint8).numpy()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path)
+
+
+@pytest.fixture
+def sugarcrepe_small(tmp_path, shared_dir):
+    """The first 15 items of each real SugarCrepe file (unchanged layout) with synthetic images."""
+    root = tmp_path / "sugarcrepe"
+    root.mkdir()
+    names = set()
+    for f in sorted((shared_dir / "data" / "sugarcrepe").glob("*.json")):
+        items = dict(list(json.loads(f.read_text()).items())[:15])
+        (root / f.name).write_text(json.dumps(items))
+        names |= {v["filename"] for v in items.values()}
+    for k, name in enumerate(sorted(names)):
+        _image(tmp_path / "val2017" / name, k)
+    return root, tmp_path / "val2017"
+
+
+def official_one_at_a_time(bundle, bench):
+    """SugarCrepe's main_eval.py way: per item, embed the image and its two captions, compare."""
+    transform = bundle.transform(False)
+    model = bundle.model.eval()
+    out = {}
+    with torch.no_grad():
+        for subset, items in bench.items.items():
+            correct = 0
+            for _, filename, pos, neg in items:
+                img = transform(Image.open(bench.images / filename).convert("RGB"))[None]
+                i = torch.nn.functional.normalize(model.encode_image(img), dim=-1)
+                t = torch.nn.functional.normalize(model.encode_text(bundle.tokenizer([pos, neg])), dim=-1)
+                s = (i @ t.T)[0]
+                correct += bool(s[0] > s[1])
+            out[subset] = 100 * correct / len(items)
+    return out
+
+
+def test_batched_harness_equals_the_official_one_at_a_time_scoring(sugarcrepe_small, tiny_clip):
+    bench = SugarCrepe(*sugarcrepe_small)
+    bundle = create_clip(str(tiny_clip["config"]), tiny_clip["openai_state_dict"])
+    results = evaluate(ClipEmbedder(bundle, "cpu", batch_size=7, workers=0, progress=False), [bench])
+    expected = official_one_at_a_time(bundle, bench)
+    for subset, value in expected.items():
+        assert results["sugarcrepe"].metrics[subset] == pytest.approx(value, abs=1e-9), subset
+
+
+def test_clip_embedder_batches_equal_single_forward_passes(tiny_clip, tmp_path):
+    bundle = create_clip(str(tiny_clip["config"]), tiny_clip["open_clip_state_dict"])
+    emb = ClipEmbedder(bundle, "cpu", batch_size=2, workers=0, progress=False)
+    texts = ["a dog", "a very long caption about a red car parked next to a tree", "cat", "two birds on a wire"]
+    batched = emb.embed_texts(texts)
+    with torch.no_grad():
+        single = torch.cat([torch.nn.functional.normalize(bundle.model.encode_text(bundle.tokenizer([t])), dim=-1)
+                            for t in texts]).numpy()
+    assert abs(batched - single).max() < 1e-5
+    _image(tmp_path / "a.png", 0)
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    vecs, errors = emb.embed_images([ImageRef(str(tmp_path / "a.png")), ImageRef(str(tmp_path / "bad.png")),
+                                     ImageRef(str(tmp_path / "a.png"), (0, 0, 10, 10))])
+    assert errors[0] is None and "cannot read image" in errors[1] and errors[2] is None
+    assert abs((vecs[0] ** 2).sum() - 1) < 1e-5 and not (vecs[0] == vecs[2]).all()  # the crop differs
+
+
+def test_snapshot_order_and_labels(tmp_path):
+    for name in ("model_3.pt", "epoch_10.pt", "model_20.pt", "latest.pt", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    models = collect_models(snapshot_folder=str(tmp_path), baselines=["openai=/x.pt", "random="])
+    assert [m.label for m in models] == ["openai", "random", "model_3", "epoch_10", "model_20", "latest"]
+    assert [m.epoch for m in models] == [None, None, 3, 10, 20, None]
+    assert models[1].pretrained is None and snapshot_epoch("gnm_clip_v2_7.pt") == 7
+    from genemi.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="NAME=PATH"):
+        collect_models(baselines=["/just/a/path.pt"])
+
+
+def _winoground(root):
+    rows = []
+    for e in range(3):
+        for k in (0, 1):
+            _image(root / "images" / f"ex_{e}_img_{k}.png", 10 * e + k)
+        rows.append({"id": e, "image_0": f"ex_{e}_img_0", "image_1": f"ex_{e}_img_1",
+                     "caption_0": f"a red cube left of a blue ball {e}", "caption_1": f"a blue ball left of a red cube {e}"})
+    (root / "examples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return root
+
+
+def test_cli_snapshots_baselines_reports_skip_force_and_cache(tmp_path, tiny_clip, capsys):
+    snaps = tmp_path / "snaps"
+    snaps.mkdir()
+    shutil.copy(tiny_clip["genemi_snapshot"], snaps / "model_3.pt")
+    shutil.copy(tiny_clip["ceclip_train"], snaps / "epoch_10.pt")
+    wino = _winoground(tmp_path / "winoground")
+    rows = [{"num_sample": 2, "image_0": "images/ex_0_img_0.png", "image_1": "images/ex_0_img_1.png",
+             "caption_0": "one", "caption_1": "two"}]
+    (tmp_path / "gnm_test.json").write_text(json.dumps(rows))
+    out = tmp_path / "results"
+    args = ["--model-name", "tiny", "--clip-model", str(tiny_clip["config"]), "--snapshot_folder", str(snaps),
+            "--baseline", f"openai={tiny_clip['openai_state_dict']}", "--winoground-root", str(wino),
+            "--evaluation-filepath", str(tmp_path / "gnm_test.json"), "--evaluation-image-folder", str(wino),
+            "--output", str(out), "--device", "cpu", "--workers", "0", "--no-progress", "--batch-size", "4",
+            "--cache-dir", str(tmp_path / "cache")]
+    assert cli.main(args) == 0
+    printed = capsys.readouterr().out
+    run = out / "tiny"
+    for label in ("openai", "model_3", "epoch_10"):
+        data = json.loads((run / f"{label}.json").read_text())
+        assert set(data["benchmarks"]) == {"winoground", "genemi_testset"}
+        assert data["quick_gelu"] is (label != "epoch_10")  # OpenAI-derived weights get QuickGELU
+    assert json.loads((run / "model_3.json").read_text())["epoch"] == 3
+    csv_rows = (run / "results.csv").read_text().splitlines()
+    assert csv_rows[0].startswith("model,epoch,checkpoint,winoground/text") and [r.split(",")[0] for r in csv_rows[1:]] == ["openai", "model_3", "epoch_10"]
+    md = (run / "results.md").read_text()
+    assert md.startswith("| model | winoground text | winoground image | winoground group | genemi_testset text_1")
+    assert "| model_3 |" in printed
+    assert (run / "plots" / "winoground.png").stat().st_size > 1000
+    assert any((tmp_path / "cache").rglob("*.pt"))
+    # rerun: nothing to do; --force redoes it, from the embedding cache, with the same numbers
+    before = (run / "model_3.json").read_text()
+    assert cli.main(args) == 0
+    assert capsys.readouterr().out.count("already evaluated") == 3
+    assert cli.main(args + ["--force"]) == 0
+    after = json.loads((run / "model_3.json").read_text())
+    assert after["benchmarks"]["winoground"]["metrics"] == json.loads(before)["benchmarks"]["winoground"]["metrics"]
+
+
+def test_cli_missing_images_reported_or_fatal_and_wrong_architecture(tmp_path, tiny_clip, capsys):
+    wino = _winoground(tmp_path / "w")
+    (wino / "images" / "ex_2_img_1.png").unlink()
+    base = ["--clip-model", str(tiny_clip["config"]), "--baseline", f"b={tiny_clip['open_clip_state_dict']}",
+            "--winoground-root", str(wino), "--device", "cpu", "--workers", "0", "--no-progress"]
+    assert cli.main(base + ["--output", str(tmp_path / "o1")]) == 0
+    assert "1 of 3 items skipped" in capsys.readouterr().err
+    data = json.loads((tmp_path / "o1" / "genemi" / "b.json").read_text())["benchmarks"]["winoground"]
+    assert data["missing_images"] == 1 and data["evaluated"] == 2
+    assert cli.main(base + ["--output", str(tmp_path / "o2"), "--fail-on-missing"]) == 2
+    assert "unreadable images" in capsys.readouterr().err
+    wrong = ["--clip-model", "ViT-B-32", "--baseline", f"b={tiny_clip['open_clip_state_dict']}",
+             "--winoground-root", str(wino), "--device", "cpu", "--output", str(tmp_path / "o3"), "--no-progress"]
+    assert cli.main(wrong) == 2
+    err = capsys.readouterr().err
+    assert "missing" in err and "unexpected" in err or "shape" in err
+    assert cli.main(["--baseline", "x=", "--output", str(tmp_path / "o4")]) == 2
+    assert "no benchmark data" in capsys.readouterr().err
+
+
+def test_embedding_cache_round_trip(tmp_path):
+    import numpy as np
+
+    cache = EmbeddingCache(tmp_path)
+    cache.save("m", "b", ["i"], np.ones((1, 2), np.float32), {"i": "x"}, ["t"], np.zeros((1, 2), np.float32))
+    got = cache.load("m", "b")
+    assert got["images"] == ["i"] and got["image_errors"] == {"i": "x"} and got["text_vecs"].shape == (1, 2)
+    (tmp_path / "m" / "b.pt").write_bytes(b"garbage")
+    assert cache.load("m", "b") is None

@@ -174,3 +174,12 @@ def test_embedding_cache_round_trip(tmp_path):
     assert got["images"] == ["i"] and got["image_errors"] == {"i": "x"} and got["text_vecs"].shape == (1, 2)
     (tmp_path / "m" / "b.pt").write_bytes(b"garbage")
     assert cache.load("m", "b") is None
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_autocast_embeddings_match_fp32(tiny_clip, tmp_path):
+    bundle = create_clip(str(tiny_clip["config"]), tiny_clip["open_clip_state_dict"])
+    texts = ["a dog", "a red car next to a tree"]
+    fp32 = ClipEmbedder(bundle, "cpu", workers=0, progress=False, precision="fp32").embed_texts(texts)
+    bf16 = ClipEmbedder(bundle, "cuda", workers=0, progress=False, precision="auto").embed_texts(texts)
+    assert abs(fp32 - bf16).max() < 5e-2

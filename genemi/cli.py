@@ -9,6 +9,8 @@ from typing import Sequence
 #: subcommand -> (module with main(argv), one-line description); imported lazily
 COMMANDS = {
     "train": ("genemi.training.train", "fine-tune CLIP on mined hard negatives (GeNeMi / CE-CLIP / NegCLIP)"),
+    "generate": ("genemi.generation_pipeline.pipeline",
+                 "run the generation pipeline (tag -> ground -> segment); `genemi generate merge` joins shards"),
     "negatives": ("genemi.generation_pipeline.text_negatives.command",
                   "generate typed text hard negatives (CE-CLIP / NegCLIP / SugarCrepe edits) from captions"),
     "eval": ("genemi.evaluation.eval_autogmentation",

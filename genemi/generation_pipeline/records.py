@@ -86,3 +86,87 @@ def variation_from_legacy(obj: dict[str, Any]) -> VariationRecord:
             data[key] = [data[key]]
     name = str(data.get("name", ""))
     return VariationRecord(id=name, parent_id=str(data.get("origin_name", "")) or None, **data)
+
+
+# --- generation pipeline I: inputs, tags, detections, masks ------------------------------------------------
+# One line per image in every manifest (an image's items travel together), so an append is atomic per image
+# and a rerun never finds half an image.
+
+
+class ImageInput(Record):
+    """One input image (``images.jsonl``): ``id`` is its path relative to the input root."""
+
+    id: str
+    image: str = Field(description="image path, relative to the input root")
+    captions: list[str] = Field(default_factory=list, description="original captions, if an annotation file gave any")
+
+
+class TagRecord(Record):
+    """Tagging output (``tags.jsonl``): the items to ground and a caption."""
+
+    id: str
+    image: str
+    width: int | None = None
+    height: int | None = None
+    caption: str | None = None
+    original_captions: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list, description="items, most salient first")
+    tag_scores: list[float] | None = None
+    backend: str = ""
+    status: Status = "ok"
+    error: str | None = None
+
+
+class Box(Record):
+    item: str
+    box: list[float] = Field(description="x0, y0, x1, y1 in pixels of the original image")
+    score: float
+
+
+class DetectionRecord(Record):
+    """Grounding output (``detections.jsonl``): boxes per item; items without a box listed as such."""
+
+    id: str
+    image: str
+    width: int | None = None
+    height: int | None = None
+    caption: str | None = None
+    original_captions: list[str] = Field(default_factory=list)
+    boxes: list[Box] = Field(default_factory=list)
+    ungrounded: list[str] = Field(default_factory=list, description="items that grounded to no box")
+    status: Status = "ok"
+    error: str | None = None
+
+
+class RLE(Record):
+    """Uncompressed COCO run-length encoding (column-major, starting with a run of zeros)."""
+
+    size: list[int] = Field(description="height, width")
+    counts: list[int]
+
+
+class ItemMask(Record):
+    id: str = Field(description="<image id>/item_<k>")
+    item: str
+    box: list[float]
+    box_score: float
+    mask: RLE
+    mask_score: float
+    area: int
+    crop: list[int] = Field(description="x0, y0, x1, y1: the >= 512 px window the inpainting stage works in")
+    candidates: int = Field(1, description="boxes the item grounded to (the best-scoring one is used)")
+
+
+class MaskRecord(Record):
+    """Segmentation output (``masks.jsonl``): one mask per grounded item."""
+
+    id: str
+    image: str
+    width: int | None = None
+    height: int | None = None
+    caption: str | None = None
+    original_captions: list[str] = Field(default_factory=list)
+    items: list[ItemMask] = Field(default_factory=list)
+    ungrounded: list[str] = Field(default_factory=list)
+    status: Status = "ok"
+    error: str | None = None

@@ -1,0 +1,153 @@
+"""Grounding DINO through transformers (``GroundingDinoForObjectDetection`` from a local HF folder).
+
+Prompt = the items joined as the original does (``"item one . item two ."``, lower case). Boxes whose best
+token score exceeds ``box_threshold`` are kept; each is assigned to the item whose tokens score highest
+(only tokens above ``text_threshold`` count), which replaces the original's string matching of phrases;
+then class-agnostic NMS. Images are batched (prompts padded). Items with no box are recorded as such.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from genemi.errors import BackendUnavailable, ConfigError, ImageError
+from genemi.generation_pipeline.records import Box, DetectionRecord, TagRecord
+from genemi.generation_pipeline.stage import Stage
+from genemi.images import load_rgb
+
+BOX_THRESHOLD, TEXT_THRESHOLD, NMS_IOU = 0.35, 0.25, 0.25
+
+
+def build_prompt(items: Sequence[str]) -> str:
+    return " . ".join(i.lower().strip() for i in items) + " ."
+
+
+def load_grounding_model(model_dir: str | Path | None = None, gd_config: str | None = None,
+                         gd_checkpoint: str | None = None):
+    """The one entry point for grounding weights: a transformers folder now; the original ``.pth`` +
+    ``.py`` config (``--gd-config/--gd-checkpoint``) plugs in here later."""
+    if gd_config or gd_checkpoint:
+        if model_dir:
+            raise ConfigError("give either --gd-model (transformers folder) or --gd-config/--gd-checkpoint, not both")
+        raise BackendUnavailable(
+            "original Grounding DINO checkpoints (--gd-config/--gd-checkpoint) are not supported yet; pass a "
+            "transformers folder such as a downloaded IDEA-Research/grounding-dino-tiny with --gd-model"
+        )
+    if not model_dir:
+        raise ConfigError("grounding needs --gd-model (a local transformers Grounding DINO folder)")
+    from transformers import AutoProcessor, GroundingDinoForObjectDetection
+
+    from genemi.models.hf import require_local_dir
+
+    folder = require_local_dir(model_dir, "Grounding DINO")
+    processor = AutoProcessor.from_pretrained(folder, local_files_only=True)
+    model = GroundingDinoForObjectDetection.from_pretrained(folder, local_files_only=True).eval()
+    return model, processor
+
+
+class GroundingDino:
+    """Batched detection of item phrases."""
+
+    def __init__(self, model, processor, device="cpu", dtype=None, box_threshold=BOX_THRESHOLD,
+                 text_threshold=TEXT_THRESHOLD, nms_iou=NMS_IOU):
+        self.model, self.processor, self.device, self.dtype = model, processor, device, dtype
+        self.box_threshold, self.text_threshold, self.nms_iou = box_threshold, text_threshold, nms_iou
+
+    def _spans(self, items: Sequence[str], input_ids: list[int]) -> list[tuple[int, int] | None]:
+        """Token positions of each item in the tokenised prompt (None if truncated away)."""
+        tok = self.processor.tokenizer
+        spans, pos = [], 1  # after [CLS]
+        for item in items:
+            ids = tok(item.lower(), add_special_tokens=False)["input_ids"]
+            end = pos + len(ids)
+            spans.append((pos, end) if input_ids[pos:end] == ids else None)
+            pos = end + 1  # the "." separator
+        return spans
+
+    @torch.no_grad()
+    def detect(self, images: Sequence, items: Sequence[Sequence[str]]) -> list[tuple[list[Box], list[str]]]:
+        from torchvision.ops import box_convert, nms
+
+        prompts = [build_prompt(i) for i in items]
+        inputs = self.processor(images=list(images), text=prompts, return_tensors="pt", padding=True,
+                                truncation=True).to(self.device)
+        if self.dtype is not None:
+            inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
+        out = self.model(**inputs)
+        probs = out.logits.float().sigmoid().cpu()  # [B, Q, T]
+        boxes = out.pred_boxes.float().cpu()  # [B, Q, 4] cxcywh in [0, 1]
+        results = []
+        for b, (img, its) in enumerate(zip(images, items)):
+            spans = self._spans(its, inputs["input_ids"][b].tolist())
+            p = probs[b]
+            keep = p.max(dim=1).values > self.box_threshold
+            xyxy = box_convert(boxes[b], "cxcywh", "xyxy") * torch.tensor([img.width, img.height] * 2)
+            found: list[tuple[float, int, torch.Tensor]] = []
+            for q in keep.nonzero().flatten().tolist():
+                best, best_item = -1.0, None
+                for k, span in enumerate(spans):
+                    if span is None:
+                        continue
+                    token_scores = p[q, span[0] : span[1]]
+                    if (token_scores > self.text_threshold).any() and token_scores.max().item() > best:
+                        best, best_item = token_scores.max().item(), k
+                if best_item is not None:
+                    found.append((p[q].max().item(), best_item, xyxy[q]))
+            if found:
+                scores = torch.tensor([f[0] for f in found])
+                kept = nms(torch.stack([f[2] for f in found]), scores, self.nms_iou).tolist()
+                found = [found[i] for i in kept]
+            dets = [Box(item=its[k], box=[round(float(v), 2) for v in box.clamp(min=0).tolist()], score=round(s, 5))
+                    for s, k, box in found]
+            grounded = {d.item for d in dets}
+            results.append((dets, [i for i in its if i not in grounded]))
+        return results
+
+
+class GroundStage(Stage):
+    name, output, record_type = "ground", "detections.jsonl", DetectionRecord
+
+    def __init__(self, model_dir=None, gd_config=None, gd_checkpoint=None, image_root: Path = Path("."),
+                 device="cpu", dtype=None, box_threshold=BOX_THRESHOLD, text_threshold=TEXT_THRESHOLD,
+                 nms_iou=NMS_IOU):
+        super().__init__()
+        self.args = (model_dir, gd_config, gd_checkpoint)
+        self.image_root, self.device, self.dtype = Path(image_root), device, dtype
+        self.thresholds = (box_threshold, text_threshold, nms_iou)
+        self.detector: GroundingDino | None = None
+
+    def load(self) -> None:
+        if self.detector is None:
+            model, processor = load_grounding_model(*self.args)
+            self.detector = GroundingDino(model, processor, self.device, self.dtype, *self.thresholds)
+        self.detector.model.to(self.device, dtype=self.dtype or torch.float32)
+
+    def offload(self) -> None:
+        if self.detector is not None:
+            self.detector.model.to("cpu")
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+
+    def process(self, batch: Sequence[TagRecord]) -> list[DetectionRecord]:
+        out, loaded = {}, []
+        for rec in batch:
+            base = dict(id=rec.id, image=rec.image, width=rec.width, height=rec.height, caption=rec.caption,
+                        original_captions=rec.original_captions)
+            if rec.status != "ok":
+                out[rec.id] = DetectionRecord(**base, status="failed", error=f"tagging failed: {rec.error}")
+                continue
+            try:
+                loaded.append((rec, base, load_rgb(self.image_root / rec.image)))
+            except ImageError as exc:
+                out[rec.id] = DetectionRecord(**base, status="failed", error=str(exc))
+        if loaded:
+            with self.timed():
+                results = self.detector.detect([img for *_, img in loaded], [rec.tags for rec, *_ in loaded])
+            for (rec, base, _), (boxes, ungrounded) in zip(loaded, results):
+                out[rec.id] = DetectionRecord(**base, boxes=boxes, ungrounded=ungrounded,
+                                              status="ok" if boxes else "failed",
+                                              error=None if boxes else "no item grounded to a box")
+        return [out[rec.id] for rec in batch]

@@ -1,0 +1,149 @@
+"""SAM (Meta's ``segment-anything``) from an original checkpoint, variant read from the state dict.
+
+Per image the embedding is computed once; all boxes of all its items go through the mask decoder as one
+batch; each box takes the best of SAM's 3 masks (predicted IoU), and each item the mask of its
+best-scoring box (the original took "the first one").
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from genemi.errors import CheckpointError, ImageError
+from genemi.generation_pipeline.records import DetectionRecord, ItemMask, MaskRecord
+from genemi.generation_pipeline.segmentation.masks import MIN_CROP, crop_window, rle_encode
+from genemi.generation_pipeline.stage import Stage
+from genemi.images import load_rgb
+
+#: (encoder depth, width) -> Meta's name
+SAM_VARIANTS = {(12, 768): "vit_b", (24, 1024): "vit_l", (32, 1280): "vit_h"}
+
+
+def sam_config_from_state_dict(sd: dict[str, torch.Tensor]) -> dict:
+    """Every size of a SAM model, read from its weights (works for vit_b/l/h and reduced models)."""
+    try:
+        embed_dim, _, patch, _ = sd["image_encoder.patch_embed.proj.weight"].shape
+        depth = len({k.split(".")[2] for k in sd if k.startswith("image_encoder.blocks.")})
+        grid = sd["image_encoder.pos_embed"].shape[1]
+        head_dim = sd["image_encoder.blocks.0.attn.rel_pos_h"].shape[1]
+        rel = [sd[f"image_encoder.blocks.{i}.attn.rel_pos_h"].shape[0] for i in range(depth)]
+        window = (min(rel) + 1) // 2
+        cfg = {
+            "variant": SAM_VARIANTS.get((depth, embed_dim), "custom"),
+            "embed_dim": int(embed_dim), "depth": depth, "patch_size": int(patch), "img_size": int(grid * patch),
+            "num_heads": int(embed_dim // head_dim), "window_size": int(window),
+            "global_attn_indexes": [i for i, r in enumerate(rel) if r == 2 * grid - 1 and r != min(rel)],
+            "mlp_ratio": sd["image_encoder.blocks.0.mlp.lin1.weight"].shape[0] / embed_dim,
+            "out_chans": int(sd["image_encoder.neck.0.weight"].shape[0]),
+            "mask_in_chans": int(sd["prompt_encoder.mask_downscaling.3.weight"].shape[0]),
+            "decoder_depth": len({k.split(".")[3] for k in sd if k.startswith("mask_decoder.transformer.layers.")}),
+            "decoder_mlp_dim": int(sd["mask_decoder.transformer.layers.0.mlp.lin1.weight"].shape[0]),
+            "iou_hidden": int(sd["mask_decoder.iou_prediction_head.layers.0.weight"].shape[0]),
+            "iou_depth": len({k.split(".")[3] for k in sd if k.startswith("mask_decoder.iou_prediction_head.layers.")}),
+        }
+    except KeyError as exc:
+        raise CheckpointError(f"not a segment-anything checkpoint: key {exc.args[0]!r} is missing") from exc
+    return cfg
+
+
+def load_sam(checkpoint: str | Path, device: str | torch.device = "cpu"):
+    """``(Sam, config)`` from an original ``sam_vit_*.pth`` (plain state dict, loaded with weights_only)."""
+    from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
+
+    from genemi.models.checkpoints import load_weights_strict, torch_load
+
+    sd = torch_load(checkpoint)
+    if isinstance(sd, dict) and "model" in sd and isinstance(sd["model"], dict):
+        sd = sd["model"]
+    if not isinstance(sd, dict):
+        raise CheckpointError(f"{checkpoint}: expected a SAM state dict")
+    c = sam_config_from_state_dict(sd)
+    grid = c["img_size"] // c["patch_size"]
+    sam = Sam(
+        image_encoder=ImageEncoderViT(
+            depth=c["depth"], embed_dim=c["embed_dim"], img_size=c["img_size"], mlp_ratio=c["mlp_ratio"],
+            norm_layer=partial(torch.nn.LayerNorm, eps=1e-6), num_heads=c["num_heads"], patch_size=c["patch_size"],
+            qkv_bias=True, use_rel_pos=True, global_attn_indexes=c["global_attn_indexes"], window_size=c["window_size"],
+            out_chans=c["out_chans"]),
+        prompt_encoder=PromptEncoder(embed_dim=c["out_chans"], image_embedding_size=(grid, grid),
+                                     input_image_size=(c["img_size"], c["img_size"]), mask_in_chans=c["mask_in_chans"]),
+        mask_decoder=MaskDecoder(
+            num_multimask_outputs=3, transformer_dim=c["out_chans"], iou_head_depth=c["iou_depth"],
+            iou_head_hidden_dim=c["iou_hidden"],
+            transformer=TwoWayTransformer(depth=c["decoder_depth"], embedding_dim=c["out_chans"],
+                                          mlp_dim=c["decoder_mlp_dim"], num_heads=8)),
+        pixel_mean=[123.675, 116.28, 103.53], pixel_std=[58.395, 57.12, 57.375],
+    )
+    load_weights_strict(sam, sd, str(checkpoint), hint=f"read as SAM {c['variant']} (depth {c['depth']}, width {c['embed_dim']})")
+    return sam.to(device).eval(), c
+
+
+class SegmentStage(Stage):
+    name, output, record_type = "segment", "masks.jsonl", MaskRecord
+
+    def __init__(self, checkpoint: str | Path | None, image_root: Path, device="cpu", min_crop: int = MIN_CROP):
+        super().__init__()
+        if not checkpoint:
+            from genemi.errors import ConfigError
+
+            raise ConfigError("segmentation needs --sam-checkpoint (an original sam_vit_*.pth file)")
+        self.checkpoint, self.image_root, self.device, self.min_crop = checkpoint, Path(image_root), device, min_crop
+        self.predictor = None
+
+    def load(self) -> None:
+        from segment_anything import SamPredictor
+
+        if self.predictor is None:
+            sam, self.config = load_sam(self.checkpoint, self.device)
+            self.predictor = SamPredictor(sam)
+        self.predictor.model.to(self.device)
+
+    def offload(self) -> None:
+        if self.predictor is not None:
+            self.predictor.model.to("cpu")
+            self.predictor.reset_image()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+
+    @torch.no_grad()
+    def _segment(self, image: np.ndarray, boxes: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Best of SAM's 3 masks for each box: ``(masks [N, H, W] bool, scores [N])``."""
+        p = self.predictor
+        p.set_image(image)  # the image embedding, once
+        tb = p.transform.apply_boxes_torch(boxes.to(p.device), image.shape[:2])
+        masks, ious, _ = p.predict_torch(point_coords=None, point_labels=None, boxes=tb, multimask_output=True)
+        best = ious.argmax(dim=1)
+        rows = torch.arange(len(best), device=best.device)
+        return masks[rows, best].cpu().numpy(), ious[rows, best].float().cpu().numpy()
+
+    def process(self, batch: Sequence[DetectionRecord]) -> list[MaskRecord]:
+        out = []
+        for rec in batch:
+            base = dict(id=rec.id, image=rec.image, width=rec.width, height=rec.height, caption=rec.caption,
+                        original_captions=rec.original_captions, ungrounded=rec.ungrounded)
+            if rec.status != "ok" or not rec.boxes:
+                out.append(MaskRecord(**base, status="failed", error=rec.error or "no boxes"))
+                continue
+            try:
+                image = np.asarray(load_rgb(self.image_root / rec.image))
+            except ImageError as exc:
+                out.append(MaskRecord(**base, status="failed", error=str(exc)))
+                continue
+            with self.timed():
+                masks, scores = self._segment(image, torch.tensor([b.box for b in rec.boxes], dtype=torch.float32))
+            items = []
+            for k, item in enumerate(dict.fromkeys(b.item for b in rec.boxes)):
+                idx = [i for i, b in enumerate(rec.boxes) if b.item == item]
+                best = max(idx, key=lambda i: rec.boxes[i].score)
+                mask = masks[best]
+                items.append(ItemMask(
+                    id=f"{rec.id}/item_{k:02d}", item=item, box=rec.boxes[best].box, box_score=rec.boxes[best].score,
+                    mask=rle_encode(mask), mask_score=round(float(scores[best]), 5), area=int(mask.sum()),
+                    crop=crop_window(mask, self.min_crop), candidates=len(idx)))
+            out.append(MaskRecord(**base, items=items))
+        return out

@@ -1,0 +1,47 @@
+"""``blip`` tagger: a BLIP captioning model from a local folder writes a caption; its noun phrases are the items."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from genemi.generation_pipeline.tagging.base import noun_phrases
+
+
+class BlipTagger:
+    name = "blip"
+
+    def __init__(self, path: str | Path, device: str = "cpu", dtype: torch.dtype | None = None, max_items: int = 10,
+                 max_new_tokens: int = 30, num_beams: int = 3):
+        self.path, self.device, self.dtype, self.max_items = path, device, dtype, max_items
+        self.max_new_tokens, self.num_beams = max_new_tokens, num_beams
+        self.model = self.processor = None
+
+    def load(self) -> None:
+        if self.model is None:
+            from transformers import AutoProcessor, BlipForConditionalGeneration
+
+            from genemi.models.hf import require_local_dir
+
+            folder = require_local_dir(self.path, "BLIP captioning model")
+            self.processor = AutoProcessor.from_pretrained(folder, local_files_only=True)
+            self.model = BlipForConditionalGeneration.from_pretrained(folder, local_files_only=True).eval()
+        self.model.to(self.device, dtype=self.dtype or torch.float32)
+
+    def offload(self) -> None:
+        if self.model is not None:
+            self.model.to("cpu")
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+
+    @torch.no_grad()
+    def tag(self, images: Sequence, captions: Sequence[list[str]]):
+        inputs = self.processor(images=list(images), return_tensors="pt").to(self.device)
+        if self.dtype is not None:
+            inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
+        ids = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, num_beams=self.num_beams)
+        texts = [t.strip() for t in self.processor.batch_decode(ids, skip_special_tokens=True)]
+        items = noun_phrases(texts, self.max_items)
+        return [(text, its, None) for text, its in zip(texts, items)]

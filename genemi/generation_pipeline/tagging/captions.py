@@ -1,0 +1,25 @@
+"""``captions`` tagger: items are the noun phrases of the image's given captions (spaCy; no model)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from genemi.generation_pipeline.tagging.base import noun_phrases
+
+
+class CaptionTagger:
+    name = "captions"
+
+    def __init__(self, max_items: int = 10):
+        self.max_items = max_items
+
+    def load(self) -> None:
+        return None
+
+    def offload(self) -> None:
+        return None
+
+    def tag(self, images: Sequence, captions: Sequence[list[str]]):
+        joined = [" . ".join(c) for c in captions]
+        items = noun_phrases(joined, self.max_items)
+        return [(caps[0] if caps else None, its, None) for caps, its in zip(captions, items)]

@@ -23,6 +23,9 @@ def load_rgb(path: str | Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"image not found: {path}")
+    # genemi checks the size itself (``max_pixels``, default 16384^2); PIL's own, lower bomb limit (89 M
+    # pixels) would reject legitimate 10k x 10k photos, so it is raised to ours for this call.
+    previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, max_pixels
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -36,6 +39,8 @@ def load_rgb(path: str | Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
         raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageError(f"cannot read image {path}: {exc}") from exc
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

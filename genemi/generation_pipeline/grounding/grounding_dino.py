@@ -3,7 +3,8 @@
 Prompt = the items joined as the original does (``"item one . item two ."``, lower case). Boxes whose best
 token score exceeds ``box_threshold`` are kept; each is assigned to the item whose tokens score highest
 (only tokens above ``text_threshold`` count), which replaces the original's string matching of phrases;
-then class-agnostic NMS. Images are batched (prompts padded). Items with no box are recorded as such.
+then class-agnostic NMS. Images of equal size are batched, prompts padded to the model's fixed text
+length, so outputs never depend on batch composition. Items with no box are recorded as such.
 """
 
 from __future__ import annotations
@@ -67,13 +68,27 @@ class GroundingDino:
             pos = end + 1  # the "." separator
         return spans
 
-    @torch.no_grad()
     def detect(self, images: Sequence, items: Sequence[Sequence[str]]) -> list[tuple[list[Box], list[str]]]:
+        """Boxes per image. Images are batched only with images of the same size and prompts are padded to
+        the model's fixed text length, so no padding ever differs: results do not depend on which images
+        share a batch (shards, resumed runs and batch sizes give identical outputs)."""
+        groups: dict[tuple[int, int], list[int]] = {}
+        for k, img in enumerate(images):
+            groups.setdefault(img.size, []).append(k)
+        results: list = [None] * len(images)
+        for idx in groups.values():
+            for k, res in zip(idx, self._detect([images[k] for k in idx], [items[k] for k in idx])):
+                results[k] = res
+        return results
+
+    @torch.no_grad()
+    def _detect(self, images: Sequence, items: Sequence[Sequence[str]]) -> list[tuple[list[Box], list[str]]]:
         from torchvision.ops import box_convert, nms
 
         prompts = [build_prompt(i) for i in items]
-        inputs = self.processor(images=list(images), text=prompts, return_tensors="pt", padding=True,
-                                truncation=True).to(self.device)
+        max_len = getattr(self.model.config, "max_text_len", 256)
+        inputs = self.processor(images=list(images), text=prompts, return_tensors="pt", padding="max_length",
+                                max_length=max_len, truncation=True).to(self.device)
         if self.dtype is not None:
             inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
         out = self.model(**inputs)

@@ -111,15 +111,30 @@ class SegmentStage(Stage):
                 torch.cuda.empty_cache()
 
     @torch.no_grad()
-    def _segment(self, image: np.ndarray, boxes: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """Best of SAM's 3 masks for each box: ``(masks [N, H, W] bool, scores [N])``."""
+    def _segment(self, image: np.ndarray, boxes: torch.Tensor, chunk: int = 16) -> tuple[list[np.ndarray], np.ndarray]:
+        """Best of SAM's 3 masks for each box: ``(masks [H, W] bool each, predicted IoUs [N])``.
+
+        The image embedding is computed once; boxes go through the decoder in batches; only the chosen
+        mask of each box is upsampled to full resolution (huge images stay within memory).
+        """
         p = self.predictor
-        p.set_image(image)  # the image embedding, once
+        model = p.model
+        p.set_image(image)
         tb = p.transform.apply_boxes_torch(boxes.to(p.device), image.shape[:2])
-        masks, ious, _ = p.predict_torch(point_coords=None, point_labels=None, boxes=tb, multimask_output=True)
-        best = ious.argmax(dim=1)
-        rows = torch.arange(len(best), device=best.device)
-        return masks[rows, best].cpu().numpy(), ious[rows, best].float().cpu().numpy()
+        masks, scores = [], []
+        for i in range(0, len(tb), chunk):
+            sparse, dense = model.prompt_encoder(points=None, boxes=tb[i : i + chunk], masks=None)
+            low, iou = model.mask_decoder(image_embeddings=p.features, image_pe=model.prompt_encoder.get_dense_pe(),
+                                          sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
+                                          multimask_output=True)
+            best = iou.argmax(dim=1)
+            rows = torch.arange(len(best), device=best.device)
+            chosen, chosen_iou = low[rows, best][:, None], iou[rows, best]
+            for k in range(len(chosen)):
+                full = model.postprocess_masks(chosen[k : k + 1], p.input_size, p.original_size)
+                masks.append((full[0, 0] > model.mask_threshold).cpu().numpy())
+            scores.append(chosen_iou.float().cpu())
+        return masks, torch.cat(scores).numpy()
 
     def process(self, batch: Sequence[DetectionRecord]) -> list[MaskRecord]:
         out = []
@@ -134,16 +149,16 @@ class SegmentStage(Stage):
             except ImageError as exc:
                 out.append(MaskRecord(**base, status="failed", error=str(exc)))
                 continue
+            # each item: the box it grounded to with the highest score (the original took the first one)
+            names = list(dict.fromkeys(b.item for b in rec.boxes))
+            chosen = [max((b for b in rec.boxes if b.item == n), key=lambda b: b.score) for n in names]
             with self.timed():
-                masks, scores = self._segment(image, torch.tensor([b.box for b in rec.boxes], dtype=torch.float32))
-            items = []
-            for k, item in enumerate(dict.fromkeys(b.item for b in rec.boxes)):
-                idx = [i for i, b in enumerate(rec.boxes) if b.item == item]
-                best = max(idx, key=lambda i: rec.boxes[i].score)
-                mask = masks[best]
-                items.append(ItemMask(
-                    id=f"{rec.id}/item_{k:02d}", item=item, box=rec.boxes[best].box, box_score=rec.boxes[best].score,
-                    mask=rle_encode(mask), mask_score=round(float(scores[best]), 5), area=int(mask.sum()),
-                    crop=crop_window(mask, self.min_crop), candidates=len(idx)))
+                masks, scores = self._segment(image, torch.tensor([b.box for b in chosen], dtype=torch.float32))
+            items = [
+                ItemMask(id=f"{rec.id}/item_{k:02d}", item=n, box=box.box, box_score=box.score, mask=rle_encode(mask),
+                         mask_score=round(float(score), 5), area=int(mask.sum()), crop=crop_window(mask, self.min_crop),
+                         candidates=sum(b.item == n for b in rec.boxes))
+                for k, (n, box, mask, score) in enumerate(zip(names, chosen, masks, scores))
+            ]
             out.append(MaskRecord(**base, items=items))
         return out

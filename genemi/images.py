@@ -23,9 +23,9 @@ def load_rgb(path: str | Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"image not found: {path}")
-    # genemi checks the size itself (``max_pixels``, default 16384^2); PIL's own, lower bomb limit (89 M
-    # pixels) would reject legitimate 10k x 10k photos, so it is raised to ours for this call.
-    previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, max_pixels
+    # genemi checks the size itself from the header (``max_pixels``, default 16384^2) before decoding; PIL's
+    # own, lower bomb limit (89 M pixels) would reject legitimate 10k x 10k photos, so it is off for this call.
+    previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -1,8 +1,9 @@
 """The stage contract and the loop that runs a stage over a manifest, resumably.
 
 A stage turns a batch of input records (the previous manifest's) into output records, one per image.
-:func:`run_stage` skips images already in the output manifest, appends each batch atomically, and times
-the stage's model calls separately from everything else (the overhead the benchmark reports).
+:func:`run_stage` skips images already in the output manifest, decodes the next batch's images in a
+background thread while the current one computes, appends each batch atomically, and times the stage's
+model calls separately from everything else (the overhead the benchmark reports).
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 import logging
 import time
 from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from pydantic import BaseModel
 
@@ -47,8 +49,12 @@ class Stage(ABC):
     def offload(self) -> None:
         """Free accelerator memory (``--offload``: after the stage, before the next one loads)."""
 
+    def prepare(self, batch: Sequence[BaseModel]) -> Any:
+        """I/O for a batch (image decoding); runs in a background thread while the previous batch computes."""
+        return None
+
     @abstractmethod
-    def process(self, batch: Sequence[BaseModel]) -> list[BaseModel]:
+    def process(self, batch: Sequence[BaseModel], prepared: Any = None) -> list[BaseModel]:
         """Output records for a batch of input records (failed inputs give failed outputs, never raise)."""
 
 
@@ -89,9 +95,14 @@ def run_stage(stage: Stage, inputs: Sequence[BaseModel], out_dir: Path, batch_si
     start = time.perf_counter()
     stage.model_seconds = 0.0
     bar = tqdm(total=len(todo), desc=stage.name, unit="image", disable=not progress)
-    with ManifestWriter(path) as writer:
-        for i in range(0, len(todo), batch_size):
-            records = stage.process(todo[i : i + batch_size])
+    batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
+    with ManifestWriter(path) as writer, ThreadPoolExecutor(1, thread_name_prefix=f"{stage.name}-io") as io:
+        upcoming = io.submit(stage.prepare, batches[0])
+        for k, batch in enumerate(batches):
+            prepared = upcoming.result()
+            if k + 1 < len(batches):
+                upcoming = io.submit(stage.prepare, batches[k + 1])
+            records = stage.process(batch, prepared)
             writer.write(records)
             stats.processed += len(records)
             stats.failed += sum(getattr(r, "status", "ok") == "failed" for r in records)

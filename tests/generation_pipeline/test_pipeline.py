@@ -162,11 +162,11 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(images, models, tmp_pa
 
     real, calls = GroundStage.process, {"n": 0}
 
-    def crashing(self, batch):
+    def crashing(self, batch, prepared=None):
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt  # killed mid-stage
-        return real(self, batch)
+        return real(self, batch, prepared)
 
     monkeypatch.setattr(GroundStage, "process", crashing)
     with pytest.raises(KeyboardInterrupt):

@@ -17,7 +17,6 @@ import torch
 from genemi.errors import BackendUnavailable, ConfigError, ImageError
 from genemi.generation_pipeline.records import Box, DetectionRecord, TagRecord
 from genemi.generation_pipeline.stage import Stage
-from genemi.images import load_rgb
 
 BOX_THRESHOLD, TEXT_THRESHOLD, NMS_IOU = 0.35, 0.25, 0.25
 
@@ -146,18 +145,24 @@ class GroundStage(Stage):
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
 
-    def process(self, batch: Sequence[TagRecord]) -> list[DetectionRecord]:
+    def prepare(self, batch: Sequence[TagRecord]):
+        from genemi.generation_pipeline.tagging.base import load_images
+
+        ok = [r for r in batch if r.status == "ok"]
+        return dict(zip((r.id for r in ok), load_images(self.image_root, [r.image for r in ok])))
+
+    def process(self, batch: Sequence[TagRecord], prepared=None) -> list[DetectionRecord]:
+        prepared = prepared if prepared is not None else self.prepare(batch)
         out, loaded = {}, []
         for rec in batch:
             base = dict(id=rec.id, image=rec.image, width=rec.width, height=rec.height, caption=rec.caption,
                         original_captions=rec.original_captions)
             if rec.status != "ok":
                 out[rec.id] = DetectionRecord(**base, status="failed", error=f"tagging failed: {rec.error}")
-                continue
-            try:
-                loaded.append((rec, base, load_rgb(self.image_root / rec.image)))
-            except ImageError as exc:
-                out[rec.id] = DetectionRecord(**base, status="failed", error=str(exc))
+            elif isinstance(prepared[rec.id], ImageError):
+                out[rec.id] = DetectionRecord(**base, status="failed", error=str(prepared[rec.id]))
+            else:
+                loaded.append((rec, base, prepared[rec.id]))
         if loaded:
             with self.timed():
                 results = self.detector.detect([img for *_, img in loaded], [rec.tags for rec, *_ in loaded])

@@ -18,7 +18,6 @@ from genemi.errors import CheckpointError, ImageError
 from genemi.generation_pipeline.records import DetectionRecord, ItemMask, MaskRecord
 from genemi.generation_pipeline.segmentation.masks import MIN_CROP, crop_window, rle_encode
 from genemi.generation_pipeline.stage import Stage
-from genemi.images import load_rgb
 
 #: (encoder depth, width) -> Meta's name
 SAM_VARIANTS = {(12, 768): "vit_b", (24, 1024): "vit_l", (32, 1280): "vit_h"}
@@ -136,7 +135,15 @@ class SegmentStage(Stage):
             scores.append(chosen_iou.float().cpu())
         return masks, torch.cat(scores).numpy()
 
-    def process(self, batch: Sequence[DetectionRecord]) -> list[MaskRecord]:
+    def prepare(self, batch: Sequence[DetectionRecord]):
+        from genemi.generation_pipeline.tagging.base import load_images
+
+        todo = [r for r in batch if r.status == "ok" and r.boxes]
+        imgs = load_images(self.image_root, [r.image for r in todo])
+        return {r.id: (img if isinstance(img, ImageError) else np.asarray(img)) for r, img in zip(todo, imgs)}
+
+    def process(self, batch: Sequence[DetectionRecord], prepared=None) -> list[MaskRecord]:
+        prepared = prepared if prepared is not None else self.prepare(batch)
         out = []
         for rec in batch:
             base = dict(id=rec.id, image=rec.image, width=rec.width, height=rec.height, caption=rec.caption,
@@ -144,10 +151,9 @@ class SegmentStage(Stage):
             if rec.status != "ok" or not rec.boxes:
                 out.append(MaskRecord(**base, status="failed", error=rec.error or "no boxes"))
                 continue
-            try:
-                image = np.asarray(load_rgb(self.image_root / rec.image))
-            except ImageError as exc:
-                out.append(MaskRecord(**base, status="failed", error=str(exc)))
+            image = prepared[rec.id]
+            if isinstance(image, ImageError):
+                out.append(MaskRecord(**base, status="failed", error=str(image)))
                 continue
             # each item: the box it grounded to with the highest score (the original took the first one)
             names = list(dict.fromkeys(b.item for b in rec.boxes))

@@ -44,6 +44,17 @@ def noun_phrases(texts: Sequence[str], max_items: int) -> list[list[str]]:
     return out
 
 
+def load_images(root: Path, paths: Sequence[str]) -> list[Image.Image | ImageError]:
+    """Each image as RGB, or the ImageError saying why it cannot be used."""
+    out: list[Image.Image | ImageError] = []
+    for p in paths:
+        try:
+            out.append(load_rgb(root / p))
+        except ImageError as exc:
+            out.append(exc)
+    return out
+
+
 class TagStage(Stage):
     name, output, record_type = "tag", "tags.jsonl", TagRecord
 
@@ -57,15 +68,18 @@ class TagStage(Stage):
     def offload(self) -> None:
         self.tagger.offload()
 
-    def process(self, batch: Sequence[ImageInput]) -> list[TagRecord]:
+    def prepare(self, batch: Sequence[ImageInput]):
+        return load_images(self.image_root, [rec.image for rec in batch])
+
+    def process(self, batch: Sequence[ImageInput], prepared=None) -> list[TagRecord]:
+        prepared = prepared if prepared is not None else self.prepare(batch)
         loaded, out = [], {}
-        for rec in batch:
-            try:
-                img = load_rgb(self.image_root / rec.image)
-                loaded.append((rec, img))
-            except ImageError as exc:
+        for rec, img in zip(batch, prepared):
+            if isinstance(img, ImageError):
                 out[rec.id] = TagRecord(id=rec.id, image=rec.image, original_captions=rec.captions,
-                                        backend=self.tagger.name, status="failed", error=str(exc))
+                                        backend=self.tagger.name, status="failed", error=str(img))
+            else:
+                loaded.append((rec, img))
         if loaded:
             with self.timed():
                 results = self.tagger.tag([img for _, img in loaded], [rec.captions for rec, _ in loaded])

@@ -18,7 +18,7 @@ def rle_encode(mask: np.ndarray) -> RLE:
     counts = np.diff(bounds).tolist()
     if flat.size and flat[0]:
         counts = [0] + counts
-    return RLE(size=[h, w], counts=[int(c) for c in counts])
+    return RLE.model_construct(size=[int(h), int(w)], counts=counts)  # already valid: skip re-validation
 
 
 def rle_decode(rle: RLE) -> np.ndarray:
@@ -35,11 +35,11 @@ def crop_window(mask: np.ndarray, min_size: int = MIN_CROP) -> list[int]:
     """A square window of at least ``min_size`` px (or the mask's extent) centred on the mask, shifted to
     stay inside the image and clipped where the image is smaller: ``[x0, y0, x1, y1]``."""
     h, w = mask.shape
-    ys, xs = np.nonzero(mask)
-    if xs.size == 0:
+    cols, rows = np.flatnonzero(mask.any(axis=0)), np.flatnonzero(mask.any(axis=1))
+    if cols.size == 0:
         cx, cy, extent = w / 2, h / 2, 0
     else:
-        x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+        x0, x1, y0, y1 = cols[0], cols[-1] + 1, rows[0], rows[-1] + 1
         cx, cy, extent = (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0)
     side = max(min_size, int(extent))
 

@@ -41,6 +41,7 @@ NOUN_CATEGORIES: dict[str, tuple[str, ...]] = {
         "forest", "lake", "river", "mountain", "city", "yard", "garden", "road", "desert", "airport", "market",
     ),
     "structure": ("building", "house", "tower", "bridge", "church", "fence", "wall", "barn", "tent", "shed", "statue", "fountain"),
+    "shape": ("square", "circle", "triangle", "rectangle", "star", "hexagon", "diamond", "heart", "oval", "cross"),
     "nature": ("tree", "flower", "rock", "cloud", "grass", "plant", "bush", "hill", "wave", "leaf"),
     "fixture": (
         "sink", "toilet", "window", "door", "mirror", "lamp", "clock", "sign", "bathtub", "refrigerator",

@@ -2,7 +2,8 @@
 
 A stage turns a batch of input records (the previous manifest's) into output records, one per image.
 :func:`run_stage` skips images already in the output manifest, decodes the next batch's images in a
-background thread while the current one computes, appends each batch atomically, and times the stage's
+background thread while the current one computes, appends each batch atomically (serialising it in a
+second thread while the next batch computes), and times the stage's
 model calls separately from everything else (the overhead the benchmark reports).
 """
 
@@ -96,17 +97,22 @@ def run_stage(stage: Stage, inputs: Sequence[BaseModel], out_dir: Path, batch_si
     stage.model_seconds = 0.0
     bar = tqdm(total=len(todo), desc=stage.name, unit="image", disable=not progress)
     batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
-    with ManifestWriter(path) as writer, ThreadPoolExecutor(1, thread_name_prefix=f"{stage.name}-io") as io:
-        upcoming = io.submit(stage.prepare, batches[0])
+    with ManifestWriter(path) as writer, ThreadPoolExecutor(1, thread_name_prefix=f"{stage.name}-read") as reader, \
+            ThreadPoolExecutor(1, thread_name_prefix=f"{stage.name}-write") as out:
+        upcoming, written = reader.submit(stage.prepare, batches[0]), None
         for k, batch in enumerate(batches):
             prepared = upcoming.result()
             if k + 1 < len(batches):
-                upcoming = io.submit(stage.prepare, batches[k + 1])
+                upcoming = reader.submit(stage.prepare, batches[k + 1])
             records = stage.process(batch, prepared)
-            writer.write(records)
+            if written is not None:
+                written.result()  # in order, and a write error stops the run
+            written = out.submit(writer.write, records)
             stats.processed += len(records)
             stats.failed += sum(getattr(r, "status", "ok") == "failed" for r in records)
             bar.update(len(records))
+        if written is not None:
+            written.result()
     bar.close()
     stats.seconds = time.perf_counter() - start
     stats.model_seconds = stage.model_seconds

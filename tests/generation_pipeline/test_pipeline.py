@@ -266,3 +266,10 @@ def test_chain_on_cuda_with_offload(images, models, tmp_path):
     cpu = read_records(tmp_path / "cpu" / "detections.jsonl", DetectionRecord)
     gpu = read_records(tmp_path / "gpu" / "detections.jsonl", DetectionRecord)
     assert [len(d.boxes) for d in cpu] == [len(d.boxes) for d in gpu]
+
+
+def test_tag2text_filter_keeps_the_original_rule():
+    from genemi.generation_pipeline.tagging.tag2text import TAG2TEXT_DELETED_TAGS, TAG2TEXT_THRESHOLD, filter_tags
+
+    assert TAG2TEXT_THRESHOLD == 0.64 and "two" in TAG2TEXT_DELETED_TAGS and "quarter" in TAG2TEXT_DELETED_TAGS
+    assert filter_tags(["dog", "two", "car", "grass"], [0.9, 0.95, 0.64, 0.5]) == ["dog", "car"]

@@ -55,8 +55,14 @@ class Stage(ABC):
         return None
 
     @abstractmethod
-    def process(self, batch: Sequence[BaseModel], prepared: Any = None) -> list[BaseModel]:
-        """Output records for a batch of input records (failed inputs give failed outputs, never raise)."""
+    def process(self, batch: Sequence[BaseModel], prepared: Any = None) -> Any:
+        """The model work for a batch; returns records, or raw results that :meth:`finish` turns into records."""
+
+    def finish(self, raw: Any) -> list[BaseModel]:
+        """Output records from :meth:`process`'s result (runs in the writer thread; default: as is).
+
+        Failed inputs give failed records, never exceptions."""
+        return raw
 
 
 @dataclass
@@ -77,6 +83,18 @@ class StageStats:
     @property
     def overhead_fraction(self) -> float:
         return 1.0 - self.model_seconds / self.seconds if self.seconds > 0 else float("nan")
+
+
+def _finish_and_write(stage: Stage, writer: ManifestWriter, raw: Any) -> list[BaseModel]:
+    records = stage.finish(raw)
+    writer.write(records)
+    return records
+
+
+def _count(stats: StageStats, bar, records: list[BaseModel]) -> None:
+    stats.processed += len(records)
+    stats.failed += sum(getattr(r, "status", "ok") == "failed" for r in records)
+    bar.update(len(records))
 
 
 def run_stage(stage: Stage, inputs: Sequence[BaseModel], out_dir: Path, batch_size: int,
@@ -104,15 +122,12 @@ def run_stage(stage: Stage, inputs: Sequence[BaseModel], out_dir: Path, batch_si
             prepared = upcoming.result()
             if k + 1 < len(batches):
                 upcoming = reader.submit(stage.prepare, batches[k + 1])
-            records = stage.process(batch, prepared)
+            raw = stage.process(batch, prepared)
             if written is not None:
-                written.result()  # in order, and a write error stops the run
-            written = out.submit(writer.write, records)
-            stats.processed += len(records)
-            stats.failed += sum(getattr(r, "status", "ok") == "failed" for r in records)
-            bar.update(len(records))
+                _count(stats, bar, written.result())  # in order, and a write error stops the run
+            written = out.submit(_finish_and_write, stage, writer, raw)
         if written is not None:
-            written.result()
+            _count(stats, bar, written.result())
     bar.close()
     stats.seconds = time.perf_counter() - start
     stats.model_seconds = stage.model_seconds

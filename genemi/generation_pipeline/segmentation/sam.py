@@ -142,7 +142,7 @@ class SegmentStage(Stage):
         imgs = load_images(self.image_root, [r.image for r in todo])
         return {r.id: (img if isinstance(img, ImageError) else np.asarray(img)) for r, img in zip(todo, imgs)}
 
-    def process(self, batch: Sequence[DetectionRecord], prepared=None) -> list[MaskRecord]:
+    def process(self, batch: Sequence[DetectionRecord], prepared=None) -> list:
         prepared = prepared if prepared is not None else self.prepare(batch)
         out = []
         for rec in batch:
@@ -160,6 +160,17 @@ class SegmentStage(Stage):
             chosen = [max((b for b in rec.boxes if b.item == n), key=lambda b: b.score) for n in names]
             with self.timed():
                 masks, scores = self._segment(image, torch.tensor([b.box for b in chosen], dtype=torch.float32))
+            out.append((rec, base, names, chosen, masks, scores))
+        return out
+
+    def finish(self, raw) -> list[MaskRecord]:
+        """RLE-encode the masks and build the records (in the writer thread, off the model's path)."""
+        out = []
+        for entry in raw:
+            if isinstance(entry, MaskRecord):
+                out.append(entry)
+                continue
+            rec, base, names, chosen, masks, scores = entry
             items = [
                 ItemMask(id=f"{rec.id}/item_{k:02d}", item=n, box=box.box, box_score=box.score, mask=rle_encode(mask),
                          mask_score=round(float(score), 5), area=int(mask.sum()), crop=crop_window(mask, self.min_crop),

@@ -151,7 +151,19 @@ class GroundStage(Stage):
         ok = [r for r in batch if r.status == "ok"]
         return dict(zip((r.id for r in ok), load_images(self.image_root, [r.image for r in ok])))
 
-    def process(self, batch: Sequence[TagRecord], prepared=None) -> list[DetectionRecord]:
+    def finish(self, raw: list) -> list[DetectionRecord]:
+        """Records from the detections (in the writer thread)."""
+        out = []
+        for entry in raw:
+            if isinstance(entry, DetectionRecord):
+                out.append(entry)
+                continue
+            base, (boxes, ungrounded) = entry
+            out.append(DetectionRecord(**base, boxes=boxes, ungrounded=ungrounded, status="ok" if boxes else "failed",
+                                       error=None if boxes else "no item grounded to a box"))
+        return out
+
+    def process(self, batch: Sequence[TagRecord], prepared=None) -> list:
         prepared = prepared if prepared is not None else self.prepare(batch)
         out, loaded = {}, []
         for rec in batch:
@@ -166,8 +178,6 @@ class GroundStage(Stage):
         if loaded:
             with self.timed():
                 results = self.detector.detect([img for *_, img in loaded], [rec.tags for rec, *_ in loaded])
-            for (rec, base, _), (boxes, ungrounded) in zip(loaded, results):
-                out[rec.id] = DetectionRecord(**base, boxes=boxes, ungrounded=ungrounded,
-                                              status="ok" if boxes else "failed",
-                                              error=None if boxes else "no item grounded to a box")
+            for (rec, base, _), result in zip(loaded, results):
+                out[rec.id] = (base, result)
         return [out[rec.id] for rec in batch]

@@ -71,7 +71,22 @@ class TagStage(Stage):
     def prepare(self, batch: Sequence[ImageInput]):
         return load_images(self.image_root, [rec.image for rec in batch])
 
-    def process(self, batch: Sequence[ImageInput], prepared=None) -> list[TagRecord]:
+    def finish(self, raw: list) -> list[TagRecord]:
+        """Records from the tagger's output (in the writer thread)."""
+        out = []
+        for entry in raw:
+            if isinstance(entry, TagRecord):
+                out.append(entry)
+                continue
+            rec, (width, height), (caption, tags, scores) = entry
+            out.append(TagRecord(
+                id=rec.id, image=rec.image, width=width, height=height, caption=caption,
+                original_captions=rec.captions, tags=tags, tag_scores=scores, backend=self.tagger.name,
+                status="ok" if tags else "failed", error=None if tags else "no items found",
+            ))
+        return out
+
+    def process(self, batch: Sequence[ImageInput], prepared=None) -> list:
         prepared = prepared if prepared is not None else self.prepare(batch)
         loaded, out = [], {}
         for rec, img in zip(batch, prepared):
@@ -83,12 +98,8 @@ class TagStage(Stage):
         if loaded:
             with self.timed():
                 results = self.tagger.tag([img for _, img in loaded], [rec.captions for rec, _ in loaded])
-            for (rec, img), (caption, tags, scores) in zip(loaded, results):
-                out[rec.id] = TagRecord(
-                    id=rec.id, image=rec.image, width=img.width, height=img.height, caption=caption,
-                    original_captions=rec.captions, tags=tags, tag_scores=scores, backend=self.tagger.name,
-                    status="ok" if tags else "failed", error=None if tags else "no items found",
-                )
+            for (rec, img), result in zip(loaded, results):
+                out[rec.id] = (rec, img.size, result)
         return [out[rec.id] for rec in batch]
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Sequence
+from typing import Callable, Sequence, TypeVar
+
+T = TypeVar("T")
 
 #: subcommand -> (module with main(argv), one-line description); imported lazily
 COMMANDS = {
@@ -15,8 +17,26 @@ COMMANDS = {
                   "generate typed text hard negatives (CE-CLIP / NegCLIP / SugarCrepe edits) from captions"),
     "eval": ("genemi.evaluation.eval_autogmentation",
              "evaluate snapshots on SugarCrepe(++), ARO, VALSE, VL-CheckList, Winoground, GeNeMi test set, retention"),
-    "demo": ("genemi.demo", "train a tiny CLIP on the built-in shapes data, offline, in seconds"),
+    "demo": ("genemi.demo", "built-in shapes data + tiny models: generate, negatives, train, evaluate (offline, seconds)"),
 }
+
+
+def guarded(prog: str, on_interrupt: str, action: Callable[[], T]) -> tuple[int, T | None]:
+    """Run a command's work: ``(0, result)``, or print why it stopped and return ``(code, None)``.
+
+    Library code raises; this is the one place where subcommands turn a genemi error (exit code 2) or
+    Ctrl-C (130, with ``on_interrupt`` telling how to continue) into a message.
+    """
+    from genemi.errors import GenemiError
+
+    try:
+        return 0, action()
+    except GenemiError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2, None
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; {on_interrupt}", file=sys.stderr)
+        return 130, None
 
 
 def _usage() -> str:

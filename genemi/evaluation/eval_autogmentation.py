@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from genemi.errors import ConfigError, GenemiError
+from genemi.errors import ConfigError
 
 #: flag dest -> (benchmark, option path inside its data section)
 DATA_FLAGS = {
@@ -182,15 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    try:
-        run(args)
-    except GenemiError as exc:
-        print(f"genemi eval: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("genemi eval: interrupted; rerun to continue (finished models are kept)", file=sys.stderr)
-        return 130
-    return 0
+    from genemi.cli import guarded
+
+    return guarded("genemi eval", "rerun to continue (finished models are kept)", lambda: run(args))[0]
 
 
 if __name__ == "__main__":

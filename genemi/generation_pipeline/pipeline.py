@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from genemi.errors import ConfigError, GenemiError
+from genemi.errors import ConfigError
 
 STAGES = ("tag", "ground", "segment")
 #: manifest each stage writes
@@ -60,16 +60,16 @@ def select_stages(spec: str) -> list[str]:
     spec = spec.strip()
     if spec == "all":
         return list(STAGES)
-    if ":" in spec:
-        a, b = (s.strip() or d for s, d in zip(spec.split(":", 1), (STAGES[0], STAGES[-1])))
-        for s in (a, b):
-            if s not in STAGES:
-                raise ConfigError(f"unknown stage {s!r}; stages: {', '.join(STAGES)}")
-        return list(STAGES[STAGES.index(a) : STAGES.index(b) + 1])
-    names = [s.strip() for s in spec.split(",") if s.strip()]
-    for s in names:
-        if s not in STAGES:
-            raise ConfigError(f"unknown stage {s!r}; stages: {', '.join(STAGES)}")
+    ranged = ":" in spec
+    if ranged:
+        names = [s.strip() or d for s, d in zip(spec.split(":", 1), (STAGES[0], STAGES[-1]))]
+    else:
+        names = [s.strip() for s in spec.split(",") if s.strip()]
+    unknown = [s for s in names if s not in STAGES]
+    if unknown:
+        raise ConfigError(f"unknown stage {unknown[0]!r}; stages: {', '.join(STAGES)}")
+    if ranged:
+        return list(STAGES[STAGES.index(names[0]) : STAGES.index(names[1]) + 1])
     return [s for s in STAGES if s in names]
 
 
@@ -287,25 +287,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         mp = argparse.ArgumentParser(prog="genemi generate merge", description="join shard manifests")
         mp.add_argument("--output-dir", required=True, help="the --output-dir the shards were run with")
         margs = mp.parse_args(argv[1:])
-        try:
-            counts = merge_shards(margs.output_dir)
-        except GenemiError as exc:
-            print(f"genemi generate merge: error: {exc}", file=sys.stderr)
-            return 2
+        from genemi.cli import guarded
+
+        code, counts = guarded("genemi generate merge", "rerun it", lambda: merge_shards(margs.output_dir))
+        if code:
+            return code
         for name, c in counts.items():
             print(f"{name}: {c} records")
         return 0
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    try:
-        summary = run_pipeline(resolve_config(args), progress=not args.no_progress)
-    except GenemiError as exc:
-        print(f"genemi generate: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("genemi generate: interrupted; rerun the same command to resume", file=sys.stderr)
-        return 130
+    from genemi.cli import guarded
+
+    code, summary = guarded("genemi generate", "rerun the same command to resume",
+                            lambda: run_pipeline(resolve_config(args), progress=not args.no_progress))
+    if code:
+        return code
     _print_summary(summary)
     return 0
 

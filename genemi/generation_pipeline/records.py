@@ -101,8 +101,8 @@ class ImageInput(Record):
     captions: list[str] = Field(default_factory=list, description="original captions, if an annotation file gave any")
 
 
-class TagRecord(Record):
-    """Tagging output (``tags.jsonl``): the items to ground and a caption."""
+class ImageStageRecord(Record):
+    """What every per-image stage record carries (the image, its size and captions, and whether it failed)."""
 
     id: str
     image: str
@@ -110,11 +110,20 @@ class TagRecord(Record):
     height: int | None = None
     caption: str | None = None
     original_captions: list[str] = Field(default_factory=list)
+    status: Status = "ok"
+    error: str | None = None
+
+    def carried(self) -> dict[str, Any]:
+        """The fields the next stage's record starts from."""
+        return {k: getattr(self, k) for k in ("id", "image", "width", "height", "caption", "original_captions")}
+
+
+class TagRecord(ImageStageRecord):
+    """Tagging output (``tags.jsonl``): the items to ground and a caption."""
+
     tags: list[str] = Field(default_factory=list, description="items, most salient first")
     tag_scores: list[float] | None = None
     backend: str = ""
-    status: Status = "ok"
-    error: str | None = None
 
 
 class Box(Record):
@@ -123,19 +132,11 @@ class Box(Record):
     score: float
 
 
-class DetectionRecord(Record):
+class DetectionRecord(ImageStageRecord):
     """Grounding output (``detections.jsonl``): boxes per item; items without a box listed as such."""
 
-    id: str
-    image: str
-    width: int | None = None
-    height: int | None = None
-    caption: str | None = None
-    original_captions: list[str] = Field(default_factory=list)
     boxes: list[Box] = Field(default_factory=list)
     ungrounded: list[str] = Field(default_factory=list, description="items that grounded to no box")
-    status: Status = "ok"
-    error: str | None = None
 
 
 class RLE(Record):
@@ -157,16 +158,8 @@ class ItemMask(Record):
     candidates: int = Field(1, description="boxes the item grounded to (the best-scoring one is used)")
 
 
-class MaskRecord(Record):
+class MaskRecord(ImageStageRecord):
     """Segmentation output (``masks.jsonl``): one mask per grounded item."""
 
-    id: str
-    image: str
-    width: int | None = None
-    height: int | None = None
-    caption: str | None = None
-    original_captions: list[str] = Field(default_factory=list)
     items: list[ItemMask] = Field(default_factory=list)
     ungrounded: list[str] = Field(default_factory=list)
-    status: Status = "ok"
-    error: str | None = None

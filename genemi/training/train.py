@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from typing import Any, Sequence
 
-from genemi.errors import GenemiError
 from genemi.presets import load_config, merge_dicts, parse_set_overrides
 from genemi.training.config import TrainConfig
 from genemi.training.losses import LOSSES
@@ -179,17 +177,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
-    try:
-        cfg = resolve_config(args)
+    from genemi.cli import guarded
+
+    def run():
         from genemi.training.loop import fit
 
-        result = fit(cfg, progress=not args.no_progress)
-    except GenemiError as exc:
-        print(f"genemi train: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("genemi train: interrupted; rerun with --resume latest to continue", file=sys.stderr)
-        return 130
+        return fit(resolve_config(args), progress=not args.no_progress)
+
+    code, result = guarded("genemi train", "rerun with --resume latest to continue", run)
+    if code:
+        return code
     from genemi.distributed import DistEnv
 
     if DistEnv.from_environ().is_main:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -87,13 +87,19 @@ class _VGBenchmark:
     def cache_key(self) -> str:
         return digest(self.file, str(self.images))
 
-    def _per_group(self, emb: Embeddings):
+    def _macro(self, emb: Embeddings, keep: Callable[[str, list[bool]], bool], used: str) -> BenchmarkResult:
+        """Macro accuracy over the groups ``keep`` accepts (and the micro accuracy over all, for reference)."""
         missing = MissingTracker(emb)
         groups: dict[str, list[bool]] = defaultdict(list)
         for ref, true, false, group in self.items:
             if missing.ok(ref):
                 groups[group].append(strictly_first(emb.sims(ref, [true, false])))
-        return groups, missing
+        kept = [v for g, v in groups.items() if keep(g, v)]
+        metrics = {"macro_accuracy": mean([percent(v) for v in kept]),
+                   "micro_accuracy_all": percent([x for v in groups.values() for x in v]), used: float(len(kept))}
+        evaluated = sum(len(v) for v in groups.values())
+        return BenchmarkResult(self.name, metrics, ["macro_accuracy"], len(self.items), evaluated, missing.count,
+                               missing.examples)
 
 
 class VGRelation(_VGBenchmark):
@@ -102,14 +108,7 @@ class VGRelation(_VGBenchmark):
     group_field = "relation_name"
 
     def score(self, emb: Embeddings) -> BenchmarkResult:
-        groups, missing = self._per_group(emb)
-        kept = {g: v for g, v in groups.items() if g not in ARO_SYMMETRIC_RELATIONS}
-        metrics = {"macro_accuracy": mean([percent(v) for v in kept.values()]),
-                   "micro_accuracy_all": percent([x for v in groups.values() for x in v]),
-                   "relations_used": float(len(kept))}
-        evaluated = sum(len(v) for v in groups.values())
-        return BenchmarkResult(self.name, metrics, ["macro_accuracy"], len(self.items), evaluated, missing.count,
-                               missing.examples)
+        return self._macro(emb, lambda relation, _: relation not in ARO_SYMMETRIC_RELATIONS, "relations_used")
 
 
 class VGAttribution(_VGBenchmark):
@@ -118,14 +117,7 @@ class VGAttribution(_VGBenchmark):
     group_field = "attributes"
 
     def score(self, emb: Embeddings) -> BenchmarkResult:
-        groups, missing = self._per_group(emb)
-        kept = {g: v for g, v in groups.items() if len(v) >= MIN_ATTRIBUTE_PAIR_SAMPLES}
-        metrics = {"macro_accuracy": mean([percent(v) for v in kept.values()]),
-                   "micro_accuracy_all": percent([x for v in groups.values() for x in v]),
-                   "attribute_pairs_used": float(len(kept))}
-        evaluated = sum(len(v) for v in groups.values())
-        return BenchmarkResult(self.name, metrics, ["macro_accuracy"], len(self.items), evaluated, missing.count,
-                               missing.examples)
+        return self._macro(emb, lambda _, v: len(v) >= MIN_ATTRIBUTE_PAIR_SAMPLES, "attribute_pairs_used")
 
 
 class OrderBenchmark:

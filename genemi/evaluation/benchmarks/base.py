@@ -39,6 +39,15 @@ class Benchmark(Protocol):
         """The official metric from the embeddings."""
 
 
+def require_fields(item: object, fields: Sequence[str], where: str) -> None:
+    """Raise ManifestError naming the file/item and the first missing field."""
+    from genemi.errors import ManifestError
+
+    for name in fields:
+        if not isinstance(item, dict) or name not in item:
+            raise ManifestError(f"{where} has no {name!r}")
+
+
 def strictly_first(scores: Sequence[float] | np.ndarray, index: int = 0) -> bool:
     """True iff ``scores[index]`` is strictly greater than every other score (a tie is a failure)."""
     scores = np.asarray(scores)

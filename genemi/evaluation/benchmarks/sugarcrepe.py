@@ -12,11 +12,20 @@ exceeds both s(caption, negative) and s(caption2, negative) (text only), as the 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from pathlib import Path
 
 from genemi.caption_files import read_json
 from genemi.errors import DataError, ManifestError
-from genemi.evaluation.benchmarks.base import BenchmarkResult, MissingTracker, digest, mean, percent, strictly_first
+from genemi.evaluation.benchmarks.base import (
+    BenchmarkResult,
+    MissingTracker,
+    digest,
+    mean,
+    percent,
+    require_fields,
+    strictly_first,
+)
 from genemi.evaluation.scoring import Embeddings, ImageRef
 
 SUGARCREPE_SUBSETS = ("replace_obj", "replace_att", "replace_rel", "swap_obj", "swap_att", "add_obj", "add_att")
@@ -33,24 +42,36 @@ def _subset_files(root: Path, subsets, what: str) -> dict[str, Path]:
     return {s: p for s, p in files.items() if p.is_file()}
 
 
-class SugarCrepe:
-    name = "sugarcrepe"
+class _SubsetFiles(ABC):
+    """A benchmark made of ``<root>/<subset>.json`` files over one image folder."""
 
-    def __init__(self, root: str | Path, images: str | Path, subsets=SUGARCREPE_SUBSETS):
+    name = ""
+    title = ""
+    subsets: tuple[str, ...] = ()
+
+    def __init__(self, root: str | Path, images: str | Path, subsets: tuple[str, ...] | None = None):
         self.root, self.images = Path(root), Path(images)
-        self.files = _subset_files(self.root, subsets, "SugarCrepe")
+        self.files = _subset_files(self.root, subsets or self.subsets, self.title)
         self.items = {s: self._read(p) for s, p in self.files.items()}
 
-    @staticmethod
-    def _read(path: Path) -> list[tuple[str, str, str, str]]:
+    @abstractmethod
+    def _read(self, path: Path) -> list:
+        """The items of one subset file (each benchmark has its own layout)."""
+
+    def cache_key(self) -> str:
+        return digest(*self.files.values(), str(self.images))
+
+
+class SugarCrepe(_SubsetFiles):
+    name, title, subsets = "sugarcrepe", "SugarCrepe", SUGARCREPE_SUBSETS
+
+    def _read(self, path: Path) -> list[tuple[str, str, str, str]]:
         data = read_json(path)
         if not isinstance(data, dict):
             raise ManifestError(f"{path}: expected a JSON object of items (SugarCrepe layout)")
         out = []
         for key, item in data.items():
-            for field in ("filename", "caption", "negative_caption"):
-                if not isinstance(item, dict) or field not in item:
-                    raise ManifestError(f"{path}: item {key!r} has no {field!r}")
+            require_fields(item, ("filename", "caption", "negative_caption"), f"{path}: item {key!r}")
             out.append((key, item["filename"], item["caption"], item["negative_caption"]))
         return out
 
@@ -60,9 +81,6 @@ class SugarCrepe:
     def inputs(self):
         items = [i for subset in self.items.values() for i in subset]
         return [self._ref(i[1]) for i in items], [t for i in items for t in (i[2], i[3])]
-
-    def cache_key(self) -> str:
-        return digest(*self.files.values(), str(self.images))
 
     def score(self, emb: Embeddings) -> BenchmarkResult:
         missing = MissingTracker(emb)
@@ -80,33 +98,22 @@ class SugarCrepe:
         return BenchmarkResult(self.name, metrics, headline, n_items, n_eval, missing.count, missing.examples)
 
 
-class SugarCrepePP:
-    name = "sugarcrepe_pp"
+class SugarCrepePP(_SubsetFiles):
+    name, title, subsets = "sugarcrepe_pp", "SugarCrepe++", SUGARCREPE_PP_SUBSETS
 
-    def __init__(self, root: str | Path, images: str | Path, subsets=SUGARCREPE_PP_SUBSETS):
-        self.root, self.images = Path(root), Path(images)
-        self.files = _subset_files(self.root, subsets, "SugarCrepe++")
-        self.items = {s: self._read(p) for s, p in self.files.items()}
-
-    @staticmethod
-    def _read(path: Path):
+    def _read(self, path: Path):
         data = read_json(path)
         if not isinstance(data, list):
             raise ManifestError(f"{path}: expected a JSON list of items (SugarCrepe++ layout)")
         out = []
         for k, item in enumerate(data):
-            for field in ("filename", "caption", "caption2", "negative_caption"):
-                if not isinstance(item, dict) or field not in item:
-                    raise ManifestError(f"{path}: item {k} has no {field!r}")
+            require_fields(item, ("filename", "caption", "caption2", "negative_caption"), f"{path}: item {k}")
             out.append((item["filename"], item["caption"], item["caption2"], item["negative_caption"]))
         return out
 
     def inputs(self):
         items = [i for subset in self.items.values() for i in subset]
         return [ImageRef(str(self.images / i[0])) for i in items], [t for i in items for t in i[1:]]
-
-    def cache_key(self) -> str:
-        return digest(*self.files.values(), str(self.images))
 
     def score(self, emb: Embeddings) -> BenchmarkResult:
         missing = MissingTracker(emb)

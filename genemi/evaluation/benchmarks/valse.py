@@ -14,7 +14,15 @@ from typing import Mapping
 
 from genemi.caption_files import read_json
 from genemi.errors import DataError, ManifestError
-from genemi.evaluation.benchmarks.base import BenchmarkResult, MissingTracker, digest, mean, percent, strictly_first
+from genemi.evaluation.benchmarks.base import (
+    BenchmarkResult,
+    MissingTracker,
+    digest,
+    mean,
+    percent,
+    require_fields,
+    strictly_first,
+)
 from genemi.evaluation.scoring import Embeddings, ImageRef
 
 VALSE_INSTRUMENTS = (
@@ -49,9 +57,7 @@ class Valse:
             raise ManifestError(f"{path}: expected a JSON object of VALSE items")
         out, root = [], self._image_root(instrument)
         for key, item in data.items():
-            for field in ("image_file", "caption", "foil"):
-                if not isinstance(item, dict) or field not in item:
-                    raise ManifestError(f"{path}: item {key!r} has no {field!r}")
+            require_fields(item, ("image_file", "caption", "foil"), f"{path}: item {key!r}")
             votes = (item.get("mturk") or {}).get("caption", 0)
             if votes >= MIN_VALIDATIONS:
                 out.append((ImageRef(str(root / item["image_file"])), item["caption"], item["foil"]))

@@ -167,8 +167,7 @@ class GroundStage(Stage):
         prepared = prepared if prepared is not None else self.prepare(batch)
         out, loaded = {}, []
         for rec in batch:
-            base = dict(id=rec.id, image=rec.image, width=rec.width, height=rec.height, caption=rec.caption,
-                        original_captions=rec.original_captions)
+            base = rec.carried()
             if rec.status != "ok":
                 out[rec.id] = DetectionRecord(**base, status="failed", error=f"tagging failed: {rec.error}")
             elif isinstance(prepared[rec.id], ImageError):

@@ -146,8 +146,7 @@ class SegmentStage(Stage):
         prepared = prepared if prepared is not None else self.prepare(batch)
         out = []
         for rec in batch:
-            base = dict(id=rec.id, image=rec.image, width=rec.width, height=rec.height, caption=rec.caption,
-                        original_captions=rec.original_captions, ungrounded=rec.ungrounded)
+            base = {**rec.carried(), "ungrounded": rec.ungrounded}
             if rec.status != "ok" or not rec.boxes:
                 out.append(MaskRecord(**base, status="failed", error=rec.error or "no boxes"))
                 continue

@@ -8,7 +8,6 @@ import sys
 from typing import Sequence
 
 from genemi.caption_files import CAPTION_FORMATS
-from genemi.errors import GenemiError
 from genemi.generation_pipeline.text_negatives.edits import EDIT_TYPES, TYPE_SETS
 from genemi.generation_pipeline.text_negatives.sources import SOURCE_NAMES
 
@@ -96,37 +95,43 @@ def _print_summary(summary, types) -> None:
             print(f"  {t.ljust(width)}  {c['valid']:>8}  {c['invalid']:>8}  {c['fluency_dropped']:>15}")
 
 
+def _convert(args) -> None:
+    from genemi.generation_pipeline.text_negatives.legacy import read_ceclip_npy
+    from genemi.manifest import ManifestWriter, done_ids
+
+    records = read_ceclip_npy(args.from_ceclip_npy, args.trust_pickle, args.image_template)
+    done = done_ids(args.output)
+    with ManifestWriter(args.output) as writer:
+        n = writer.write(r for r in records if r.id not in done)
+    print(f"converted {len(records)} CE-CLIP records ({n} new) to {args.output}")
+
+
+def _generate(args):
+    from genemi.caption_files import read_caption_entries
+    from genemi.generation_pipeline.text_negatives.run import generate_negatives
+
+    cfg = _config(args)
+    entries = read_caption_entries(args.input, args.format, args.csv_img_key, args.csv_caption_key, args.csv_separator)
+    summary = generate_negatives(entries, args.output, cfg, limit=args.limit, workers=args.workers,
+                                 chunk_size=args.chunk_size, progress=not args.no_progress)
+    return summary, cfg
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    try:
-        if args.from_ceclip_npy:
-            from genemi.generation_pipeline.text_negatives.legacy import read_ceclip_npy
-            from genemi.manifest import ManifestWriter, done_ids
+    from genemi.cli import guarded
 
-            records = read_ceclip_npy(args.from_ceclip_npy, args.trust_pickle, args.image_template)
-            done = done_ids(args.output)
-            with ManifestWriter(args.output) as writer:
-                n = writer.write(r for r in records if r.id not in done)
-            print(f"converted {len(records)} CE-CLIP records ({n} new) to {args.output}")
-            return 0
-        if not args.input:
-            print("genemi negatives: error: --input is required (or --from-ceclip-npy)", file=sys.stderr)
-            return 2
-        from genemi.caption_files import read_caption_entries
-        from genemi.generation_pipeline.text_negatives.run import generate_negatives
-
-        cfg = _config(args)
-        entries = read_caption_entries(args.input, args.format, args.csv_img_key, args.csv_caption_key, args.csv_separator)
-        summary = generate_negatives(entries, args.output, cfg, limit=args.limit, workers=args.workers,
-                                     chunk_size=args.chunk_size, progress=not args.no_progress)
-    except GenemiError as exc:
-        print(f"genemi negatives: error: {exc}", file=sys.stderr)
+    if args.from_ceclip_npy:
+        return guarded("genemi negatives", "rerun to continue", lambda: _convert(args))[0]
+    if not args.input:
+        print("genemi negatives: error: --input is required (or --from-ceclip-npy)", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("genemi negatives: interrupted; rerun the same command to continue", file=sys.stderr)
-        return 130
+    code, done = guarded("genemi negatives", "rerun the same command to continue", lambda: _generate(args))
+    if code:
+        return code
+    summary, cfg = done
     _print_summary(summary, cfg.types)
     return 0
 

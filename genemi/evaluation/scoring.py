@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Protocol, Sequence
 
@@ -171,7 +172,6 @@ class ClipEmbedder:
 
         # longest first: batches of similar length waste less padding (results are reordered back)
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        out = torch.empty(len(texts), 0)
         chunks = []
         for start in tqdm(range(0, len(texts), self.batch_size), desc="texts", unit="batch",
                           disable=not self.progress, leave=False):
@@ -186,10 +186,17 @@ class ClipEmbedder:
         return result.numpy()
 
 
-def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file (or of a folder's files, by relative name), hex."""
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file (or of a folder's files, by relative name), hex; computed once per file version
+    (path, size, modification time) per process, since runs ask for the same keys once per model."""
+    p = Path(path).resolve()
+    stat = p.stat()
+    return _file_digest(p, stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=256)
+def _file_digest(p: Path, size: int, mtime_ns: int, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
-    p = Path(path)
     files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
     for f in files:
         h.update(str(f.relative_to(p) if p.is_dir() else f.name).encode())

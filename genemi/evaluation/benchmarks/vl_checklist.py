@@ -47,6 +47,7 @@ class VLCheckList:
         self.max_per_file = max_per_file
         self.files: dict[str, list] = {}  # config (relative) -> items
         self.columns: dict[str, str] = {}  # config -> "Category/column"
+        self.annotations: list[Path] = []  # the annotation files read (their content keys the cache)
         self.problems: list[str] = []
         for cfg in sorted(self.corpus.rglob("*.yaml")):
             rel = cfg.relative_to(self.corpus)
@@ -68,6 +69,7 @@ class VLCheckList:
                     self.problems.append(f"{anno}: malformed sample {str(entry)[:80]}")
                     break
             self.files[str(rel)] = items
+            self.annotations.append(anno)
             self.columns[str(rel)] = f"{rel.parts[0]}/{rel.parts[1]}"
         if not self.files:
             raise DataError(f"VL-CheckList: none of the configs under {self.corpus} has its annotation file")
@@ -77,7 +79,7 @@ class VLCheckList:
         return [i[0] for i in items], [t for i in items for t in (i[1], i[2])]
 
     def cache_key(self) -> str:
-        return digest(*(self.corpus / f for f in self.files), str(self.images), str(self.max_per_file))
+        return digest(*(self.corpus / f for f in self.files), *self.annotations, str(self.images), str(self.max_per_file))
 
     def score(self, emb: Embeddings) -> BenchmarkResult:
         missing = MissingTracker(emb)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Sequence
 
 from PIL import Image, ImageOps
 
@@ -11,7 +12,8 @@ from genemi.errors import ImageError
 
 #: Refuse images with more pixels than this (decompression-bomb guard; 16k x 16k).
 MAX_PIXELS = 16384 * 16384
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+#: file suffixes taken as images when a folder is scanned (compare lower-cased)
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
 
 
 def load_rgb(path: str | Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
@@ -41,6 +43,17 @@ def load_rgb(path: str | Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
         raise ImageError(f"cannot read image {path}: {exc}") from exc
     finally:
         Image.MAX_IMAGE_PIXELS = previous
+
+
+def load_images(root: str | Path, paths: Sequence[str]) -> list[Image.Image | ImageError]:
+    """Each ``root / path`` as RGB, or the ImageError saying why it cannot be used (batch stages record it)."""
+    out: list[Image.Image | ImageError] = []
+    for p in paths:
+        try:
+            out.append(load_rgb(Path(root) / p))
+        except ImageError as exc:
+            out.append(exc)
+    return out
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

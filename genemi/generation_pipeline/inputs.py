@@ -8,8 +8,8 @@ from pathlib import Path
 from genemi.caption_files import read_caption_entries
 from genemi.errors import DataError
 from genemi.generation_pipeline.records import ImageInput
+from genemi.images import IMAGE_EXTENSIONS
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
 
 def collect_inputs(input_dir: str | Path | None = None, annotation_file: str | Path | None = None) -> list[ImageInput]:
@@ -29,7 +29,7 @@ def collect_inputs(input_dir: str | Path | None = None, annotation_file: str | P
     root = Path(input_dir)
     if not root.is_dir():
         raise DataError(f"input folder not found: {root}")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
     if not files:
         raise DataError(f"no jpg/jpeg/png/webp images under {root}")
     return [ImageInput(id=p.relative_to(root).as_posix(), image=p.relative_to(root).as_posix()) for p in files]

@@ -25,6 +25,15 @@ from genemi.manifest import ManifestWriter, done_ids
 logger = logging.getLogger(__name__)
 
 
+def release_to_cpu(module) -> None:
+    """Move a model back to the CPU and return its accelerator memory (``--offload``)."""
+    import torch
+
+    module.to("cpu")
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 class Stage(ABC):
     """One pipeline step. Subclasses set ``name``, ``output`` (manifest file name) and ``record_type``."""
 

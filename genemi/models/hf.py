@@ -26,23 +26,26 @@ def require_local_dir(path: str | Path, what: str) -> Path:
     return p
 
 
-def _load(auto_cls, path: str | Path, what: str, device: str):
-    from transformers import AutoTokenizer
+def load_pretrained(model_cls, path: str | Path, what: str, device: str = "cpu", processor_cls=None):
+    """``(model in eval mode on device, tokenizer or processor)`` from a local folder; every failure is a
+    CheckpointError naming ``what`` and the folder. ``processor_cls`` defaults to ``AutoTokenizer``."""
+    if processor_cls is None:
+        from transformers import AutoTokenizer as processor_cls
 
     folder = require_local_dir(path, what)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        model = auto_cls.from_pretrained(folder, local_files_only=True)
+        processor = processor_cls.from_pretrained(folder, local_files_only=True)
+        model = model_cls.from_pretrained(folder, local_files_only=True)
     except (OSError, ValueError, KeyError) as exc:
         raise CheckpointError(f"{what}: cannot load {folder}: {exc}") from exc
-    return model.to(device).eval(), tokenizer
+    return model.to(device).eval(), processor
 
 
 def load_masked_lm(path: str | Path, device: str = "cpu"):
     """``(AutoModelForMaskedLM, tokenizer)`` from a local folder, in eval mode on ``device``."""
     from transformers import AutoModelForMaskedLM
 
-    model, tok = _load(AutoModelForMaskedLM, path, "masked LM", device)
+    model, tok = load_pretrained(AutoModelForMaskedLM, path, "masked LM", device)
     if tok.mask_token is None:
         raise CheckpointError(f"masked LM {path}: its tokenizer has no mask token")
     return model, tok
@@ -52,7 +55,7 @@ def load_causal_lm(path: str | Path, device: str = "cpu"):
     """``(AutoModelForCausalLM, tokenizer)`` from a local folder, in eval mode on ``device``."""
     from transformers import AutoModelForCausalLM
 
-    return _load(AutoModelForCausalLM, path, "causal LM", device)
+    return load_pretrained(AutoModelForCausalLM, path, "causal LM", device)
 
 
 def model_kind(path: str | Path) -> str:

@@ -20,8 +20,8 @@ from genemi.caption_files import read_caption_entries
 from genemi.errors import DataError
 from genemi.evaluation.benchmarks.base import BenchmarkResult, MissingTracker, digest
 from genemi.evaluation.scoring import Embeddings, ImageRef
+from genemi.images import IMAGE_EXTENSIONS
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".JPEG", ".JPG", ".PNG")
 
 
 def recall_at_k(scores: np.ndarray, positives: list[set[int]], ks=(1, 5, 10)) -> dict[int, float]:
@@ -103,7 +103,7 @@ class ZeroShot:
         self.classnames, self.template_kind = names, templates
         self.prompts = [[t(name) for t in _templates(templates)] for name in names]
         self.samples = [(ImageRef(str(f)), label) for label, c in enumerate(classes)
-                        for f in sorted((self.root / c).iterdir()) if f.suffix in IMAGE_EXTENSIONS]
+                        for f in sorted((self.root / c).iterdir()) if f.suffix.lower() in IMAGE_EXTENSIONS]
 
     def inputs(self):
         return [r for r, _ in self.samples], [p for ps in self.prompts for p in ps]

@@ -15,8 +15,9 @@ from typing import Sequence
 import torch
 
 from genemi.errors import BackendUnavailable, ConfigError, ImageError
+from genemi.images import load_images
 from genemi.generation_pipeline.records import Box, DetectionRecord, TagRecord
-from genemi.generation_pipeline.stage import Stage
+from genemi.generation_pipeline.stage import Stage, release_to_cpu
 
 BOX_THRESHOLD, TEXT_THRESHOLD, NMS_IOU = 0.35, 0.25, 0.25
 
@@ -40,12 +41,9 @@ def load_grounding_model(model_dir: str | Path | None = None, gd_config: str | N
         raise ConfigError("grounding needs --gd-model (a local transformers Grounding DINO folder)")
     from transformers import AutoProcessor, GroundingDinoForObjectDetection
 
-    from genemi.models.hf import require_local_dir
+    from genemi.models.hf import load_pretrained
 
-    folder = require_local_dir(model_dir, "Grounding DINO")
-    processor = AutoProcessor.from_pretrained(folder, local_files_only=True)
-    model = GroundingDinoForObjectDetection.from_pretrained(folder, local_files_only=True).eval()
-    return model, processor
+    return load_pretrained(GroundingDinoForObjectDetection, model_dir, "Grounding DINO", processor_cls=AutoProcessor)
 
 
 class GroundingDino:
@@ -141,13 +139,9 @@ class GroundStage(Stage):
 
     def offload(self) -> None:
         if self.detector is not None:
-            self.detector.model.to("cpu")
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+            release_to_cpu(self.detector.model)
 
     def prepare(self, batch: Sequence[TagRecord]):
-        from genemi.generation_pipeline.tagging.base import load_images
-
         ok = [r for r in batch if r.status == "ok"]
         return dict(zip((r.id for r in ok), load_images(self.image_root, [r.image for r in ok])))
 

@@ -15,9 +15,10 @@ import numpy as np
 import torch
 
 from genemi.errors import CheckpointError, ImageError
+from genemi.images import load_images
 from genemi.generation_pipeline.records import DetectionRecord, ItemMask, MaskRecord
 from genemi.generation_pipeline.segmentation.masks import MIN_CROP, crop_window, rle_encode
-from genemi.generation_pipeline.stage import Stage
+from genemi.generation_pipeline.stage import Stage, release_to_cpu
 
 #: (encoder depth, width) -> Meta's name
 SAM_VARIANTS = {(12, 768): "vit_b", (24, 1024): "vit_l", (32, 1280): "vit_h"}
@@ -104,10 +105,8 @@ class SegmentStage(Stage):
 
     def offload(self) -> None:
         if self.predictor is not None:
-            self.predictor.model.to("cpu")
             self.predictor.reset_image()
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+            release_to_cpu(self.predictor.model)
 
     @torch.no_grad()
     def _segment(self, image: np.ndarray, boxes: torch.Tensor, chunk: int = 16) -> tuple[list[np.ndarray], np.ndarray]:
@@ -136,8 +135,6 @@ class SegmentStage(Stage):
         return masks, torch.cat(scores).numpy()
 
     def prepare(self, batch: Sequence[DetectionRecord]):
-        from genemi.generation_pipeline.tagging.base import load_images
-
         todo = [r for r in batch if r.status == "ok" and r.boxes]
         imgs = load_images(self.image_root, [r.image for r in todo])
         return {r.id: (img if isinstance(img, ImageError) else np.asarray(img)) for r, img in zip(todo, imgs)}

@@ -10,7 +10,7 @@ from PIL import Image
 from genemi.errors import ConfigError, ImageError
 from genemi.generation_pipeline.records import ImageInput, TagRecord
 from genemi.generation_pipeline.stage import Stage
-from genemi.images import load_rgb
+from genemi.images import load_images
 
 
 class Tagger(Protocol):
@@ -41,17 +41,6 @@ def noun_phrases(texts: Sequence[str], max_items: int) -> list[list[str]]:
                 heads.add(root.lemma)
                 items.append(" ".join(words))
         out.append(items[:max_items])
-    return out
-
-
-def load_images(root: Path, paths: Sequence[str]) -> list[Image.Image | ImageError]:
-    """Each image as RGB, or the ImageError saying why it cannot be used."""
-    out: list[Image.Image | ImageError] = []
-    for p in paths:
-        try:
-            out.append(load_rgb(root / p))
-        except ImageError as exc:
-            out.append(exc)
     return out
 
 

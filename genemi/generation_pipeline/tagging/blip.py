@@ -7,6 +7,7 @@ from typing import Sequence
 
 import torch
 
+from genemi.generation_pipeline.stage import release_to_cpu
 from genemi.generation_pipeline.tagging.base import noun_phrases
 
 
@@ -23,18 +24,15 @@ class BlipTagger:
         if self.model is None:
             from transformers import AutoProcessor, BlipForConditionalGeneration
 
-            from genemi.models.hf import require_local_dir
+            from genemi.models.hf import load_pretrained
 
-            folder = require_local_dir(self.path, "BLIP captioning model")
-            self.processor = AutoProcessor.from_pretrained(folder, local_files_only=True)
-            self.model = BlipForConditionalGeneration.from_pretrained(folder, local_files_only=True).eval()
+            self.model, self.processor = load_pretrained(BlipForConditionalGeneration, self.path,
+                                                         "BLIP captioning model", processor_cls=AutoProcessor)
         self.model.to(self.device, dtype=self.dtype or torch.float32)
 
     def offload(self) -> None:
         if self.model is not None:
-            self.model.to("cpu")
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+            release_to_cpu(self.model)
 
     @torch.no_grad()
     def tag(self, images: Sequence, captions: Sequence[list[str]]):

@@ -7,6 +7,7 @@ import json
 import math
 import multiprocessing as mp
 import time
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -54,7 +55,10 @@ def _chunks(entries: Sequence[CaptionEntry], size: int) -> Iterator[list[Caption
 
 def pending_entries(entries: Sequence[CaptionEntry], output: str | Path, limit: int | None = None):
     """Unique entries (first occurrence of an id wins), the first ``limit``, minus those in ``output``."""
-    unique = list({e.id: e for e in reversed(entries)}.values())[::-1]
+    first: dict[str, CaptionEntry] = {}
+    for e in entries:
+        first.setdefault(e.id, e)
+    unique = list(first.values())
     if limit is not None:
         unique = unique[:limit]
     done = done_ids(output)
@@ -86,20 +90,19 @@ def generate_negatives(
     workers = max(1, min(workers, math.ceil(len(todo) / max(1, chunk_size)) or 1))
     bar = tqdm(total=len(todo), desc="negatives", unit="caption", disable=not progress)
     written = 0
-    with ManifestWriter(output) as writer:
+    with ExitStack() as stack:
+        writer = stack.enter_context(ManifestWriter(output))
         if workers == 1:
             generator = NegativeGenerator(config)
-            results = ((generator.generate(chunk)) for chunk in _chunks(todo, chunk_size))
-            for records, chunk_stats in results:
-                written += writer.write(records)
-                stats.add(chunk_stats)
-                bar.update(len(records))
+            results = (generator.generate(chunk) for chunk in _chunks(todo, chunk_size))
         else:
-            with mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(config,)) as pool:
-                for records, chunk_stats in pool.imap(_work, _chunks(todo, chunk_size)):
-                    written += writer.write(records)
-                    stats.add(chunk_stats)
-                    bar.update(len(records))
+            pool = stack.enter_context(mp.get_context("spawn").Pool(workers, initializer=_init_worker,
+                                                                    initargs=(config,)))
+            results = pool.imap(_work, _chunks(todo, chunk_size))
+        for records, chunk_stats in results:
+            written += writer.write(records)
+            stats.add(chunk_stats)
+            bar.update(len(records))
     bar.close()
     summary = NegativesSummary(str(output), total, total - len(todo), written, time.perf_counter() - start, workers,
                                stats.as_dict(config.types))

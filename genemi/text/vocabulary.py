@@ -121,22 +121,23 @@ def _verb_index() -> dict[str, str]:
     return index
 
 
-@lru_cache(maxsize=None)
-def _antonym_index() -> dict[str, tuple[str, ...]]:
+def _opposites(pairs: tuple[tuple[str, str], ...]) -> dict[str, tuple[str, ...]]:
+    """Each word of symmetric pairs -> its partners, in pair order."""
     index: dict[str, list[str]] = {}
-    for a, b in ANTONYMS:
+    for a, b in pairs:
         index.setdefault(a, []).append(b)
         index.setdefault(b, []).append(a)
     return {k: tuple(v) for k, v in index.items()}
+
+
+@lru_cache(maxsize=None)
+def _antonym_index() -> dict[str, tuple[str, ...]]:
+    return _opposites(ANTONYMS)
 
 
 @lru_cache(maxsize=None)
 def _relation_index() -> dict[str, tuple[str, ...]]:
-    index: dict[str, list[str]] = {}
-    for a, b in RELATION_OPPOSITES:
-        index.setdefault(a, []).append(b)
-        index.setdefault(b, []).append(a)
-    return {k: tuple(v) for k, v in index.items()}
+    return _opposites(RELATION_OPPOSITES)
 
 
 def noun_category(lemma: str) -> str | None:

@@ -61,7 +61,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     from genemi.caption_files import CaptionEntry
-    from genemi.generation_pipeline.text_negatives.generator import NegativeGenerator, NegativesConfig
+    from genemi.negatives.generator import NegativeGenerator, NegativesConfig
     from genemi.text.parsing import SPACY_MODEL, parse_captions
 
     caps = coco_like_captions(args.captions)

@@ -13,7 +13,7 @@ COMMANDS = {
     "train": ("genemi.training.train", "fine-tune CLIP on mined hard negatives (GeNeMi / CE-CLIP / NegCLIP)"),
     "generate": ("genemi.generation_pipeline.pipeline",
                  "run the generation pipeline (tag -> ground -> segment); `genemi generate merge` joins shards"),
-    "negatives": ("genemi.generation_pipeline.text_negatives.command",
+    "negatives": ("genemi.negatives.command",
                   "generate typed text hard negatives (CE-CLIP / NegCLIP / SugarCrepe edits) from captions"),
     "eval": ("genemi.evaluation.eval_autogmentation",
              "evaluate snapshots on SugarCrepe(++), ARO, VALSE, VL-CheckList, Winoground, GeNeMi test set, retention"),

@@ -27,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from genemi.evaluation import eval_autogmentation
     from genemi.generation_pipeline import pipeline
-    from genemi.generation_pipeline.text_negatives import command as negatives
+    from genemi.negatives import command as negatives
     from genemi.models.tiny import save_tiny_clip, save_tiny_grounding_dino, save_tiny_sam
     from genemi.synthetic import write_shapes_dataset
     from genemi.training import train

@@ -68,6 +68,11 @@ def _short(exc: ValidationError) -> str:
     return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
 
 
+def encode_line(obj: dict) -> str:
+    """One manifest line (without the newline): compact JSON, UTF-8 kept as is."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
 class ManifestWriter:
     """Append records to a JSONL manifest atomically per batch (one write + flush).
 
@@ -100,7 +105,7 @@ class ManifestWriter:
         lines = []
         for rec in records:
             obj = rec.model_dump(mode="json") if isinstance(rec, BaseModel) else rec
-            lines.append(json.dumps(obj, ensure_ascii=False, separators=(",", ":")))
+            lines.append(encode_line(obj))
         if not lines:
             return 0
         self._fh.write(("\n".join(lines) + "\n").encode("utf-8"))
@@ -121,6 +126,38 @@ class ManifestWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def write_atomic(path: str | Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically (temporary file in the same folder, fsync, rename)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def merge_side_file(path: str | Path, side: str | Path) -> int:
+    """Fold the records of ``side`` into the manifest ``path``: a record replaces the one with its id in
+    place, new ids are appended in ``side``'s order. Atomic; idempotent if interrupted before the side
+    file is removed. Returns how many records were merged."""
+    path, side = Path(path), Path(side)
+    if not side.exists():
+        return 0
+    updates: dict[str, bytes] = {}
+    for _, obj in iter_json_lines(side):
+        updates[str(obj["id"])] = encode_line(obj)
+    lines = []
+    for _, obj in iter_json_lines(path) if path.exists() else ():
+        key = str(obj["id"])
+        lines.append(updates.pop(key) if key in updates else encode_line(obj))
+    lines.extend(updates.values())
+    write_atomic(path, "".join(line + "\n" for line in lines).encode("utf-8"))
+    merged = sum(1 for _ in iter_json_lines(side))
+    side.unlink()
+    return merged
 
 
 def done_ids(path: str | Path) -> set[str]:

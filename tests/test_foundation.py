@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from genemi.errors import ConfigError, ImageError, ManifestError
-from genemi.generation_pipeline.records import VariationRecord
+from genemi.records import VariationRecord
 from genemi.images import load_rgb
 from genemi.manifest import ManifestWriter, done_ids, read_records
 from genemi.presets import load_config, parse_set_overrides

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from genemi.caption_files import read_caption_entries
 from genemi.errors import DataError
-from genemi.generation_pipeline.records import ImageInput
+from genemi.records import ImageInput
 from genemi.images import IMAGE_EXTENSIONS
 
 

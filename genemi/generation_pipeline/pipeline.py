@@ -1,27 +1,37 @@
 """``genemi generate`` / ``python -m genemi.generation_pipeline.pipeline``: the staged generation pipeline.
 
-Stages (this part): ``tag`` -> ``ground`` -> ``segment``. Each reads the previous stage's manifest and appends
-to its own (``tags.jsonl``, ``detections.jsonl``, ``masks.jsonl``) in the output folder, one line per image;
-rerunning skips what is done. ``--num-shards/--shard-index`` (default: the torch.distributed environment)
-split the images; each shard writes under ``shards/``, and ``genemi generate merge`` joins them.
+The stages, their manifests and their options come from :mod:`genemi.generation_pipeline.registry`. Each
+stage reads the previous stage's manifest and appends to its own in the output folder, one line per image;
+rerunning skips what is done (``--retry-failed`` redoes failed records). ``--num-shards/--shard-index``
+(default: the torch.distributed environment) split the images; each shard writes under ``shards/``, and
+``genemi generate merge`` joins them. Every stage that will run checks its settings and files before the
+first image is processed.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from genemi.errors import ConfigError
+from genemi.generation_pipeline.captioning.config import CaptionConfig
+from genemi.generation_pipeline.grounding.config import GroundConfig
+from genemi.generation_pipeline.options import add_section_arguments, check_backend_options
+from genemi.generation_pipeline.portrayal.config import PortrayConfig
+from genemi.generation_pipeline.registry import IMAGES, STAGE_NAMES, STAGES, StageSpec, select_stages
+from genemi.generation_pipeline.segmentation.config import SegmentConfig
+from genemi.generation_pipeline.tagging.config import TagConfig
 
-STAGES = ("tag", "ground", "segment")
-#: manifest each stage writes
-OUTPUTS = {"tag": "tags.jsonl", "ground": "detections.jsonl", "segment": "masks.jsonl"}
+#: kept for scripts that used them: stage names and the manifest each stage writes
+OUTPUTS = {s.name: s.writes for s in STAGES}
 
 
 @dataclass
@@ -31,46 +41,23 @@ class PipelineConfig:
     annotation_file: str | None = None
     stages: str = "all"
     limit: int | None = None
-    tagger: str = "captions"
-    blip_model: str | None = None
-    tag2text_checkpoint: str | None = None
-    tag2text_threshold: float = 0.64
-    image_size: int = 384
-    max_items: int = 10
-    gd_model: str | None = None
-    gd_config: str | None = None
-    gd_checkpoint: str | None = None
-    box_threshold: float = 0.35
-    text_threshold: float = 0.25
-    nms_iou: float = 0.25
-    sam_checkpoint: str | None = None
-    min_crop: int = 512
-    sd_checkpoint: str | None = None  # inpainting (next stages); accepted now
-    batch_size: dict[str, int] = field(default_factory=lambda: {"tag": 8, "ground": 4, "segment": 4})
+    seed: int = 0
+    retry_failed: bool = False
     device: str | None = None
     dtype: str = "fp32"
     offload: bool = False
     num_shards: int | None = None
     shard_index: int | None = None
     save_annotated_image: bool = False
+    # one section per stage, named as the stage (see registry.STAGES)
+    tag: TagConfig = field(default_factory=TagConfig)
+    ground: GroundConfig = field(default_factory=GroundConfig)
+    segment: SegmentConfig = field(default_factory=SegmentConfig)
+    portray: PortrayConfig = field(default_factory=PortrayConfig)
+    caption: CaptionConfig = field(default_factory=CaptionConfig)
 
-
-def select_stages(spec: str) -> list[str]:
-    """``all``, one stage, ``a:b`` (inclusive range) or a comma list, in pipeline order."""
-    spec = spec.strip()
-    if spec == "all":
-        return list(STAGES)
-    ranged = ":" in spec
-    if ranged:
-        names = [s.strip() or d for s, d in zip(spec.split(":", 1), (STAGES[0], STAGES[-1]))]
-    else:
-        names = [s.strip() for s in spec.split(",") if s.strip()]
-    unknown = [s for s in names if s not in STAGES]
-    if unknown:
-        raise ConfigError(f"unknown stage {unknown[0]!r}; stages: {', '.join(STAGES)}")
-    if ranged:
-        return list(STAGES[STAGES.index(names[0]) : STAGES.index(names[1]) + 1])
-    return [s for s in STAGES if s in names]
+    def section(self, stage: str) -> Any:
+        return getattr(self, stage)
 
 
 def shard_setup(cfg: PipelineConfig) -> tuple[int, int]:
@@ -98,24 +85,28 @@ def _dtype(name: str):
         raise ConfigError(f"--dtype must be fp32, fp16 or bf16, not {name!r}") from exc
 
 
-def build_stage(name: str, cfg: PipelineConfig, device: str):
-    root = Path(cfg.input_dir or ".")
-    dtype = _dtype(cfg.dtype)
-    if name == "tag":
-        from genemi.generation_pipeline.tagging import TagStage, build_tagger
+def build_stage(spec: StageSpec, cfg: PipelineConfig, context):
+    return spec.stage_class()(cfg.section(spec.name), context)
 
-        tagger = build_tagger(cfg.tagger, blip_model=cfg.blip_model, device=device, dtype=dtype,
-                              max_items=cfg.max_items, tag2text_checkpoint=cfg.tag2text_checkpoint,
-                              tag2text_threshold=cfg.tag2text_threshold)
-        return TagStage(tagger, root)
-    if name == "ground":
-        from genemi.generation_pipeline.grounding import GroundStage
 
-        return GroundStage(cfg.gd_model, cfg.gd_config, cfg.gd_checkpoint, root, device, dtype, cfg.box_threshold,
-                           cfg.text_threshold, cfg.nms_iou)
-    from genemi.generation_pipeline.segmentation import SegmentStage
+def _check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"cannot write to the output folder {folder}: {exc.strerror or exc}") from exc
 
-    return SegmentStage(cfg.sam_checkpoint, root, device, cfg.min_crop)
+
+def _check_sections(cfg: PipelineConfig) -> None:
+    for spec in STAGES:
+        section = cfg.section(spec.name)
+        spec.backends.check_name(section.backend)
+        if section.batch_size < 1:
+            raise ConfigError(f"--batch-size {spec.name}={section.batch_size}: must be at least 1")
+    if cfg.limit is not None and cfg.limit < 1:
+        raise ConfigError(f"--limit must be at least 1, not {cfg.limit}")
 
 
 def run_pipeline(cfg: PipelineConfig, progress: bool = True) -> dict:
@@ -124,149 +115,168 @@ def run_pipeline(cfg: PipelineConfig, progress: bool = True) -> dict:
 
     from genemi.distributed import DistEnv, resolve_device
     from genemi.generation_pipeline.inputs import collect_inputs, shard
-    from genemi.generation_pipeline.records import DetectionRecord, TagRecord
-    from genemi.generation_pipeline.stage import run_stage
+    from genemi.generation_pipeline.stage import StageContext, run_stage
     from genemi.manifest import read_records
 
-    stages = select_stages(cfg.stages)
+    specs = select_stages(cfg.stages)
+    _check_sections(cfg)
     n, i = shard_setup(cfg)
     out = stage_dir(cfg, n, i)
-    out.mkdir(parents=True, exist_ok=True)
+    _check_writable(out)
     device = str(resolve_device(cfg.device, DistEnv.from_environ()))
+    context = StageContext(image_root=Path(cfg.input_dir or "."), output_dir=out, device=device,
+                           dtype=_dtype(cfg.dtype), seed=cfg.seed)
+    # fail before work: every stage that will run is built and checked, and the first one's input exists
+    stages = [build_stage(spec, cfg, context) for spec in specs]
+    for stage in stages:
+        stage.check()
+    first = specs[0]
+    if first.reads != IMAGES and not (out / first.reads).exists():
+        before = STAGE_NAMES[STAGE_NAMES.index(first.name) - 1]
+        raise ConfigError(f"stage {first.name!r} needs {out / first.reads} (run --stages {before} first)")
     inputs = collect_inputs(cfg.input_dir, cfg.annotation_file)
     if cfg.limit is not None:
         inputs = inputs[: cfg.limit]
     mine = shard(inputs, n, i)
     ids = {r.id for r in mine}
-    summary = {"shard": {"index": i, "count": n}, "images": len(mine), "device": device, "stages": {},
-               "config": asdict(cfg)}
+    if first.reads == IMAGES:
+        stages[0].check_inputs(mine)
+    summary = {"shard": {"index": i, "count": n}, "images": len(mine), "device": device,
+               "pipeline": [{"stage": s.name, "reads": s.reads, "writes": s.writes} for s in STAGES],
+               "stages": {}, "config": asdict(cfg)}
     start = time.perf_counter()
-    previous = {"ground": ("tag", TagRecord), "segment": ("ground", DetectionRecord)}
-    for name in stages:
-        if name == "tag":
-            records = mine
-        else:
-            prev_name, prev_type = previous[name]
-            prev_path = out / OUTPUTS[prev_name]
-            if not prev_path.exists():
-                raise ConfigError(f"stage {name!r} needs {prev_path} (run --stages {prev_name} first)")
-            records = [r for r in read_records(prev_path, prev_type) if r.id in ids]
-        stage = build_stage(name, cfg, device)
-        stats = run_stage(stage, records, out, int(cfg.batch_size.get(name, 1)), progress)
-        if cfg.offload or name == stages[-1]:
+    for spec, stage in zip(specs, stages):
+        records = mine if spec.reads == IMAGES else [
+            r for r in read_records(out / spec.reads, spec.input_record) if r.id in ids]
+        stats = run_stage(stage, records, out, cfg.section(spec.name).batch_size, progress, cfg.retry_failed)
+        if cfg.offload or spec is specs[-1]:
             stage.offload()
-        summary["stages"][name] = {**asdict(stats), "images_per_second": stats.images_per_second,
-                                   "overhead_fraction": stats.overhead_fraction}
-        logging.getLogger(__name__).info("%s: %s", name, summary["stages"][name])
-        del stage
+        summary["stages"][spec.name] = {**asdict(stats), "images_per_second": stats.images_per_second,
+                                        "overhead_fraction": stats.overhead_fraction}
+        logging.getLogger(__name__).info("%s: %s", spec.name, summary["stages"][spec.name])
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
     if cfg.save_annotated_image and (out / OUTPUTS["segment"]).exists():
         from genemi.generation_pipeline.previews import save_previews
-        from genemi.generation_pipeline.records import MaskRecord
+        from genemi.records import MaskRecord
 
         masks = [r for r in read_records(out / OUTPUTS["segment"], MaskRecord) if r.id in ids]
         summary["previews"] = save_previews(masks, Path(cfg.input_dir or "."), out / "previews")
     summary["seconds"] = time.perf_counter() - start
-    (out / "run_summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    from genemi.manifest import write_atomic
+
+    write_atomic(out / "run_summary.json", json.dumps(summary, indent=2, default=str).encode("utf-8"))
     return summary
 
 
 def merge_shards(output_dir: str | Path) -> dict[str, int]:
-    """Join ``shards/*/<stage>.jsonl`` into ``<output_dir>/<stage>.jsonl`` (sorted by id, deduplicated)."""
-    from genemi.manifest import iter_json_lines
+    """Join ``shards/*/<manifest>`` into ``<output_dir>/<manifest>`` (sorted by id, deduplicated)."""
+    from genemi.manifest import encode_line, iter_json_lines, write_atomic
 
     root = Path(output_dir)
     shard_dirs = sorted((root / "shards").glob("shard-*-of-*"))
     if not shard_dirs:
         raise ConfigError(f"no shard folders under {root / 'shards'}")
     counts = {}
-    for name in OUTPUTS.values():
+    for spec in STAGES:
         records = {}
         for d in shard_dirs:
-            if (d / name).exists():
-                for _, obj in iter_json_lines(d / name):
+            if (d / spec.writes).exists():
+                for _, obj in iter_json_lines(d / spec.writes):
                     records.setdefault(obj["id"], obj)
-        if not records:
-            continue
-        tmp = root / (name + ".tmp")
-        tmp.write_text("".join(json.dumps(records[k], ensure_ascii=False, separators=(",", ":")) + "\n"
-                               for k in sorted(records)), encoding="utf-8")
-        tmp.replace(root / name)
-        counts[name] = len(records)
+        if records:
+            write_atomic(root / spec.writes, "".join(encode_line(records[k]) + "\n" for k in sorted(records)).encode())
+            counts[spec.writes] = len(records)
     return counts
 
 
 def _batch_sizes(value: str) -> dict[str, int]:
-    if "=" not in value:
-        return {s: int(value) for s in STAGES}
-    out = {}
-    for part in value.split(","):
-        k, _, v = part.partition("=")
-        if k.strip() not in STAGES:
-            raise argparse.ArgumentTypeError(f"unknown stage {k!r} in --batch-size")
-        out[k.strip()] = int(v)
-    return out
+    """``N`` (every stage) or ``stage=N,stage=N``."""
+    try:
+        if "=" not in value:
+            return {s: int(value) for s in STAGE_NAMES}
+        out = {}
+        for part in value.split(","):
+            k, _, v = part.partition("=")
+            if k.strip() not in STAGE_NAMES:
+                raise argparse.ArgumentTypeError(f"unknown stage {k.strip()!r} (stages: {', '.join(STAGE_NAMES)})")
+            out[k.strip()] = int(v)
+        return out
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected N or stage=N,...: {value!r}") from exc
+
+
+def _chain() -> str:
+    return " -> ".join(s.name for s in STAGES)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="genemi generate",
-        description="GeNeMi generation pipeline: tag -> ground -> segment (resumable, batched, shardable). "
-        "`genemi generate merge --output-dir DIR` joins shard outputs. Defaults in parentheses.",
+        description=f"GeNeMi generation pipeline: {_chain()} (resumable, batched, shardable). Stages and "
+        "manifests:\n" + "\n".join(f"  {s.name:8s} {s.reads:17s} -> {s.writes:17s} {s.summary}" for s in STAGES)
+        + "\n`genemi generate merge --output-dir DIR` joins shard outputs.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     io = p.add_argument_group("inputs and outputs (original flags)")
-    io.add_argument("--output-dir", default=None, help="output folder (default generation_output)")
+    io.add_argument("--output-dir", default=None, help="output folder (default: generation_output)")
     io.add_argument("--input-dir", default=None, help="image folder (searched recursively for jpg/jpeg/png/webp)")
     io.add_argument("--root-dir", default=None, help="root the annotation file's image paths are relative to (alias of --input-dir)")
     io.add_argument("--annotation-file", default=None, help="captions: Karpathy/BLIP JSON list, COCO captions_*.json or JSONL")
     io.add_argument("--save-annotated-image", action="store_true", default=None, help="write previews/ with boxes and masks")
+    io.add_argument("--sd-checkpoint", default=None,
+                    help="Stable Diffusion inpainting (the inpaint stage is not part of genemi generate yet: refused)")
     io.add_argument("--verbose", action="store_true", help="debug logging")
-    m = p.add_argument_group("models (original flags)")
-    m.add_argument("--tag2text-checkpoint", default=None, help="original Tag2Text .pth (tagger tag2text: not available yet)")
-    m.add_argument("--tag2text-threshold", type=float, default=None, help="Tag2Text tag threshold (0.64)")
-    m.add_argument("--image-size", type=int, default=None, help="Tag2Text input size (384)")
-    m.add_argument("--gd-config", default=None, help="original Grounding DINO .py config (separate issue; use --gd-model)")
-    m.add_argument("--gd-checkpoint", default=None, help="original Grounding DINO .pth (separate issue; use --gd-model)")
-    m.add_argument("--sam-checkpoint", default=None, help="original SAM checkpoint sam_vit_{h,l,b}_*.pth")
-    m.add_argument("--sd-checkpoint", default=None, help="Stable Diffusion inpainting folder (used by the next stages)")
-    n = p.add_argument_group("genemi")
-    n.add_argument("--config", default=None, help="YAML preset (configs/pipeline/*.yaml); flags override it")
-    n.add_argument("--stages", default=None, help=f"all, one of {', '.join(STAGES)}, a range like tag:ground, or a list")
-    n.add_argument("--limit", type=int, default=None, help="only the first N images (sorted by path)")
-    n.add_argument("--tagger", choices=("captions", "blip", "tag2text"), default=None,
-                   help="captions: noun phrases of the given captions; blip: a BLIP caption's noun phrases")
-    n.add_argument("--blip-model", default=None, help="local BLIP captioning folder (--tagger blip)")
-    n.add_argument("--max-items", type=int, default=None, help="items per image (10)")
-    n.add_argument("--gd-model", default=None, help="local transformers Grounding DINO folder (e.g. grounding-dino-tiny)")
-    n.add_argument("--box-threshold", type=float, default=None, help="box score threshold (0.35)")
-    n.add_argument("--text-threshold", type=float, default=None, help="token score threshold (0.25)")
-    n.add_argument("--nms-iou", type=float, default=None, help="class-agnostic NMS IoU (0.25)")
-    n.add_argument("--min-crop", type=int, default=None, help="smallest inpainting crop window in px (512)")
-    n.add_argument("--batch-size", type=_batch_sizes, default=None, help="images per batch: N, or tag=8,ground=4,segment=4")
-    n.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: the local GPU when there is one)")
-    n.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default=None, help="precision of tagging/grounding models")
-    n.add_argument("--offload", action="store_true", default=None, help="keep only the active stage's model on the GPU")
-    n.add_argument("--num-shards", type=int, default=None, help="split the images in N shards (default: WORLD_SIZE)")
-    n.add_argument("--shard-index", type=int, default=None, help="which shard this process runs (default: RANK)")
-    n.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run = p.add_argument_group("run")
+    run.add_argument("--config", default=None, help="YAML preset (configs/pipeline/*.yaml; one section per stage); flags override it")
+    run.add_argument("--stages", default=None, help=f"all (default), one of {', '.join(STAGE_NAMES)}, a range like tag:segment or portray:, or a list")
+    run.add_argument("--limit", type=int, default=None, help="only the first N images (sorted by path)")
+    run.add_argument("--seed", type=int, default=None, help="global seed; portrayals and per-variation seeds derive from it (default: 0)")
+    run.add_argument("--retry-failed", action="store_true", default=None,
+                     help="redo records that failed in an earlier run (replaced in place); without it they count as done")
+    run.add_argument("--batch-size", type=_batch_sizes, default=None,
+                     help="images per batch: N for every stage, or " + ",".join(f"{s.name}={s.config().batch_size}" for s in STAGES))
+    run.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: the local GPU when there is one)")
+    run.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default=None, help="precision of the models (default: fp32)")
+    run.add_argument("--offload", action="store_true", default=None, help="keep only the active stage's model on the GPU")
+    run.add_argument("--num-shards", type=int, default=None, help="split the images in N shards (default: WORLD_SIZE)")
+    run.add_argument("--shard-index", type=int, default=None, help="which shard this process runs (default: RANK)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    for spec in STAGES:
+        group = p.add_argument_group(f"stage {spec.name}: {spec.summary} (YAML section {spec.name})")
+        add_section_arguments(group, spec.config, spec.name, {"backend": spec.backends.names})
     return p
 
 
-_FLAG_FIELDS = ("output_dir", "annotation_file", "save_annotated_image", "tag2text_checkpoint", "tag2text_threshold",
-                "image_size", "gd_config", "gd_checkpoint", "sam_checkpoint", "sd_checkpoint", "stages", "limit",
-                "tagger", "blip_model", "max_items", "gd_model", "box_threshold", "text_threshold", "nms_iou",
-                "min_crop", "batch_size", "device", "dtype", "offload", "num_shards", "shard_index")
+_GENERAL = ("output_dir", "annotation_file", "save_annotated_image", "stages", "limit", "seed", "retry_failed",
+            "device", "dtype", "offload", "num_shards", "shard_index")
 
 
 def resolve_config(args) -> PipelineConfig:
-    from genemi.presets import load_config
+    """Defaults < YAML preset < flags; options given for a backend that is not selected are refused."""
+    from genemi.presets import load_config, read_preset
 
-    overrides = {k: getattr(args, k) for k in _FLAG_FIELDS}
+    if args.sd_checkpoint:
+        raise ConfigError("--sd-checkpoint: inpainting is not part of `genemi generate` yet (the stages are "
+                          f"{_chain()}); drop the flag")
     if args.input_dir and args.root_dir and args.input_dir != args.root_dir:
         raise ConfigError("--input-dir and --root-dir name the same folder; give one")
+    overrides: dict[str, Any] = {k: getattr(args, k) for k in _GENERAL}
     overrides["input_dir"] = args.input_dir or args.root_dir
-    return load_config(PipelineConfig, args.config, overrides)
+    preset = read_preset(args.config) if args.config else {}
+    given: dict[str, set[str]] = {}
+    for spec in STAGES:
+        section = {f.name: getattr(args, f"{spec.name}__{f.name}") for f in dataclasses.fields(spec.config)
+                   if hasattr(args, f"{spec.name}__{f.name}")}
+        if args.batch_size and spec.name in args.batch_size:
+            section["batch_size"] = args.batch_size[spec.name]
+        overrides[spec.name] = section
+        from_preset = preset.get(spec.name) if isinstance(preset.get(spec.name), dict) else {}
+        given[spec.name] = {k for k, v in section.items() if v is not None} | set(from_preset)
+    cfg = load_config(PipelineConfig, args.config, overrides)
+    for spec in STAGES:
+        check_backend_options(cfg.section(spec.name), given[spec.name])
+    return cfg
 
 
 def _print_summary(summary: dict) -> None:
@@ -274,21 +284,25 @@ def _print_summary(summary: dict) -> None:
     print(f"shard {shard['index'] + 1}/{shard['count']}: {summary['images']} images on {summary['device']} "
           f"in {summary['seconds']:.1f}s")
     for name, s in summary["stages"].items():
+        rate = (f"{s['images_per_second']:.2f} images/s, {100 * s['overhead_fraction']:.0f}% outside model calls"
+                if s["images_per_second"] is not None else "nothing to do")
+        retried = f"  retried {s['retried']}" if s["retried"] else ""
         print(f"  {name:8s} processed {s['processed']:6d}  already done {s['already_done']:6d}  failed {s['failed']:5d}"
-              f"  {s['seconds']:7.1f}s  ({s['images_per_second']:.2f} images/s, "
-              f"{100 * s['overhead_fraction']:.0f}% outside model calls)")
+              f"{retried}  {s['seconds']:7.1f}s  ({rate})")
+        for reason, count in s["failure_reasons"].items():
+            print(f"             {count:6d} x {reason}: {s['failure_examples'][reason]}")
     if "previews" in summary:
         print(f"  previews: {summary['previews']}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    from genemi.cli import guarded
+
     if argv and argv[0] == "merge":
         mp = argparse.ArgumentParser(prog="genemi generate merge", description="join shard manifests")
         mp.add_argument("--output-dir", required=True, help="the --output-dir the shards were run with")
         margs = mp.parse_args(argv[1:])
-        from genemi.cli import guarded
-
         code, counts = guarded("genemi generate merge", "rerun it", lambda: merge_shards(margs.output_dir))
         if code:
             return code
@@ -298,8 +312,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    from genemi.cli import guarded
-
     code, summary = guarded("genemi generate", "rerun the same command to resume",
                             lambda: run_pipeline(resolve_config(args), progress=not args.no_progress))
     if code:

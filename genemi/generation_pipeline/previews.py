@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from genemi.generation_pipeline.records import MaskRecord
+from genemi.records import MaskRecord
 from genemi.generation_pipeline.segmentation.masks import rle_decode
 from genemi.images import load_rgb
 

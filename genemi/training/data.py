@@ -3,11 +3,11 @@
 Formats (``--dataset-type``):
 
 * ``variations``: GeNeMi variation records, either the original ``variation_annotation.json`` (a JSON
-  list) or genemi's ``.jsonl`` manifest of :class:`~genemi.generation_pipeline.records.VariationRecord`.
+  list) or genemi's ``.jsonl`` manifest of :class:`~genemi.records.VariationRecord`.
   The image of a record is the **variation** (``save``), not ``source`` (the original used ``source``).
 * ``coco``: COCO Karpathy JSON (``[{image, caption, image_id}]``, BLIP's layout; or ``captions`` lists),
   or an official ``captions_*.json``; grouped per image, one random caption per access.
-* ``text_negatives``: JSONL of :class:`~genemi.generation_pipeline.records.TextNegativeRecord`
+* ``text_negatives``: JSONL of :class:`~genemi.records.TextNegativeRecord`
   (caption + typed hard negatives + validity), for ``--loss ceclip|negclip``.
 * ``csv``: open_clip-style CSV/TSV (``--csv-img-key``, ``--csv-caption-key``, ``--csv-separator``).
 * ``webdataset``: tar shards (``shard-{000..099}.tar``) with ``jpg|png|webp`` + ``txt`` (+ optional
@@ -34,7 +34,7 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from genemi.caption_files import read_caption_entries, read_json
 from genemi.errors import DataError, ImageError, ManifestError
-from genemi.generation_pipeline.records import TextNegativeRecord, VariationRecord, variation_from_legacy
+from genemi.records import TextNegativeRecord, VariationRecord, variation_from_legacy
 from genemi.images import load_rgb
 from genemi.text.normalize import normalize_caption
 from genemi.manifest import read_records

@@ -274,7 +274,7 @@ def test_genemi_testset_rows_and_manifest(tmp_path):
     # cd, ce yes -> 4/5; group: a no, b no, c yes, d, e yes -> 3/5; all-correct rows: row 2 only
     assert r.metrics["text_1"] == 80 and r.metrics["image_1"] == 80 and r.metrics["group_1"] == 60
     assert r.metrics["text_all"] == 50 and r.metrics["image_all"] == 50 and r.metrics["group_all"] == 50
-    from genemi.generation_pipeline.records import VariationRecord
+    from genemi.records import VariationRecord
 
     manifest = tmp_path / "variations.jsonl"
     recs = [VariationRecord(id=f"s/{n}", origin_name="s", item="dog", name=n, source="s.png", save=f"{n}.png",

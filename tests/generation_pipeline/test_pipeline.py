@@ -11,11 +11,17 @@ from PIL import Image
 
 from genemi.errors import BackendUnavailable, CheckpointError, ConfigError
 from genemi.generation_pipeline import pipeline
+from genemi.generation_pipeline.grounding import GroundConfig
 from genemi.generation_pipeline.grounding.grounding_dino import GroundingDino, build_prompt, load_grounding_model
-from genemi.generation_pipeline.records import DetectionRecord, MaskRecord, TagRecord
-from genemi.generation_pipeline.segmentation import crop_window, load_sam, rle_decode, rle_encode
-from genemi.generation_pipeline.tagging.base import noun_phrases
+from genemi.generation_pipeline.registry import select_stages
+from genemi.generation_pipeline.segmentation import SegmentConfig
+from genemi.generation_pipeline.segmentation.masks import crop_window, rle_decode, rle_encode
+from genemi.generation_pipeline.segmentation.sam import load_sam
+from genemi.generation_pipeline.stage import StageContext
+from genemi.generation_pipeline.tagging import TagConfig
 from genemi.manifest import read_records
+from genemi.records import DetectionRecord, MaskRecord, TagRecord
+from genemi.text.phrases import noun_phrases
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +54,13 @@ def images(tmp_path_factory):
     return root
 
 
-def cfg(images, models, out, **kw):
+def cfg(images, models, out, tag=None, ground=None, segment=None, **kw):
+    """A config for the first three stages (tag:segment) on the tiny models, batches of 2."""
     base = dict(output_dir=str(out), input_dir=str(images), annotation_file=str(images / "captions.json"),
-                gd_model=str(models["grounding_dino"]), sam_checkpoint=str(models["sam"]), device="cpu",
-                batch_size={"tag": 2, "ground": 2, "segment": 2})
+                device="cpu", stages="tag:segment",
+                tag=TagConfig(batch_size=2, **(tag or {})),
+                ground=GroundConfig(gd_model=str(models["grounding_dino"]), batch_size=2, **(ground or {})),
+                segment=SegmentConfig(sam_checkpoint=str(models["sam"]), batch_size=2, **(segment or {})))
     return pipeline.PipelineConfig(**{**base, **kw})
 
 
@@ -87,7 +96,7 @@ def test_rle_round_trip_and_crop_window():
 def test_sam_variant_from_state_dict_and_wrong_checkpoint(models, tiny_clip):
     from segment_anything import sam_model_registry
 
-    from genemi.generation_pipeline.segmentation import sam_config_from_state_dict
+    from genemi.generation_pipeline.segmentation.sam import sam_config_from_state_dict
 
     cfg_b = sam_config_from_state_dict(sam_model_registry["vit_b"]().state_dict())
     assert cfg_b["variant"] == "vit_b" and cfg_b["num_heads"] == 12 and cfg_b["global_attn_indexes"] == [2, 5, 8, 11]
@@ -124,7 +133,7 @@ def test_box_assignment_thresholds_and_nms_with_known_logits(models):
         def forward(self, **kw):
             return SimpleNamespace(logits=logits, pred_boxes=boxes)
 
-    det = GroundingDino(Stub(), proc)
+    det = GroundingDino(GroundConfig(), StageContext(), model=Stub(), processor=proc)
     [(found, ungrounded)] = det.detect([Image.new("RGB", (100, 200))], [items])
     assert [(b.item, round(b.score, 3)) for b in found] == [("red square", 0.953), ("blue circle", 0.731)]
     assert found[0].box == [15.0, 30.0, 35.0, 70.0]  # cxcywh normalised -> xyxy pixels of a 100x200 image
@@ -158,7 +167,7 @@ def test_full_chain_records_masks_and_previews(images, models, tmp_path):
 
 def test_resume_after_a_crash_equals_an_uninterrupted_run(images, models, tmp_path, monkeypatch):
     pipeline.run_pipeline(cfg(images, models, tmp_path / "full"), progress=False)
-    from genemi.generation_pipeline.grounding.grounding_dino import GroundStage
+    from genemi.generation_pipeline.grounding.stage import GroundStage
 
     real, calls = GroundStage.process, {"n": 0}
 
@@ -211,12 +220,12 @@ def test_bad_inputs_are_recorded_not_fatal(models, tmp_path):
     ann = [{"image": n, "caption": "a red square next to a blue circle"} for n in
            ("ok.png", "corrupt.jpg", "tiny.png", "cmyk.jpg", "huge.png", "missing.png")]
     (tmp_path / "ann.json").write_text(json.dumps(ann))
-    c = pipeline.PipelineConfig(output_dir=str(tmp_path / "out"), input_dir=str(folder), annotation_file=str(tmp_path / "ann.json"),
-                                gd_model=str(models["grounding_dino"]), sam_checkpoint=str(models["sam"]), device="cpu")
+    c = cfg(folder, models, tmp_path / "out", annotation_file=str(tmp_path / "ann.json"))
     summary = pipeline.run_pipeline(c, progress=False)
     tags = {t.id: t for t in read_records(tmp_path / "out" / "tags.jsonl", TagRecord)}
-    assert tags["corrupt.jpg"].status == "failed" and "cannot read image" in tags["corrupt.jpg"].error
-    assert tags["missing.png"].status == "failed" and "not found" in tags["missing.png"].error
+    assert tags["corrupt.jpg"].status == "failed" and "cannot read image" in tags["corrupt.jpg"].error.message
+    assert tags["missing.png"].status == "failed" and "not found" in tags["missing.png"].error.message
+    assert tags["missing.png"].error.stage == "tag" and tags["missing.png"].error.type == "ImageError"
     for ok in ("ok.png", "tiny.png", "cmyk.jpg", "huge.png"):
         assert tags[ok].status == "ok", ok
     masks = {m.id: m for m in read_records(tmp_path / "out" / "masks.jsonl", MaskRecord)}
@@ -230,11 +239,13 @@ def test_bad_inputs_are_recorded_not_fatal(models, tmp_path):
 
 
 def test_items_without_boxes_are_recorded(images, models, tmp_path):
-    c = cfg(images, models, tmp_path / "o", text_threshold=1.0, stages="tag:ground", limit=2)
-    pipeline.run_pipeline(c, progress=False)
+    c = cfg(images, models, tmp_path / "o", ground={"text_threshold": 1.0}, stages="tag:ground", limit=2)
+    summary = pipeline.run_pipeline(c, progress=False)
     dets = read_records(tmp_path / "o" / "detections.jsonl", DetectionRecord)
-    assert all(d.status == "failed" and d.ungrounded == ["red square", "blue circle"] or d.ungrounded for d in dets)
-    assert dets[0].error == "no item grounded to a box"
+    assert len(dets) == 2 and all(d.status == "failed" and not d.boxes for d in dets)
+    assert dets[0].ungrounded == ["red square", "blue circle"]
+    assert dets[0].error.message == "no item grounded to a box" and dets[0].error.type == "no_boxes"
+    assert summary["stages"]["ground"]["failure_reasons"] == {"ground/no_boxes": 2}
 
 
 def test_blip_tagger_and_stage_by_stage_cli(images, models, tmp_path, capsys):
@@ -251,11 +262,18 @@ def test_blip_tagger_and_stage_by_stage_cli(images, models, tmp_path, capsys):
 
 
 def test_stage_selection():
-    assert pipeline.select_stages("all") == ["tag", "ground", "segment"]
-    assert pipeline.select_stages("ground:") == ["ground", "segment"]
-    assert pipeline.select_stages("segment,tag") == ["tag", "segment"]
+    def names(sel):
+        return [s.name for s in select_stages(sel)]
+
+    assert names("all") == ["tag", "ground", "segment", "portray", "caption"]
+    assert names("ground:segment") == ["ground", "segment"]
+    assert names("portray:") == ["portray", "caption"]
+    assert names(":ground") == ["tag", "ground"]
+    assert names("segment,tag") == ["tag", "segment"]
     with pytest.raises(ConfigError, match="unknown stage 'inpaint'"):
-        pipeline.select_stages("inpaint")
+        select_stages("inpaint")
+    with pytest.raises(ConfigError, match="comes after"):
+        select_stages("caption:tag")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

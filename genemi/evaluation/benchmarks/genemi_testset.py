@@ -78,7 +78,7 @@ class GenemiTestSet:
         return [r for r in rows if len(r) >= 2]
 
     def _from_manifest(self, objects):
-        from genemi.generation_pipeline.records import VariationRecord
+        from genemi.records import VariationRecord
 
         groups = defaultdict(list)
         for where, obj in objects:

@@ -1,5 +1,7 @@
-"""Grounding: boxes for each tagged item, from transformers' Grounding DINO."""
+"""Grounding: a box for each tagged item (stage ``ground``, :mod:`.stage`). Backend: ``grounding_dino``
+(transformers' Grounding DINO, :mod:`.grounding_dino`)."""
 
-from genemi.generation_pipeline.grounding.grounding_dino import GroundingDino, GroundStage, load_grounding_model
+from genemi.generation_pipeline.grounding.base import GROUNDERS, Grounder
+from genemi.generation_pipeline.grounding.config import GroundConfig
 
-__all__ = ["GroundStage", "GroundingDino", "load_grounding_model"]
+__all__ = ["GROUNDERS", "GroundConfig", "Grounder"]

@@ -14,12 +14,10 @@ from typing import Sequence
 
 import torch
 
-from genemi.errors import BackendUnavailable, ConfigError, ImageError
-from genemi.images import load_images
-from genemi.generation_pipeline.records import Box, DetectionRecord, TagRecord
-from genemi.generation_pipeline.stage import Stage, release_to_cpu
-
-BOX_THRESHOLD, TEXT_THRESHOLD, NMS_IOU = 0.35, 0.25, 0.25
+from genemi.errors import BackendUnavailable, ConfigError
+from genemi.generation_pipeline.grounding.config import GroundConfig
+from genemi.generation_pipeline.stage import StageContext, release_to_cpu
+from genemi.records import Box
 
 
 def build_prompt(items: Sequence[str]) -> str:
@@ -47,12 +45,35 @@ def load_grounding_model(model_dir: str | Path | None = None, gd_config: str | N
 
 
 class GroundingDino:
-    """Batched detection of item phrases."""
+    """Batched detection of item phrases (``model``/``processor`` given: use them instead of loading)."""
 
-    def __init__(self, model, processor, device="cpu", dtype=None, box_threshold=BOX_THRESHOLD,
-                 text_threshold=TEXT_THRESHOLD, nms_iou=NMS_IOU):
-        self.model, self.processor, self.device, self.dtype = model, processor, device, dtype
-        self.box_threshold, self.text_threshold, self.nms_iou = box_threshold, text_threshold, nms_iou
+    name = "grounding_dino"
+
+    def __init__(self, config: GroundConfig, context: StageContext, model=None, processor=None):
+        self.config, self.model, self.processor = config, model, processor
+        self.device, self.dtype = context.device, context.dtype
+        self.box_threshold, self.text_threshold, self.nms_iou = config.box_threshold, config.text_threshold, config.nms_iou
+
+    def check(self) -> None:
+        """The weights' location is valid (a local folder, or later the original files), without loading."""
+        c = self.config
+        if c.gd_config or c.gd_checkpoint:
+            load_grounding_model(c.gd_model, c.gd_config, c.gd_checkpoint)
+        if not c.gd_model:
+            raise ConfigError("grounding needs --gd-model (a local transformers Grounding DINO folder)")
+        from genemi.models.hf import require_local_dir
+
+        require_local_dir(c.gd_model, "Grounding DINO (--gd-model)")
+
+    def load(self) -> None:
+        if self.model is None:
+            self.model, self.processor = load_grounding_model(self.config.gd_model, self.config.gd_config,
+                                                              self.config.gd_checkpoint)
+        self.model.to(self.device, dtype=self.dtype or torch.float32)
+
+    def offload(self) -> None:
+        if self.model is not None:
+            release_to_cpu(self.model)
 
     def _spans(self, items: Sequence[str], input_ids: list[int]) -> list[tuple[int, int] | None]:
         """Token positions of each item in the tokenised prompt (None if truncated away)."""
@@ -117,60 +138,3 @@ class GroundingDino:
             grounded = {d.item for d in dets}
             results.append((dets, [i for i in its if i not in grounded]))
         return results
-
-
-class GroundStage(Stage):
-    name, output, record_type = "ground", "detections.jsonl", DetectionRecord
-
-    def __init__(self, model_dir=None, gd_config=None, gd_checkpoint=None, image_root: Path = Path("."),
-                 device="cpu", dtype=None, box_threshold=BOX_THRESHOLD, text_threshold=TEXT_THRESHOLD,
-                 nms_iou=NMS_IOU):
-        super().__init__()
-        self.args = (model_dir, gd_config, gd_checkpoint)
-        self.image_root, self.device, self.dtype = Path(image_root), device, dtype
-        self.thresholds = (box_threshold, text_threshold, nms_iou)
-        self.detector: GroundingDino | None = None
-
-    def load(self) -> None:
-        if self.detector is None:
-            model, processor = load_grounding_model(*self.args)
-            self.detector = GroundingDino(model, processor, self.device, self.dtype, *self.thresholds)
-        self.detector.model.to(self.device, dtype=self.dtype or torch.float32)
-
-    def offload(self) -> None:
-        if self.detector is not None:
-            release_to_cpu(self.detector.model)
-
-    def prepare(self, batch: Sequence[TagRecord]):
-        ok = [r for r in batch if r.status == "ok"]
-        return dict(zip((r.id for r in ok), load_images(self.image_root, [r.image for r in ok])))
-
-    def finish(self, raw: list) -> list[DetectionRecord]:
-        """Records from the detections (in the writer thread)."""
-        out = []
-        for entry in raw:
-            if isinstance(entry, DetectionRecord):
-                out.append(entry)
-                continue
-            base, (boxes, ungrounded) = entry
-            out.append(DetectionRecord(**base, boxes=boxes, ungrounded=ungrounded, status="ok" if boxes else "failed",
-                                       error=None if boxes else "no item grounded to a box"))
-        return out
-
-    def process(self, batch: Sequence[TagRecord], prepared=None) -> list:
-        prepared = prepared if prepared is not None else self.prepare(batch)
-        out, loaded = {}, []
-        for rec in batch:
-            base = rec.carried()
-            if rec.status != "ok":
-                out[rec.id] = DetectionRecord(**base, status="failed", error=f"tagging failed: {rec.error}")
-            elif isinstance(prepared[rec.id], ImageError):
-                out[rec.id] = DetectionRecord(**base, status="failed", error=str(prepared[rec.id]))
-            else:
-                loaded.append((rec, base, prepared[rec.id]))
-        if loaded:
-            with self.timed():
-                results = self.detector.detect([img for *_, img in loaded], [rec.tags for rec, *_ in loaded])
-            for (rec, base, _), result in zip(loaded, results):
-                out[rec.id] = (base, result)
-        return [out[rec.id] for rec in batch]

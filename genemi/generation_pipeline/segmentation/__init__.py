@@ -1,6 +1,8 @@
-"""Segmentation: one mask per grounded item with Meta's segment-anything, plus the inpainting crop window."""
+"""Segmentation: a mask per grounded item and its inpainting crop window (stage ``segment``, :mod:`.stage`).
+Backend: ``sam`` (Meta's segment-anything with original checkpoints, :mod:`.sam`); RLE and crop windows in
+:mod:`.masks`."""
 
-from genemi.generation_pipeline.segmentation.masks import crop_window, rle_decode, rle_encode
-from genemi.generation_pipeline.segmentation.sam import SegmentStage, load_sam, sam_config_from_state_dict
+from genemi.generation_pipeline.segmentation.base import SEGMENTERS, Segmenter
+from genemi.generation_pipeline.segmentation.config import SegmentConfig
 
-__all__ = ["SegmentStage", "crop_window", "load_sam", "rle_decode", "rle_encode", "sam_config_from_state_dict"]
+__all__ = ["SEGMENTERS", "SegmentConfig", "Segmenter"]

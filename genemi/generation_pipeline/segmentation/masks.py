@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from genemi.generation_pipeline.records import RLE
+from genemi.records import RLE
 
 MIN_CROP = 512
 

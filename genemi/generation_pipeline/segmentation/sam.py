@@ -14,11 +14,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from genemi.errors import CheckpointError, ImageError
-from genemi.images import load_images
-from genemi.generation_pipeline.records import DetectionRecord, ItemMask, MaskRecord
-from genemi.generation_pipeline.segmentation.masks import MIN_CROP, crop_window, rle_encode
-from genemi.generation_pipeline.stage import Stage, release_to_cpu
+from genemi.errors import CheckpointError, ConfigError
+from genemi.generation_pipeline.segmentation.config import SegmentConfig
+from genemi.generation_pipeline.stage import StageContext, release_to_cpu
 
 #: (encoder depth, width) -> Meta's name
 SAM_VARIANTS = {(12, 768): "vit_b", (24, 1024): "vit_l", (32, 1280): "vit_h"}
@@ -83,17 +81,22 @@ def load_sam(checkpoint: str | Path, device: str | torch.device = "cpu"):
     return sam.to(device).eval(), c
 
 
-class SegmentStage(Stage):
-    name, output, record_type = "segment", "masks.jsonl", MaskRecord
+class SamSegmenter:
+    """SAM with one image embedding per image and every box of the image decoded as one batch."""
 
-    def __init__(self, checkpoint: str | Path | None, image_root: Path, device="cpu", min_crop: int = MIN_CROP):
-        super().__init__()
-        if not checkpoint:
-            from genemi.errors import ConfigError
+    name = "sam"
 
-            raise ConfigError("segmentation needs --sam-checkpoint (an original sam_vit_*.pth file)")
-        self.checkpoint, self.image_root, self.device, self.min_crop = checkpoint, Path(image_root), device, min_crop
+    def __init__(self, config: SegmentConfig, context: StageContext):
+        self.checkpoint, self.device = config.sam_checkpoint, context.device
         self.predictor = None
+
+    def check(self) -> None:
+        if not self.checkpoint:
+            raise ConfigError("segmentation needs --sam-checkpoint (an original sam_vit_*.pth file)")
+        path = Path(self.checkpoint)
+        if not path.is_file():
+            raise ConfigError(f"--sam-checkpoint {path}: " + ("is a folder, expected a .pth file" if path.is_dir()
+                                                               else "file not found"))
 
     def load(self) -> None:
         from segment_anything import SamPredictor
@@ -109,7 +112,7 @@ class SegmentStage(Stage):
             release_to_cpu(self.predictor.model)
 
     @torch.no_grad()
-    def _segment(self, image: np.ndarray, boxes: torch.Tensor, chunk: int = 16) -> tuple[list[np.ndarray], np.ndarray]:
+    def segment(self, image: np.ndarray, boxes: torch.Tensor, chunk: int = 16) -> tuple[list[np.ndarray], np.ndarray]:
         """Best of SAM's 3 masks for each box: ``(masks [H, W] bool each, predicted IoUs [N])``.
 
         The image embedding is computed once; boxes go through the decoder in batches; only the chosen
@@ -133,45 +136,3 @@ class SegmentStage(Stage):
                 masks.append((full[0, 0] > model.mask_threshold).cpu().numpy())
             scores.append(chosen_iou.float().cpu())
         return masks, torch.cat(scores).numpy()
-
-    def prepare(self, batch: Sequence[DetectionRecord]):
-        todo = [r for r in batch if r.status == "ok" and r.boxes]
-        imgs = load_images(self.image_root, [r.image for r in todo])
-        return {r.id: (img if isinstance(img, ImageError) else np.asarray(img)) for r, img in zip(todo, imgs)}
-
-    def process(self, batch: Sequence[DetectionRecord], prepared=None) -> list:
-        prepared = prepared if prepared is not None else self.prepare(batch)
-        out = []
-        for rec in batch:
-            base = {**rec.carried(), "ungrounded": rec.ungrounded}
-            if rec.status != "ok" or not rec.boxes:
-                out.append(MaskRecord(**base, status="failed", error=rec.error or "no boxes"))
-                continue
-            image = prepared[rec.id]
-            if isinstance(image, ImageError):
-                out.append(MaskRecord(**base, status="failed", error=str(image)))
-                continue
-            # each item: the box it grounded to with the highest score (the original took the first one)
-            names = list(dict.fromkeys(b.item for b in rec.boxes))
-            chosen = [max((b for b in rec.boxes if b.item == n), key=lambda b: b.score) for n in names]
-            with self.timed():
-                masks, scores = self._segment(image, torch.tensor([b.box for b in chosen], dtype=torch.float32))
-            out.append((rec, base, names, chosen, masks, scores))
-        return out
-
-    def finish(self, raw) -> list[MaskRecord]:
-        """RLE-encode the masks and build the records (in the writer thread, off the model's path)."""
-        out = []
-        for entry in raw:
-            if isinstance(entry, MaskRecord):
-                out.append(entry)
-                continue
-            rec, base, names, chosen, masks, scores = entry
-            items = [
-                ItemMask(id=f"{rec.id}/item_{k:02d}", item=n, box=box.box, box_score=box.score, mask=rle_encode(mask),
-                         mask_score=round(float(score), 5), area=int(mask.sum()), crop=crop_window(mask, self.min_crop),
-                         candidates=sum(b.item == n for b in rec.boxes))
-                for k, (n, box, mask, score) in enumerate(zip(names, chosen, masks, scores))
-            ]
-            out.append(MaskRecord(**base, items=items))
-        return out

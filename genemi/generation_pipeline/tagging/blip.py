@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
 import torch
 
+from genemi.errors import ConfigError
 from genemi.generation_pipeline.stage import release_to_cpu
-from genemi.generation_pipeline.tagging.base import noun_phrases
+from genemi.text.phrases import noun_phrases
 
 
 class BlipTagger:
     name = "blip"
 
-    def __init__(self, path: str | Path, device: str = "cpu", dtype: torch.dtype | None = None, max_items: int = 10,
-                 max_new_tokens: int = 30, num_beams: int = 3):
-        self.path, self.device, self.dtype, self.max_items = path, device, dtype, max_items
+    def __init__(self, config, context, max_new_tokens: int = 30, num_beams: int = 3):
+        self.path, self.device, self.dtype, self.max_items = config.blip_model, context.device, context.dtype, config.max_items
         self.max_new_tokens, self.num_beams = max_new_tokens, num_beams
         self.model = self.processor = None
+
+    def check(self) -> None:
+        from genemi.models.hf import require_local_dir
+
+        if not self.path:
+            raise ConfigError("--tagger blip needs --blip-model (a local BLIP captioning folder)")
+        require_local_dir(self.path, "BLIP captioning model (--blip-model)")
 
     def load(self) -> None:
         if self.model is None:

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from genemi.generation_pipeline.tagging.base import noun_phrases
+from genemi.text.phrases import noun_phrases
 
 
 class CaptionTagger:
     name = "captions"
 
-    def __init__(self, max_items: int = 10):
-        self.max_items = max_items
+    def __init__(self, config, context):
+        self.max_items = config.max_items
+
+    def check(self) -> None:
+        from genemi.text.parsing import load_spacy
+
+        load_spacy()
 
     def load(self) -> None:
         return None

@@ -23,8 +23,20 @@ def filter_tags(tags: list[str], scores: list[float], threshold: float = TAG2TEX
 class Tag2TextTagger:
     name = "tag2text"
 
-    def __init__(self, checkpoint=None, threshold: float | None = None):
+    def __init__(self, config, context):
+        self.checkpoint, self.threshold = config.tag2text_checkpoint, config.tag2text_threshold
+
+    def check(self) -> None:
         raise BackendUnavailable(
             "the tag2text tagger is not available yet (original Tag2Text checkpoints need their own loader); "
             "use --tagger captions (with --annotation-file) or --tagger blip --blip-model DIR"
         )
+
+    def load(self) -> None:  # never reached: check() refuses first
+        self.check()
+
+    def offload(self) -> None:
+        return None
+
+    def tag(self, images, captions):
+        self.check()

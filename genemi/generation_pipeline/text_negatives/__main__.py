@@ -1,3 +1,3 @@
-from genemi.generation_pipeline.text_negatives.command import main
+from genemi.negatives.command import main
 
 raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""Turn captions into :class:`~genemi.generation_pipeline.records.TextNegativeRecord` s.
+"""Turn captions into :class:`~genemi.records.TextNegativeRecord` s.
 
 One negative per selected type and caption, in the order of ``types`` (the CE-CLIP four first by
 default), valid or invalid with a reason, so every record has the same layout: exactly the validity mask
@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from genemi.caption_files import CaptionEntry
-from genemi.generation_pipeline.records import TextNegative, TextNegativeRecord
-from genemi.generation_pipeline.text_negatives.edits import (
+from genemi.records import TextNegative, TextNegativeRecord
+from genemi.negatives.edits import (
     EDIT_TYPES,
     EDITS,
     EditContext,
@@ -24,7 +24,7 @@ from genemi.generation_pipeline.text_negatives.edits import (
     replacement_slots,
     resolve_types,
 )
-from genemi.generation_pipeline.text_negatives.sources import build_sources
+from genemi.negatives.sources import build_sources
 from genemi.text.order import ORDER_PERTURBATIONS
 from genemi.text.parsing import SPACY_MODEL, looks_english, parse_captions
 
@@ -109,7 +109,7 @@ class NegativeGenerator:
         self.context = EditContext(self.sources, config.pick)
         self.scorer = None
         if config.fluency_on:
-            from genemi.generation_pipeline.text_negatives.fluency import load_fluency_scorer
+            from genemi.negatives.fluency import load_fluency_scorer
 
             self.scorer = load_fluency_scorer(config.fluency_model, config.device, config.model_batch_size)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from genemi.caption_files import CaptionEntry
-from genemi.generation_pipeline.text_negatives.generator import GenerationStats, NegativeGenerator, NegativesConfig
+from genemi.negatives.generator import GenerationStats, NegativeGenerator, NegativesConfig
 from genemi.manifest import ManifestWriter, done_ids
 
 

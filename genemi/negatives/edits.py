@@ -1,7 +1,7 @@
 """Compositional edits of a parsed caption, each a whole-token operation whose result differs from it.
 
 Every edit returns the negative text or raises :class:`NotApplicable` with the reason (which becomes the
-``reason`` of an invalid :class:`~genemi.generation_pipeline.records.TextNegative`). Randomness comes only
+``reason`` of an invalid :class:`~genemi.records.TextNegative`). Randomness comes only
 from the ``random.Random`` passed in, so a caption's negatives depend on (seed, caption id) alone.
 
 Types (the original CE-CLIP four first, in its order ``[relation, adj, noun, verb]``):
@@ -27,7 +27,7 @@ from typing import Callable, Literal, Sequence
 
 from spacy.lang.en.stop_words import STOP_WORDS
 
-from genemi.generation_pipeline.text_negatives.sources import ReplacementSource, Slot, noun_lemma, verb_lemma
+from genemi.negatives.sources import ReplacementSource, Slot, noun_lemma, verb_lemma
 from genemi.text import vocabulary as vocab
 from genemi.text.inflection import indefinite_article, match_case
 from genemi.text.order import ORDER_PERTURBATIONS

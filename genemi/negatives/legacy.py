@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Iterable
 
 from genemi.errors import DataError, ManifestError
-from genemi.generation_pipeline.records import TextNegative, TextNegativeRecord
+from genemi.records import TextNegative, TextNegativeRecord
 
 #: CE-CLIP keys in the order of its ``valid_caption`` columns 1..4, with genemi's type names
 CECLIP_NEGATIVE_KEYS = (

@@ -8,8 +8,8 @@ import sys
 from typing import Sequence
 
 from genemi.caption_files import CAPTION_FORMATS
-from genemi.generation_pipeline.text_negatives.edits import EDIT_TYPES, TYPE_SETS
-from genemi.generation_pipeline.text_negatives.sources import SOURCE_NAMES
+from genemi.negatives.edits import EDIT_TYPES, TYPE_SETS
+from genemi.negatives.sources import SOURCE_NAMES
 
 
 def _list(value: str) -> list[str]:
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config(args):
-    from genemi.generation_pipeline.text_negatives.generator import NegativesConfig
+    from genemi.negatives.generator import NegativesConfig
     from genemi.presets import load_config
 
     overrides = {
@@ -96,7 +96,7 @@ def _print_summary(summary, types) -> None:
 
 
 def _convert(args) -> None:
-    from genemi.generation_pipeline.text_negatives.legacy import read_ceclip_npy
+    from genemi.negatives.legacy import read_ceclip_npy
     from genemi.manifest import ManifestWriter, done_ids
 
     records = read_ceclip_npy(args.from_ceclip_npy, args.trust_pickle, args.image_template)
@@ -108,7 +108,7 @@ def _convert(args) -> None:
 
 def _generate(args):
     from genemi.caption_files import read_caption_entries
-    from genemi.generation_pipeline.text_negatives.run import generate_negatives
+    from genemi.negatives.run import generate_negatives
 
     cfg = _config(args)
     entries = read_caption_entries(args.input, args.format, args.csv_img_key, args.csv_caption_key, args.csv_separator)

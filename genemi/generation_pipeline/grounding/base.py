@@ -1,0 +1,29 @@
+"""The grounding protocol (items -> boxes) and its backend registry."""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+from PIL import Image
+
+from genemi.generation_pipeline.backends import BackendRegistry
+from genemi.records import Box
+
+#: name -> "module:Class" (each class: ``Class(GroundConfig, StageContext)``)
+GROUNDERS = BackendRegistry("ground", "--grounder", {
+    "grounding_dino": "genemi.generation_pipeline.grounding.grounding_dino:GroundingDino",
+})
+
+
+class Grounder(Protocol):
+    name: str
+    model: object  # the torch module (moved by load/offload)
+
+    def check(self) -> None: ...
+
+    def load(self) -> None: ...
+
+    def offload(self) -> None: ...
+
+    def detect(self, images: Sequence[Image.Image], items: Sequence[Sequence[str]]) -> list[tuple[list[Box], list[str]]]:
+        """Per image: (boxes, items that grounded to no box)."""

@@ -1,0 +1,25 @@
+"""Options of the ``ground`` stage (YAML section ``ground``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from genemi.generation_pipeline.options import option
+
+BOX_THRESHOLD, TEXT_THRESHOLD, NMS_IOU = 0.35, 0.25, 0.25
+
+
+@dataclass
+class GroundConfig:
+    backend: str = option("grounding_dino", "detector: grounding_dino (transformers GroundingDinoForObjectDetection)",
+                          flag="--grounder")
+    gd_model: str | None = option(None, "local transformers Grounding DINO folder (e.g. grounding-dino-tiny)",
+                                  metavar="DIR")
+    gd_config: str | None = option(None, "original Grounding DINO .py config (not supported yet; use --gd-model)",
+                                   metavar="PY")
+    gd_checkpoint: str | None = option(None, "original Grounding DINO .pth (not supported yet; use --gd-model)",
+                                       metavar="PTH")
+    box_threshold: float = option(BOX_THRESHOLD, "box score threshold")
+    text_threshold: float = option(TEXT_THRESHOLD, "token score threshold")
+    nms_iou: float = option(NMS_IOU, "class-agnostic NMS IoU")
+    batch_size: int = 8  # images per batch (--batch-size ground=N)

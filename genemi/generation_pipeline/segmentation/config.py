@@ -1,0 +1,16 @@
+"""Options of the ``segment`` stage (YAML section ``segment``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from genemi.generation_pipeline.options import option
+from genemi.generation_pipeline.segmentation.masks import MIN_CROP
+
+
+@dataclass
+class SegmentConfig:
+    backend: str = option("sam", "segmenter: sam (Meta segment-anything, original checkpoints)", flag="--segmenter")
+    sam_checkpoint: str | None = option(None, "original SAM checkpoint sam_vit_{h,l,b}_*.pth", metavar="PTH")
+    min_crop: int = option(MIN_CROP, "smallest inpainting window per side, in pixels")
+    batch_size: int = 4  # images per batch (--batch-size segment=N)

@@ -1,0 +1,67 @@
+"""The ``tag`` stage: images (+ captions) -> items to edit and a caption (``tags.jsonl``)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from genemi.errors import ImageError
+from genemi.generation_pipeline.stage import Stage, StageContext
+from genemi.generation_pipeline.tagging.base import TAGGERS
+from genemi.generation_pipeline.tagging.config import TagConfig
+from genemi.images import load_images
+from genemi.records import Failure, ImageInput, TagRecord
+
+
+class TagStage(Stage):
+    name = "tag"
+
+    def __init__(self, config: TagConfig, context: StageContext):
+        super().__init__(config, context)
+        self.tagger = TAGGERS.build(config.backend, config, context)
+
+    def check(self) -> None:
+        self.tagger.check()
+
+    def load(self) -> None:
+        self.tagger.load()
+
+    def offload(self) -> None:
+        self.tagger.offload()
+
+    def fail(self, record: ImageInput, failure: Failure) -> TagRecord:
+        return TagRecord(id=record.id, image=record.image, original_captions=record.captions,
+                         backend=self.tagger.name, status="failed", error=failure)
+
+    def prepare(self, batch: Sequence[ImageInput]):
+        return load_images(self.context.image_root, [rec.image for rec in batch])
+
+    def finish(self, raw: list) -> list[TagRecord]:
+        """Records from the tagger's output (in the writer thread)."""
+        out = []
+        for entry in raw:
+            if isinstance(entry, TagRecord):
+                out.append(entry)
+                continue
+            rec, (width, height), (caption, tags, scores) = entry
+            out.append(TagRecord(
+                id=rec.id, image=rec.image, width=width, height=height, caption=caption,
+                original_captions=rec.captions, tags=tags, tag_scores=scores, backend=self.tagger.name,
+                status="ok" if tags else "failed",
+                error=None if tags else Failure(stage=self.name, type="no_items", message="no items found"),
+            ))
+        return out
+
+    def process(self, batch: Sequence[ImageInput], prepared=None) -> list:
+        prepared = prepared if prepared is not None else self.prepare(batch)
+        loaded, out = [], {}
+        for rec, img in zip(batch, prepared):
+            if isinstance(img, ImageError):
+                out[rec.id] = self.fail(rec, Failure.from_exception(self.name, img))
+            else:
+                loaded.append((rec, img))
+        if loaded:
+            with self.timed():
+                results = self.tagger.tag([img for _, img in loaded], [rec.captions for rec, _ in loaded])
+            for (rec, img), result in zip(loaded, results):
+                out[rec.id] = (rec, img.size, result)
+        return [out[rec.id] for rec in batch]

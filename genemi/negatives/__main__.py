@@ -1,0 +1,3 @@
+from genemi.negatives.command import main
+
+raise SystemExit(main())

@@ -1,0 +1,248 @@
+"""Typed records exchanged between pipeline stages and read by the trainer.
+
+Records are pydantic models with ``extra="forbid"``: a manifest line with a misspelt field fails on read
+with file and line number (see :func:`genemi.manifest.read_records`). Ids are derived from inputs and are
+hierarchical (``<image_id>/item_02/var_1``), never from time or randomness.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Status = Literal["ok", "failed"]
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VariationRecord(Record):
+    """One generated variation of one item of one source image (``variations.jsonl`` / ``dataset.jsonl``).
+
+    Field names follow the original ``variation_annotation.json`` so old files convert one to one;
+    ``save`` is the *variation* image the captions describe, ``source`` the unedited image.
+    """
+
+    id: str
+    parent_id: str | None = None
+    origin_name: str = Field(description="identifier of the source image")
+    item: str = Field(description="the item (object phrase) that was edited")
+    name: str = Field(description="unique name of this variation")
+    source: str = Field(description="path of the unedited source image, relative to the source image root")
+    save: str = Field(description="path of the variation image, relative to the variation image root")
+    short: str = Field(description="2-3 word description of the new item")
+    portrayal: str | None = Field(default=None, description="long description used as inpainting prompt")
+    tag2text_caption: str | None = None
+    original_captions: list[str] = Field(default_factory=list)
+    captions: list[str] = Field(default_factory=list, description="captions describing the variation")
+    itm_score: list[float] | None = Field(default=None, description="BLIP ITM score per caption")
+    iva_score: float | None = Field(default=None, description="image variation area among siblings")
+    status: Status = "ok"
+    error: str | None = None
+
+    @field_validator("itm_score", mode="before")
+    @classmethod
+    def _scalar_itm(cls, value: Any) -> Any:
+        return [value] if isinstance(value, (int, float)) else value
+
+    @property
+    def mean_itm(self) -> float | None:
+        return sum(self.itm_score) / len(self.itm_score) if self.itm_score else None
+
+
+class TextNegative(Record):
+    """One rule-generated hard-negative caption."""
+
+    type: str = Field(description="edit type, e.g. replace_obj, swap_att")
+    text: str
+    valid: bool = True
+    reason: str | None = Field(default=None, description="why the edit does not apply (when invalid)")
+
+
+class TextNegativeRecord(Record):
+    """A caption with typed hard negatives (``genemi negatives`` output; CE-CLIP / NegCLIP training input)."""
+
+    id: str
+    image: str = Field(description="image path relative to the image root")
+    caption: str
+    image_id: str | int | None = None
+    negatives: list[TextNegative] = Field(default_factory=list)
+
+
+#: Keys of the original GeNeMi ``variation_annotation.json`` records.
+LEGACY_VARIATION_KEYS = (
+    "origin_name", "name", "source", "item", "short", "save",
+    "tag2text_caption", "original_captions", "captions", "itm_score", "iva_score",
+)  # fmt: skip
+
+
+def variation_from_legacy(obj: dict[str, Any]) -> VariationRecord:
+    """Convert one record of the original ``variation_annotation.json`` (unknown keys are ignored)."""
+    data = {k: obj[k] for k in LEGACY_VARIATION_KEYS if k in obj and obj[k] is not None}
+    for key in ("original_captions", "captions"):
+        if isinstance(data.get(key), str):
+            data[key] = [data[key]]
+    name = str(data.get("name", ""))
+    return VariationRecord(id=name, parent_id=str(data.get("origin_name", "")) or None, **data)
+
+
+# --- generation pipeline I: inputs, tags, detections, masks ------------------------------------------------
+# One line per image in every manifest (an image's items travel together), so an append is atomic per image
+# and a rerun never finds half an image.
+
+
+class Failure(Record):
+    """Why a record, item or variation failed: the stage, an error type and a message."""
+
+    stage: str
+    type: str = Field(description="exception class name, or a short reason code such as no_boxes")
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.stage}: {self.message}"
+
+    @classmethod
+    def from_exception(cls, stage: str, exc: BaseException) -> "Failure":
+        return cls(stage=stage, type=type(exc).__name__, message=str(exc) or type(exc).__name__)
+
+
+def _failure_from_text(value: Any) -> Any:
+    """Manifests written before failures were structured hold a plain message."""
+    return Failure(stage="unknown", type="error", message=value) if isinstance(value, str) else value
+
+
+class ImageInput(Record):
+    """One input image (``images.jsonl``): ``id`` is its path relative to the input root."""
+
+    id: str
+    image: str = Field(description="image path, relative to the input root")
+    captions: list[str] = Field(default_factory=list, description="original captions, if an annotation file gave any")
+
+
+class ImageStageRecord(Record):
+    """What every per-image stage record carries (the image, its size and captions, and whether it failed)."""
+
+    id: str
+    image: str
+    width: int | None = None
+    height: int | None = None
+    caption: str | None = None
+    original_captions: list[str] = Field(default_factory=list)
+    status: Status = "ok"
+    error: Failure | None = None
+
+    @field_validator("error", mode="before")
+    @classmethod
+    def _error_text(cls, value: Any) -> Any:
+        return _failure_from_text(value)
+
+    def carried(self) -> dict[str, Any]:
+        """The fields the next stage's record starts from."""
+        return {k: getattr(self, k) for k in ("id", "image", "width", "height", "caption", "original_captions")}
+
+
+class TagRecord(ImageStageRecord):
+    """Tagging output (``tags.jsonl``): the items to ground and a caption."""
+
+    tags: list[str] = Field(default_factory=list, description="items, most salient first")
+    tag_scores: list[float] | None = None
+    backend: str = ""
+
+
+class Box(Record):
+    item: str
+    box: list[float] = Field(description="x0, y0, x1, y1 in pixels of the original image")
+    score: float
+
+
+class DetectionRecord(ImageStageRecord):
+    """Grounding output (``detections.jsonl``): boxes per item; items without a box listed as such."""
+
+    boxes: list[Box] = Field(default_factory=list)
+    ungrounded: list[str] = Field(default_factory=list, description="items that grounded to no box")
+
+
+class RLE(Record):
+    """Uncompressed COCO run-length encoding (column-major, starting with a run of zeros)."""
+
+    size: list[int] = Field(description="height, width")
+    counts: list[int]
+
+
+class ItemMask(Record):
+    id: str = Field(description="<image id>/item_<k>")
+    item: str
+    box: list[float]
+    box_score: float
+    mask: RLE
+    mask_score: float
+    area: int
+    crop: list[int] = Field(description="x0, y0, x1, y1: the >= 512 px window the inpainting stage works in")
+    candidates: int = Field(1, description="boxes the item grounded to (the best-scoring one is used)")
+
+
+class MaskRecord(ImageStageRecord):
+    """Segmentation output (``masks.jsonl``): one mask per grounded item."""
+
+    items: list[ItemMask] = Field(default_factory=list)
+    ungrounded: list[str] = Field(default_factory=list)
+
+
+# --- generation pipeline II: portrayals and rewritten captions ----------------------------------------------
+# Still one line per image: ``portrayals.jsonl`` plans every variation of every item of an image, and
+# ``captions.jsonl`` is the same plan with each variation's captions filled in. Ids are hierarchical:
+# ``<image id>/item_02`` (the key of the item's mask in ``masks.jsonl``) and ``<image id>/item_02/var_1``.
+
+#: what a portrayal changes about the item
+EditKind = Literal["category", "synonym", "colour", "material", "size", "texture", "count", "other"]
+
+
+class Portrayal(Record):
+    """One way to portray an item: the inpainting prompt and the short label captions use."""
+
+    kind: EditKind = Field(description="what changes: category (another object of the same kind), synonym, "
+                                       "colour, material, size, texture, count or other")
+    prompt: str = Field(min_length=1, description="long description, the inpainting prompt")
+    short: str = Field(min_length=1, description="1-4 word label of the new item, used in captions")
+
+
+class PlannedVariation(Record):
+    """One variation to paint: what, where (via its item), with which seed, and (after ``caption``) its captions."""
+
+    id: str = Field(description="<image id>/item_<k>/var_<j>")
+    kind: EditKind
+    prompt: str = Field(description="inpainting prompt (long description)")
+    short: str = Field(description="short label, used in captions")
+    slug: str = Field(description="sanitised file-name stem built from the short label")
+    seed: int = Field(description="inpainting seed derived from (global seed, variation id)")
+    captions: list[str] = Field(default_factory=list, description="captions describing the variation")
+    caption_fallback: bool = Field(False, description="no phrase named the item: '<caption> and <short>' was used")
+    status: Status = "ok"
+    error: Failure | None = None
+
+
+class PlannedItem(Record):
+    """One item of an image with its mask reference, crop window and planned variations."""
+
+    id: str = Field(description="<image id>/item_<k>: the key of its mask in masks.jsonl")
+    item: str
+    box: list[float]
+    crop: list[int] = Field(description="x0, y0, x1, y1: the inpainting window")
+    backend: str = Field(description="portrayal backend that planned it")
+    note: str | None = Field(default=None, description="e.g. why only attribute edits were possible")
+    raw: str | None = Field(default=None, description="the model's answer when it could not be parsed")
+    variations: list[PlannedVariation] = Field(default_factory=list)
+    status: Status = "ok"
+    error: Failure | None = None
+
+
+class VariationPlan(ImageStageRecord):
+    """Per image: every item's planned variations (``portrayals.jsonl``; ``captions.jsonl`` adds captions)."""
+
+    items: list[PlannedItem] = Field(default_factory=list)
+
+
+PortrayalRecord = VariationPlan
+CaptionRecord = VariationPlan

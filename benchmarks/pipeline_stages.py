@@ -46,9 +46,13 @@ def main() -> None:
     args = ap.parse_args()
 
     from genemi.generation_pipeline import pipeline
-    from genemi.generation_pipeline.grounding import GroundStage
-    from genemi.generation_pipeline.records import DetectionRecord, TagRecord
-    from genemi.generation_pipeline.segmentation import SegmentStage
+    from genemi.generation_pipeline.grounding import GroundConfig
+    from genemi.generation_pipeline.grounding.stage import GroundStage
+    from genemi.generation_pipeline.segmentation import SegmentConfig
+    from genemi.generation_pipeline.segmentation.stage import SegmentStage
+    from genemi.generation_pipeline.stage import StageContext
+    from genemi.generation_pipeline.tagging import TagConfig
+    from genemi.records import DetectionRecord, TagRecord
     from genemi.images import load_rgb
     from genemi.manifest import read_records
     from genemi.models.tiny.detection import save_tiny_grounding_dino, save_tiny_sam
@@ -56,10 +60,12 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="genemi-pipebench-"))
     images = make_images(tmp / "images", args.images)
     models = {**save_tiny_grounding_dino(tmp / "m"), **save_tiny_sam(tmp / "m")}
-    cfg = pipeline.PipelineConfig(output_dir=str(tmp / "out"), input_dir=str(images),
-                                  annotation_file=str(images / "captions.json"), gd_model=str(models["grounding_dino"]),
-                                  sam_checkpoint=str(models["sam"]), device=args.device,
-                                  batch_size={"tag": 64, "ground": args.batch, "segment": args.batch})
+    cfg = pipeline.PipelineConfig(output_dir=str(tmp / "out"), input_dir=str(images), stages="tag:segment",
+                                  annotation_file=str(images / "captions.json"), device=args.device,
+                                  tag=TagConfig(batch_size=64),
+                                  ground=GroundConfig(gd_model=str(models["grounding_dino"]), batch_size=args.batch),
+                                  segment=SegmentConfig(sam_checkpoint=str(models["sam"]), batch_size=args.batch))
+    context = StageContext(image_root=images, device=args.device)
     summary = pipeline.run_pipeline(cfg, progress=False)
     print(f"{args.images} images 320x240, tiny models, {args.device}, torch threads {torch.get_num_threads()}")
     print("  stage     images/s   outside model calls   (model load, excluded)")
@@ -68,7 +74,7 @@ def main() -> None:
               f"              ({s['load_seconds']:.2f} s)")
 
     tags = read_records(tmp / "out" / "tags.jsonl", TagRecord)
-    ground = GroundStage(str(models["grounding_dino"]), image_root=images, device=args.device)
+    ground = GroundStage(cfg.ground, context)
     ground.load()
     pics = [load_rgb(images / t.image) for t in tags]
     det = ground.detector
@@ -89,15 +95,16 @@ def main() -> None:
           f"{box_diff:.3f} px, max score difference {score_diff:.1e})")
 
     dets = [d for d in read_records(tmp / "out" / "detections.jsonl", DetectionRecord) if d.boxes]
-    seg = SegmentStage(models["sam"], images, args.device)
+    seg = SegmentStage(cfg.segment, context)
     seg.load()
+    segment = seg.segmenter.segment
     arrays = [np.asarray(load_rgb(images / d.image)) for d in dets]
     boxes = [torch.tensor([b.box for b in d.boxes], dtype=torch.float32) for d in dets]
     start = time.perf_counter()
-    single = [[seg._segment(a, bx[k : k + 1])[0][0] for k in range(len(bx))] for a, bx in zip(arrays, boxes)]
+    single = [[segment(a, bx[k : k + 1])[0][0] for k in range(len(bx))] for a, bx in zip(arrays, boxes)]
     t_single = time.perf_counter() - start
     start = time.perf_counter()
-    together = [seg._segment(a, bx)[0] for a, bx in zip(arrays, boxes)]
+    together = [segment(a, bx)[0] for a, bx in zip(arrays, boxes)]
     t_together = time.perf_counter() - start
     ious = [(x & y).sum() / max((x | y).sum(), 1) for s, t in zip(single, together) for x, y in zip(s, t)]
     n_boxes = sum(len(b) for b in boxes)

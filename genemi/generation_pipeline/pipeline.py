@@ -24,7 +24,7 @@ from typing import Any, Sequence
 from genemi.errors import ConfigError
 from genemi.generation_pipeline.captioning.config import CaptionConfig
 from genemi.generation_pipeline.grounding.config import GroundConfig
-from genemi.generation_pipeline.options import add_section_arguments, check_backend_options
+from genemi.generation_pipeline.options import add_section_arguments, check_backend_options, flag_of
 from genemi.generation_pipeline.portrayal.config import PortrayConfig
 from genemi.generation_pipeline.registry import IMAGES, STAGE_NAMES, STAGES, StageSpec, select_stages
 from genemi.generation_pipeline.segmentation.config import SegmentConfig
@@ -265,6 +265,7 @@ def resolve_config(args) -> PipelineConfig:
     overrides["input_dir"] = args.input_dir or args.root_dir
     preset = read_preset(args.config) if args.config else {}
     given: dict[str, set[str]] = {}
+    flagged: dict[str, set[str]] = {}
     for spec in STAGES:
         section = {f.name: getattr(args, f"{spec.name}__{f.name}") for f in dataclasses.fields(spec.config)
                    if hasattr(args, f"{spec.name}__{f.name}")}
@@ -272,10 +273,18 @@ def resolve_config(args) -> PipelineConfig:
             section["batch_size"] = args.batch_size[spec.name]
         overrides[spec.name] = section
         from_preset = preset.get(spec.name) if isinstance(preset.get(spec.name), dict) else {}
-        given[spec.name] = {k for k, v in section.items() if v is not None} | set(from_preset)
+        flagged[spec.name] = {k for k, v in section.items() if v is not None}
+        given[spec.name] = flagged[spec.name] | set(from_preset)
     cfg = load_config(PipelineConfig, args.config, overrides)
+    selected = {s.name for s in select_stages(cfg.stages)}
     for spec in STAGES:
         check_backend_options(cfg.section(spec.name), given[spec.name])
+        unused = sorted(flagged[spec.name] - {"batch_size"}) if spec.name not in selected else []
+        if unused:
+            fields = {f.name: f for f in dataclasses.fields(spec.config)}
+            logging.getLogger(__name__).warning(
+                "%s: for stage %s, which --stages %s does not run (ignored)",
+                ", ".join(flag_of(fields[k]) for k in unused), spec.name, cfg.stages)
     return cfg
 
 

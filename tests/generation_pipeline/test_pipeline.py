@@ -58,9 +58,9 @@ def cfg(images, models, out, tag=None, ground=None, segment=None, **kw):
     """A config for the first three stages (tag:segment) on the tiny models, batches of 2."""
     base = dict(output_dir=str(out), input_dir=str(images), annotation_file=str(images / "captions.json"),
                 device="cpu", stages="tag:segment",
-                tag=TagConfig(batch_size=2, **(tag or {})),
-                ground=GroundConfig(gd_model=str(models["grounding_dino"]), batch_size=2, **(ground or {})),
-                segment=SegmentConfig(sam_checkpoint=str(models["sam"]), batch_size=2, **(segment or {})))
+                tag=TagConfig(**{"batch_size": 2, **(tag or {})}),
+                ground=GroundConfig(**{"gd_model": str(models["grounding_dino"]), "batch_size": 2, **(ground or {})}),
+                segment=SegmentConfig(**{"sam_checkpoint": str(models["sam"]), "batch_size": 2, **(segment or {})}))
     return pipeline.PipelineConfig(**{**base, **kw})
 
 

@@ -9,9 +9,9 @@ import torch
 
 from genemi.caption_files import CaptionEntry, read_caption_entries
 from genemi.errors import ConfigError, DataError
-from genemi.generation_pipeline.records import TextNegativeRecord
-from genemi.generation_pipeline.text_negatives import command
-from genemi.generation_pipeline.text_negatives.edits import (
+from genemi.records import TextNegativeRecord
+from genemi.negatives import command
+from genemi.negatives.edits import (
     EDIT_TYPES,
     EDITS,
     ORIGINAL_TYPES,
@@ -19,10 +19,10 @@ from genemi.generation_pipeline.text_negatives.edits import (
     NotApplicable,
     resolve_types,
 )
-from genemi.generation_pipeline.text_negatives.generator import NegativeGenerator, NegativesConfig
-from genemi.generation_pipeline.text_negatives.legacy import read_ceclip_npy
-from genemi.generation_pipeline.text_negatives.run import generate_negatives
-from genemi.generation_pipeline.text_negatives.sources import MaskedLMSource, VocabularySource
+from genemi.negatives.generator import NegativeGenerator, NegativesConfig
+from genemi.negatives.legacy import read_ceclip_npy
+from genemi.negatives.run import generate_negatives
+from genemi.negatives.sources import MaskedLMSource, VocabularySource
 from genemi.manifest import read_records
 from genemi.text.inflection import indefinite_article
 from genemi.text.parsing import parse_captions
@@ -211,7 +211,7 @@ def test_generator_is_deterministic_and_independent_of_chunking_and_types():
 def test_masked_lm_source_fills_whole_words(lms):
     source = MaskedLMSource(lms["masked_lm"], top_k=5)
     p = parse("A man riding a horse")
-    from genemi.generation_pipeline.text_negatives.sources import Slot
+    from genemi.negatives.sources import Slot
 
     cands = source.candidates(p, Slot("obj", 4, 5, "horse", "NN"))
     assert 0 < len(cands) <= 5 and all(c.isalpha() for c in cands)
@@ -232,7 +232,7 @@ def test_mlm_generation_batches_through_prepare(lms):
 
 
 def test_causal_fluency_matches_a_manual_computation(lms):
-    from genemi.generation_pipeline.text_negatives.fluency import CausalLMFluency
+    from genemi.negatives.fluency import CausalLMFluency
 
     scorer = CausalLMFluency(lms["causal_lm"], batch_size=2)
     texts = ["a dog on the table", "table the on dog a dog", "a red car"]
@@ -247,7 +247,7 @@ def test_causal_fluency_matches_a_manual_computation(lms):
 
 
 def test_masked_pseudo_likelihood_matches_a_manual_computation(lms):
-    from genemi.generation_pipeline.text_negatives.fluency import MaskedLMFluency
+    from genemi.negatives.fluency import MaskedLMFluency
 
     scorer = MaskedLMFluency(lms["masked_lm"], batch_size=3)
     text = "a dog on the table"
@@ -279,7 +279,7 @@ def test_fluency_guard_drops_by_margin_and_spares_shuffles(lms, margin, dropped)
 
 
 def test_fluency_guard_is_exactly_the_margin_rule(lms):
-    from genemi.generation_pipeline.text_negatives.fluency import load_fluency_scorer
+    from genemi.negatives.fluency import load_fluency_scorer
 
     base = NegativeGenerator(NegativesConfig(sources=("vocabulary",), types=("sugarcrepe",)))
     plain, _ = base.generate(entries(CAPTIONS))

@@ -9,6 +9,7 @@ from genemi.text.phrases import noun_phrases
 
 class CaptionTagger:
     name = "captions"
+    needs_captions = True
 
     def __init__(self, config, context):
         self.max_items = config.max_items

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from genemi.errors import ImageError
+from genemi.errors import ConfigError, ImageError
 from genemi.generation_pipeline.stage import Stage, StageContext
 from genemi.generation_pipeline.tagging.base import TAGGERS
 from genemi.generation_pipeline.tagging.config import TagConfig
@@ -21,6 +21,11 @@ class TagStage(Stage):
 
     def check(self) -> None:
         self.tagger.check()
+
+    def check_inputs(self, inputs: Sequence[ImageInput]) -> None:
+        if getattr(self.tagger, "needs_captions", False) and inputs and not any(r.captions for r in inputs):
+            raise ConfigError(f"--tagger {self.tagger.name} takes its items from captions, and none of the images "
+                              "has any: give --annotation-file (Karpathy/COCO/JSONL captions), or use --tagger blip")
 
     def load(self) -> None:
         self.tagger.load()

@@ -1,0 +1,145 @@
+"""The pipeline's shape and its guarantees: registry-derived CLI, options refused with a reason, checks
+before any work, per-item failures, --retry-failed, atomic replacement of retried records."""
+
+import json
+import re
+
+import pytest
+from PIL import Image
+
+from genemi.errors import CheckpointError, ConfigError
+from genemi.generation_pipeline import pipeline
+from genemi.generation_pipeline.grounding.grounding_dino import GroundingDino
+from genemi.generation_pipeline.options import flag_of
+from genemi.generation_pipeline.registry import STAGES
+from genemi.manifest import merge_side_file, read_records
+from genemi.records import DetectionRecord, MaskRecord
+from tests.generation_pipeline.test_pipeline import cfg, images, models  # noqa: F401 - shared fixtures
+
+
+def test_help_lists_every_stage_backend_and_option_from_the_registry(capsys):
+    with pytest.raises(SystemExit):
+        pipeline.main(["--help"])
+    text = capsys.readouterr().out
+    assert "tag -> ground -> segment -> portray -> caption" in text
+    for spec in STAGES:
+        assert re.search(rf"{spec.name}\s+{re.escape(spec.reads)}\s+->\s+{re.escape(spec.writes)}", text), spec.name
+        assert "{" + ",".join(spec.backends.names) + "}" in text
+        for f in spec.config.__dataclass_fields__.values():
+            if "help" in f.metadata:
+                assert flag_of(f) in text, flag_of(f)
+    assert "tag=16,ground=8,segment=4,portray=64,caption=64" in text
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--tag2text-threshold", "0.5"], "--tag2text-threshold applies only to --tagger tag2text, not --tagger captions"),
+    (["--image-size", "512"], "--image-size applies only to --tagger tag2text"),
+    (["--blip-model", "x"], "--blip-model applies only to --tagger blip"),
+    (["--api-base", "http://localhost:1/v1"], "--api-base applies only to --portrayer openai, not --portrayer rules"),
+    (["--llm-model", "x", "--portrayer", "openai"], "--llm-model applies only to --portrayer hf"),
+    (["--stanza-dir", "x"], "--stanza-dir applies only to --caption-parser stanza"),
+    (["--sd-checkpoint", "/models/sd2-inpainting"], "inpainting is not part of `genemi generate` yet"),
+])
+def test_options_for_another_backend_are_refused_with_the_reason(flags, message, tmp_path, capsys):
+    rc = pipeline.main(["--input-dir", str(tmp_path), "--output-dir", str(tmp_path / "out"), "--no-progress"] + flags)
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_preset_options_for_another_backend_are_refused(tmp_path, capsys):
+    preset = tmp_path / "p.yaml"
+    preset.write_text("tag: {backend: captions, tag2text_threshold: 0.5}\n")
+    rc = pipeline.main(["--config", str(preset), "--input-dir", str(tmp_path), "--output-dir", str(tmp_path / "o")])
+    assert rc == 2 and "--tag2text-threshold applies only to --tagger tag2text" in capsys.readouterr().err
+
+
+def _no_manifests(folder):
+    return not folder.exists() or not any(folder.glob("*.jsonl"))
+
+
+@pytest.mark.parametrize("change, error, message", [
+    (dict(segment={"sam_checkpoint": None}), ConfigError, "needs --sam-checkpoint"),
+    (dict(segment={"sam_checkpoint": "/nonexistent/sam_vit_b.pth"}), ConfigError, "file not found"),
+    (dict(ground={"gd_model": "/nonexistent/gdino"}), CheckpointError, "not a local folder"),
+    (dict(stages="all", portray={"backend": "openai"}), ConfigError, "--api-base"),
+    (dict(stages="all", portray={"backend": "hf"}), ConfigError, "--llm-model"),
+    (dict(tag={"backend": "tag2text"}), Exception, "not available yet"),
+    (dict(limit=0), ConfigError, "--limit must be at least 1"),
+    (dict(tag={"batch_size": 0}), ConfigError, "--batch-size tag=0"),
+])
+def test_every_stage_checks_its_inputs_before_the_first_image(images, models, tmp_path, change, error, message):  # noqa: F811
+    change = dict(change)
+    portray = change.pop("portray", {})
+    c = cfg(images, models, tmp_path / "out", **change)
+    for k, v in portray.items():
+        setattr(c.portray, k, v)
+    with pytest.raises(error, match=re.escape(message)):
+        pipeline.run_pipeline(c, progress=False)
+    assert _no_manifests(tmp_path / "out")
+
+
+def test_sam_checkpoint_folder_and_unwritable_output_are_refused_before_work(images, models, tmp_path):  # noqa: F811
+    with pytest.raises(ConfigError, match="is a folder, expected a .pth file"):
+        pipeline.run_pipeline(cfg(images, models, tmp_path / "o1", segment={"sam_checkpoint": str(tmp_path)}),
+                              progress=False)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    with pytest.raises(ConfigError, match="cannot write to the output folder"):
+        pipeline.run_pipeline(cfg(images, models, blocker / "out"), progress=False)
+    assert _no_manifests(tmp_path / "o1")
+
+
+def test_captions_tagger_without_captions_says_what_it_needs(models, tmp_path):  # noqa: F811
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    Image.new("RGB", (40, 30), (200, 20, 20)).save(folder / "a.png")
+    c = cfg(folder, models, tmp_path / "out", annotation_file=None)
+    with pytest.raises(ConfigError, match="--annotation-file"):
+        pipeline.run_pipeline(c, progress=False)
+
+
+def test_a_raising_item_becomes_one_failed_record_and_retry_failed_fixes_it(images, models, tmp_path, monkeypatch):  # noqa: F811
+    pipeline.run_pipeline(cfg(images, models, tmp_path / "clean"), progress=False)
+    real = GroundingDino.detect
+
+    def flaky(self, imgs, items):
+        if any(img.width == 104 for img in imgs):  # the image 001 (96 + 8 px wide)
+            raise RuntimeError("CUDA error: device-side assert triggered")
+        return real(self, imgs, items)
+
+    monkeypatch.setattr(GroundingDino, "detect", flaky)
+    out = tmp_path / "run"
+    summary = pipeline.run_pipeline(cfg(images, models, out), progress=False)
+    dets = {d.id: d for d in read_records(out / "detections.jsonl", DetectionRecord)}
+    assert len(dets) == 6 and [i for i, d in dets.items() if d.status == "failed"] == ["sub/001.png"]
+    bad = dets["sub/001.png"].error
+    assert (bad.stage, bad.type, bad.message) == ("ground", "RuntimeError", "CUDA error: device-side assert triggered")
+    g = summary["stages"]["ground"]
+    assert g["processed"] == 6 and g["failed"] == 1 and g["failure_reasons"] == {"ground/RuntimeError": 1}
+    # downstream carries the failure with its origin
+    masks = {m.id: m for m in read_records(out / "masks.jsonl", MaskRecord)}
+    assert masks["sub/001.png"].status == "failed" and masks["sub/001.png"].error.stage == "ground"
+
+    again = pipeline.run_pipeline(cfg(images, models, out), progress=False)  # failed records count as done
+    assert all(s["processed"] == 0 for s in again["stages"].values())
+
+    monkeypatch.setattr(GroundingDino, "detect", real)
+    fixed = pipeline.run_pipeline(cfg(images, models, out, retry_failed=True), progress=False)
+    assert fixed["stages"]["ground"]["retried"] == 1 and fixed["stages"]["segment"]["retried"] == 1
+    assert fixed["stages"]["tag"]["processed"] == 0
+    for name in ("tags.jsonl", "detections.jsonl", "masks.jsonl"):
+        assert (out / name).read_bytes() == (tmp_path / "clean" / name).read_bytes(), name
+    assert not list(out.glob("*.retry"))
+
+
+def test_merge_side_file_replaces_in_place_appends_new_and_is_idempotent(tmp_path):
+    main, side = tmp_path / "m.jsonl", tmp_path / "m.jsonl.retry"
+    rows = [{"id": "a", "status": "failed"}, {"id": "b", "status": "ok"}, {"id": "c", "status": "failed"}]
+    main.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    side.write_text(json.dumps({"id": "c", "status": "ok", "v": 2}) + "\n" + json.dumps({"id": "d", "status": "ok"}) + "\n")
+    assert merge_side_file(main, side) == 2 and not side.exists()
+    got = [json.loads(line) for line in main.read_text().splitlines()]
+    assert got == [{"id": "a", "status": "failed"}, {"id": "b", "status": "ok"}, {"id": "c", "status": "ok", "v": 2},
+                   {"id": "d", "status": "ok"}]
+    assert merge_side_file(main, side) == 0  # nothing left to merge

@@ -2,7 +2,7 @@
 
 1. Writes the shapes dataset (source images with captions, their variations in the original GeNeMi format,
    a COCO-style pool) and tiny models in their real on-disk formats.
-2. Runs the generation pipeline's first stages (tag -> ground -> segment) on the source images.
+2. Runs the generation pipeline (tag -> ground -> segment -> portray -> caption) on the source images.
 3. Writes typed text hard negatives for the captions (``genemi negatives``).
 4. Trains the tiny CLIP (OpenAI-format start, as a real run) for two epochs in ``item_based`` mode.
 5. Evaluates the snapshots against the starting weights on the variations (GeNeMi test-set metrics).
@@ -39,7 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sam = save_tiny_sam(out / "tiny_models")["sam"]
     print(f"demo data: {data.num_sources} source images, {data.num_variations} variations in {data.root}")
 
-    print("\n== 1/4 generation pipeline: tag -> ground -> segment (tiny random Grounding DINO and SAM)")
+    print("\n== 1/4 generation pipeline: tag -> ground -> segment -> portray -> caption (tiny random Grounding DINO"
+          " and SAM, rule-based portrayals)")
     rc = pipeline.main(["--annotation-file", str(data.coco_json), "--root-dir", str(data.images),
                         "--gd-model", str(dino), "--sam-checkpoint", str(sam), "--output-dir", str(out / "generation"),
                         "--limit", "8", "--device", "cpu", "--save-annotated-image", "--no-progress"])  # fmt: skip

@@ -6,17 +6,18 @@ checkpoints. Each builder takes ``(out_dir, seed)`` and returns the paths it wro
 
 from genemi.models.tiny.clip import save_tiny_clip
 from genemi.models.tiny.detection import save_tiny_blip, save_tiny_grounding_dino, save_tiny_sam
-from genemi.models.tiny.language import save_tiny_causal_lm, save_tiny_masked_lm
+from genemi.models.tiny.language import save_tiny_causal_lm, save_tiny_chat_lm, save_tiny_masked_lm
 
 #: name -> builder(out_dir: Path, seed: int) -> dict[str, Path]
 TINY_BUILDERS = {
     "clip": save_tiny_clip,
     "masked_lm": save_tiny_masked_lm,
     "causal_lm": save_tiny_causal_lm,
+    "chat_lm": save_tiny_chat_lm,
     "grounding_dino": save_tiny_grounding_dino,
     "sam": save_tiny_sam,
     "blip": save_tiny_blip,
 }
 
-__all__ = ["TINY_BUILDERS", "save_tiny_blip", "save_tiny_causal_lm", "save_tiny_clip", "save_tiny_grounding_dino",
-           "save_tiny_masked_lm", "save_tiny_sam"]
+__all__ = ["TINY_BUILDERS", "save_tiny_blip", "save_tiny_causal_lm", "save_tiny_chat_lm", "save_tiny_clip",
+           "save_tiny_grounding_dino", "save_tiny_masked_lm", "save_tiny_sam"]

@@ -1,6 +1,6 @@
 """Tiny language models saved as Hugging Face folders: a RoBERTa masked LM (the distilroberta-base
-layout CE-CLIP fills masks with) and a GPT-2 causal LM, sharing one byte-level BPE tokenizer trained
-offline on genemi's vocabulary."""
+layout CE-CLIP fills masks with), a GPT-2 causal LM and a Llama chat LM with a chat template, sharing one
+byte-level BPE tokenizer trained offline on genemi's vocabulary."""
 
 from __future__ import annotations
 
@@ -70,3 +70,35 @@ def save_tiny_causal_lm(out_dir: str | Path, seed: int = 0) -> dict[str, Path]:
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return {"causal_lm": out}
+
+
+#: ChatML, the layout Qwen2 and many other instruction-tuned models use
+_CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def save_tiny_chat_lm(out_dir: str | Path, seed: int = 0) -> dict[str, Path]:
+    """A tiny ``LlamaForCausalLM`` (rotary positions, grouped-query attention) whose tokenizer carries a
+    ChatML chat template and ends answers with ``<|im_end|>`` (``AutoModelForCausalLM`` loads it). Untied,
+    widely initialised weights make its (garbage) greedy answers depend on the prompt."""
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    out = Path(out_dir) / "chat_lm"
+    tok = PreTrainedTokenizerFast(tokenizer_object=_bpe(), bos_token="<s>", eos_token="<|im_end|>",
+                                  unk_token="<unk>", pad_token="<pad>")
+    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+    tok.chat_template = _CHAT_TEMPLATE
+    cfg = LlamaConfig(
+        vocab_size=len(tok), hidden_size=_SIZE["hidden"], num_hidden_layers=_SIZE["layers"],
+        num_attention_heads=_SIZE["heads"], num_key_value_heads=1, intermediate_size=_SIZE["intermediate"],
+        max_position_embeddings=8192, tie_word_embeddings=False, initializer_range=0.2,
+        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(cfg)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return {"chat_lm": out}

@@ -1,0 +1,236 @@
+"""Caption rewriting: the phrase naming an item is made to name the item's new short label.
+
+``rewrite(parse("A dog runs."), "dog", "eagle") == "An eagle runs."``. The caption is parsed once (any
+parser that yields :class:`~genemi.text.parsing.ParsedCaption`); the short label is never parsed: its
+number and article come from the small rules below, so a rewrite costs far less than the parse.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from functools import lru_cache
+from typing import Sequence
+
+from genemi.text.inflection import indefinite_article, match_case, pluralize, singularize
+from genemi.text.parsing import ParsedCaption, Token
+
+_NOUNS = ("NOUN", "PROPN")
+#: words of a noun phrase that count or place its item rather than describe it: kept like determiners
+_KEEP = {
+    "several", "many", "few", "some", "other", "another", "various", "multiple", "numerous", "both", "each",
+    "every", "all", "more", "most", "much", "couple", "same", "only", "first", "second", "third", "last",
+    "next", "single", "lone",
+}  # fmt: skip
+#: parts of speech that cannot head the phrase naming an item
+_NOT_HEAD = {"VERB", "AUX", "ADP", "DET", "PRON", "CCONJ", "SCONJ", "PUNCT", "SPACE", "NUM", "PART"}
+#: singular nouns the plural rules would take for plurals
+_SINGULAR_S = {
+    "lens", "gas", "canvas", "atlas", "bias", "species", "series", "news", "molasses", "chaos", "cosmos",
+    "diabetes", "measles", "mathematics", "physics", "ethics", "gymnastics", "athletics", "aerobics",
+}  # fmt: skip
+#: plural-only nouns: never singularised, and take no "a"
+_PLURALIA = {
+    "pants", "jeans", "scissors", "shorts", "trousers", "sunglasses", "eyeglasses", "goggles", "binoculars",
+    "headphones", "earphones", "tongs", "pliers", "clothes", "leggings", "overalls", "pajamas", "pyjamas",
+    "tights", "earmuffs",
+}  # fmt: skip
+#: common mass nouns: they take no "a"
+_MASS = {
+    "water", "grass", "snow", "sand", "food", "rice", "bread", "cheese", "milk", "coffee", "tea", "juice",
+    "wine", "beer", "meat", "hair", "furniture", "luggage", "money", "broccoli", "pasta", "spaghetti", "soup",
+    "sugar", "salt", "ice", "smoke", "fog", "rain", "dirt", "mud", "gravel", "hay", "traffic", "clothing",
+    "jewelry", "jewellery", "equipment", "lettuce", "spinach", "cereal", "yogurt", "butter", "chocolate",
+    "honey", "foliage", "corn", "garbage", "trash", "steam", "cream", "popcorn", "oatmeal", "bacon", "beef",
+    "pork", "ham", "lava", "sushi", "granola", "laundry", "fur", "wool", "cotton", "silk", "leather",
+}  # fmt: skip
+
+
+def looks_plural(word: str) -> bool:
+    """Plural by spelling: "dogs", "men", "jeans" (not "bus", "glass", "lens", "tennis")."""
+    low = word.lower()
+    if low in _PLURALIA:
+        return True
+    if low in _SINGULAR_S or low.endswith(("ss", "us", "is")):
+        return False
+    single = singularize(low)
+    return single != low and pluralize(single) == low
+
+
+def _uncountable(word: str) -> bool:
+    low = word.lower()
+    return low in _MASS or low in _PLURALIA
+
+
+@lru_cache(maxsize=4096)
+def _label(short: str) -> tuple[tuple[str, ...], int]:
+    """The short label's words (leading article dropped, lower-cased but for acronyms) and its head's index.
+
+    The head is the word that takes the number: the last one, or the one before "of" ("slices of cake").
+    """
+    words = short.split()
+    if len(words) > 1 and words[0].lower() in ("a", "an", "the"):
+        words = words[1:]
+    words = [w if w.isupper() and len(w) > 1 else w.lower() for w in words]
+    head = words.index("of", 1) - 1 if "of" in words[1:-1] else len(words) - 1
+    return tuple(words), head
+
+
+def _inflected(short: str, plural: bool) -> list[str]:
+    """The short label's words with its head in the number of the phrase it replaces."""
+    words, head = _label(short)
+    words = list(words)
+    if not words:
+        return words
+    word = words[head]
+    if plural and not looks_plural(word):
+        words[head] = pluralize(word)
+    elif not plural and looks_plural(word) and word.lower() not in _PLURALIA:
+        words[head] = singularize(word)
+    return words
+
+
+def with_article(short: str) -> str:
+    """The short label as a noun phrase: "a bald eagle", "an owl", "cats", "water"."""
+    words, head = _label(short)
+    if not words:
+        return ""
+    if looks_plural(words[head]) or _uncountable(words[head]):
+        return " ".join(words)
+    return f"{indefinite_article(words[0])} {' '.join(words)}"
+
+
+# --- finding the phrase -----------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def _item(item: str) -> tuple[frozenset[str], frozenset[str], tuple[str, ...]]:
+    """(keys of the head noun, modifier words, words after the head such as ("of", "wine"))."""
+    words = re.findall(r"[^\W_]+", item.lower())  # "t-shirt" -> "t", "shirt", like the tokenizers
+    if not words:
+        return frozenset(), frozenset(), ()
+    h = words.index("of", 1) - 1 if "of" in words[1:-1] else len(words) - 1
+    head = words[h]
+    return frozenset({head, singularize(head)}), frozenset(words[:h]), tuple(words[h + 1 :])
+
+
+def _keys(tok: Token) -> set[str]:
+    low = tok.text.lower()
+    return {low, tok.lemma or low, singularize(low)}
+
+
+def _describes(toks: Sequence[Token], k: int, lo: int) -> bool:
+    """Whether ``toks[k]`` is part of the description of the noun after it (not a determiner or count)."""
+    tok = toks[k]
+    low = tok.text.lower()
+    if low in _KEEP:
+        return False
+    if tok.pos in ("CCONJ", "PUNCT"):  # "black and white", "big, fluffy", "t-shirt"
+        if k <= lo:
+            return False
+        if low == "-" and not tok.ws and not toks[k - 1].ws:
+            return True
+        return low in ("and", "or", ",", "/") and toks[k - 1].pos in ("ADJ", "ADV") and toks[k + 1].pos == "ADJ"
+    return tok.pos in ("ADJ", "NOUN", "PROPN", "VERB", "ADV", "X") and tok.tag != "POS"
+
+
+def _is_modifier(toks: Sequence[Token], i: int) -> bool:
+    """A noun modifying the next noun ("dog" in "dog bowl"): it does not name an item itself."""
+    return i + 1 < len(toks) and toks[i + 1].pos in _NOUNS
+
+
+def find_phrase(parsed: ParsedCaption, item: str) -> tuple[int, int, int] | None:
+    """``(start, end, head)``: the tokens ``[start, end)`` describing ``item``, whose head noun is ``head``.
+
+    Determiners, numbers and possessives before the description are not part of it. Among phrases with
+    the item's head noun, the one sharing most of the item's modifiers wins (the first on ties).
+    """
+    heads, mods, tail = _item(item)
+    if not heads:
+        return None
+    toks = parsed.tokens
+    found: list[tuple[int, int]] = []  # (lowest start, head)
+    for c in parsed.chunks:
+        for i in range(c.start, c.end):
+            if (i == c.root or toks[i].pos in _NOUNS and not _is_modifier(toks, i)) and _keys(toks[i]) & heads:
+                found.append((c.start, i))
+    if not found:  # a noun the parser left out of every chunk: only the word itself is replaced
+        found = [(i, i) for i, t in enumerate(toks)
+                 if t.pos not in _NOT_HEAD and not _is_modifier(toks, i) and _keys(t) & heads]
+    best, best_score = None, -1
+    for lo, i in found:
+        start = i
+        while start > lo and _describes(toks, start - 1, lo):
+            start -= 1
+        end = i + 1
+        if tail and [t.text.lower() for t in toks[end : end + len(tail)]] == list(tail):
+            end += len(tail)
+        score = 2 * sum(bool(_keys(toks[k]) & mods) for k in range(start, i)) + (end > i + 1)
+        if score > best_score:
+            best, best_score = (start, end, i), score
+    return best
+
+
+def _plural(tok: Token) -> bool:
+    if tok.tag.startswith("NN"):
+        return tok.tag in ("NNS", "NNPS")
+    return tok.text.lower() != tok.lemma and looks_plural(tok.text)
+
+
+# --- rewriting ---------------------------------------------------------------------------------------
+
+
+def rewrite(parsed: ParsedCaption, item: str, short: str) -> str | None:
+    """``parsed``'s text with the phrase naming ``item`` naming ``short`` instead; None if no phrase names it.
+
+    Determiners, numbers and possessives stay ("two dogs" -> "two bald eagles"); the label takes the
+    phrase's number; "a"/"an" agree with the label (and are dropped before mass or plural-only labels); the
+    label is lower-case unless it starts the caption.
+    """
+    span = find_phrase(parsed, item)
+    if span is None:
+        return None
+    start, end, head = span
+    toks = parsed.tokens
+    words = _inflected(short, _plural(toks[head]))
+    if not words:
+        return None
+    repl, first, det = {}, start, start - 1
+    while det >= 0 and toks[det].pos == "SPACE":
+        det -= 1
+    if det >= 0 and toks[det].text.lower() in ("a", "an"):
+        if _uncountable(words[_label(short)[1]]):
+            repl[det], first = "", det
+        else:
+            repl[det] = match_case(indefinite_article(words[0]), toks[det].text)
+    label = " ".join(words)
+    if first == 0:
+        label = match_case(label, toks[0].text)
+    # the phrase becomes one token (with the trailing whitespace of its last one), then render as usual
+    merged = replace(toks[end - 1], text=label)
+    return ParsedCaption(parsed.text, toks[:start] + (merged,) + toks[end:], ()).render(repl)
+
+
+def fallback_caption_text(caption: str | None, short: str) -> str:
+    """``"<caption> and <short with article>"`` (the caption's final punctuation kept at the end)."""
+    phrase = with_article(short)
+    if not caption or not caption.strip():
+        return phrase
+    caption = caption.strip()
+    body = caption.rstrip(".!?")
+    return f"{body.rstrip()} and {phrase}{caption[len(body):]}"
+
+
+def rewrite_captions(parsed_captions: Sequence[ParsedCaption], item: str, short: str,
+                     fallback_caption: str | None) -> tuple[list[str], bool]:
+    """Every caption naming ``item``, rewritten for ``short`` (deduplicated, in order), and False.
+
+    When none names it: ``["<fallback_caption> and <short>"]`` (``fallback_caption`` defaulting to the
+    first caption; just the label with its article when there is no caption) and True.
+    """
+    out = [text for parsed in parsed_captions if (text := rewrite(parsed, item, short)) is not None]
+    if out:
+        return list(dict.fromkeys(out)), False
+    if not fallback_caption and parsed_captions:
+        fallback_caption = parsed_captions[0].text
+    return [fallback_caption_text(fallback_caption, short)], True

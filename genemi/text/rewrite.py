@@ -90,6 +90,17 @@ def _inflected(short: str, plural: bool) -> list[str]:
     return words
 
 
+def counted(short: str) -> bool:
+    """Whether the label states its own number ("three dogs", "a single cat", "2 cups"): it then replaces
+    the caption's determiners and numbers too, and keeps its number."""
+    from genemi.text.vocabulary import COUNT_WORDS
+
+    words = short.lower().split()
+    if len(words) > 1 and words[0] in ("a", "an"):
+        words = words[1:]
+    return len(words) > 1 and (words[0] in COUNT_WORDS or words[0].isdigit())
+
+
 def with_article(short: str) -> str:
     """The short label as a noun phrase: "a bald eagle", "an owl", "cats", "water"."""
     words, head = _label(short)
@@ -192,13 +203,19 @@ def rewrite(parsed: ParsedCaption, item: str, short: str) -> str | None:
         return None
     start, end, head = span
     toks = parsed.tokens
-    words = _inflected(short, _plural(toks[head]))
-    if not words:
-        return None
     repl, first, det = {}, start, start - 1
     while det >= 0 and toks[det].pos == "SPACE":
         det -= 1
-    if det >= 0 and toks[det].text.lower() in ("a", "an"):
+    own_count = counted(short)
+    if own_count:  # "a red square" -> "three green squares": the label brings its own number
+        words = [w if w.isupper() and len(w) > 1 else w.lower() for w in short.split()]
+        while det >= 0 and (toks[det].pos in ("DET", "NUM") or toks[det].text.lower() in _KEEP):
+            repl[det], first, det = "", det, det - 1
+    else:
+        words = _inflected(short, _plural(toks[head]))
+    if not words:
+        return None
+    if not own_count and det >= 0 and toks[det].text.lower() in ("a", "an"):
         if _uncountable(words[_label(short)[1]]):
             repl[det], first = "", det
         else:

@@ -89,3 +89,75 @@ def test_slugify_on_hostile_labels():
     assert slugify("") == slugify("...") == slugify("\x00") == "item"
     assert len(slugify("y" * 1000)) == 48
     assert slugify("Blue-green Rock (2)") == "blue_green_rock_2"
+
+
+def full(images, models, out, **kw):  # noqa: F811
+    from genemi.generation_pipeline.captioning import CaptionConfig
+
+    return cfg(images, models, out, stages="all", portray=PortrayConfig(batch_size=2),
+               caption=CaptionConfig(batch_size=2), **kw)
+
+
+def test_whole_chain_plans_variations_whose_captions_name_them(images, models, tmp_path):  # noqa: F811
+    summary = pipeline.run_pipeline(full(images, models, tmp_path / "a"), progress=False)
+    assert list(summary["stages"]) == ["tag", "ground", "segment", "portray", "caption"]
+    assert [p["writes"] for p in summary["pipeline"]][-2:] == ["portrayals.jsonl", "captions.jsonl"]
+    plans = read_records(tmp_path / "a" / "captions.jsonl", VariationPlan)
+    assert len(plans) == 6 and all(p.status == "ok" for p in plans)
+    checked = 0
+    for plan in plans:
+        for item in plan.items:
+            assert item.backend == "rules" and len(item.variations) == 4
+            assert [v.kind for v in item.variations][:3] == ["category", "synonym", "colour"]
+            for var in item.variations:
+                assert var.captions and var.seed == derive_seed(0, var.id)
+                if var.caption_fallback:
+                    continue
+                for caption in var.captions:  # e.g. "a red square next to a blue circle" -> "... a green circle"
+                    assert var.short.split()[-1].lower() in caption.lower(), (var.short, caption)
+                    assert item.item not in caption or item.item in var.short, (item.item, caption)
+                    checked += 1
+    assert checked >= 40  # the captions name the items: the fallback is the exception
+    again = pipeline.run_pipeline(full(images, models, tmp_path / "b"), progress=False)
+    assert again["stages"]["caption"]["processed"] == 6
+    for name in ("portrayals.jsonl", "captions.jsonl"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    other = pipeline.run_pipeline(full(images, models, tmp_path / "c", seed=1), progress=False)
+    assert other["stages"]["portray"]["processed"] == 6
+    assert (tmp_path / "a" / "portrayals.jsonl").read_bytes() != (tmp_path / "c" / "portrayals.jsonl").read_bytes()
+
+
+def test_resume_after_a_crash_in_portray_equals_an_uninterrupted_run(images, models, tmp_path, monkeypatch):  # noqa: F811
+    pipeline.run_pipeline(full(images, models, tmp_path / "full"), progress=False)
+    real, calls = PortrayStage.process, {"n": 0}
+
+    def crashing(self, batch, prepared=None):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # killed mid-stage
+        return real(self, batch, prepared)
+
+    monkeypatch.setattr(PortrayStage, "process", crashing)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run_pipeline(full(images, models, tmp_path / "part"), progress=False)
+    assert len((tmp_path / "part" / "portrayals.jsonl").read_text().splitlines()) == 2
+    with open(tmp_path / "part" / "portrayals.jsonl", "a") as fh:
+        fh.write('{"id": "sub/003.png", "items": [{"id"')  # the kill hit during a write
+    monkeypatch.setattr(PortrayStage, "process", real)
+    summary = pipeline.run_pipeline(full(images, models, tmp_path / "part"), progress=False)
+    assert summary["stages"]["portray"]["already_done"] == 2 and summary["stages"]["portray"]["processed"] == 4
+    for name in ("portrayals.jsonl", "captions.jsonl"):
+        assert (tmp_path / "part" / name).read_bytes() == (tmp_path / "full" / name).read_bytes(), name
+
+
+def test_cli_runs_the_chain_stage_by_stage(images, models, tmp_path, capsys):  # noqa: F811
+    out = tmp_path / "cli"
+    common = ["--annotation-file", str(Path(images) / "captions.json"), "--root-dir", str(images), "--output-dir",
+              str(out), "--device", "cpu", "--no-progress", "--gd-model", str(models["grounding_dino"]),
+              "--sam-checkpoint", str(models["sam"])]
+    assert pipeline.main(common + ["--stages", "tag:segment"]) == 0
+    assert pipeline.main(common + ["--stages", "portray:", "--num-portrayals", "2", "--seed", "3"]) == 0
+    text = capsys.readouterr().out
+    assert "portray  processed      6" in text and "caption  processed      6" in text
+    plans = read_records(out / "captions.jsonl", VariationPlan)
+    assert all(len(it.variations) == 2 for p in plans for it in p.items)

@@ -182,3 +182,13 @@ def test_stanza_document_conversion():
     assert parsed.render() == text
     assert rewrite(parsed, "dog", "owl") == "A red car and an owl."
     assert rewrite(parsed, "red car", "bus") == "A bus and a dog."
+
+
+@pytest.mark.parametrize("caption, item, short, expected", [
+    ("a red square next to a blue circle", "red square", "three green squares", "three green squares next to a blue circle"),
+    ("Two dogs on the grass.", "dogs", "a single cat", "A single cat on the grass."),
+    ("the dog sleeps on a couch", "couch", "two couches", "the dog sleeps on two couches"),
+    ("a man holding an umbrella", "umbrella", "a pair of umbrellas", "a man holding a pair of umbrellas"),
+])
+def test_a_label_with_its_own_count_replaces_the_determiner_and_keeps_its_number(caption, item, short, expected):
+    assert rewrite(parse(caption), item, short) == expected

@@ -1,9 +1,12 @@
 """Generation pipeline stages on the tiny models: images/s per stage, the fraction of wall time spent
 outside model forward passes, and batched grounding / segmentation against one-at-a-time on the same
-device with equal outputs. All in one process.
+device with equal outputs; then the text stages on one core: ``rules`` portrayals (items/s) and caption
+rewriting (captions/s) through the real stage classes, and the ``openai`` portrayer against a fake server
+answering in 200 ms (default concurrency vs one request at a time). All in one process.
 
-    python benchmarks/pipeline_stages.py                 # CPU, 128 synthetic 320x240 images
+    OMP_NUM_THREADS=1 python benchmarks/pipeline_stages.py           # CPU, 128 synthetic 320x240 images
     python benchmarks/pipeline_stages.py --device cuda --images 256
+    python benchmarks/pipeline_stages.py --only text                 # just the text stages
 """
 
 from __future__ import annotations
@@ -43,7 +46,83 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=128)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--only", choices=("models", "text"), default=None)
+    ap.add_argument("--text-images", type=int, default=5000, help="synthetic images for the text stages")
     args = ap.parse_args()
+    if args.only != "text":
+        bench_model_stages(args)
+    if args.only != "models":
+        bench_text_stages(args.text_images)
+
+
+def bench_text_stages(n_images: int) -> None:
+    """``portray`` (rules) and ``caption`` (spaCy) on synthetic segmented images, COCO-like items and
+    captions with repeats, timed through the stages' process + finish (records included)."""
+    import random
+
+    from portrayal_openai import run as run_openai
+    from portrayal_openai import start_server
+
+    from genemi.generation_pipeline.captioning import CaptionConfig
+    from genemi.generation_pipeline.captioning.stage import CaptionStage
+    from genemi.generation_pipeline.portrayal import PortrayConfig
+    from genemi.generation_pipeline.portrayal.stage import PortrayStage
+    from genemi.generation_pipeline.stage import StageContext
+    from genemi.records import RLE, ItemMask, MaskRecord
+
+    rng = random.Random(0)
+    nouns = ["dog", "cat", "car", "bus", "man", "woman", "pizza", "chair", "bench", "horse", "umbrella", "table",
+             "bird", "truck", "clock", "boat", "giraffe", "cup", "teddy bear", "traffic light", "fire hydrant"]
+    adjectives = ["", "", "red ", "white ", "small ", "wooden ", "black "]
+    places = ["on a street", "in a kitchen", "next to a building", "in a field", "on the beach", "near a window"]
+    rle = RLE(size=[4, 4], counts=[0, 16])
+    records = []
+    for i in range(n_images):
+        picks = rng.sample(nouns, 2)
+        items = [rng.choice(adjectives) + n for n in picks]
+        captions = [f"a {items[0]} next to a {items[1]} {rng.choice(places)}",
+                    f"there is a {items[1]} and a {items[0]} {rng.choice(places)}"]
+        records.append(MaskRecord(id=f"{i:06d}.jpg", image=f"{i:06d}.jpg", width=4, height=4, caption=captions[0],
+                                  original_captions=captions[1:], items=[
+            ItemMask(id=f"{i:06d}.jpg/item_{k:02d}", item=it, box=[0, 0, 4, 4], box_score=0.9, mask=rle,
+                     mask_score=0.9, area=16, crop=[0, 0, 4, 4]) for k, it in enumerate(items)]))
+    ctx = StageContext()
+    portray = PortrayStage(PortrayConfig(), ctx)
+    portray.check()
+    start = time.perf_counter()
+    plans = []
+    for k in range(0, len(records), 64):
+        plans += portray.finish(portray.process(records[k : k + 64]))
+    t_portray = time.perf_counter() - start
+    n_items = sum(len(r.items) for r in records)
+    print(f"  portray (rules, K=4): {n_items} items in {t_portray:.2f} s -> {n_items / t_portray:,.0f} items/s")
+    caption = CaptionStage(CaptionConfig(), ctx)
+    caption.check()
+    caption.finish(caption.process(plans[:8]))  # spaCy warm-up
+    start = time.perf_counter()
+    done = []
+    for k in range(0, len(plans), 64):
+        done += caption.finish(caption.process(plans[k : k + 64]))
+    t_caption = time.perf_counter() - start
+    n_caps = 2 * len(plans)
+    n_written = sum(len(v.captions) for p in done for it in p.items for v in it.variations)
+    fallback = sum(v.caption_fallback for p in done for it in p.items for v in it.variations)
+    n_vars = sum(len(it.variations) for p in done for it in p.items)
+    print(f"  caption (spaCy): {n_caps} source captions parsed and {n_written} rewritten captions written in "
+          f"{t_caption:.2f} s -> {n_caps / t_caption:,.0f} source captions/s, {n_written / t_caption:,.0f} "
+          f"rewritten/s (fallback for {fallback}/{n_vars} variations)")
+    server = start_server(0.2)
+    base = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    try:
+        fast, done_fast = run_openai(base, 100, PortrayConfig().concurrency)
+        slow, done_slow = run_openai(base, 25, 1)
+    finally:
+        server.shutdown()
+    print(f"  portray (openai, fake server answering in 200 ms): default concurrency {fast:.1f} items/s "
+          f"({done_fast}/200 portrayed), one request at a time {slow:.1f} items/s -> {fast / slow:.1f}x")
+
+
+def bench_model_stages(args) -> None:
 
     from genemi.generation_pipeline import pipeline
     from genemi.generation_pipeline.grounding import GroundConfig

@@ -14,6 +14,7 @@ from typing import Sequence
 
 from genemi.text.inflection import indefinite_article, match_case, pluralize, singularize
 from genemi.text.parsing import ParsedCaption, Token
+from genemi.text.vocabulary import verb_group
 
 _NOUNS = ("NOUN", "PROPN")
 #: words of a noun phrase that count or place its item rather than describe it: kept like determiners
@@ -146,8 +147,15 @@ def _describes(toks: Sequence[Token], k: int, lo: int) -> bool:
 
 
 def _is_modifier(toks: Sequence[Token], i: int) -> bool:
-    """A noun modifying the next noun ("dog" in "dog bowl"): it does not name an item itself."""
-    return i + 1 < len(toks) and toks[i + 1].pos in _NOUNS
+    """A noun modifying the next noun ("dog" in "dog bowl"): it does not name an item itself.
+
+    Except where the parser took a verb for that noun: "a dog sleep on the bed" (after a determiner, the
+    next word a known verb followed by a preposition, adverb, determiner, punctuation or nothing)."""
+    if not (i + 1 < len(toks) and toks[i + 1].pos in _NOUNS):
+        return False
+    after = toks[i + 2] if i + 2 < len(toks) else None
+    verb_like = verb_group(toks[i + 1].lemma) is not None and (after is None or after.pos in ("ADP", "ADV", "DET", "PUNCT"))
+    return not (verb_like and i > 0 and toks[i - 1].pos == "DET")
 
 
 def find_phrase(parsed: ParsedCaption, item: str) -> tuple[int, int, int] | None:

@@ -192,3 +192,12 @@ def test_stanza_document_conversion():
 ])
 def test_a_label_with_its_own_count_replaces_the_determiner_and_keeps_its_number(caption, item, short, expected):
     assert rewrite(parse(caption), item, short) == expected
+
+
+@pytest.mark.parametrize("caption, item, short, expected", [
+    ("A cat and a dog sleep on the bed", "dog", "bald eagle", "A cat and a bald eagle sleep on the bed"),
+    ("a cat and a dog play.", "dog", "puppy", "a cat and a puppy play."),
+    ("a hot dog stand on the street", "dog", "cat", None),  # "dog" only modifies "hot dog stand"
+])
+def test_a_verb_the_parser_took_for_a_noun_does_not_hide_the_item(caption, item, short, expected):
+    assert rewrite(parse(caption), item, short) == expected

@@ -80,25 +80,27 @@ class FakeServer:
                     behave = server.script.pop(0) if server.script else server.default
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                # in flight until the answer is ready, counted down before it is sent: a client that has its
+                # answer and sends the next request never overlaps the previous request's count
                 try:
                     reply = behave(body)
                     time.sleep(reply.delay)
-                    if reply.status == 200:
-                        payload = {"id": "x", "object": "chat.completion", "model": body["model"], "choices": [
-                            {"index": 0, "message": {"role": "assistant", "content": reply.content},
-                             "finish_reason": "stop"}]}
-                    else:
-                        payload = {"error": {"message": reply.error, "type": "invalid_request_error"}}
-                    data = json.dumps(payload).encode()
-                    self.send_response(reply.status)
-                    for name, value in {"Content-Type": "application/json", **reply.headers}.items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
                 finally:
                     with server.lock:
                         server.in_flight -= 1
+                if reply.status == 200:
+                    payload = {"id": "x", "object": "chat.completion", "model": body["model"], "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": reply.content},
+                         "finish_reason": "stop"}]}
+                else:
+                    payload = {"error": {"message": reply.error, "type": "invalid_request_error"}}
+                data = json.dumps(payload).encode()
+                self.send_response(reply.status)
+                for name, value in {"Content-Type": "application/json", **reply.headers}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def log_message(self, *args):
                 pass

@@ -156,7 +156,7 @@ def bench_model_stages(args) -> None:
     ground = GroundStage(cfg.ground, context)
     ground.load()
     pics = [load_rgb(images / t.image) for t in tags]
-    det = ground.detector
+    det = ground.backend
     start = time.perf_counter()
     one = [det._detect([p], [t.tags])[0] for p, t in zip(pics, tags)]
     t_one = time.perf_counter() - start
@@ -176,7 +176,7 @@ def bench_model_stages(args) -> None:
     dets = [d for d in read_records(tmp / "out" / "detections.jsonl", DetectionRecord) if d.boxes]
     seg = SegmentStage(cfg.segment, context)
     seg.load()
-    segment = seg.segmenter.segment
+    segment = seg.backend.segment
     arrays = [np.asarray(load_rgb(images / d.image)) for d in dets]
     boxes = [torch.tensor([b.box for b in d.boxes], dtype=torch.float32) for d in dets]
     start = time.perf_counter()

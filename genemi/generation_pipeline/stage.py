@@ -54,13 +54,16 @@ class StageContext:
 
 class Stage(ABC):
     """One pipeline step, built as ``Stage(config_section, context)``. Subclasses set ``name`` (the stage's
-    name in :data:`genemi.generation_pipeline.registry.STAGES`, which gives its manifests and record type)."""
+    name in :data:`genemi.generation_pipeline.registry.STAGES`, which gives its manifests, record type and
+    backend registry); ``self.backend`` is the backend ``config.backend`` names, which ``check``, ``load``
+    and ``offload`` delegate to."""
 
     name: str
 
     def __init__(self, config: Any, context: StageContext) -> None:
         self.config, self.context = config, context
         self.model_seconds = 0.0
+        self.backend = self.spec.backends.build(config.backend, config, context)
 
     @property
     def spec(self):
@@ -87,15 +90,18 @@ class Stage(ABC):
 
     def check(self) -> None:
         """Validate settings and files before any image is processed (raise a GenemiError)."""
+        self.backend.check()
 
     def check_inputs(self, inputs: Sequence[BaseModel]) -> None:
         """Validate the input records as a whole before any is processed (e.g. captions present)."""
 
     def load(self) -> None:
         """Load models (called once, before the first batch)."""
+        self.backend.load()
 
     def offload(self) -> None:
         """Free accelerator memory (``--offload``: after the stage, before the next one loads)."""
+        self.backend.offload()
 
     def prepare(self, batch: Sequence[BaseModel]) -> Any:
         """I/O for a batch (image decoding); runs in a background thread while the previous batch computes."""

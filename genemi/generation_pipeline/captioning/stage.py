@@ -6,9 +6,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from genemi.generation_pipeline.captioning.base import CAPTION_PARSERS
-from genemi.generation_pipeline.captioning.config import CaptionConfig
-from genemi.generation_pipeline.stage import Stage, StageContext
+from genemi.generation_pipeline.stage import Stage
 from genemi.records import VariationPlan
 from genemi.text.rewrite import rewrite_captions
 
@@ -22,23 +20,10 @@ def image_captions(rec: VariationPlan) -> list[str]:
 class CaptionStage(Stage):
     name = "caption"
 
-    def __init__(self, config: CaptionConfig, context: StageContext):
-        super().__init__(config, context)
-        self.parser = CAPTION_PARSERS.build(config.backend, config, context)
-
-    def check(self) -> None:
-        self.parser.check()
-
-    def load(self) -> None:
-        self.parser.load()
-
-    def offload(self) -> None:
-        self.parser.offload()
-
     def process(self, batch: Sequence[VariationPlan], prepared=None) -> list:
         texts = list(dict.fromkeys(t for rec in batch if rec.status == "ok" for t in image_captions(rec)))
         with self.timed():
-            parsed = dict(zip(texts, self.parser.parse(texts))) if texts else {}
+            parsed = dict(zip(texts, self.backend.parse(texts))) if texts else {}
         return [(rec, parsed) for rec in batch]
 
     def finish(self, raw) -> list[VariationPlan]:

@@ -5,28 +5,13 @@ from __future__ import annotations
 from typing import Sequence
 
 from genemi.errors import ImageError
-from genemi.generation_pipeline.grounding.base import GROUNDERS
-from genemi.generation_pipeline.grounding.config import GroundConfig
-from genemi.generation_pipeline.stage import Stage, StageContext
+from genemi.generation_pipeline.stage import Stage
 from genemi.images import load_images
 from genemi.records import DetectionRecord, Failure, TagRecord
 
 
 class GroundStage(Stage):
     name = "ground"
-
-    def __init__(self, config: GroundConfig, context: StageContext):
-        super().__init__(config, context)
-        self.detector = GROUNDERS.build(config.backend, config, context)
-
-    def check(self) -> None:
-        self.detector.check()
-
-    def load(self) -> None:
-        self.detector.load()
-
-    def offload(self) -> None:
-        self.detector.offload()
 
     def prepare(self, batch: Sequence[TagRecord]):
         ok = [r for r in batch if r.status == "ok"]
@@ -57,7 +42,7 @@ class GroundStage(Stage):
                 loaded.append((rec, prepared[rec.id]))
         if loaded:
             with self.timed():
-                results = self.detector.detect([img for _, img in loaded], [rec.tags for rec, _ in loaded])
+                results = self.backend.detect([img for _, img in loaded], [rec.tags for rec, _ in loaded])
             for (rec, _), result in zip(loaded, results):
                 out[rec.id] = (rec.carried(), result)
         return [out[rec.id] for rec in batch]

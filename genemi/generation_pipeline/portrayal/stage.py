@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from genemi.generation_pipeline.portrayal.base import PORTRAYERS, ItemPortrayals, PortrayalRequest, derive_seed, slugify
+from genemi.errors import ConfigError
+from genemi.generation_pipeline.portrayal.base import ItemPortrayals, PortrayalRequest, derive_seed, slugify
 from genemi.generation_pipeline.portrayal.config import PortrayConfig
 from genemi.generation_pipeline.stage import Stage, StageContext
 from genemi.records import Failure, MaskRecord, PlannedItem, PlannedVariation, VariationPlan
@@ -19,21 +20,9 @@ class PortrayStage(Stage):
     name = "portray"
 
     def __init__(self, config: PortrayConfig, context: StageContext):
-        super().__init__(config, context)
         if config.num_portrayals < 1:
-            from genemi.errors import ConfigError
-
             raise ConfigError(f"--num-portrayals must be at least 1, not {config.num_portrayals}")
-        self.portrayer = PORTRAYERS.build(config.backend, config, context)
-
-    def check(self) -> None:
-        self.portrayer.check()
-
-    def load(self) -> None:
-        self.portrayer.load()
-
-    def offload(self) -> None:
-        self.portrayer.offload()
+        super().__init__(config, context)
 
     def request(self, rec: MaskRecord) -> PortrayalRequest:
         caption = rec.caption or (rec.original_captions[0] if rec.original_captions else None)
@@ -46,15 +35,15 @@ class PortrayStage(Stage):
         answers = {}
         if todo:
             with self.timed():
-                results = self.portrayer.portray([self.request(rec) for rec in todo])
+                results = self.backend.portray([self.request(rec) for rec in todo])
             answers = {rec.id: res for rec, res in zip(todo, results)}
         return [(rec, answers.get(rec.id)) for rec in batch]
 
     def plan_item(self, item, answer: ItemPortrayals | None) -> PlannedItem:
-        base = dict(id=item.id, item=item.item, box=item.box, crop=item.crop, backend=self.portrayer.name)
+        base = dict(id=item.id, item=item.item, box=item.box, crop=item.crop, backend=self.backend.name)
         if answer is None:
             answer = ItemPortrayals(error=Failure(stage=self.name, type="missing_answer",
-                                                  message=f"the {self.portrayer.name} backend returned nothing"))
+                                                  message=f"the {self.backend.name} backend returned nothing"))
         if answer.error is not None or not answer.portrayals:
             error = answer.error or Failure(stage=self.name, type="no_portrayals", message="no portrayal")
             return PlannedItem(**base, note=answer.note, raw=answer.raw, status="failed", error=error)

@@ -8,10 +8,8 @@ import numpy as np
 import torch
 
 from genemi.errors import ImageError
-from genemi.generation_pipeline.segmentation.base import SEGMENTERS
-from genemi.generation_pipeline.segmentation.config import SegmentConfig
 from genemi.generation_pipeline.segmentation.masks import crop_window, rle_encode
-from genemi.generation_pipeline.stage import Stage, StageContext
+from genemi.generation_pipeline.stage import Stage
 from genemi.images import load_images
 from genemi.records import DetectionRecord, Failure, ItemMask, MaskRecord
 
@@ -21,19 +19,6 @@ class SegmentStage(Stage):
     first one)."""
 
     name = "segment"
-
-    def __init__(self, config: SegmentConfig, context: StageContext):
-        super().__init__(config, context)
-        self.segmenter = SEGMENTERS.build(config.backend, config, context)
-
-    def check(self) -> None:
-        self.segmenter.check()
-
-    def load(self) -> None:
-        self.segmenter.load()
-
-    def offload(self) -> None:
-        self.segmenter.offload()
 
     def fail(self, record: DetectionRecord, failure: Failure | None) -> MaskRecord:
         return MaskRecord(**record.carried(), ungrounded=record.ungrounded, status="failed",
@@ -58,7 +43,7 @@ class SegmentStage(Stage):
             names = list(dict.fromkeys(b.item for b in rec.boxes))
             chosen = [max((b for b in rec.boxes if b.item == n), key=lambda b: b.score) for n in names]
             with self.timed():
-                masks, scores = self.segmenter.segment(image, torch.tensor([b.box for b in chosen], dtype=torch.float32))
+                masks, scores = self.backend.segment(image, torch.tensor([b.box for b in chosen], dtype=torch.float32))
             out.append((rec, names, chosen, masks, scores))
         return out
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from genemi.errors import ConfigError, ImageError
-from genemi.generation_pipeline.stage import Stage, StageContext
-from genemi.generation_pipeline.tagging.base import TAGGERS
-from genemi.generation_pipeline.tagging.config import TagConfig
+from genemi.generation_pipeline.stage import Stage
 from genemi.images import load_images
 from genemi.records import Failure, ImageInput, TagRecord
 
@@ -15,27 +13,14 @@ from genemi.records import Failure, ImageInput, TagRecord
 class TagStage(Stage):
     name = "tag"
 
-    def __init__(self, config: TagConfig, context: StageContext):
-        super().__init__(config, context)
-        self.tagger = TAGGERS.build(config.backend, config, context)
-
-    def check(self) -> None:
-        self.tagger.check()
-
     def check_inputs(self, inputs: Sequence[ImageInput]) -> None:
-        if getattr(self.tagger, "needs_captions", False) and inputs and not any(r.captions for r in inputs):
-            raise ConfigError(f"--tagger {self.tagger.name} takes its items from captions, and none of the images "
+        if getattr(self.backend, "needs_captions", False) and inputs and not any(r.captions for r in inputs):
+            raise ConfigError(f"--tagger {self.backend.name} takes its items from captions, and none of the images "
                               "has any: give --annotation-file (Karpathy/COCO/JSONL captions), or use --tagger blip")
-
-    def load(self) -> None:
-        self.tagger.load()
-
-    def offload(self) -> None:
-        self.tagger.offload()
 
     def fail(self, record: ImageInput, failure: Failure) -> TagRecord:
         return TagRecord(id=record.id, image=record.image, original_captions=record.captions,
-                         backend=self.tagger.name, status="failed", error=failure)
+                         backend=self.backend.name, status="failed", error=failure)
 
     def prepare(self, batch: Sequence[ImageInput]):
         return load_images(self.context.image_root, [rec.image for rec in batch])
@@ -50,7 +35,7 @@ class TagStage(Stage):
             rec, (width, height), (caption, tags, scores) = entry
             out.append(TagRecord(
                 id=rec.id, image=rec.image, width=width, height=height, caption=caption,
-                original_captions=rec.captions, tags=tags, tag_scores=scores, backend=self.tagger.name,
+                original_captions=rec.captions, tags=tags, tag_scores=scores, backend=self.backend.name,
                 status="ok" if tags else "failed",
                 error=None if tags else Failure(stage=self.name, type="no_items", message="no items found"),
             ))
@@ -66,7 +51,7 @@ class TagStage(Stage):
                 loaded.append((rec, img))
         if loaded:
             with self.timed():
-                results = self.tagger.tag([img for _, img in loaded], [rec.captions for rec, _ in loaded])
+                results = self.backend.tag([img for _, img in loaded], [rec.captions for rec, _ in loaded])
             for (rec, img), result in zip(loaded, results):
                 out[rec.id] = (rec, img.size, result)
         return [out[rec.id] for rec in batch]

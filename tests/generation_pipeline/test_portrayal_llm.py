@@ -285,9 +285,9 @@ def test_openai_concurrency_limit(server, api):
     assert 1 <= server.max_in_flight <= 3
 
 
-def test_openai_unreachable_server(api, server):
+def test_openai_server_gone_during_the_run(api, server):
+    p = api(retries=1)  # checked while the server was up
     server.close()
-    p = api(retries=1)
     [result] = p.portray([request("img1", ["dog"])])
     assert result["dog"].error.type == "APIError" and "cannot reach" in result["dog"].error.message
 
@@ -378,3 +378,16 @@ def test_hf_check_errors(tmp_path, chat_lm):
     with pytest.raises(CheckpointError, match="chat template"):
         check(str(no_template))
     check(str(chat_lm))
+
+
+def test_openai_check_reaches_the_server_before_work(server):
+    import socket
+
+    config = PortrayConfig(backend="openai", api_base=server.base, api_model="m")
+    OpenAIPortrayer(config, StageContext()).check()  # answers (even 501 for GET /models): reachable
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config.api_base = f"http://127.0.0.1:{port}/v1"
+    with pytest.raises(ConfigError, match=f"--api-base http://127.0.0.1:{port}/v1: no server answers there"):
+        OpenAIPortrayer(config, StageContext()).check()

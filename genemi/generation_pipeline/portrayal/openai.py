@@ -92,6 +92,20 @@ class OpenAIPortrayer(ChatPortrayer):
         if c.concurrency < 1 or c.retries < 0 or c.timeout <= 0:
             raise ConfigError("--api-concurrency must be >= 1, --api-retries >= 0 and --api-timeout > 0")
         super().check()
+        self._probe()
+
+    def _probe(self) -> None:
+        """Reach the server once before any image is processed: any HTTP answer will do (``GET /models``
+        is not required to exist); no answer at all is a ConfigError naming ``--api-base``."""
+        request = urllib.request.Request(self.config.api_base.rstrip("/") + "/models", method="GET")
+        try:
+            urllib.request.urlopen(request, timeout=min(self.config.timeout, 10.0)).close()
+        except urllib.error.HTTPError:
+            return  # the server answered
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ConfigError(f"--api-base {self.config.api_base}: no server answers there ({reason}); start it "
+                              "(e.g. `vllm serve MODEL`) or fix the URL") from exc
 
     @property
     def url(self) -> str:

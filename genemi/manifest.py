@@ -149,13 +149,13 @@ def merge_side_file(path: str | Path, side: str | Path) -> int:
     updates: dict[str, bytes] = {}
     for _, obj in iter_json_lines(side):
         updates[str(obj["id"])] = encode_line(obj)
+    merged = len(updates)
     lines = []
     for _, obj in iter_json_lines(path) if path.exists() else ():
         key = str(obj["id"])
         lines.append(updates.pop(key) if key in updates else encode_line(obj))
     lines.extend(updates.values())
     write_atomic(path, "".join(line + "\n" for line in lines).encode("utf-8"))
-    merged = sum(1 for _ in iter_json_lines(side))
     side.unlink()
     return merged
 

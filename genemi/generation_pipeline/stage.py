@@ -120,8 +120,7 @@ class Stage(ABC):
 
     def fail(self, record: BaseModel, failure: Failure | None) -> BaseModel:
         """The failed output record for an input record (its image fields carried over)."""
-        base = record.carried() if hasattr(record, "carried") else {"id": record.id, "image": record.image}
-        return self.record_type(**base, status="failed", error=failure or self.upstream_failure(record))
+        return self.record_type(**record.carried(), status="failed", error=failure or self.upstream_failure(record))
 
 
 def failures(record: BaseModel) -> Iterator[Failure]:

@@ -190,7 +190,7 @@ class MaskRecord(ImageStageRecord):
     ungrounded: list[str] = Field(default_factory=list)
 
 
-# --- generation pipeline II: portrayals and rewritten captions ----------------------------------------------
+# --- generation pipeline II/III: portrayals, rewritten captions, painted variations and their scores ------
 # Still one line per image: ``portrayals.jsonl`` plans every variation of every item of an image, and
 # ``captions.jsonl`` is the same plan with each variation's captions filled in. Ids are hierarchical:
 # ``<image id>/item_02`` (the key of the item's mask in ``masks.jsonl``) and ``<image id>/item_02/var_1``.
@@ -219,8 +219,19 @@ class PlannedVariation(Record):
     seed: int = Field(description="inpainting seed derived from (global seed, variation id)")
     captions: list[str] = Field(default_factory=list, description="captions describing the variation")
     caption_fallback: bool = Field(False, description="no phrase named the item: '<caption> and <short>' was used")
+    # --- filled by ``inpaint`` (variations.jsonl) and ``score`` (scores.jsonl)
+    image: str | None = Field(None, description="the variation image, relative to the output folder")
+    itm_score: list[float] | None = Field(None, description="BLIP ITM raw 'match' logit per caption, on the variation")
+    itm_prob: list[float] | None = Field(None, description="BLIP ITM match probability per caption")
+    clip_score: list[float] | None = Field(None, description="CLIPScore (100 * max(cos, 0)) per caption")
+    iva_score: float | None = Field(None, description="image variation area of the item's sibling group, in %")
+    iva_note: str | None = Field(None, description="why the IVA is degenerate (e.g. a group of one)")
     status: Status = "ok"
     error: Failure | None = None
+
+    @property
+    def mean_itm(self) -> float | None:
+        return sum(self.itm_score) / len(self.itm_score) if self.itm_score else None
 
 
 class PlannedItem(Record):
@@ -246,3 +257,7 @@ class VariationPlan(ImageStageRecord):
 
 PortrayalRecord = VariationPlan
 CaptionRecord = VariationPlan
+#: ``variations.jsonl``: the plan with each painted variation's ``image``
+InpaintRecord = VariationPlan
+#: ``scores.jsonl``: the painted plan with ITM, CLIPScore and IVA per variation
+ScoreRecord = VariationPlan

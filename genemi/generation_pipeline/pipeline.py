@@ -24,8 +24,10 @@ from typing import Any, Sequence
 from genemi.errors import ConfigError
 from genemi.generation_pipeline.captioning.config import CaptionConfig
 from genemi.generation_pipeline.grounding.config import GroundConfig
+from genemi.generation_pipeline.inpainting.config import InpaintConfig
 from genemi.generation_pipeline.options import add_section_arguments, check_backend_options, flag_of
 from genemi.generation_pipeline.portrayal.config import PortrayConfig
+from genemi.generation_pipeline.scoring.config import ScoreConfig
 from genemi.generation_pipeline.registry import IMAGES, STAGE_NAMES, STAGES, StageSpec, select_stages
 from genemi.generation_pipeline.segmentation.config import SegmentConfig
 from genemi.generation_pipeline.tagging.config import TagConfig
@@ -55,6 +57,8 @@ class PipelineConfig:
     segment: SegmentConfig = field(default_factory=SegmentConfig)
     portray: PortrayConfig = field(default_factory=PortrayConfig)
     caption: CaptionConfig = field(default_factory=CaptionConfig)
+    inpaint: InpaintConfig = field(default_factory=InpaintConfig)
+    score: ScoreConfig = field(default_factory=ScoreConfig)
 
     def section(self, stage: str) -> Any:
         return getattr(self, stage)
@@ -224,8 +228,6 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--root-dir", default=None, help="root the annotation file's image paths are relative to (alias of --input-dir)")
     io.add_argument("--annotation-file", default=None, help="captions: Karpathy/BLIP JSON list, COCO captions_*.json or JSONL")
     io.add_argument("--save-annotated-image", action="store_true", default=None, help="write previews/ with boxes and masks")
-    io.add_argument("--sd-checkpoint", default=None,
-                    help="Stable Diffusion inpainting (the inpaint stage is not part of genemi generate yet: refused)")
     io.add_argument("--verbose", action="store_true", help="debug logging")
     run = p.add_argument_group("run")
     run.add_argument("--config", default=None, help="YAML preset (configs/pipeline/*.yaml; one section per stage); flags override it")
@@ -256,9 +258,6 @@ def resolve_config(args) -> PipelineConfig:
     """Defaults < YAML preset < flags; options given for a backend that is not selected are refused."""
     from genemi.presets import load_config, read_preset
 
-    if args.sd_checkpoint:
-        raise ConfigError("--sd-checkpoint: inpainting is not part of `genemi generate` yet (the stages are "
-                          f"{_chain()}); drop the flag")
     if args.input_dir and args.root_dir and args.input_dir != args.root_dir:
         raise ConfigError("--input-dir and --root-dir name the same folder; give one")
     overrides: dict[str, Any] = {k: getattr(args, k) for k in _GENERAL}

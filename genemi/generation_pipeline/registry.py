@@ -16,8 +16,12 @@ from genemi.generation_pipeline.captioning.base import CAPTION_PARSERS
 from genemi.generation_pipeline.captioning.config import CaptionConfig
 from genemi.generation_pipeline.grounding.base import GROUNDERS
 from genemi.generation_pipeline.grounding.config import GroundConfig
+from genemi.generation_pipeline.inpainting.base import INPAINTERS
+from genemi.generation_pipeline.inpainting.config import InpaintConfig
 from genemi.generation_pipeline.portrayal.base import PORTRAYERS
 from genemi.generation_pipeline.portrayal.config import PortrayConfig
+from genemi.generation_pipeline.scoring.base import SCORERS
+from genemi.generation_pipeline.scoring.config import ScoreConfig
 from genemi.generation_pipeline.segmentation.base import SEGMENTERS
 from genemi.generation_pipeline.segmentation.config import SegmentConfig
 from genemi.generation_pipeline.tagging.base import TAGGERS
@@ -58,6 +62,12 @@ STAGES: tuple[StageSpec, ...] = (
     StageSpec("caption", "captions rewritten to name each portrayal", "portrayals.jsonl", "captions.jsonl",
               VariationPlan, VariationPlan, CaptionConfig, "genemi.generation_pipeline.captioning.stage:CaptionStage",
               CAPTION_PARSERS),
+    StageSpec("inpaint", "each variation painted into its item's mask (images under variations/)", "captions.jsonl",
+              "variations.jsonl", VariationPlan, VariationPlan, InpaintConfig,
+              "genemi.generation_pipeline.inpainting.stage:InpaintStage", INPAINTERS),
+    StageSpec("score", "BLIP ITM (+ CLIPScore) per caption on the variation, IVA per sibling group",
+              "variations.jsonl", "scores.jsonl", VariationPlan, VariationPlan, ScoreConfig,
+              "genemi.generation_pipeline.scoring.stage:ScoreStage", SCORERS),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
 

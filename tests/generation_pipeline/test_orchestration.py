@@ -21,24 +21,23 @@ def test_help_lists_every_stage_backend_and_option_from_the_registry(capsys):
     with pytest.raises(SystemExit):
         pipeline.main(["--help"])
     text = capsys.readouterr().out
-    assert "tag -> ground -> segment -> portray -> caption" in text
+    assert "tag -> ground -> segment -> portray -> caption -> inpaint -> score" in text
     for spec in STAGES:
         assert re.search(rf"{spec.name}\s+{re.escape(spec.reads)}\s+->\s+{re.escape(spec.writes)}", text), spec.name
         assert "{" + ",".join(spec.backends.names) + "}" in text
         for f in spec.config.__dataclass_fields__.values():
             if "help" in f.metadata:
                 assert flag_of(f) in text, flag_of(f)
-    assert "tag=16,ground=8,segment=4,portray=64,caption=64" in text
+    assert "tag=16,ground=8,segment=4,portray=64,caption=64,inpaint=2,score=8" in re.sub(r"\s+", "", text)
 
 
 @pytest.mark.parametrize("flags, message", [
     (["--tag2text-threshold", "0.5"], "--tag2text-threshold applies only to --tagger tag2text, not --tagger captions"),
     (["--image-size", "512"], "--image-size applies only to --tagger tag2text"),
-    (["--blip-model", "x"], "--blip-model applies only to --tagger blip"),
+    (["--blip-caption-model", "x"], "--blip-caption-model applies only to --tagger blip"),
     (["--api-base", "http://localhost:1/v1"], "--api-base applies only to --portrayer openai, not --portrayer rules"),
     (["--llm-model", "x", "--portrayer", "openai"], "--llm-model applies only to --portrayer hf"),
     (["--stanza-dir", "x"], "--stanza-dir applies only to --caption-parser stanza"),
-    (["--sd-checkpoint", "/models/sd2-inpainting"], "inpainting is not part of `genemi generate` yet"),
 ])
 def test_options_for_another_backend_are_refused_with_the_reason(flags, message, tmp_path, capsys):
     rc = pipeline.main(["--input-dir", str(tmp_path), "--output-dir", str(tmp_path / "out"), "--no-progress"] + flags)

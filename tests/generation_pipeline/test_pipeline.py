@@ -89,8 +89,14 @@ def test_rle_round_trip_and_crop_window():
     assert crop_window(small, 512) == [0, 0, 96, 80]  # clipped to the image
     big = np.zeros((1500, 1500), bool)
     big[0:900, 0:700] = True
-    x0, y0, x1, y1 = crop_window(big, 512)
-    assert (x1 - x0) == 900 and (y1 - y0) == 900  # at least the mask's extent
+    # per axis (the original's rule): the 900-row extent is kept exactly, the 700-column one too (>= 512)
+    assert crop_window(big, 512) == [0, 0, 700, 900]
+    wide = np.zeros((1000, 3000), bool)
+    wide[400:500, 1000:2200] = True  # 1200 wide, 100 high: exact width, 512 rows centred on 450
+    assert crop_window(wide, 512) == [1000, 194, 2200, 706]
+    edge = np.zeros((600, 600), bool)
+    edge[590:600, 0:10] = True  # a window centred on the mask would leave the image: shifted inside
+    assert crop_window(edge, 512) == [0, 88, 512, 600]
 
 
 def test_sam_variant_from_state_dict_and_wrong_checkpoint(models, tiny_clip):
@@ -251,7 +257,7 @@ def test_items_without_boxes_are_recorded(images, models, tmp_path):
 def test_blip_tagger_and_stage_by_stage_cli(images, models, tmp_path, capsys):
     out = tmp_path / "cli"
     common = ["--input-dir", str(images), "--output-dir", str(out), "--device", "cpu", "--no-progress"]
-    assert pipeline.main(common + ["--stages", "tag", "--tagger", "blip", "--blip-model", str(models["blip"]),
+    assert pipeline.main(common + ["--stages", "tag", "--tagger", "blip", "--blip-caption-model", str(models["blip"]),
                                    "--limit", "3", "--batch-size", "2"]) == 0
     tags = read_records(out / "tags.jsonl", TagRecord)
     assert len(tags) == 3 and all(t.backend == "blip" and t.caption is not None for t in tags)

@@ -32,23 +32,24 @@ def rle_decode(rle: RLE) -> np.ndarray:
 
 
 def crop_window(mask: np.ndarray, min_size: int = MIN_CROP) -> list[int]:
-    """A square window of at least ``min_size`` px (or the mask's extent) centred on the mask, shifted to
-    stay inside the image and clipped where the image is smaller: ``[x0, y0, x1, y1]``."""
+    """The inpainting window around a mask, ``[x0, y0, x1, y1]``, by the original's per-axis rule: on each axis
+    a mask extent under ``min_size`` gets a ``min_size`` window centred on the mask and shifted to stay inside
+    the image (clipped where the image is smaller); a larger extent is kept exactly. Windows are therefore at
+    least ``min_size`` per side (image permitting) and may be non-square. An empty mask gives the centre."""
     h, w = mask.shape
     cols, rows = np.flatnonzero(mask.any(axis=0)), np.flatnonzero(mask.any(axis=1))
     if cols.size == 0:
-        cx, cy, extent = w / 2, h / 2, 0
-    else:
-        x0, x1, y0, y1 = cols[0], cols[-1] + 1, rows[0], rows[-1] + 1
-        cx, cy, extent = (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0)
-    side = max(min_size, int(extent))
+        cols, rows = np.array([w // 2]), np.array([h // 2])
 
-    def span(center: float, length: int) -> tuple[int, int]:
-        if side >= length:
+    def span(first: int, last: int, length: int) -> tuple[int, int]:
+        lo, hi = int(first), int(last) + 1
+        if hi - lo >= min_size:
+            return lo, hi
+        if min_size >= length:
             return 0, length
-        start = int(round(center - side / 2))
-        start = min(max(start, 0), length - side)
-        return start, start + side
+        start = int(round((lo + hi) / 2 - min_size / 2))
+        start = min(max(start, 0), length - min_size)
+        return start, start + min_size
 
-    (a, b), (c, d) = span(cx, w), span(cy, h)
-    return [a, c, b, d]
+    (x0, x1), (y0, y1) = span(cols[0], cols[-1], w), span(rows[0], rows[-1], h)
+    return [x0, y0, x1, y1]

@@ -15,7 +15,7 @@ class BlipTagger:
     name = "blip"
 
     def __init__(self, config, context, max_new_tokens: int = 30, num_beams: int = 3):
-        self.path, self.device, self.dtype, self.max_items = config.blip_model, context.device, context.dtype, config.max_items
+        self.path, self.device, self.dtype, self.max_items = config.blip_caption_model, context.device, context.dtype, config.max_items
         self.max_new_tokens, self.num_beams = max_new_tokens, num_beams
         self.model = self.processor = None
 
@@ -23,8 +23,8 @@ class BlipTagger:
         from genemi.models.hf import require_local_dir
 
         if not self.path:
-            raise ConfigError("--tagger blip needs --blip-model (a local BLIP captioning folder)")
-        require_local_dir(self.path, "BLIP captioning model (--blip-model)")
+            raise ConfigError("--tagger blip needs --blip-caption-model (a local BLIP captioning folder)")
+        require_local_dir(self.path, "BLIP captioning model (--blip-caption-model)")
 
     def load(self) -> None:
         if self.model is None:

@@ -13,7 +13,8 @@ class TagConfig:
                           "(a BLIP caption's noun phrases), tag2text (original checkpoint; not available yet)",
                           flag="--tagger")
     max_items: int = option(10, "items per image, most salient first")
-    blip_model: str | None = option(None, "local BLIP captioning folder", backends=("blip",), metavar="DIR")
+    blip_caption_model: str | None = option(None, "local BLIP captioning folder (BlipForConditionalGeneration)",
+                                            backends=("blip",), metavar="DIR")
     tag2text_checkpoint: str | None = option(None, "original Tag2Text checkpoint (tag2text_swin_14m.pth)",
                                              backends=("tag2text",), metavar="PTH")
     tag2text_threshold: float = option(0.64, "Tag2Text tag threshold", backends=("tag2text",))

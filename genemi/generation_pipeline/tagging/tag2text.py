@@ -29,7 +29,7 @@ class Tag2TextTagger:
     def check(self) -> None:
         raise BackendUnavailable(
             "the tag2text tagger is not available yet (original Tag2Text checkpoints need their own loader); "
-            "use --tagger captions (with --annotation-file) or --tagger blip --blip-model DIR"
+            "use --tagger captions (with --annotation-file) or --tagger blip --blip-caption-model DIR"
         )
 
     def load(self) -> None:  # never reached: check() refuses first

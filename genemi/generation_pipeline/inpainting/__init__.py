@@ -1,0 +1,1 @@
+"""Inpainting (stage ``inpaint``): each planned variation painted into its item's masked crop window."""

@@ -1,0 +1,42 @@
+"""Options of the ``inpaint`` stage (YAML section ``inpaint``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from genemi.generation_pipeline.options import option
+
+#: named settings; explicit flags override them. ``paper`` = the GeNeMi paper's settings.
+INPAINT_PRESETS = {
+    "paper": {"num_steps": 100, "guidance": 7.5, "scheduler": None},  # scheduler: the checkpoint's own
+    "fast": {"num_steps": 25, "guidance": 7.5, "scheduler": "dpm++"},  # not the paper's: ~4x fewer UNet calls
+}
+SCHEDULERS = ("ddim", "pndm", "euler", "euler_a", "dpm++", "unipc")
+
+
+@dataclass
+class InpaintConfig:
+    backend: str = option("diffusers", "inpainter: diffusers (Stable Diffusion / SDXL inpainting, local folder or "
+                          "single .safetensors/.ckpt file)", flag="--inpainter")
+    sd_checkpoint: str | None = option(None, "local diffusers inpainting folder (e.g. stable-diffusion-2-inpainting) "
+                                       "or a single .safetensors/.ckpt file", metavar="PATH")
+    sd_config: str | None = option(None, "local diffusers folder whose configs a single-file --sd-checkpoint uses",
+                                   metavar="DIR")
+    sd_preset: str = option("paper", "paper: 100 steps, guidance 7.5, the checkpoint's scheduler (the paper's "
+                            "settings); fast: 25 steps with DPM++ (not the paper's)", choices=tuple(INPAINT_PRESETS))
+    sd_num_steps: int | None = option(None, "denoising steps (default: the preset's)")
+    sd_guidance: float | None = option(None, "classifier-free guidance scale (default: the preset's)")
+    sd_scheduler: str | None = option(None, "scheduler (default: the preset's)", choices=SCHEDULERS)
+    sd_negative_prompt: str | None = option(None, "negative prompt for every variation (the original used none)",
+                                            metavar="TEXT")
+    sd_size: int | None = option(None, "model input side in pixels (default: the checkpoint's native size)")
+    sd_batch_size: int = option(8, "variations per UNet batch; an item's portrayals stay together")
+    sd_compile: bool = option(False, "torch.compile the UNet (CUDA; pays off on long runs)")
+    sd_vae_tiling: bool = option(False, "decode the VAE in tiles (large --sd-size)")
+    paste: str = option("mask", "mask: paste only the dilated, feathered mask region back into the source; crop: "
+                        "paste the whole crop window (the original's behaviour, for comparison)",
+                        choices=("mask", "crop"))
+    mask_dilate: int = option(8, "pixels the mask is grown by before painting and pasting (source resolution)")
+    mask_feather: int = option(4, "width in pixels of the soft paste edge, inside the dilated mask")
+    variation_format: str = option("jpg", "file format of the variation images", choices=("jpg", "png"))
+    batch_size: int = 2  # images per batch (--batch-size inpaint=N)

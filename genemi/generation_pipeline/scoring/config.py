@@ -1,0 +1,26 @@
+"""Options of the ``score`` stage (YAML section ``score``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from genemi.generation_pipeline.options import option
+
+#: the original's IVA pixel threshold: a pixel varies when its channel-mean std across siblings exceeds this (uint8)
+IVA_PIXEL_THRESHOLD = 10.0
+
+
+@dataclass
+class ScoreConfig:
+    backend: str = option("blip", "image-text matching model: blip (transformers BlipForImageTextRetrieval, local "
+                          "folder such as blip-itm-large-coco)", flag="--scorer")
+    blip_model: str | None = option(None, "local BLIP image-text matching folder (the original's --blip-model)",
+                                    metavar="DIR")
+    clip_score_model: str | None = option(None, "also compute CLIPScore with this open_clip model (name or local "
+                                          "config JSON; optional)", metavar="MODEL")
+    clip_score_pretrained: str | None = option(None, "weights for --clip-score-model (open_clip/OpenAI checkpoint "
+                                               "file or local folder)", metavar="PATH")
+    itm_batch_size: int = option(64, "image-caption pairs per ITM forward pass")
+    iva_pixel_threshold: float = option(IVA_PIXEL_THRESHOLD, "IVA: a pixel varies when the channel mean of its "
+                                        "std across siblings exceeds this (uint8 units)")
+    batch_size: int = 8  # images per batch (--batch-size score=N)

@@ -12,7 +12,8 @@ T = TypeVar("T")
 COMMANDS = {
     "train": ("genemi.training.train", "fine-tune CLIP on mined hard negatives (GeNeMi / CE-CLIP / NegCLIP)"),
     "generate": ("genemi.generation_pipeline.pipeline",
-                 "run the generation pipeline (tag -> ground -> segment -> portray -> caption); `genemi generate merge` joins shards"),
+                 "run the generation pipeline (tag -> ground -> segment -> portray -> caption -> inpaint -> score); "
+                 "`genemi generate merge|export|stats|gallery` join shards, export the training set, report, show"),
     "negatives": ("genemi.negatives.command",
                   "generate typed text hard negatives (CE-CLIP / NegCLIP / SugarCrepe edits) from captions"),
     "eval": ("genemi.evaluation.eval_autogmentation",

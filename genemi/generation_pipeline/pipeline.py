@@ -219,7 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="genemi generate",
         description=f"GeNeMi generation pipeline: {_chain()} (resumable, batched, shardable). Stages and "
         "manifests:\n" + "\n".join(f"  {s.name:8s} {s.reads:17s} -> {s.writes:17s} {s.summary}" for s in STAGES)
-        + "\n`genemi generate merge --output-dir DIR` joins shard outputs.",
+        + "\n\nAfter a run (each has --help):\n  genemi generate merge --output-dir DIR    join shard outputs\n"
+        + "\n".join(f"  genemi generate {k} --output-dir DIR  {v[1]}" for k, v in TOOLS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     io = p.add_argument_group("inputs and outputs (original flags)")
@@ -303,10 +304,22 @@ def _print_summary(summary: dict) -> None:
         print(f"  previews: {summary['previews']}")
 
 
+#: ``genemi generate <tool>``: module with ``main(argv)`` and a one-line description
+TOOLS = {
+    "export": ("genemi.generation_pipeline.export", "filtered training set: JSONL, legacy JSON, open_clip CSV, WebDataset"),
+    "stats": ("genemi.generation_pipeline.stats", "per-stage counts and failure reasons, score histograms, filter pass rates"),
+    "gallery": ("genemi.generation_pipeline.gallery", "static HTML gallery and PNG contact sheet of a run"),
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     from genemi.cli import guarded
 
+    if argv and argv[0] in TOOLS:
+        import importlib
+
+        return importlib.import_module(TOOLS[argv[0]][0]).main(argv[1:])
     if argv and argv[0] == "merge":
         mp = argparse.ArgumentParser(prog="genemi generate merge", description="join shard manifests")
         mp.add_argument("--output-dir", required=True, help="the --output-dir the shards were run with")

@@ -173,8 +173,39 @@ def run_pipeline(cfg: PipelineConfig, progress: bool = True) -> dict:
     return summary
 
 
+#: folder (under a stage's output folder) of files that records point to by relative path
+RUN_FILES = ("variations",)
+
+
+def _merge_files(shard_dirs: Sequence[Path], root: Path) -> int:
+    """Hard-link (or copy) each shard's variation images to the same relative path under ``root``; the
+    manifests' relative paths stay valid. Files already there with the same size are kept."""
+    import shutil
+
+    count = 0
+    for d in shard_dirs:
+        for folder in RUN_FILES:
+            for src in sorted((d / folder).rglob("*")) if (d / folder).is_dir() else ():
+                if not src.is_file() or src.name.startswith(".tmp"):
+                    continue
+                dst = root / src.relative_to(d)
+                if dst.exists() and dst.stat().st_size == src.stat().st_size:
+                    continue
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                tmp = dst.with_name(f".tmp-merge-{dst.name}")
+                tmp.unlink(missing_ok=True)
+                try:
+                    os.link(src, tmp)
+                except OSError:
+                    shutil.copyfile(src, tmp)
+                os.replace(tmp, dst)
+                count += 1
+    return count
+
+
 def merge_shards(output_dir: str | Path) -> dict[str, int]:
-    """Join ``shards/*/<manifest>`` into ``<output_dir>/<manifest>`` (sorted by id, deduplicated)."""
+    """Join ``shards/*/<manifest>`` into ``<output_dir>/<manifest>`` (sorted by id, deduplicated) and bring
+    the shards' variation images to the same relative paths under ``output_dir``."""
     from genemi.manifest import encode_line, iter_json_lines, write_atomic
 
     root = Path(output_dir)
@@ -191,6 +222,9 @@ def merge_shards(output_dir: str | Path) -> dict[str, int]:
         if records:
             write_atomic(root / spec.writes, "".join(encode_line(records[k]) + "\n" for k in sorted(records)).encode())
             counts[spec.writes] = len(records)
+    copied = _merge_files(shard_dirs, root)
+    if copied:
+        counts["variation images"] = copied
     return counts
 
 
@@ -328,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if code:
             return code
         for name, c in counts.items():
-            print(f"{name}: {c} records")
+            print(f"{name}: {c} {'files' if name == 'variation images' else 'records'}")
         return 0
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,

@@ -13,7 +13,7 @@ from genemi.generation_pipeline.grounding.grounding_dino import GroundingDino
 from genemi.generation_pipeline.options import flag_of
 from genemi.generation_pipeline.registry import STAGES
 from genemi.manifest import merge_side_file, read_records
-from genemi.records import DetectionRecord, MaskRecord
+from genemi.records import DetectionRecord, MaskRecord, VariationPlan
 from tests.generation_pipeline.test_pipeline import cfg, images, models  # noqa: F401 - shared fixtures
 
 
@@ -142,3 +142,31 @@ def test_merge_side_file_replaces_in_place_appends_new_and_is_idempotent(tmp_pat
     assert got == [{"id": "a", "status": "failed"}, {"id": "b", "status": "ok"}, {"id": "c", "status": "ok", "v": 2},
                    {"id": "d", "status": "ok"}]
     assert merge_side_file(main, side) == 0  # nothing left to merge
+
+
+def test_merge_brings_each_shards_variation_images_to_the_paths_its_manifests_name(tmp_path, capsys):
+    from tests.generation_pipeline.scored_run import write_scored_run
+
+    run = write_scored_run(tmp_path / "src")
+    recs = read_records(run.output_dir / "scores.jsonl", VariationPlan)
+    root = tmp_path / "gen"
+    for k, rec in enumerate(recs):  # image k -> shard k (of 3), with its own variation images
+        shard = root / "shards" / f"shard-{k:05d}-of-00003"
+        shard.mkdir(parents=True)
+        (shard / "scores.jsonl").write_text(rec.model_dump_json(exclude_none=True) + "\n")
+        for item in rec.items:
+            for var in item.variations:
+                if var.image:
+                    (shard / var.image).parent.mkdir(parents=True, exist_ok=True)
+                    (shard / var.image).write_bytes((run.output_dir / var.image).read_bytes())
+    (root / "shards" / "shard-00000-of-00003" / "variations" / ".tmp-half").write_bytes(b"x")  # a killed write
+    assert pipeline.main(["merge", "--output-dir", str(root)]) == 0
+    assert "variation images" in capsys.readouterr().out
+    merged = read_records(root / "scores.jsonl", VariationPlan)
+    assert [r.id for r in merged] == sorted(r.id for r in recs)
+    painted = [v.image for r in merged for it in r.items for v in it.variations if v.image]
+    assert len(painted) == len(run.scores)
+    for rel in painted:
+        assert (root / rel).read_bytes() == (run.output_dir / rel).read_bytes()
+    assert not list(root.glob("variations/**/.tmp*"))
+    assert pipeline.main(["merge", "--output-dir", str(root)]) == 0  # again: idempotent

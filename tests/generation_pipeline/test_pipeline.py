@@ -271,13 +271,13 @@ def test_stage_selection():
     def names(sel):
         return [s.name for s in select_stages(sel)]
 
-    assert names("all") == ["tag", "ground", "segment", "portray", "caption"]
+    assert names("all") == ["tag", "ground", "segment", "portray", "caption", "inpaint", "score"]
     assert names("ground:segment") == ["ground", "segment"]
-    assert names("portray:") == ["portray", "caption"]
+    assert names("portray:") == ["portray", "caption", "inpaint", "score"]
     assert names(":ground") == ["tag", "ground"]
     assert names("segment,tag") == ["tag", "segment"]
-    with pytest.raises(ConfigError, match="unknown stage 'inpaint'"):
-        select_stages("inpaint")
+    with pytest.raises(ConfigError, match="unknown stage 'paint'"):
+        select_stages("paint")
     with pytest.raises(ConfigError, match="comes after"):
         select_stages("caption:tag")
 

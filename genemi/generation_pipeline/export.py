@@ -1,0 +1,487 @@
+"""``genemi generate export``: a finished run's painted, scored variations as a training set.
+
+Reads ``<output-dir>/scores.jsonl`` (one line per image: items -> variations with ITM, CLIPScore and IVA),
+keeps every painted ``ok`` variation whose mean BLIP ITM logit is > ``--min-itm`` (default 0.0) and whose IVA
+is > ``--min-iva`` (default 14.0) -- the original trainer's thresholds -- and writes, under
+``<output-dir>/export/`` (``--export-dir``):
+
+* ``dataset.jsonl``: one :class:`~genemi.records.VariationRecord` per line
+  (``genemi train --dataset-type variations --dataset dataset.jsonl --image-root <output-dir>``);
+* ``variation_annotation.json``: the original GeNeMi JSON list, exactly its keys
+  (:data:`~genemi.records.LEGACY_VARIATION_KEYS`);
+* ``dataset.csv``: open_clip CSV, tab separated, columns ``filepath`` and ``title``, one row per caption,
+  ``filepath`` relative to the output folder
+  (``--dataset-type csv --csv-img-key filepath --csv-caption-key title --image-root <output-dir>``);
+* ``wds/shard-000000.tar ...``: WebDataset shards (``--shard-size`` samples each), per sample the variation
+  image's own bytes (``jpg``/``png``/``webp``), ``txt`` (its first caption) and ``json`` with its id, item,
+  short label, source image, captions, scores and typed hard ``negatives``: the captions of the item's sibling
+  variations (``sibling``) and the source image's own captions (``source``: they describe the unedited image).
+
+Records are sorted by variation id; every file is written to a temporary name and renamed (the shards into a
+temporary folder renamed at the end), so a rerun replaces the export with byte-identical files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import os
+import re
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+from genemi.errors import ConfigError, ImageError, ManifestError
+from genemi.records import LEGACY_VARIATION_KEYS, PlannedItem, PlannedVariation, VariationPlan, VariationRecord
+
+#: export formats, in the order they are written
+FORMATS = ("jsonl", "legacy", "csv", "webdataset")
+#: why a variation is not exported, in the order the checks run
+DROP_REASONS = ("failed", "not_painted", "no_captions", "low_itm", "low_iva", "missing_image")
+#: the trainer's defaults (genemi.training.config.DataConfig), which reproduce the original
+DEFAULT_MIN_ITM = 0.0
+DEFAULT_MIN_IVA = 14.0
+DEFAULT_SHARD_SIZE = 1000
+
+FILE_NAMES = {"jsonl": "dataset.jsonl", "legacy": "variation_annotation.json", "csv": "dataset.csv",
+              "webdataset": "wds"}  # fmt: skip
+SHARD_PATTERN = "shard-%06d.tar"
+_IMAGE_EXTS = {".jpg": "jpg", ".jpeg": "jpg", ".png": "png", ".webp": "webp"}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One planned variation with its image record and item."""
+
+    plan: VariationPlan
+    item: PlannedItem
+    var: PlannedVariation
+
+
+# --- reading --------------------------------------------------------------------------------------------
+
+
+def _shard_hint(root: Path) -> str:
+    if (root / "shards").is_dir():
+        return f" (shard outputs found under {root / 'shards'}: run `genemi generate merge --output-dir {root}` first)"
+    return ""
+
+
+def check_output_dir(output_dir: str | Path) -> Path:
+    root = Path(output_dir)
+    if not root.is_dir():
+        raise ConfigError(f"output folder not found: {root}")
+    return root
+
+
+def scored_manifest(output_dir: str | Path, allow_unscored: bool = False) -> Path:
+    """``scores.jsonl`` of a run, or (``allow_unscored``) ``variations.jsonl`` when it was not scored."""
+    from genemi.generation_pipeline.registry import stage_spec
+
+    root = check_output_dir(output_dir)
+    scores = root / stage_spec("score").writes
+    if scores.is_file():
+        return scores
+    painted = root / stage_spec("inpaint").writes
+    if allow_unscored and painted.is_file():
+        return painted
+    if allow_unscored:
+        raise ConfigError(f"neither {scores} nor {painted} exists: run the pipeline through "
+                          f"`--stages inpaint` (and `score`) first{_shard_hint(root)}")
+    raise ConfigError(f"{scores} not found: run `genemi generate --stages score --output-dir {root}` first "
+                      f"(or pass --no-filter to export the unscored {painted.name}){_shard_hint(root)}")
+
+
+def read_plans(path: str | Path) -> list[VariationPlan]:
+    from genemi.manifest import read_records
+
+    return read_records(path, VariationPlan)
+
+
+def iter_candidates(plans: Iterable[VariationPlan]) -> Iterator[Candidate]:
+    """Every planned variation of every item of every image, sorted by variation id (ids are unique)."""
+    found: dict[str, Candidate] = {}
+    for plan in plans:
+        for item in plan.items:
+            for var in item.variations:
+                if var.id in found:
+                    raise ManifestError(f"variation {var.id} appears twice (images {found[var.id].plan.id} and "
+                                        f"{plan.id}): the manifest is corrupt")
+                found[var.id] = Candidate(plan, item, var)
+    for key in sorted(found):
+        yield found[key]
+
+
+def drop_reason(c: Candidate, output_dir: Path, min_itm: float | None, min_iva: float | None,
+                check_files: bool = True) -> str | None:  # fmt: skip
+    """Why ``c`` is not exported (one of :data:`DROP_REASONS`), or None when it is.
+
+    A filter set to None is off; a variation without the score an active filter needs fails that filter
+    (as in :func:`genemi.training.data.filter_variations`).
+    """
+    if c.plan.status != "ok" or c.item.status != "ok" or c.var.status != "ok":
+        return "failed"
+    if not c.var.image:
+        return "not_painted"
+    if not c.var.captions:
+        return "no_captions"
+    itm = c.var.mean_itm
+    if min_itm is not None and (itm is None or not math.isfinite(itm) or not itm > min_itm):
+        return "low_itm"
+    iva = c.var.iva_score
+    if min_iva is not None and (iva is None or not math.isfinite(iva) or not iva > min_iva):
+        return "low_iva"
+    if check_files and not (output_dir / c.var.image).is_file():
+        return "missing_image"
+    return None
+
+
+# --- records and formats --------------------------------------------------------------------------------
+
+
+def variation_record(c: Candidate) -> VariationRecord:
+    """The trainer's record of an exported variation; ``save`` is relative to the run's output folder."""
+    return VariationRecord(
+        id=c.var.id, parent_id=c.item.id, origin_name=c.plan.id, item=c.item.item, name=c.var.id,
+        source=c.plan.image, save=c.var.image, short=c.var.short, portrayal=c.var.prompt,
+        tag2text_caption=c.plan.caption, original_captions=list(c.plan.original_captions),
+        captions=list(c.var.captions), itm_score=c.var.itm_score, iva_score=c.var.iva_score,
+    )  # fmt: skip
+
+
+def legacy_record(rec: VariationRecord) -> dict:
+    """The original ``variation_annotation.json`` entry: exactly :data:`LEGACY_VARIATION_KEYS`."""
+    data = rec.model_dump(mode="json")
+    return {k: data[k] for k in LEGACY_VARIATION_KEYS}
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.lower().split()).rstrip(" .")
+
+
+def _names(caption: str, item: str) -> bool:
+    """Whether ``caption`` names ``item`` (its last word, at a word start: 'cat' matches 'cats')."""
+    words = item.lower().split()
+    return bool(words) and re.search(r"\b" + re.escape(words[-1]), caption.lower()) is not None
+
+
+def negatives_of(c: Candidate) -> list[dict]:
+    """Typed hard negatives of a variation: its siblings' captions, then the source image's captions.
+
+    ``valid`` is false for a text that is one of the variation's own captions, for a sibling with the same
+    short label, and for a source caption that does not name the edited item (it may describe the variation
+    too). Duplicates are listed once.
+    """
+    own = {_norm(t) for t in c.var.captions}
+    short = _norm(c.var.short)
+    out: list[dict] = []
+    seen: set[str] = set()
+    for sib in sorted(c.item.variations, key=lambda v: v.id):
+        if sib.id == c.var.id:
+            continue
+        for text in sib.captions:
+            key = _norm(text)
+            if key and key not in seen:
+                seen.add(key)
+                out.append({"text": text, "type": "sibling", "valid": key not in own and _norm(sib.short) != short})
+    for text in [*c.plan.original_captions, *([c.plan.caption] if c.plan.caption else [])]:
+        key = _norm(text)
+        if key and key not in seen:
+            seen.add(key)
+            out.append({"text": text, "type": "source", "valid": key not in own and _names(text, c.item.item)})
+    return out
+
+
+def _image_payload(path: Path) -> tuple[str, bytes]:
+    """(webdataset extension, bytes): the file's own bytes, or a PNG re-encoding of another format."""
+    ext = _IMAGE_EXTS.get(path.suffix.lower())
+    try:
+        if ext is not None:
+            return ext, path.read_bytes()
+        from PIL import Image
+
+        with Image.open(path) as img:
+            buf = io.BytesIO()
+            img.convert("RGB").save(buf, format="PNG")
+        return "png", buf.getvalue()
+    except OSError as exc:
+        raise ImageError(f"cannot read variation image {path}: {exc}") from exc
+
+
+def _json_bytes(obj) -> bytes:
+    return json.dumps(obj, ensure_ascii=False).encode("utf-8")
+
+
+def _write_jsonl(path: Path, records: Sequence[VariationRecord]) -> dict:
+    from genemi.manifest import encode_line, write_atomic
+
+    lines = "".join(encode_line(r.model_dump(mode="json", exclude_none=True)) + "\n" for r in records)
+    write_atomic(path, lines.encode("utf-8"))
+    return {"path": str(path), "records": len(records)}
+
+
+def _write_legacy(path: Path, records: Sequence[VariationRecord]) -> dict:
+    from genemi.manifest import write_atomic
+
+    data = json.dumps([legacy_record(r) for r in records], ensure_ascii=False, indent=1) + "\n"
+    write_atomic(path, data.encode("utf-8"))
+    return {"path": str(path), "records": len(records)}
+
+
+def _write_csv(path: Path, records: Sequence[VariationRecord]) -> dict:
+    from genemi.manifest import write_atomic
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter="\t", lineterminator="\n")
+    writer.writerow(["filepath", "title"])
+    rows = 0
+    for rec in records:
+        for caption in rec.captions:
+            writer.writerow([rec.save, caption])
+            rows += 1
+    write_atomic(path, buf.getvalue().encode("utf-8"))
+    return {"path": str(path), "rows": rows}
+
+
+def wds_sample(index: int, c: Candidate, output_dir: Path) -> dict:
+    """One WebDataset sample (key = zero-padded position: ids hold dots and slashes, which tar keys cannot)."""
+    ext, payload = _image_payload(output_dir / c.var.image)
+    meta = {"id": c.var.id, "item": c.item.item, "short": c.var.short, "source": c.plan.image,
+            "image": c.var.image, "captions": list(c.var.captions), "negatives": negatives_of(c),
+            "itm_score": c.var.itm_score, "iva_score": c.var.iva_score}  # fmt: skip
+    return {"__key__": f"{index:08d}", ext: payload, "txt": c.var.captions[0].encode("utf-8"),
+            "json": _json_bytes(meta)}  # fmt: skip
+
+
+def _replace_dir(tmp: Path, final: Path) -> None:
+    old = final.with_name(f".{final.name}.old-{os.getpid()}")
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old.exists():
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_webdataset(folder: Path, kept: Sequence[Candidate], output_dir: Path, shard_size: int) -> dict:
+    import webdataset as wds
+
+    tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        pattern = str(tmp).replace("%", "%%") + "/" + SHARD_PATTERN
+        writer = wds.ShardWriter(pattern, maxcount=shard_size, maxsize=float("inf"), verbose=0, mtime=0.0)
+        try:
+            for index, c in enumerate(kept):
+                writer.write(wds_sample(index, c, output_dir))
+        finally:
+            writer.close()
+        shards = sorted(p.name for p in tmp.glob("shard-*.tar"))
+        for name in shards:
+            with open(tmp / name, "rb") as fh:
+                os.fsync(fh.fileno())
+        _replace_dir(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    last = len(shards) - 1
+    pattern = str(folder / (f"shard-{{000000..{last:06d}}}.tar" if last > 0 else "shard-000000.tar"))
+    return {"path": pattern, "shards": [str(folder / s) for s in shards], "samples": len(kept)}
+
+
+# --- the export -----------------------------------------------------------------------------------------
+
+
+def parse_formats(value: str | Sequence[str]) -> tuple[str, ...]:
+    names = [s.strip() for s in (value.split(",") if isinstance(value, str) else value) if s.strip()]
+    if names == ["all"]:
+        return FORMATS
+    unknown = [n for n in names if n not in FORMATS]
+    if unknown or not names:
+        raise ConfigError(f"--format {','.join(names) or '(empty)'}: choose from {', '.join(FORMATS)} or all")
+    return tuple(f for f in FORMATS if f in names)
+
+
+def export_run(
+    output_dir: str | Path,
+    export_dir: str | Path | None = None,
+    formats: str | Sequence[str] = FORMATS,
+    min_itm: float | None = DEFAULT_MIN_ITM,
+    min_iva: float | None = DEFAULT_MIN_IVA,
+    no_filter: bool = False,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+) -> dict:
+    """Export the kept variations of a run in ``formats``; returns the summary (also ``export_summary.json``).
+
+    ``no_filter`` turns both score filters off and accepts an unscored run (``variations.jsonl``); a
+    threshold of None turns that filter off alone.
+    """
+    root = check_output_dir(output_dir)
+    formats = parse_formats(formats)
+    if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
+        raise ConfigError(f"--shard-size must be a positive number of samples, not {shard_size}")
+    if no_filter:
+        min_itm = min_iva = None
+    for name, value in (("--min-itm", min_itm), ("--min-iva", min_iva)):
+        if value is not None and not math.isfinite(value):
+            raise ConfigError(f"{name} must be a finite number or 'none', not {value}")
+    manifest = scored_manifest(root, allow_unscored=min_itm is None and min_iva is None)
+    plans = read_plans(manifest)
+    out = Path(export_dir) if export_dir is not None else root / "export"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the export folder {out}: {exc.strerror or exc}") from exc
+
+    dropped = dict.fromkeys(DROP_REASONS, 0)
+    kept: list[Candidate] = []
+    candidates = list(iter_candidates(plans))
+    for c in candidates:
+        reason = drop_reason(c, root, min_itm, min_iva)
+        if reason is None:
+            kept.append(c)
+        else:
+            dropped[reason] += 1
+    records = [variation_record(c) for c in kept]
+
+    written: dict[str, dict] = {}
+    for fmt in formats:
+        path = out / FILE_NAMES[fmt]
+        if fmt == "jsonl":
+            written[fmt] = _write_jsonl(path, records)
+        elif fmt == "legacy":
+            written[fmt] = _write_legacy(path, records)
+        elif fmt == "csv":
+            written[fmt] = _write_csv(path, records)
+        else:
+            written[fmt] = _write_webdataset(path, kept, root, shard_size)
+    summary = {
+        "input": str(manifest),
+        "output_dir": str(root),
+        "export_dir": str(out),
+        "filters": {"min_itm": min_itm, "min_iva": min_iva},
+        "images": len(plans),
+        "failed_images": sum(p.status != "ok" for p in plans),
+        "items": sum(len(p.items) for p in plans),
+        "variations": len(candidates),
+        "exported": len(kept),
+        "dropped": dropped,
+        "formats": written,
+    }
+    from genemi.manifest import write_atomic
+
+    write_atomic(out / "export_summary.json", (json.dumps(summary, indent=2) + "\n").encode("utf-8"))
+    summary["summary_file"] = str(out / "export_summary.json")
+    return summary
+
+
+# --- command line ---------------------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad flag in one line (exit 2), like the genemi errors."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _threshold(value: str) -> float | None:
+    if value.strip().lower() == "none":
+        return None
+    try:
+        return float(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a number or 'none', not {value!r}") from exc
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="genemi generate export",
+        description="Export a run's painted variations that pass the score filters as a training set: "
+        "dataset.jsonl (VariationRecord), variation_annotation.json (original GeNeMi list), dataset.csv "
+        "(open_clip, tab separated) and WebDataset shards with typed negatives.",
+        epilog="Train on it (the image paths are relative to the run's output folder):\n"
+        "  genemi train --dataset-type variations --dataset EXPORT/dataset.jsonl --image-root OUTPUT\n"
+        "  genemi train --dataset-type csv --dataset EXPORT/dataset.csv --image-root OUTPUT "
+        "--csv-img-key filepath --csv-caption-key title\n"
+        "  genemi train --dataset-type webdataset --dataset 'EXPORT/wds/shard-{000000..00000N}.tar'\n"
+        "genemi train filters variations again with --itm-threshold/--iva-threshold (defaults 0 and 14, as "
+        "here); after exporting with other thresholds pass the same values or 'none'.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--output-dir", required=True, help="the pipeline run's output folder (holds scores.jsonl)")
+    p.add_argument("--export-dir", default=None, help="where to write the export (default: OUTPUT_DIR/export)")
+    p.add_argument("--format", default="all",
+                   help=f"comma list of {', '.join(FORMATS)}, or all (default)")
+    p.add_argument("--min-itm", type=_threshold, default=DEFAULT_MIN_ITM,
+                   help="keep variations with mean BLIP ITM logit > this; 'none' = off (default: 0.0)")
+    p.add_argument("--min-iva", type=_threshold, default=DEFAULT_MIN_IVA,
+                   help="keep variations with IVA (%%) > this; 'none' = off (default: 14.0)")
+    p.add_argument("--no-filter", action="store_true",
+                   help="no score filters (an unscored run's variations.jsonl is then accepted)")
+    p.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE,
+                   help=f"samples per WebDataset shard (default: {DEFAULT_SHARD_SIZE})")
+    return p
+
+
+def _fmt_threshold(value: float | None) -> str:
+    return "off" if value is None else f"> {value:g}"
+
+
+def print_summary(s: dict, file=None) -> None:
+    file = file or sys.stdout
+    f = s["filters"]
+    print(f"read {s['input']}: {s['images']} images ({s['failed_images']} failed), {s['items']} items, "
+          f"{s['variations']} variations", file=file)
+    print(f"filters: mean ITM {_fmt_threshold(f['min_itm'])}, IVA {_fmt_threshold(f['min_iva'])}", file=file)
+    print(f"exported {s['exported']} of {s['variations']} variations", file=file)
+    for reason, count in s["dropped"].items():
+        if count:
+            print(f"  dropped {count:6d} x {reason}", file=file)
+    for fmt, info in s["formats"].items():
+        extra = ", ".join(f"{k} {v}" for k, v in info.items() if k in ("records", "rows", "samples"))
+        shards = f", {len(info['shards'])} shards" if "shards" in info else ""
+        print(f"  {fmt:10s} {info['path']}  ({extra}{shards})", file=file)
+    out, run = s["formats"], s["output_dir"]
+    thresholds = ""
+    if (f["min_itm"], f["min_iva"]) != (DEFAULT_MIN_ITM, DEFAULT_MIN_IVA):
+        itm = "none" if f["min_itm"] is None else f"{f['min_itm']:g}"
+        iva = "none" if f["min_iva"] is None else f"{f['min_iva']:g}"
+        thresholds = f" --itm-threshold {itm} --iva-threshold {iva}"
+    if out:
+        print("train on it:", file=file)
+    if "jsonl" in out:
+        print(f"  genemi train --dataset-type variations --dataset {out['jsonl']['path']} --image-root {run}"
+              f"{thresholds}", file=file)
+    if "csv" in out:
+        print(f"  genemi train --dataset-type csv --dataset {out['csv']['path']} --image-root {run} "
+              "--csv-img-key filepath --csv-caption-key title", file=file)
+    if "webdataset" in out:
+        print(f"  genemi train --dataset-type webdataset --dataset '{out['webdataset']['path']}'", file=file)
+    print(f"summary: {s['summary_file']}", file=file)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from genemi.cli import guarded
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    code, summary = guarded("genemi generate export", "rerun it (the export is rewritten)", lambda: export_run(
+        args.output_dir, args.export_dir, args.format, args.min_itm, args.min_iva, args.no_filter, args.shard_size))
+    if code:
+        return code
+    print_summary(summary)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,272 @@
+"""Stable Diffusion (or SDXL) inpainting through diffusers, from a local folder or one original-layout file.
+
+Per item the masked crop goes through the VAE encoder once (the latent distribution's mode, so it is
+deterministic); its K variations reuse those latents and are denoised together with other items' variations in
+UNet batches of ``--sd-batch-size`` (an item's variations stay in one batch unless K exceeds it). Each variation
+draws its noise from its own CPU generator seeded with its recorded seed, so a variation painted in a batch
+equals the same variation painted alone, on any device (up to floating-point noise).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from genemi.errors import CheckpointError, ConfigError, GenemiError
+from genemi.generation_pipeline.inpainting.config import INPAINT_PRESETS, InpaintConfig
+from genemi.generation_pipeline.stage import StageContext, release_to_cpu
+
+#: --sd-scheduler name -> diffusers class (built from the checkpoint's scheduler config)
+SCHEDULER_CLASSES = {
+    "ddim": "DDIMScheduler", "pndm": "PNDMScheduler", "euler": "EulerDiscreteScheduler",
+    "euler_a": "EulerAncestralDiscreteScheduler", "dpm++": "DPMSolverMultistepScheduler",
+    "unipc": "UniPCMultistepScheduler",
+}
+SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
+
+
+class NonFiniteOutput(GenemiError):
+    """The model returned NaN or infinite pixels for a variation (e.g. fp16 overflow)."""
+
+
+@dataclass
+class PaintJob:
+    """One item: its model-size crop, what to paint (True), and one prompt and seed per variation."""
+
+    image: np.ndarray  # [size, size, 3] uint8
+    mask: np.ndarray  # [size, size] bool
+    prompts: Sequence[str]
+    seeds: Sequence[int]
+
+
+@dataclass
+class PaintResult:
+    """One item's variations: ``images`` [K, size, size, 3] uint8 (zeros where a variation failed) and, per
+    variation, ``None`` or the error that failed it."""
+
+    images: np.ndarray
+    errors: list[GenemiError | None]
+
+
+def inpaint_settings(config: InpaintConfig) -> tuple[int, float, str | None]:
+    """``(steps, guidance, scheduler or None = the checkpoint's)``: the preset, overridden by explicit flags."""
+    preset = INPAINT_PRESETS[config.sd_preset]
+    steps = config.sd_num_steps if config.sd_num_steps is not None else preset["num_steps"]
+    guidance = config.sd_guidance if config.sd_guidance is not None else preset["guidance"]
+    return int(steps), float(guidance), config.sd_scheduler or preset["scheduler"]
+
+
+def _hub_hint(text: str) -> str:
+    first = text.split("/")[0]
+    return (" (looks like a hub id: download it once, e.g. `huggingface-cli download <id> --local-dir DIR`)"
+            if text.count("/") == 1 and first and not Path(first).exists() else "")
+
+
+def _pipeline_folder(path: Path, flag: str) -> Path:
+    if not path.is_dir():
+        raise ConfigError(f"{flag} {path}: not a local folder{_hub_hint(str(path))}; genemi never downloads models")
+    if not (path / "model_index.json").is_file():
+        raise ConfigError(f"{flag} {path}: no model_index.json (expected a diffusers pipeline folder, e.g. a "
+                          "downloaded stable-diffusion-2-inpainting)")
+    return path
+
+
+class DiffusersInpainter:
+    """``AutoPipelineForInpainting`` (SD / SDXL inpainting folders) or ``StableDiffusionInpaintPipeline`` from a
+    single file; see the module docstring for the batching."""
+
+    name = "diffusers"
+
+    def __init__(self, config: InpaintConfig, context: StageContext):
+        self.config, self.context = config, context
+        self.pipe = None
+
+    # --- setup ------------------------------------------------------------------------------------------
+
+    def check(self) -> None:
+        c = self.config
+        if not c.sd_checkpoint:
+            raise ConfigError("inpainting needs --sd-checkpoint (a local diffusers inpainting folder such as "
+                              "stable-diffusion-2-inpainting, or a .safetensors/.ckpt file with --sd-config)")
+        path = Path(c.sd_checkpoint).expanduser()
+        if path.is_dir():
+            _pipeline_folder(path, "--sd-checkpoint")
+        elif path.is_file():
+            if path.suffix.lower() not in SINGLE_FILE_SUFFIXES:
+                raise ConfigError(f"--sd-checkpoint {path}: expected a diffusers folder or a .safetensors/.ckpt file")
+            if not c.sd_config:
+                raise ConfigError(f"--sd-checkpoint {path} is a single file: give --sd-config, the local diffusers "
+                                  "folder of the same model type whose configs it uses (genemi never downloads them)")
+            _pipeline_folder(Path(c.sd_config).expanduser(), "--sd-config")
+        else:
+            raise ConfigError(f"--sd-checkpoint {c.sd_checkpoint}: not found{_hub_hint(str(c.sd_checkpoint))}; "
+                              "genemi never downloads models")
+        if c.sd_size is not None and (c.sd_size < 8 or c.sd_size % 8):
+            raise ConfigError(f"--sd-size {c.sd_size}: must be a positive multiple of 8")
+        steps, guidance, _ = inpaint_settings(c)
+        if steps < 1:
+            raise ConfigError(f"--sd-num-steps {steps}: must be at least 1")
+        if guidance < 0:
+            raise ConfigError(f"--sd-guidance {guidance}: must not be negative")
+        if c.sd_batch_size < 1:
+            raise ConfigError(f"--sd-batch-size {c.sd_batch_size}: must be at least 1")
+        if c.mask_dilate < 0 or c.mask_feather < 0:
+            raise ConfigError("--mask-dilate and --mask-feather must not be negative")
+
+    def load(self) -> None:
+        if self.pipe is None:
+            self.pipe = self._load_pipeline()
+        self.pipe.to(self.context.device)
+
+    def _load_pipeline(self):
+        import diffusers
+
+        c = self.config
+        path = Path(c.sd_checkpoint).expanduser()
+        dtype = self.context.dtype or torch.float32
+        try:
+            if path.is_dir():
+                pipe = diffusers.AutoPipelineForInpainting.from_pretrained(path, torch_dtype=dtype,
+                                                                           local_files_only=True)
+            else:
+                pipe = diffusers.StableDiffusionInpaintPipeline.from_single_file(
+                    str(path), config=str(Path(c.sd_config).expanduser()), torch_dtype=dtype, local_files_only=True)
+        except Exception as exc:  # noqa: BLE001 - diffusers raises many types; all mean "cannot load this"
+            raise CheckpointError(f"--sd-checkpoint {path}: cannot load an inpainting pipeline: "
+                                  f"{type(exc).__name__}: {exc}") from exc
+        if pipe.unet.config.in_channels not in (4, 9):
+            raise CheckpointError(f"--sd-checkpoint {path}: UNet has {pipe.unet.config.in_channels} input channels, "
+                                  "expected an inpainting UNet (9) or a text-to-image one (4)")
+        _, _, scheduler = inpaint_settings(c)
+        if scheduler is not None:
+            cls = getattr(diffusers, SCHEDULER_CLASSES[scheduler])
+            extra = {"algorithm_type": "dpmsolver++"} if scheduler == "dpm++" else {}
+            pipe.scheduler = cls.from_config(pipe.scheduler.config, **extra)
+        pipe.set_progress_bar_config(disable=True)
+        pipe.unet.to(memory_format=torch.channels_last)  # SDPA attention is diffusers' default processor
+        if c.sd_batch_size > 1:
+            pipe.vae.enable_slicing()  # decode (and encode) one image at a time: bounded memory
+        if c.sd_vae_tiling:
+            pipe.vae.enable_tiling()
+        size = c.sd_size or self._native_size(pipe)
+        multiple = pipe.vae_scale_factor * 2 ** (len(pipe.unet.config.block_out_channels) - 1)
+        if size % multiple:
+            raise ConfigError(f"--sd-size {size}: this model needs a multiple of {multiple}")
+        if c.sd_compile:
+            pipe.unet = torch.compile(pipe.unet)
+        return pipe
+
+    @staticmethod
+    def _native_size(pipe) -> int:
+        sample = pipe.unet.config.sample_size
+        sample = sample[0] if isinstance(sample, (list, tuple)) else sample
+        return int(sample) * int(pipe.vae_scale_factor)
+
+    @property
+    def size(self) -> int:
+        """Side of the model's square input: ``--sd-size`` or the checkpoint's native size."""
+        if self.config.sd_size:
+            return int(self.config.sd_size)
+        if self.pipe is None:
+            raise RuntimeError("the inpainting model is not loaded yet (call load() first)")
+        return self._native_size(self.pipe)
+
+    def offload(self) -> None:
+        if self.pipe is not None:
+            release_to_cpu(self.pipe)
+
+    # --- painting ---------------------------------------------------------------------------------------
+
+    def _chunks(self, jobs: Sequence[PaintJob]) -> list[list[tuple[int, int]]]:
+        """(job, variation) pairs in UNet batches: whole items packed in order; an item with more variations
+        than a batch fills whole batches and its remainder starts the next one."""
+        limit = self.config.sd_batch_size
+        chunks, current = [], []
+        for j, job in enumerate(jobs):
+            pairs = [(j, k) for k in range(len(job.prompts))]
+            if len(current) + len(pairs) > limit:
+                if current:
+                    chunks.append(current)
+                current = []
+                while len(pairs) > limit:
+                    chunks.append(pairs[:limit])
+                    pairs = pairs[limit:]
+            current += pairs
+        if current:
+            chunks.append(current)
+        return chunks
+
+    def _masked_latents(self, jobs: Sequence[PaintJob]) -> torch.Tensor:
+        """VAE latents of each job's crop with its mask blanked (what the pipeline would encode per variation),
+        latent distribution mode, scaled; one row per job."""
+        pipe = self.pipe
+        vae = pipe.vae
+        image = torch.from_numpy(np.stack([j.image for j in jobs])).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        keep = torch.from_numpy(~np.stack([j.mask for j in jobs]))[:, None].float()
+        masked = (image * keep).to(pipe._execution_device)
+        upcast = vae.dtype == torch.float16 and getattr(vae.config, "force_upcast", False)
+        if upcast:  # SDXL's VAE overflows in fp16, as the pipeline itself handles it
+            vae.to(dtype=torch.float32)
+        try:
+            latents = vae.encode(masked.to(vae.dtype)).latent_dist.mode()
+        finally:
+            if upcast:
+                vae.to(dtype=torch.float16)
+        return (latents * vae.config.scaling_factor).to(pipe.unet.dtype)
+
+    @torch.no_grad()
+    def paint(self, jobs: Sequence[PaintJob]) -> list[PaintResult]:
+        """Every job's variations, painted in UNet batches (see the module docstring)."""
+        from PIL import Image
+
+        if self.pipe is None:
+            raise RuntimeError("the inpainting model is not loaded yet (call load() first)")
+        size = self.size
+        for job in jobs:
+            if job.image.shape != (size, size, 3) or job.mask.shape != (size, size) or len(job.prompts) != len(job.seeds):
+                raise ValueError(f"paint job of shape {job.image.shape} / {job.mask.shape} with {len(job.prompts)} "
+                                 f"prompts and {len(job.seeds)} seeds; expected {size}x{size} and one seed per prompt")
+        steps, guidance, _ = inpaint_settings(self.config)
+        negative = self.config.sd_negative_prompt
+        nine = self.pipe.unet.config.in_channels == 9
+        results = [PaintResult(np.zeros((len(j.prompts), size, size, 3), np.uint8), [None] * len(j.prompts))
+                   for j in jobs]
+        pil_images: dict[int, Image.Image] = {}
+        pil_masks: dict[int, Image.Image] = {}
+        latents: dict[int, torch.Tensor] = {}
+        remaining = {j: len(job.prompts) for j, job in enumerate(jobs)}
+        for chunk in self._chunks(jobs):
+            new = list(dict.fromkeys(j for j, _ in chunk if j not in pil_images))
+            for j in new:
+                pil_images[j] = Image.fromarray(jobs[j].image)
+                pil_masks[j] = Image.fromarray(jobs[j].mask.astype(np.uint8) * 255)
+            if nine and new:  # one VAE encoding per item, reused by all its variations
+                for j, lat in zip(new, self._masked_latents([jobs[j] for j in new])):
+                    latents[j] = lat
+            kwargs = {}
+            if nine:
+                kwargs["masked_image_latents"] = torch.stack([latents[j] for j, _ in chunk])
+            if negative:
+                kwargs["negative_prompt"] = [negative] * len(chunk)
+            out = self.pipe(
+                prompt=[jobs[j].prompts[k] for j, k in chunk], image=[pil_images[j] for j, _ in chunk],
+                mask_image=[pil_masks[j] for j, _ in chunk], height=size, width=size, strength=1.0,
+                num_inference_steps=steps, guidance_scale=guidance, output_type="np",
+                generator=[torch.Generator("cpu").manual_seed(int(jobs[j].seeds[k])) for j, k in chunk], **kwargs,
+            ).images
+            for (j, k), img in zip(chunk, out):
+                if not np.isfinite(img).all():
+                    results[j].errors[k] = NonFiniteOutput(
+                        f"the model returned non-finite pixels for variation {k} (seed {jobs[j].seeds[k]}); "
+                        "with --dtype fp16 try bf16 or fp32")
+                    continue
+                results[j].images[k] = np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
+            for j, _ in chunk:
+                remaining[j] -= 1
+                if remaining[j] == 0:
+                    pil_images.pop(j), pil_masks.pop(j), latents.pop(j, None)
+        return results

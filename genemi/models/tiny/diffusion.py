@@ -1,0 +1,171 @@
+"""A tiny Stable Diffusion inpainting pipeline: a real diffusers ``StableDiffusionInpaintPipeline`` folder (9-channel
+UNet, AutoencoderKL, CLIP text encoder + BPE tokenizer, PNDM scheduler) and the same weights as one original-layout
+(CompVis / ``sd-v1-5-inpainting.ckpt`` key names) ``.safetensors`` file that ``from_single_file`` reads with the
+folder as ``config=``. Native size 64 px (latents 32 x 32, VAE scale factor 2)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+
+_BOS, _EOS = "<|startoftext|>", "<|endoftext|>"
+
+
+def _clip_vocabulary() -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """A small CLIP-style byte-level BPE (``</w>`` ends words) trained offline on genemi's vocabulary: every byte
+    symbol alone and word-final, then the learnt merges."""
+    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+    from genemi.models.tiny.language import _corpus
+
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    tok = Tokenizer(models.BPE(end_of_word_suffix="</w>", unk_token=_EOS))
+    tok.normalizer = normalizers.Sequence([normalizers.NFC(), normalizers.Lowercase()])
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(r"[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"), behavior="removed", invert=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False),
+    ])
+    trainer = trainers.BpeTrainer(vocab_size=800, min_frequency=1, special_tokens=[], initial_alphabet=alphabet,
+                                  end_of_word_suffix="</w>", show_progress=False)
+    tok.train_from_iterator(_corpus(), trainer)
+    import json
+
+    model = json.loads(tok.to_str())["model"]
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+    symbols = sorted(alphabet)
+    ordered = symbols + [s + "</w>" for s in symbols] + ["".join(m) for m in merges] + [_BOS, _EOS]
+    vocab: dict[str, int] = {}
+    for token in ordered:
+        vocab.setdefault(token, len(vocab))
+    return vocab, merges
+
+
+def _build(seed: int):
+    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionInpaintPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    vocab, merges = _clip_vocabulary()
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=32)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        unet = UNet2DConditionModel(
+            sample_size=32, in_channels=9, out_channels=4, layers_per_block=1, block_out_channels=(16, 32),
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+            cross_attention_dim=32, attention_head_dim=8, use_linear_projection=True, norm_num_groups=8,
+        )
+        vae = AutoencoderKL(
+            in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(16, 32), layers_per_block=1,
+            down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+            norm_num_groups=8, sample_size=64,
+        )
+        text_encoder = CLIPTextModel(CLIPTextConfig(
+            vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_attention_heads=4, num_hidden_layers=2,
+            max_position_embeddings=32, bos_token_id=vocab[_BOS], eos_token_id=vocab[_EOS], pad_token_id=vocab[_EOS],
+            projection_dim=32,
+        ))
+    scheduler = PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", skip_prk_steps=True,
+                              steps_offset=1, set_alpha_to_one=False)
+    return StableDiffusionInpaintPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                                          scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                          requires_safety_checker=False)
+
+
+# --- diffusers -> original (CompVis) key names, the layout of sd-v1-5-inpainting.ckpt --------------------
+
+_RESNET = [("norm1", "in_layers.0"), ("conv1", "in_layers.2"), ("norm2", "out_layers.0"), ("conv2", "out_layers.3"),
+           ("time_emb_proj", "emb_layers.1"), ("conv_shortcut", "skip_connection")]
+_VAE_ATTN = [("group_norm", "norm"), ("to_q", "q"), ("to_k", "k"), ("to_v", "v"), ("to_out.0", "proj_out")]
+
+
+def _rename(rest: str, pairs) -> str:
+    for new, old in pairs:
+        if rest.startswith(new + "."):
+            return old + rest[len(new):]
+    return rest
+
+
+def _unet_to_ldm(sd: dict[str, torch.Tensor], config) -> dict[str, torch.Tensor]:
+    from diffusers.loaders.single_file_utils import DIFFUSERS_TO_LDM_MAPPING
+
+    fixed = DIFFUSERS_TO_LDM_MAPPING["unet"]["layers"]
+    per = config.layers_per_block + 1
+    has_attn = ["CrossAttn" in t for t in config.up_block_types]
+    out = {}
+    for key, value in sd.items():
+        if key in fixed:
+            new = fixed[key]
+        elif m := re.match(r"down_blocks\.(\d+)\.resnets\.(\d+)\.(.*)", key):
+            new = f"input_blocks.{per * int(m[1]) + int(m[2]) + 1}.0.{_rename(m[3], _RESNET)}"
+        elif m := re.match(r"down_blocks\.(\d+)\.attentions\.(\d+)\.(.*)", key):
+            new = f"input_blocks.{per * int(m[1]) + int(m[2]) + 1}.1.{m[3]}"
+        elif m := re.match(r"down_blocks\.(\d+)\.downsamplers\.0\.conv\.(.*)", key):
+            new = f"input_blocks.{per * (int(m[1]) + 1)}.0.op.{m[2]}"
+        elif m := re.match(r"mid_block\.resnets\.(\d+)\.(.*)", key):
+            new = f"middle_block.{2 * int(m[1])}.{_rename(m[2], _RESNET)}"
+        elif m := re.match(r"mid_block\.attentions\.0\.(.*)", key):
+            new = f"middle_block.1.{m[1]}"
+        elif m := re.match(r"up_blocks\.(\d+)\.resnets\.(\d+)\.(.*)", key):
+            new = f"output_blocks.{per * int(m[1]) + int(m[2])}.0.{_rename(m[3], _RESNET)}"
+        elif m := re.match(r"up_blocks\.(\d+)\.attentions\.(\d+)\.(.*)", key):
+            new = f"output_blocks.{per * int(m[1]) + int(m[2])}.1.{m[3]}"
+        elif m := re.match(r"up_blocks\.(\d+)\.upsamplers\.0\.conv\.(.*)", key):
+            b = int(m[1])
+            new = f"output_blocks.{per * b + per - 1}.{2 if has_attn[b] else 1}.conv.{m[2]}"
+        else:
+            raise KeyError(f"no original-layout name for UNet weight {key}")
+        out["model.diffusion_model." + new] = value
+    return out
+
+
+def _vae_to_ldm(sd: dict[str, torch.Tensor], config) -> dict[str, torch.Tensor]:
+    from diffusers.loaders.single_file_utils import DIFFUSERS_TO_LDM_MAPPING
+
+    fixed = DIFFUSERS_TO_LDM_MAPPING["vae"]
+    n = len(config.up_block_types)
+    out = {}
+    for key, value in sd.items():
+        if key in fixed:
+            new = fixed[key]
+        elif m := re.match(r"encoder\.down_blocks\.(\d+)\.resnets\.(\d+)\.(.*)", key):
+            new = f"encoder.down.{m[1]}.block.{m[2]}.{_rename(m[3], [('conv_shortcut', 'nin_shortcut')])}"
+        elif m := re.match(r"encoder\.down_blocks\.(\d+)\.downsamplers\.0\.conv\.(.*)", key):
+            new = f"encoder.down.{m[1]}.downsample.conv.{m[2]}"
+        elif m := re.match(r"decoder\.up_blocks\.(\d+)\.resnets\.(\d+)\.(.*)", key):
+            new = f"decoder.up.{n - 1 - int(m[1])}.block.{m[2]}.{_rename(m[3], [('conv_shortcut', 'nin_shortcut')])}"
+        elif m := re.match(r"decoder\.up_blocks\.(\d+)\.upsamplers\.0\.conv\.(.*)", key):
+            new = f"decoder.up.{n - 1 - int(m[1])}.upsample.conv.{m[2]}"
+        elif m := re.match(r"(encoder|decoder)\.mid_block\.resnets\.(\d+)\.(.*)", key):
+            new = f"{m[1]}.mid.block_{int(m[2]) + 1}.{_rename(m[3], [('conv_shortcut', 'nin_shortcut')])}"
+        elif m := re.match(r"(encoder|decoder)\.mid_block\.attentions\.0\.(.*)", key):
+            new = f"{m[1]}.mid.attn_1.{_rename(m[2], _VAE_ATTN)}"
+            if value.ndim == 2:  # the original's attention projections are 1x1 convolutions
+                value = value[:, :, None, None]
+        else:
+            raise KeyError(f"no original-layout name for VAE weight {key}")
+        out["first_stage_model." + new] = value
+    return out
+
+
+def _text_to_ldm(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    # transformers >= 5.6 flattened CLIPTextModel (no ``text_model.`` level); the original layout keeps it
+    return {"cond_stage_model.transformer.text_model." + k.removeprefix("text_model."): v for k, v in sd.items()
+            if not k.endswith("position_ids")}
+
+
+def save_tiny_sd_inpainting(out_dir: str | Path, seed: int = 0) -> dict[str, Path]:
+    """Write the tiny pipeline; returns ``sd_inpainting`` (the diffusers folder, what
+    ``AutoPipelineForInpainting.from_pretrained`` loads) and ``sd_inpainting_single_file`` (the same weights in
+    the original layout, for ``--sd-checkpoint FILE --sd-config FOLDER``)."""
+    from safetensors.torch import save_file
+
+    out = Path(out_dir) / "sd_inpainting"
+    pipe = _build(seed)
+    pipe.save_pretrained(out, safe_serialization=True)
+    single = Path(out_dir) / "sd_inpainting.safetensors"
+    weights = {**_unet_to_ldm(pipe.unet.state_dict(), pipe.unet.config),
+               **_vae_to_ldm(pipe.vae.state_dict(), pipe.vae.config),
+               **_text_to_ldm(pipe.text_encoder.state_dict())}
+    save_file({k: v.contiguous() for k, v in weights.items()}, single)
+    return {"sd_inpainting": out, "sd_inpainting_single_file": single}

@@ -27,7 +27,10 @@ def needs_cuda(item) -> bool:
 
 
 def spacy_installed() -> bool:
-    return importlib.util.find_spec("spacy") is not None
+    try:
+        return importlib.util.find_spec("spacy") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def pytest_collection_modifyitems(config, items):

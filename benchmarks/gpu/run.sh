@@ -49,9 +49,10 @@ else
     step "no wheels in $root/.whl: using the packages installed here"
 fi
 if (( ! dry )); then
-    step "installing genemi --no-deps into $site/genemi-install"
+    # a check that the package installs; the tests and benchmarks import the checkout itself (PYTHONPATH below)
+    step "installing genemi --no-deps into $site-genemi"
     "$PYTHON" -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --no-cache-dir \
-        --disable-pip-version-check --target "$site/genemi-install" "$root" \
+        --disable-pip-version-check --upgrade --target "$site-genemi" "$root" \
         || echo "genemi install failed: using the repository on PYTHONPATH" >&2
 fi
 # the checkout first (tests and benchmarks run this tree), then the carried wheels; benchmarks/gpu for the plugin
@@ -65,7 +66,7 @@ elif (( ! dry )); then
     echo "nvidia-smi not found" >&2
 fi
 step "versions"
-"$PYTHON" - <<'EOF' 2>&1 | tee "$out/versions.txt"
+"$PYTHON" - <<'EOF' 2>&1
 import importlib.metadata as md, platform, sys
 import torch
 print("python", platform.python_version(), sys.executable)

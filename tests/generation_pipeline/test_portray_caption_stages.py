@@ -94,14 +94,14 @@ def test_slugify_on_hostile_labels():
 def full(images, models, out, **kw):  # noqa: F811
     from genemi.generation_pipeline.captioning import CaptionConfig
 
-    return cfg(images, models, out, stages="all", portray=PortrayConfig(batch_size=2),
+    return cfg(images, models, out, stages="tag:caption", portray=PortrayConfig(batch_size=2),
                caption=CaptionConfig(batch_size=2), **kw)
 
 
 def test_whole_chain_plans_variations_whose_captions_name_them(images, models, tmp_path):  # noqa: F811
     summary = pipeline.run_pipeline(full(images, models, tmp_path / "a"), progress=False)
     assert list(summary["stages"]) == ["tag", "ground", "segment", "portray", "caption"]
-    assert [p["writes"] for p in summary["pipeline"]][-2:] == ["portrayals.jsonl", "captions.jsonl"]
+    assert [p["writes"] for p in summary["pipeline"]][3:5] == ["portrayals.jsonl", "captions.jsonl"]
     plans = read_records(tmp_path / "a" / "captions.jsonl", VariationPlan)
     assert len(plans) == 6 and all(p.status == "ok" for p in plans)
     checked = 0
@@ -156,7 +156,7 @@ def test_cli_runs_the_chain_stage_by_stage(images, models, tmp_path, capsys):  #
               str(out), "--device", "cpu", "--no-progress", "--gd-model", str(models["grounding_dino"]),
               "--sam-checkpoint", str(models["sam"])]
     assert pipeline.main(common + ["--stages", "tag:segment"]) == 0
-    assert pipeline.main(common + ["--stages", "portray:", "--num-portrayals", "2", "--seed", "3"]) == 0
+    assert pipeline.main(common + ["--stages", "portray:caption", "--num-portrayals", "2", "--seed", "3"]) == 0
     text = capsys.readouterr().out
     assert "portray  processed      6" in text and "caption  processed      6" in text
     plans = read_records(out / "captions.jsonl", VariationPlan)

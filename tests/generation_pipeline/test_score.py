@@ -150,6 +150,17 @@ def test_batched_itm_equals_the_plain_model_call_per_pair(matcher):
     assert [x for r in again for x in r[0]] == pytest.approx([x for r in result for x in r[0]], abs=1e-6)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_itm_on_cuda_in_bf16_matches_cpu(itm_model, matcher):
+    cuda = BlipMatcher(ScoreConfig(blip_model=str(itm_model)), StageContext(device="cuda", dtype=torch.bfloat16))
+    cuda.load()
+    rng = np.random.default_rng(2)
+    images = [Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)) for _ in range(3)]
+    captions = [["a red cube", "a dog"], ["a cat"], []]
+    got, ref = cuda.match(images, captions), matcher.match(images, captions)
+    assert [x for r in got for x in r[0]] == pytest.approx([x for r in ref for x in r[0]], abs=0.1)
+
+
 def test_itm_text_follows_lavis(matcher):
     assert normalise_caption("A Cat (sitting)  on: the MAT!") == "a cat sitting on the mat"
     ids = matcher.tokenize(["a cat", "a dog on a mat"])["input_ids"]
@@ -271,6 +282,8 @@ def test_missing_or_corrupt_variation_image_fails_only_that_variation(tmp_path, 
     missing, corrupt, silent = "img_0.png/item_00/var_1", "img_0.png/item_00/var_2", "img_0.png/item_01/var_3"
     (run.output_dir / before[missing][2].image).unlink()
     (run.output_dir / before[corrupt][2].image).write_bytes(b"not a png")
+    resized = "img_1.png/item_01/var_0"  # siblings of different sizes cannot be compared: the item's IVA fails
+    Image.new("RGB", (W + 4, H)).save(run.output_dir / before[resized][2].image)
     # a variation without captions: scored with [] (no mean ITM: ITM filters drop it), still an IVA sibling
     recs = [r.model_copy(update={"items": [i.model_copy(update={"variations": [
         v.model_copy(update={"captions": []}) if v.id == silent else v for v in i.variations]}) for i in r.items]})
@@ -288,6 +301,10 @@ def test_missing_or_corrupt_variation_image_fails_only_that_variation(tmp_path, 
     ok = [after[f"img_0.png/item_00/var_{j}"][2] for j in (0, 3)]
     assert all(v.status == "ok" and len(v.itm_score) == 2 for v in ok)
     assert ok[0].iva_score == ok[1].iva_score and "2 of the item's 4" in ok[0].iva_note
+    for j in range(4):
+        var = after[f"img_1.png/item_01/var_{j}"][2]
+        assert var.status == "failed" and var.error.type == "DataError" and "differ in size" in var.error.message
+    assert after["img_1.png/item_00/var_0"][2].status == "ok"
     quiet = after[silent][2]
     assert quiet.status == "ok" and quiet.itm_score == [] and quiet.itm_prob == [] and quiet.mean_itm is None
     assert quiet.iva_score == after["img_0.png/item_01/var_0"][2].iva_score > 0

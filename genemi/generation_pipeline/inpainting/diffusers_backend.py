@@ -9,6 +9,7 @@ equals the same variation painted alone, on any device (up to floating-point noi
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -75,6 +76,24 @@ def _pipeline_folder(path: Path, flag: str) -> Path:
     return path
 
 
+@contextmanager
+def _quiet_loading():
+    """No diffusers / transformers loading progress bars (the pipeline has its own progress report)."""
+    from diffusers.utils import logging as dlog
+    from transformers.utils import logging as tlog
+
+    was = dlog.is_progress_bar_enabled(), tlog.is_progress_bar_enabled()
+    dlog.disable_progress_bar()
+    tlog.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was[0]:
+            dlog.enable_progress_bar()
+        if was[1]:
+            tlog.enable_progress_bar()
+
+
 class DiffusersInpainter:
     """``AutoPipelineForInpainting`` (SD / SDXL inpainting folders) or ``StableDiffusionInpaintPipeline`` from a
     single file; see the module docstring for the batching."""
@@ -129,12 +148,12 @@ class DiffusersInpainter:
         path = Path(c.sd_checkpoint).expanduser()
         dtype = self.context.dtype or torch.float32
         try:
-            if path.is_dir():
-                pipe = diffusers.AutoPipelineForInpainting.from_pretrained(path, torch_dtype=dtype,
-                                                                           local_files_only=True)
-            else:
-                pipe = diffusers.StableDiffusionInpaintPipeline.from_single_file(
-                    str(path), config=str(Path(c.sd_config).expanduser()), torch_dtype=dtype, local_files_only=True)
+            with _quiet_loading():
+                if path.is_dir():
+                    pipe = diffusers.AutoPipelineForInpainting.from_pretrained(path, dtype=dtype, local_files_only=True)
+                else:
+                    pipe = diffusers.StableDiffusionInpaintPipeline.from_single_file(
+                        str(path), config=str(Path(c.sd_config).expanduser()), dtype=dtype, local_files_only=True)
         except Exception as exc:  # noqa: BLE001 - diffusers raises many types; all mean "cannot load this"
             raise CheckpointError(f"--sd-checkpoint {path}: cannot load an inpainting pipeline: "
                                   f"{type(exc).__name__}: {exc}") from exc

@@ -27,7 +27,7 @@ from typing import Sequence
 
 import torch
 
-from genemi.errors import CheckpointError, ConfigError
+from genemi.errors import CheckpointError, ConfigError, DataError
 from genemi.generation_pipeline.stage import release_to_cpu
 
 #: LAVIS' BLIP ITM text limits: ``max_txt_len`` tokens, ``max_words`` words of the normalised caption
@@ -115,11 +115,12 @@ class BlipMatcher:
         return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
 
     def _enc_token_id(self) -> int | None:
-        tok = self.tokenizer
-        if ENC_TOKEN not in tok.get_vocab():
-            return None
-        token_id = tok.convert_tokens_to_ids(ENC_TOKEN)
-        return token_id if token_id < self.model.config.text_config.vocab_size else None
+        if not hasattr(self, "_enc_id"):
+            tok = self.tokenizer
+            token_id = tok.convert_tokens_to_ids(ENC_TOKEN) if ENC_TOKEN in tok.get_vocab() else None
+            ok = token_id is not None and token_id < self.model.config.text_config.vocab_size
+            self._enc_id = token_id if ok else None
+        return self._enc_id
 
     # --- scoring -----------------------------------------------------------------------------------------
 
@@ -149,7 +150,7 @@ class BlipMatcher:
         ``images``: PIL images or their :meth:`preprocess`-ed ``pixel_values``; ``captions[i]`` belongs to
         ``images[i]``. An image without captions gets ``([], [])`` and is not encoded."""
         if len(images) != len(captions):
-            raise ValueError(f"{len(images)} images but {len(captions)} caption lists")
+            raise DataError(f"{len(images)} images but {len(captions)} caption lists")
         out: list[tuple[list[float], list[float]]] = [([], []) for _ in captions]
         used = [i for i, caps in enumerate(captions) if caps]
         if not used:

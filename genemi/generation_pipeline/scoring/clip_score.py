@@ -14,7 +14,7 @@ from typing import Sequence
 
 import torch
 
-from genemi.errors import ConfigError
+from genemi.errors import ConfigError, DataError
 from genemi.generation_pipeline.stage import release_to_cpu
 
 #: torchmetrics' scale; Hessel et al. use 2.5
@@ -78,7 +78,7 @@ class ClipScorer:
         from genemi.models.clip import encode_text_trimmed
 
         if len(images) != len(captions):
-            raise ValueError(f"{len(images)} images but {len(captions)} caption lists")
+            raise DataError(f"{len(images)} images but {len(captions)} caption lists")
         used = [i for i, caps in enumerate(captions) if caps]
         out: list[list[float]] = [[] for _ in captions]
         if not used:

@@ -81,7 +81,7 @@ class ScoreStage(Stage):
         by_item: dict[str, list] = {}
         for item, var in painted(rec):
             if not var.image:
-                out.failures[var.id] = self._failure("no_image", "the variation has no image (inpaint did not paint it)")
+                out.failures[var.id] = self._failure("no_image", "the variation has no image (not painted)")
                 continue
             try:
                 img = load_rgb(self.context.output_dir / var.image)

@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -62,6 +63,8 @@ BF16_PEAKS = (("H100 PCIe", 756.0), ("H100 NVL", 835.0), ("GH200", 989.0), ("H20
 SUGARCREPE_SIZES = {"replace_obj": 1652, "replace_att": 788, "replace_rel": 1406, "swap_obj": 245, "swap_att": 666,
                     "add_obj": 2062, "add_att": 692}
 SUGARCREPE_IMAGES = 1560
+
+GD_RUN = (48, (640, 480), 8, 5)  # images, their size, batch, timed batches (Grounding DINO)
 
 SD2_INPAINT_UNET = dict(  # stabilityai/stable-diffusion-2-inpainting, unet/config.json
     sample_size=64, in_channels=9, out_channels=4, center_input_sample=False, flip_sin_to_cos=True, freq_shift=0,
@@ -335,7 +338,8 @@ def bench_train(run: Run, sec: Section, model_name: str, batch: int, negatives: 
             model.logit_scale.clamp_(0, 4.6052)
 
     env = DistEnv()
-    clip_step = TrainStep(ContrastiveForward(model), build_loss(LossConfig(name="clip")), optimizer, train_cfg, device, env)
+    clip_step = TrainStep(ContrastiveForward(model), build_loss(LossConfig(name="clip")), optimizer, train_cfg, device,
+                          env)
     ceclip_step = TrainStep(ContrastiveForward(model), build_loss(LossConfig(name="ceclip")), optimizer, train_cfg,
                             device, env)
     plain, hard = Batch(images, texts, None, None, 0), Batch(images, texts, negs, valid, 0)
@@ -378,7 +382,8 @@ def write_image(path: Path, seed: int, size: tuple[int, int]) -> None:
     img.save(path, quality=90)
 
 
-def write_sugarcrepe(root: Path, n_images: int, sizes: dict[str, int], image_size: tuple[int, int]) -> tuple[Path, Path]:
+def write_sugarcrepe(root: Path, n_images: int, sizes: dict[str, int],
+                     image_size: tuple[int, int]) -> tuple[Path, Path]:
     """SugarCrepe's layout (``<subset>.json`` of ``{filename, caption, negative_caption}``), synthetic captions
     and smooth random JPEGs named like COCO val2017 files; items spread over the images as in SugarCrepe."""
     import random
@@ -534,7 +539,7 @@ def bench_grounding(run: Run, sec: Section) -> None:
         n_img, size, batch, iters = 4, (96, 72), 2, 1
         sec.note("dry run: tiny Grounding DINO (98 px), 4 images")
     else:
-        from transformers import (BertTokenizer, GroundingDinoConfig, GroundingDinoForObjectDetection,
+        from transformers import (AutoProcessor, BertTokenizer, GroundingDinoConfig, GroundingDinoForObjectDetection,
                                   GroundingDinoImageProcessor, GroundingDinoProcessor, SwinConfig)
 
         from genemi.models.tiny.detection import bert_vocab
@@ -546,8 +551,10 @@ def bench_grounding(run: Run, sec: Section) -> None:
         model = build(lambda: GroundingDinoForObjectDetection(cfg), device).eval()
         # no download: a WordPiece vocabulary with BERT's special ids (the model's embeddings stay 30,522 rows)
         tok = BertTokenizer(vocab=bert_vocab(), do_lower_case=True, model_max_length=cfg.max_text_len)
-        processor = GroundingDinoProcessor(GroundingDinoImageProcessor(), tok)  # 800 px short side, 1333 max
-        n_img, size, batch, iters = 48, (640, 480), 8, 5
+        # saved and loaded back as genemi loads a model folder's processor (800 px short side, 1333 max)
+        GroundingDinoProcessor(GroundingDinoImageProcessor(), tok).save_pretrained(run.tmp / "gd_processor")
+        processor = AutoProcessor.from_pretrained(run.tmp / "gd_processor", local_files_only=True)
+        n_img, size, batch, iters = GD_RUN
     images = pipeline_images(n_img, size)
     items = [["red square", "blue box", "green block"]] * n_img
     sec.fig("model", "Grounding DINO Swin-T + BERT-base (random weights)" if not run.dry_run else "tiny", "")
@@ -797,8 +804,8 @@ def bench_offload(run: Run, sec: Section) -> None:
     sec.fig("largest stage: peak reserved + memory outside the allocator",
             largest[1]["peak_reserved_gib"] + context, "GiB")
     sec.fig("fits 24 GB with --offload", largest[1]["peak_reserved_gib"] + context < budget, "bool")
-    sec.fig("all stage models resident (no --offload), estimate: sum of weights + largest activations", resident + context,
-            "GiB")
+    sec.fig("all stage models resident (no --offload), estimate: sum of weights + largest activations",
+            resident + context, "GiB")
     sec.fig("fits 24 GB without --offload (estimate)", resident + context < budget, "bool")
     sec.note("24 GB = 22.35 GiB; each verdict adds the memory outside PyTorch's allocator (CUDA context and "
              "libraries, measured after the benchmarks) to the stage's peak reserved memory")
@@ -811,8 +818,9 @@ def read_junit(path: Path, rc: int | None, log: Path | None) -> dict:
     entry: dict = {"exit_code": rc, "tests": []}
     if log is not None and log.is_file():
         lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
-        entry["summary_line"] = next((ln.strip("= ") for ln in reversed(lines) if " in " in ln and
-                                      any(w in ln for w in ("passed", "failed", "skipped", "deselected", "error"))), None)
+        words = ("passed", "failed", "skipped", "deselected", "error")
+        entry["summary_line"] = next((ln.strip("= ") for ln in reversed(lines)
+                                      if " in " in ln and any(w in ln for w in words)), None)
     if not path.is_file():
         entry["note"] = f"no JUnit file {path}"
         return entry
@@ -931,12 +939,15 @@ def main(argv=None) -> int:
         "sd2_inpaint": lambda s: bench_sd(run, s),
         "offload_24gb": lambda s: bench_offload(run, s),
     }
-    for name in BENCHMARKS:
-        if name not in wanted:
-            run.summary["benchmarks"][name] = {"status": "skipped", "budget_s": 0, "wall_s": 0, "figures": {},
-                                               "notes": ["not selected (--only)"]}
-            continue
-        run.run_section(name, plan[name])
+    try:
+        for name in BENCHMARKS:
+            if name not in wanted:
+                run.summary["benchmarks"][name] = {"status": "skipped", "budget_s": 0, "wall_s": 0, "figures": {},
+                                                   "notes": ["not selected (--only)"]}
+                continue
+            run.run_section(name, plan[name])
+    finally:
+        shutil.rmtree(run.tmp, ignore_errors=True)
     run.write()
     statuses = {n: e["status"] for n, e in run.summary["benchmarks"].items()}
     print(f"\nsummaries: {run.out / 'gpu_summary.json'}, {run.out / 'gpu_summary.md'}")

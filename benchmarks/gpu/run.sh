@@ -106,7 +106,8 @@ bench_rc=${PIPESTATUS[0]}
 [[ $bench_rc -eq 0 ]] || status=1
 
 # 5. the tiny-model inpainting section of benchmarks/pipeline_stages.py, where that script has one
-if (( ! dry )) && "$PYTHON" "$root/benchmarks/pipeline_stages.py" --help 2>/dev/null | grep -q inpaint; then
+ps_help=$( (( dry )) || "$PYTHON" "$root/benchmarks/pipeline_stages.py" --help 2>/dev/null)
+if (( ! dry )) && [[ $ps_help == *"inpaint"* ]]; then
     step "benchmarks/pipeline_stages.py --only inpaint --device cuda"
     timeout 45 "$PYTHON" "$root/benchmarks/pipeline_stages.py" --only inpaint --device cuda 2>&1 \
         | tee "$out/pipeline_stages_inpaint.log"

@@ -127,13 +127,13 @@ def test_paste_touches_nothing_outside_the_dilated_mask_and_replaces_the_mask():
 # --- backend -------------------------------------------------------------------------------------------
 
 
-def _jobs(n_vars=(4, 3)):
+def _jobs(n_vars=(4, 3), size=32):
     rng = np.random.default_rng(1)
     jobs = []
     for j, k in enumerate(n_vars):
-        image = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
-        mask = np.zeros((64, 64), bool)
-        mask[12 + j : 44, 8:40 + j] = True
+        image = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        mask = np.zeros((size, size), bool)
+        mask[6 + j : 22, 4 : 20 + j] = True
         jobs.append(PaintJob(image, mask, [f"a {c} thing number {j}" for c in ["red", "blue", "green", "odd"][:k]],
                              [100 * j + v for v in range(k)]))
     return jobs
@@ -144,7 +144,7 @@ def test_a_variation_painted_in_a_batch_equals_it_painted_alone(sd, backend, sch
     backend = backend if scheduler is None else loaded(sd["sd_inpainting"], sd_scheduler=scheduler)
     jobs = _jobs()
     together = backend.paint(jobs)
-    assert [r.images.shape for r in together] == [(4, 64, 64, 3), (3, 64, 64, 3)]
+    assert backend.size == 32 and [r.images.shape for r in together] == [(4, 32, 32, 3), (3, 32, 32, 3)]
     assert all(e is None for r in together for e in r.errors)
     for j, job in enumerate(jobs):
         for k in range(len(job.prompts)):
@@ -166,8 +166,14 @@ def test_batches_keep_items_together_and_encode_each_item_once(backend, monkeypa
         return real(x, *a, **kw)
 
     monkeypatch.setattr(vae, "encode", counting)
-    backend.paint(_jobs())
+    together = backend.paint(_jobs())
     assert sum(rows) == 2  # two items, seven variations: one encoding per item
+    monkeypatch.setattr(backend.config, "sd_batch_size", 3)  # the 4-variation item now spans two UNet batches
+    rows.clear()
+    split = backend.paint(_jobs())
+    assert sum(rows) == 2
+    for a, b in zip(split, together):
+        assert np.abs(a.images.astype(int) - b.images).max() <= 2
 
 
 def test_single_file_checkpoint_paints_like_the_folder(sd, backend):
@@ -385,6 +391,25 @@ def test_a_variation_with_non_finite_pixels_fails_alone(sd, run, tmp_path, monke
     assert third.status == "ok" and third.image
 
 
+def test_paste_crop_replaces_the_whole_window_and_nothing_else(sd, run, tmp_path):
+    images, ref = run
+    shutil.copy(ref / "masks.jsonl", tmp_path / "masks.jsonl")
+    stage = InpaintStage(InpaintConfig(sd_checkpoint=str(sd["sd_inpainting"]), sd_num_steps=STEPS, paste="crop",
+                                       variation_format="png"), StageContext(image_root=images, output_dir=tmp_path))
+    stage.load()
+    plan = next(r for r in read_records(ref / "captions.jsonl", VariationPlan) if r.id == "a.png")
+    [rec] = stage.finish(stage.process([plan]))
+    source = np.asarray(Image.open(images / "a.png")).astype(int)
+    img = np.asarray(Image.open(tmp_path / rec.items[1].variations[0].image)).astype(int)
+    x0, y0, x1, y1 = A_CROPS[1]
+    window = np.zeros(source.shape[:2], bool)
+    window[y0:y1, x0:x1] = True
+    assert (img[~window] == source[~window]).all()
+    far = window.copy()
+    far[22:79, 42:96] = False  # away from the grown mask, the window still changes (the whole crop is pasted)
+    assert np.abs(img[far] - source[far]).mean() > 5
+
+
 def test_hostile_ids_and_slugs_stay_inside_variations(sd, run, tmp_path):
     images, ref = run
     out = tmp_path / "evil"
@@ -397,8 +422,8 @@ def test_hostile_ids_and_slugs_stay_inside_variations(sd, run, tmp_path):
         id=f"{rid}/item_00", item="cat", box=item.box, crop=item.crop, backend="rules",
         variations=[_var(f"{rid}/item_00", 0, "x", slug="../../../../tmp/evil"),
                     _var(f"{rid}/item_00", 1, "y", slug="..")])])
-    stage = InpaintStage(InpaintConfig(sd_checkpoint=str(sd["sd_inpainting"]), sd_num_steps=STEPS),
-                         StageContext(image_root=images, output_dir=out))
+    stage = InpaintStage(InpaintConfig(sd_checkpoint=str(sd["sd_inpainting"]), sd_num_steps=STEPS, sd_size=64),
+                         StageContext(image_root=images, output_dir=out))  # also: a size other than the native one
     stage.load()
     [rec] = stage.finish(stage.process([plan]))
     root = (out / "variations").resolve()

@@ -4,7 +4,8 @@ Per item the masked crop goes through the VAE encoder once (the latent distribut
 deterministic); its K variations reuse those latents and are denoised together with other items' variations in
 UNet batches of ``--sd-batch-size`` (an item's variations stay in one batch unless K exceeds it). Each variation
 draws its noise from its own CPU generator seeded with its recorded seed, so a variation painted in a batch
-equals the same variation painted alone, on any device (up to floating-point noise).
+equals the same variation painted alone, on any device (up to floating-point noise). A text-to-image
+checkpoint (4-channel UNet) also loads; the pipeline then encodes the image itself for every variation.
 """
 
 from __future__ import annotations
@@ -246,7 +247,8 @@ class DiffusersInpainter:
             raise RuntimeError("the inpainting model is not loaded yet (call load() first)")
         size = self.size
         for job in jobs:
-            if job.image.shape != (size, size, 3) or job.mask.shape != (size, size) or len(job.prompts) != len(job.seeds):
+            shapes_ok = job.image.shape == (size, size, 3) and job.mask.shape == (size, size)
+            if not shapes_ok or len(job.prompts) != len(job.seeds):
                 raise ValueError(f"paint job of shape {job.image.shape} / {job.mask.shape} with {len(job.prompts)} "
                                  f"prompts and {len(job.seeds)} seeds; expected {size}x{size} and one seed per prompt")
         steps, guidance, _ = inpaint_settings(self.config)

@@ -156,6 +156,13 @@ class InpaintStage(Stage):
         super().__init__(config, context)
         self.masks = MaskIndex(Path(context.output_dir) / MASKS)
 
+    def check(self) -> None:
+        if self.config.paste not in ("mask", "crop"):
+            raise ConfigError(f"--paste {self.config.paste!r}: choose mask or crop")
+        if self.config.variation_format not in ("jpg", "png"):
+            raise ConfigError(f"--variation-format {self.config.variation_format!r}: choose jpg or png")
+        super().check()
+
     def load(self) -> None:
         if not self.masks.path.is_file():
             raise ConfigError(f"stage inpaint needs {self.masks.path} (the segment stage's masks; run "

@@ -24,4 +24,5 @@ TINY_BUILDERS = {
 }
 
 __all__ = ["TINY_BUILDERS", "save_tiny_blip", "save_tiny_blip_itm", "save_tiny_causal_lm", "save_tiny_chat_lm",
-           "save_tiny_clip", "save_tiny_grounding_dino", "save_tiny_masked_lm", "save_tiny_sam", "save_tiny_sd_inpainting"]
+           "save_tiny_clip", "save_tiny_grounding_dino", "save_tiny_masked_lm", "save_tiny_sam",
+           "save_tiny_sd_inpainting"]

@@ -1,7 +1,8 @@
 """A tiny Stable Diffusion inpainting pipeline: a real diffusers ``StableDiffusionInpaintPipeline`` folder (9-channel
 UNet, AutoencoderKL, CLIP text encoder + BPE tokenizer, PNDM scheduler) and the same weights as one original-layout
 (CompVis / ``sd-v1-5-inpainting.ckpt`` key names) ``.safetensors`` file that ``from_single_file`` reads with the
-folder as ``config=``. Native size 64 px (latents 32 x 32, VAE scale factor 2)."""
+folder as ``config=``. Native size 32 px (latents 16 x 16, VAE scale factor 2); the UNet is convolutional, so
+``--sd-size 64`` works too."""
 
 from __future__ import annotations
 
@@ -51,14 +52,15 @@ def _build(seed: int):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         unet = UNet2DConditionModel(
-            sample_size=32, in_channels=9, out_channels=4, layers_per_block=1, block_out_channels=(16, 32),
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+            sample_size=16, in_channels=9, out_channels=4, layers_per_block=1, block_out_channels=(16, 32),
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
             cross_attention_dim=32, attention_head_dim=8, use_linear_projection=True, norm_num_groups=8,
         )
         vae = AutoencoderKL(
             in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(16, 32), layers_per_block=1,
             down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
-            norm_num_groups=8, sample_size=64,
+            norm_num_groups=8, sample_size=32,
         )
         text_encoder = CLIPTextModel(CLIPTextConfig(
             vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_attention_heads=4, num_hidden_layers=2,
@@ -160,9 +162,17 @@ def save_tiny_sd_inpainting(out_dir: str | Path, seed: int = 0) -> dict[str, Pat
     the original layout, for ``--sd-checkpoint FILE --sd-config FOLDER``)."""
     from safetensors.torch import save_file
 
+    from transformers.utils import logging as tlog
+
     out = Path(out_dir) / "sd_inpainting"
     pipe = _build(seed)
-    pipe.save_pretrained(out, safe_serialization=True)
+    bars = tlog.is_progress_bar_enabled()
+    tlog.disable_progress_bar()  # no "Writing model shards" bar
+    try:
+        pipe.save_pretrained(out, safe_serialization=True)
+    finally:
+        if bars:
+            tlog.enable_progress_bar()
     single = Path(out_dir) / "sd_inpainting.safetensors"
     weights = {**_unet_to_ldm(pipe.unet.state_dict(), pipe.unet.config),
                **_vae_to_ldm(pipe.vae.state_dict(), pipe.vae.config),

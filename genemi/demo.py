@@ -9,6 +9,8 @@
 5. Evaluates the snapshots against the starting weights (GeNeMi test-set metrics on the shapes variations).
 Each step goes through the same entry point users call. The models are random, so the pictures are noise
 and the scores meaningless: the demo shows the plumbing, not results (the score filters are off for it).
+"""
+
 from __future__ import annotations
 
 import argparse
@@ -24,6 +26,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mode", default="item_based", choices=["allinone", "item_based", "image_based"])
     parser.add_argument("--epochs", type=int, default=2)
     args = parser.parse_args(argv)
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit")  # the tiny TorchScript CLIP
+    hf_logging.disable_progress_bar()  # weight loading/saving bars of the tiny models
 
     from genemi.evaluation import eval_autogmentation
     from genemi.generation_pipeline import pipeline

@@ -6,6 +6,8 @@ is not an existing folder fails at once with a clear message instead of trying t
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from pathlib import Path
 from typing import Sequence
 
@@ -26,6 +28,28 @@ def require_local_dir(path: str | Path, what: str) -> Path:
     return p
 
 
+@contextmanager
+def quiet_loading():
+    """No transformers / diffusers progress bars while loading or saving weights (genemi reports its own
+    progress); the previous settings are restored."""
+    from transformers.utils import logging as tlog
+
+    try:
+        from diffusers.utils import logging as dlog
+    except ImportError:  # pragma: no cover - diffusers is a dependency
+        dlog = None
+    modules = [m for m in (tlog, dlog) if m is not None]
+    was = [m.is_progress_bar_enabled() for m in modules]
+    for m in modules:
+        m.disable_progress_bar()
+    try:
+        yield
+    finally:
+        for m, on in zip(modules, was):
+            if on:
+                m.enable_progress_bar()
+
+
 def load_pretrained(model_cls, path: str | Path, what: str, device: str = "cpu", processor_cls=None):
     """``(model in eval mode on device, tokenizer or processor)`` from a local folder; every failure is a
     CheckpointError naming ``what`` and the folder. ``processor_cls`` defaults to ``AutoTokenizer``."""
@@ -34,8 +58,9 @@ def load_pretrained(model_cls, path: str | Path, what: str, device: str = "cpu",
 
     folder = require_local_dir(path, what)
     try:
-        processor = processor_cls.from_pretrained(folder, local_files_only=True)
-        model = model_cls.from_pretrained(folder, local_files_only=True)
+        with quiet_loading():
+            processor = processor_cls.from_pretrained(folder, local_files_only=True)
+            model = model_cls.from_pretrained(folder, local_files_only=True)
     except (OSError, ValueError, KeyError) as exc:
         raise CheckpointError(f"{what}: cannot load {folder}: {exc}") from exc
     return model.to(device).eval(), processor

@@ -10,7 +10,6 @@ checkpoint (4-channel UNet) also loads; the pipeline then encodes the image itse
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -21,6 +20,7 @@ import torch
 from genemi.errors import CheckpointError, ConfigError, GenemiError
 from genemi.generation_pipeline.inpainting.config import INPAINT_PRESETS, InpaintConfig
 from genemi.generation_pipeline.stage import StageContext, release_to_cpu
+from genemi.models.hf import quiet_loading
 
 #: --sd-scheduler name -> diffusers class (built from the checkpoint's scheduler config)
 SCHEDULER_CLASSES = {
@@ -77,24 +77,6 @@ def _pipeline_folder(path: Path, flag: str) -> Path:
     return path
 
 
-@contextmanager
-def _quiet_loading():
-    """No diffusers / transformers loading progress bars (the pipeline has its own progress report)."""
-    from diffusers.utils import logging as dlog
-    from transformers.utils import logging as tlog
-
-    was = dlog.is_progress_bar_enabled(), tlog.is_progress_bar_enabled()
-    dlog.disable_progress_bar()
-    tlog.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was[0]:
-            dlog.enable_progress_bar()
-        if was[1]:
-            tlog.enable_progress_bar()
-
-
 class DiffusersInpainter:
     """``AutoPipelineForInpainting`` (SD / SDXL inpainting folders) or ``StableDiffusionInpaintPipeline`` from a
     single file; see the module docstring for the batching."""
@@ -149,7 +131,7 @@ class DiffusersInpainter:
         path = Path(c.sd_checkpoint).expanduser()
         dtype = self.context.dtype or torch.float32
         try:
-            with _quiet_loading():
+            with quiet_loading():
                 if path.is_dir():
                     pipe = diffusers.AutoPipelineForInpainting.from_pretrained(path, dtype=dtype, local_files_only=True)
                 else:

@@ -19,7 +19,7 @@ def _clip_vocabulary() -> tuple[dict[str, int], list[tuple[str, str]]]:
     symbol alone and word-final, then the learnt merges."""
     from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
 
-    from genemi.models.tiny.language import _corpus
+    from genemi.models.tiny.language import corpus
 
     alphabet = pre_tokenizers.ByteLevel.alphabet()
     tok = Tokenizer(models.BPE(end_of_word_suffix="</w>", unk_token=_EOS))
@@ -30,7 +30,7 @@ def _clip_vocabulary() -> tuple[dict[str, int], list[tuple[str, str]]]:
     ])
     trainer = trainers.BpeTrainer(vocab_size=800, min_frequency=1, special_tokens=[], initial_alphabet=alphabet,
                                   end_of_word_suffix="</w>", show_progress=False)
-    tok.train_from_iterator(_corpus(), trainer)
+    tok.train_from_iterator(corpus(), trainer)
     import json
 
     model = json.loads(tok.to_str())["model"]
@@ -48,7 +48,7 @@ def _build(seed: int):
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     vocab, merges = _clip_vocabulary()
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=32)
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)  # as SD
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         unet = UNet2DConditionModel(
@@ -64,7 +64,7 @@ def _build(seed: int):
         )
         text_encoder = CLIPTextModel(CLIPTextConfig(
             vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_attention_heads=4, num_hidden_layers=2,
-            max_position_embeddings=32, bos_token_id=vocab[_BOS], eos_token_id=vocab[_EOS], pad_token_id=vocab[_EOS],
+            max_position_embeddings=77, bos_token_id=vocab[_BOS], eos_token_id=vocab[_EOS], pad_token_id=vocab[_EOS],
             projection_dim=32,
         ))
     scheduler = PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", skip_prk_steps=True,
@@ -162,17 +162,12 @@ def save_tiny_sd_inpainting(out_dir: str | Path, seed: int = 0) -> dict[str, Pat
     the original layout, for ``--sd-checkpoint FILE --sd-config FOLDER``)."""
     from safetensors.torch import save_file
 
-    from transformers.utils import logging as tlog
+    from genemi.models.hf import quiet_loading
 
     out = Path(out_dir) / "sd_inpainting"
     pipe = _build(seed)
-    bars = tlog.is_progress_bar_enabled()
-    tlog.disable_progress_bar()  # no "Writing model shards" bar
-    try:
+    with quiet_loading():  # no "Writing model shards" bar
         pipe.save_pretrained(out, safe_serialization=True)
-    finally:
-        if bars:
-            tlog.enable_progress_bar()
     single = Path(out_dir) / "sd_inpainting.safetensors"
     weights = {**_unet_to_ldm(pipe.unet.state_dict(), pipe.unet.config),
                **_vae_to_ldm(pipe.vae.state_dict(), pipe.vae.config),

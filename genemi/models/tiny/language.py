@@ -12,7 +12,7 @@ _SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 _SIZE = {"hidden": 32, "layers": 2, "heads": 2, "intermediate": 64, "positions": 64}
 
 
-def _corpus() -> list[str]:
+def corpus() -> list[str]:
     from genemi.text import vocabulary as vocab
 
     words = list(vocab.all_nouns()) + [a for c in vocab.ADJECTIVE_CATEGORIES.values() for a in c]
@@ -24,7 +24,7 @@ def _bpe():
     from tokenizers import ByteLevelBPETokenizer
 
     bpe = ByteLevelBPETokenizer(add_prefix_space=True)
-    bpe.train_from_iterator(_corpus(), vocab_size=1200, min_frequency=1, special_tokens=_SPECIALS, show_progress=False)
+    bpe.train_from_iterator(corpus(), vocab_size=1200, min_frequency=1, special_tokens=_SPECIALS, show_progress=False)
     return bpe._tokenizer
 
 

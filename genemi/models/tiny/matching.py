@@ -23,12 +23,12 @@ def save_tiny_blip_itm(out_dir: str | Path, seed: int = 0) -> dict[str, Path]:
     vocab = bert_vocab()
     vocab["[DEC]"] = len(vocab)
     vocab[ENC_TOKEN] = len(vocab)
-    tok = BertTokenizer(vocab=vocab, do_lower_case=True, bos_token="[DEC]", model_max_length=32,
+    tok = BertTokenizer(vocab=vocab, do_lower_case=True, bos_token="[DEC]", model_max_length=512,
                         additional_special_tokens=[ENC_TOKEN])
     cfg = BlipConfig(
         text_config={"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 37,
                      "vocab_size": len(vocab), "bos_token_id": vocab["[DEC]"], "sep_token_id": vocab["[SEP]"],
-                     "eos_token_id": vocab["[SEP]"], "pad_token_id": vocab["[PAD]"], "max_position_embeddings": 32,
+                     "eos_token_id": vocab["[SEP]"], "pad_token_id": vocab["[PAD]"], "max_position_embeddings": 40,
                      "encoder_hidden_size": 32, "initializer_range": 0.2},
         vision_config={"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 37,
                        "image_size": 32, "patch_size": 8, "initializer_range": 0.2},

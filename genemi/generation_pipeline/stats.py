@@ -139,7 +139,11 @@ def histogram_png(values: Sequence[float], title: str, xlabel: str, threshold: f
     fig = Figure(figsize=(6, 4))
     ax = fig.add_subplot()
     vals = [v for v in values if v is not None and math.isfinite(v)]
-    ax.hist(vals, bins=min(50, max(5, int(math.sqrt(len(vals))) * 2)), color="#4c72b0", edgecolor="white")
+    # bins span what is drawn (the values and the threshold line), so bars keep a readable width
+    ends = vals + ([threshold] if threshold is not None else [])
+    lo, hi = (min(ends), max(ends)) if ends else (0.0, 1.0)
+    bins = min(50, max(5, int(math.sqrt(len(vals))) * 2))
+    ax.hist(vals, bins=bins, range=(lo, hi) if hi > lo else None, color="#4c72b0", edgecolor="white")
     if threshold is not None:
         ax.axvline(threshold, color="#c44e52", linestyle="--", linewidth=2, label=threshold_label)
         ax.legend()

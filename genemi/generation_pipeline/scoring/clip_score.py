@@ -14,7 +14,7 @@ from typing import Sequence
 
 import torch
 
-from genemi.errors import ConfigError, DataError
+from genemi.errors import ConfigError, DataError, GenemiError
 from genemi.generation_pipeline.stage import release_to_cpu
 
 #: torchmetrics' scale; Hessel et al. use 2.5
@@ -48,8 +48,11 @@ class ClipScorer:
         """Resolve architecture and weights file (no weights are read)."""
         from genemi.models.clip import resolve_model_spec, resolve_pretrained
 
-        spec = resolve_model_spec(self.model_name)
-        weights, _ = resolve_pretrained(spec, self.pretrained)
+        try:
+            spec = resolve_model_spec(self.model_name)
+            weights, _ = resolve_pretrained(spec, self.pretrained)
+        except GenemiError as exc:
+            raise ConfigError(f"--clip-score-model {self.model_name}: {exc}") from exc
         if weights is None:
             raise ConfigError(f"--clip-score-model {self.model_name} has no weights: give --clip-score-pretrained "
                               "(a checkpoint file, a folder or a cached open_clip tag)")

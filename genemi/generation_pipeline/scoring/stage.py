@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from genemi.errors import GenemiError
+from genemi.errors import ConfigError, GenemiError
 from genemi.generation_pipeline.scoring.clip_score import ClipScorer
 from genemi.generation_pipeline.scoring.iva import sibling_iva
 from genemi.generation_pipeline.stage import Stage
@@ -59,6 +59,9 @@ class ScoreStage(Stage):
 
     def check(self) -> None:
         super().check()
+        if not 0 <= self.config.iva_pixel_threshold < 255:
+            raise ConfigError(f"--iva-pixel-threshold {self.config.iva_pixel_threshold}: must be in [0, 255) (uint8 "
+                              "units; the original's is 10)")
         if self.clip is not None:
             self.clip.check()
 

@@ -225,6 +225,11 @@ def merge_shards(output_dir: str | Path) -> dict[str, int]:
     copied = _merge_files(shard_dirs, root)
     if copied:
         counts["variation images"] = copied
+    summaries = [json.loads((d / "run_summary.json").read_text()) for d in shard_dirs if (d / "run_summary.json").is_file()]
+    if summaries:  # what later tools read (e.g. the gallery's input folder), plus each shard's own figures
+        merged = {"merged_from": [str(d.relative_to(root)) for d in shard_dirs], "config": summaries[0].get("config"),
+                  "images": sum(x.get("images", 0) for x in summaries), "shards": summaries}
+        write_atomic(root / "run_summary.json", json.dumps(merged, indent=2, default=str).encode("utf-8"))
     return counts
 
 

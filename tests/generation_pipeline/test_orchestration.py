@@ -154,6 +154,7 @@ def test_merge_brings_each_shards_variation_images_to_the_paths_its_manifests_na
         shard = root / "shards" / f"shard-{k:05d}-of-00003"
         shard.mkdir(parents=True)
         (shard / "scores.jsonl").write_text(rec.model_dump_json(exclude_none=True) + "\n")
+        (shard / "run_summary.json").write_text(json.dumps({"images": 1, "config": {"input_dir": str(run.input_dir)}}))
         for item in rec.items:
             for var in item.variations:
                 if var.image:
@@ -169,4 +170,6 @@ def test_merge_brings_each_shards_variation_images_to_the_paths_its_manifests_na
     for rel in painted:
         assert (root / rel).read_bytes() == (run.output_dir / rel).read_bytes()
     assert not list(root.glob("variations/**/.tmp*"))
+    summary = json.loads((root / "run_summary.json").read_text())  # later tools (gallery) find the input folder
+    assert summary["config"]["input_dir"] == str(run.input_dir) and summary["images"] == 3
     assert pipeline.main(["merge", "--output-dir", str(root)]) == 0  # again: idempotent

@@ -40,6 +40,22 @@ def guarded(prog: str, on_interrupt: str, action: Callable[[], T]) -> tuple[int,
         return 130, None
 
 
+def run_tool(prog: str, parser, argv: Sequence[str] | None, action: Callable[[object], T],
+             report: Callable[[T], None], on_interrupt: str = "rerun it") -> int:
+    """A command's ``main``: parse ``argv``, run ``action(args)`` through :func:`guarded`, then ``report`` its
+    result. argparse's own exits (``--help``, a bad flag) come back as return codes, so callers such as the
+    demo keep control."""
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    code, result = guarded(prog, on_interrupt, lambda: action(args))
+    if code:
+        return code
+    report(result)
+    return 0
+
+
 def _usage() -> str:
     width = max(map(len, COMMANDS))
     lines = ["usage: genemi <command> [flags]   (genemi <command> --help for its flags)", "", "commands:"]

@@ -468,19 +468,11 @@ def print_summary(s: dict, file=None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from genemi.cli import guarded
+    from genemi.cli import run_tool
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    code, summary = guarded("genemi generate export", "rerun it (the export is rewritten)", lambda: export_run(
-        args.output_dir, args.export_dir, args.format, args.min_itm, args.min_iva, args.no_filter, args.shard_size))
-    if code:
-        return code
-    print_summary(summary)
-    return 0
+    return run_tool("genemi generate export", build_parser(), argv, lambda a: export_run(
+        a.output_dir, a.export_dir, a.format, a.min_itm, a.min_iva, a.no_filter, a.shard_size), print_summary,
+        on_interrupt="rerun it (the export is rewritten)")
 
 
 if __name__ == "__main__":

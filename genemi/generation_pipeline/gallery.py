@@ -740,17 +740,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from genemi.cli import guarded
-
-    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    code, summary = guarded("genemi generate gallery", "rerun it", lambda: build_gallery(
-        args.output_dir, args.input_dir, args.gallery_dir, items_per_page=args.items_per_page,
-        thumb_size=args.thumb_size, min_itm=args.min_itm, min_iva=args.min_iva,
-        contact_sheet_rows=args.contact_sheet_rows))
-    if code:
-        return code
-    s = summary
+def print_summary(s: GallerySummary) -> None:
     print(f"gallery: {s.index} ({s.items} items on {s.pages} page(s); {s.images} images, {s.failed_images} failed "
           f"upstream; {s.variations} variations: {s.painted} painted, {s.failed_variations} failed"
           + (f", {s.passing} pass the export filters" if s.scored else ", not scored") + ")")
@@ -759,7 +749,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if s.unreadable:
         print(f"warning: {len(s.unreadable)} image(s) could not be read (placeholders shown), e.g. {s.unreadable[0]}",
               file=sys.stderr)
-    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from genemi.cli import run_tool
+
+    return run_tool("genemi generate gallery", build_parser(), argv, lambda a: build_gallery(
+        a.output_dir, a.input_dir, a.gallery_dir, items_per_page=a.items_per_page, thumb_size=a.thumb_size,
+        min_itm=a.min_itm, min_iva=a.min_iva, contact_sheet_rows=a.contact_sheet_rows), print_summary)
 
 
 if __name__ == "__main__":

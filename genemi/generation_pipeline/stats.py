@@ -19,7 +19,6 @@ import io
 import json
 import math
 import statistics
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Sequence
@@ -298,19 +297,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from genemi.cli import guarded
+    from genemi.cli import run_tool
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    code, result = guarded("genemi generate stats", "rerun it", lambda: run_stats(
-        args.output_dir, args.stats_dir, args.min_itm, args.min_iva, plots=not args.no_plots))
-    if code:
-        return code
-    print(format_report(result))
-    return 0
+    return run_tool("genemi generate stats", build_parser(), argv, lambda a: run_stats(
+        a.output_dir, a.stats_dir, a.min_itm, a.min_iva, plots=not a.no_plots), lambda r: print(format_report(r)))
 
 
 if __name__ == "__main__":

@@ -348,6 +348,7 @@ TOOLS = {
     "export": ("genemi.generation_pipeline.export", "filtered training set: JSONL, legacy JSON, open_clip CSV, WebDataset"),
     "stats": ("genemi.generation_pipeline.stats", "per-stage counts and failure reasons, score histograms, filter pass rates"),
     "gallery": ("genemi.generation_pipeline.gallery", "static HTML gallery and PNG contact sheet of a run"),
+    "regenerate": ("genemi.generation_pipeline.regenerate", "repaint one variation alone (its seed, the run's settings)"),
 }
 
 

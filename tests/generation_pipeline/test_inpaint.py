@@ -336,6 +336,21 @@ def test_regenerating_one_variation_alone_gives_its_image(sd, run):
     assert again.shape == written.shape and np.abs(again.astype(int) - written).max() <= 2
 
 
+def test_regenerate_command_repaints_one_variation_with_the_runs_settings(run, tmp_path, capsys):
+    images, out = run
+    var = _records(out)["sub/b.png"].items[0].variations[1]
+    target = tmp_path / "again.png"
+    assert pipeline.main(["regenerate", "--output-dir", str(out), "--variation", var.id, "--out", str(target)]) == 0
+    again = np.asarray(Image.open(target))
+    written = np.asarray(Image.open(out / var.image))
+    assert np.abs(again.astype(int) - written).max() <= 2  # settings and seed came from run_summary.json
+    assert "max |diff|" in capsys.readouterr().out
+    assert pipeline.main(["regenerate", "--output-dir", str(out), "--variation", "a.png/item_00/var_9"]) == 2
+    assert pipeline.main(["regenerate", "--output-dir", str(images), "--variation", var.id]) == 2
+    err = capsys.readouterr().err
+    assert "is not in" in err and "run_summary.json not found" in err and "Traceback" not in err
+
+
 def test_kill_during_inpaint_then_rerun_loses_and_duplicates_nothing(sd, run, tmp_path, monkeypatch):
     images, ref = run
     out = tmp_path / "run"

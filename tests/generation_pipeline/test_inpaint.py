@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import torch
 import pytest
 from PIL import Image
 
@@ -152,6 +153,23 @@ def test_a_variation_painted_in_a_batch_equals_it_painted_alone(sd, backend, sch
             assert np.abs(alone.images[0].astype(int) - together[j].images[k]).max() <= 2, (j, k)
     first = together[0].images.astype(int)
     assert np.abs(first[0] - first[1]).max() > 10  # different seeds and prompts: different pictures
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_bf16_paints_the_same_seeds_as_the_cpu(sd, backend):
+    gpu = DiffusersInpainter(InpaintConfig(sd_checkpoint=str(sd["sd_inpainting"]), sd_num_steps=STEPS),
+                             StageContext(device="cuda", dtype=torch.bfloat16))
+    gpu.check()
+    gpu.load()
+    assert gpu.pipe.unet.dtype == torch.bfloat16 and gpu.pipe.device.type == "cuda"
+    jobs = _jobs()
+    on_gpu, on_cpu = gpu.paint(jobs), backend.paint(jobs)
+    for a, b in zip(on_gpu, on_cpu):
+        assert all(e is None for e in a.errors)
+        # same CPU-drawn noise; bf16 rounding only: close on average, not bit-equal
+        assert np.abs(a.images.astype(float) - b.images).mean() < 12
+    gpu.offload()
+    assert gpu.pipe.unet.device.type == "cpu"
 
 
 def test_batches_keep_items_together_and_encode_each_item_once(backend, monkeypatch):

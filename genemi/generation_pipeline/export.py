@@ -38,14 +38,13 @@ from typing import Iterable, Iterator, Sequence
 
 from genemi.errors import ConfigError, ImageError, ManifestError
 from genemi.records import LEGACY_VARIATION_KEYS, PlannedItem, PlannedVariation, VariationPlan, VariationRecord
+from genemi.score_filters import DEFAULT_MIN_ITM, DEFAULT_MIN_IVA, passes, threshold_arg
 
 #: export formats, in the order they are written
 FORMATS = ("jsonl", "legacy", "csv", "webdataset")
 #: why a variation is not exported, in the order the checks run
 DROP_REASONS = ("failed", "not_painted", "no_captions", "low_itm", "low_iva", "missing_image")
 #: the trainer's defaults (genemi.training.config.DataConfig), which reproduce the original
-DEFAULT_MIN_ITM = 0.0
-DEFAULT_MIN_IVA = 14.0
 DEFAULT_SHARD_SIZE = 1000
 
 FILE_NAMES = {"jsonl": "dataset.jsonl", "legacy": "variation_annotation.json", "csv": "dataset.csv",
@@ -130,11 +129,9 @@ def drop_reason(c: Candidate, output_dir: Path, min_itm: float | None, min_iva: 
         return "not_painted"
     if not c.var.captions:
         return "no_captions"
-    itm = c.var.mean_itm
-    if min_itm is not None and (itm is None or not math.isfinite(itm) or not itm > min_itm):
+    if not passes(c.var.mean_itm, min_itm):
         return "low_itm"
-    iva = c.var.iva_score
-    if min_iva is not None and (iva is None or not math.isfinite(iva) or not iva > min_iva):
+    if not passes(c.var.iva_score, min_iva):
         return "low_iva"
     if check_files and not (output_dir / c.var.image).is_file():
         return "missing_image"
@@ -391,15 +388,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _threshold(value: str) -> float | None:
-    if value.strip().lower() == "none":
-        return None
-    try:
-        return float(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a number or 'none', not {value!r}") from exc
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="genemi generate export",
@@ -419,9 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export-dir", default=None, help="where to write the export (default: OUTPUT_DIR/export)")
     p.add_argument("--format", default="all",
                    help=f"comma list of {', '.join(FORMATS)}, or all (default)")
-    p.add_argument("--min-itm", type=_threshold, default=DEFAULT_MIN_ITM,
+    p.add_argument("--min-itm", type=threshold_arg, default=DEFAULT_MIN_ITM,
                    help="keep variations with mean BLIP ITM logit > this; 'none' = off (default: 0.0)")
-    p.add_argument("--min-iva", type=_threshold, default=DEFAULT_MIN_IVA,
+    p.add_argument("--min-iva", type=threshold_arg, default=DEFAULT_MIN_IVA,
                    help="keep variations with IVA (%%) > this; 'none' = off (default: 14.0)")
     p.add_argument("--no-filter", action="store_true",
                    help="no score filters (an unscored run's variations.jsonl is then accepted)")

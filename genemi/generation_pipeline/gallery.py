@@ -49,13 +49,12 @@ from genemi.generation_pipeline.segmentation.masks import rle_decode
 from genemi.images import load_rgb
 from genemi.manifest import read_records, write_atomic
 from genemi.records import Failure, ItemMask, MaskRecord, PlannedItem, PlannedVariation, VariationPlan
+from genemi.score_filters import DEFAULT_MIN_ITM, DEFAULT_MIN_IVA, passes
 
 #: rows (items) of the PNG contact sheet; a run with more items shows its first ones
 CONTACT_SHEET_MAX_ROWS = 40
 #: side of one contact-sheet cell in pixels (the label strip comes below it)
 CONTACT_CELL = 160
-DEFAULT_MIN_ITM = 0.0
-DEFAULT_MIN_IVA = 14.0
 
 _MASK_COLOUR = (0, 235, 255)
 _BOX_COLOUR = (255, 0, 200)
@@ -106,11 +105,9 @@ def filter_reasons(v: PlannedVariation, min_itm: float | None, min_iva: float | 
     """Which export filters a painted variation fails ("ITM", "IVA"): as in export and the trainer, a score
     passes when it is strictly greater than the threshold; a missing score fails nothing here (shown as such)."""
     out = []
-    itm = mean_itm(v)
-    if min_itm is not None and itm is not None and not itm > min_itm:
+    if v.mean_itm is not None and not passes(v.mean_itm, min_itm):
         out.append("ITM")
-    iva = _finite(v.iva_score)
-    if min_iva is not None and iva is not None and not iva > min_iva:
+    if v.iva_score is not None and not passes(v.iva_score, min_iva):
         out.append("IVA")
     return out
 

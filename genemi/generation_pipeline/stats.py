@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Sequence
 
 from genemi.errors import ConfigError
-from genemi.generation_pipeline.export import (DEFAULT_MIN_ITM, DEFAULT_MIN_IVA, Candidate, _Parser,
-                                               _threshold, check_output_dir, drop_reason, iter_candidates)
+from genemi.generation_pipeline.export import Candidate, _Parser, check_output_dir, drop_reason, iter_candidates
 from genemi.records import VariationPlan
+from genemi.score_filters import DEFAULT_MIN_ITM, DEFAULT_MIN_IVA, threshold_arg
 
 
 def summarize(values: Sequence[float]) -> dict | None:
@@ -288,9 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", required=True, help="the pipeline run's output folder")
     p.add_argument("--stats-dir", default=None,
                    help="where to write stats.json and the PNGs (default: OUTPUT_DIR/stats)")
-    p.add_argument("--min-itm", type=_threshold, default=DEFAULT_MIN_ITM,
+    p.add_argument("--min-itm", type=threshold_arg, default=DEFAULT_MIN_ITM,
                    help="ITM threshold counted and drawn (mean logit > this; 'none' = off; default 0.0)")
-    p.add_argument("--min-iva", type=_threshold, default=DEFAULT_MIN_IVA,
+    p.add_argument("--min-iva", type=threshold_arg, default=DEFAULT_MIN_IVA,
                    help="IVA threshold counted and drawn (> this; 'none' = off; default 14.0)")
     p.add_argument("--no-plots", action="store_true", help="only stats.json, no PNG histograms")
     return p

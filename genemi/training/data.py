@@ -35,6 +35,7 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 from genemi.caption_files import read_caption_entries, read_json
 from genemi.errors import DataError, ImageError, ManifestError
 from genemi.records import TextNegativeRecord, VariationRecord, variation_from_legacy
+from genemi.score_filters import passes
 from genemi.images import load_rgb
 from genemi.text.normalize import normalize_caption
 from genemi.manifest import read_records
@@ -108,9 +109,9 @@ def filter_variations(
             stats["failed"] += 1
         elif not rec.captions:
             stats["no_caption"] += 1
-        elif itm_threshold is not None and (rec.mean_itm is None or not rec.mean_itm > itm_threshold):
+        elif not passes(rec.mean_itm, itm_threshold):
             stats["low_itm"] += 1
-        elif iva_threshold is not None and (rec.iva_score is None or not rec.iva_score > iva_threshold):
+        elif not passes(rec.iva_score, iva_threshold):
             stats["low_iva"] += 1
         else:
             kept.append(rec)

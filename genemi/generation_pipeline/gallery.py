@@ -44,6 +44,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from genemi.errors import ConfigError, ImageError
+from genemi.generation_pipeline.inpainting.geometry import dilate
 from genemi.generation_pipeline.previews import safe_name
 from genemi.generation_pipeline.segmentation.masks import rle_decode
 from genemi.images import load_rgb
@@ -158,19 +159,6 @@ def _fit(img: Image.Image, size: int) -> Image.Image:
     return img.resize(new, Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC)
 
 
-def _shift_and(m: np.ndarray) -> np.ndarray:
-    out = m.copy()
-    out[1:] &= m[:-1]
-    out[:-1] &= m[1:]
-    out[:, 1:] &= m[:, :-1]
-    out[:, :-1] &= m[:, 1:]
-    return out
-
-
-def _dilate(m: np.ndarray) -> np.ndarray:
-    return ~_shift_and(~m)
-
-
 def _dashed_rect(draw: ImageDraw.ImageDraw, box: Sequence[float], dash: int = 5) -> None:
     x0, y0, x1, y1 = (round(v) for v in box)
     for a, b, fixed, horizontal in ((x0, x1, y0, True), (x0, x1, y1, True), (y0, y1, x0, False), (y0, y1, x1, False)):
@@ -192,8 +180,8 @@ def source_thumbnail(image: Image.Image, item: PlannedItem, mask: ItemMask | Non
         if m is not None and m.any():
             scaled = Image.fromarray(m.astype(np.uint8) * 255).resize(thumb.size, Image.Resampling.BILINEAR)
             small = np.asarray(scaled) >= 128
-            inner = small & ~_shift_and(_shift_and(small))
-            halo = _dilate(small) & ~small
+            inner = small & dilate(~small, 2)  # a 2 px band inside the mask edge
+            halo = dilate(small, 1) & ~small
             px = np.asarray(thumb).copy()
             px[halo] = (0, 0, 0)
             px[inner] = _MASK_COLOUR

@@ -18,6 +18,7 @@ COMMANDS = {
                   "generate typed text hard negatives (CE-CLIP / NegCLIP / SugarCrepe edits) from captions"),
     "eval": ("genemi.evaluation.eval_autogmentation",
              "evaluate snapshots on SugarCrepe(++), ARO, VALSE, VL-CheckList, Winoground, GeNeMi test set, retention"),
+    "convert": ("genemi.convert", "convert original Grounding DINO files (.pth + .py config) to a transformers folder"),
     "demo": ("genemi.demo", "built-in shapes data + tiny models: generate, negatives, train, evaluate (offline, seconds)"),
 }
 

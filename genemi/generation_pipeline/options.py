@@ -17,11 +17,13 @@ from genemi.errors import ConfigError
 
 def option(default: Any = None, help: str = "", *, flag: str | None = None, aliases: Iterable[str] = (),
            backends: Iterable[str] | None = None, choices: Iterable[Any] | None = None,
-           default_factory: Any = None, metavar: str | None = None) -> Any:
+           default_factory: Any = None, metavar: str | None = None, content: bool = True) -> Any:
     """A config field with its flag (default ``--field-name``), help text, and, where it only applies to
-    some backends, their names (giving it with another backend is an error that says why)."""
+    some backends, their names (giving it with another backend is an error that says why). ``content=False``
+    marks a setting that cannot change what the stage writes (batch sizes, timeouts, concurrency): it is left
+    out of the stage's settings fingerprint (:mod:`genemi.generation_pipeline.settings`)."""
     meta = {"help": help, "flag": flag, "aliases": tuple(aliases), "backends": tuple(backends) if backends else None,
-            "choices": tuple(choices) if choices is not None else None, "metavar": metavar}
+            "choices": tuple(choices) if choices is not None else None, "metavar": metavar, "content": content}
     if default_factory is not None:
         return field(default_factory=default_factory, metadata=meta)
     return field(default=default, metadata=meta)

@@ -45,6 +45,8 @@ class PipelineConfig:
     limit: int | None = None
     seed: int = 0
     retry_failed: bool = False
+    force: bool = False  # start the selected stages over (their outputs and every later stage's are removed)
+    allow_changed_settings: bool = False  # append to manifests written with other settings (recorded)
     device: str | None = None
     dtype: str = "fp32"
     offload: bool = False
@@ -119,6 +121,7 @@ def run_pipeline(cfg: PipelineConfig, progress: bool = True) -> dict:
 
     from genemi.distributed import DistEnv, resolve_device
     from genemi.generation_pipeline.inputs import collect_inputs, shard
+    from genemi.generation_pipeline.settings import check_settings, record_settings, remove_outputs, stage_settings
     from genemi.generation_pipeline.stage import StageContext, run_stage
     from genemi.manifest import read_records
 
@@ -138,6 +141,14 @@ def run_pipeline(cfg: PipelineConfig, progress: bool = True) -> dict:
     if first.reads != IMAGES and not (out / first.reads).exists():
         before = STAGE_NAMES[STAGE_NAMES.index(first.name) - 1]
         raise ConfigError(f"stage {first.name!r} needs {out / first.reads} (run --stages {before} first)")
+    fingerprints = {spec.name: stage_settings(cfg.section(spec.name), cfg.seed, cfg.dtype) for spec in specs}
+    if cfg.force:
+        removed = remove_outputs(out, [(s.name, s.writes) for s in STAGES[STAGE_NAMES.index(first.name):]])
+        if removed:
+            logging.getLogger(__name__).warning("--force: removed %s from %s", ", ".join(removed), out)
+    else:
+        for spec in specs:
+            check_settings(out, spec.name, spec.writes, fingerprints[spec.name], cfg.allow_changed_settings)
     inputs = collect_inputs(cfg.input_dir, cfg.annotation_file)
     if cfg.limit is not None:
         inputs = inputs[: cfg.limit]
@@ -147,11 +158,12 @@ def run_pipeline(cfg: PipelineConfig, progress: bool = True) -> dict:
         stages[0].check_inputs(mine)
     summary = {"shard": {"index": i, "count": n}, "images": len(mine), "device": device,
                "pipeline": [{"stage": s.name, "reads": s.reads, "writes": s.writes} for s in STAGES],
-               "stages": {}, "config": asdict(cfg)}
+               "stages": {}, "config": asdict(cfg), "settings": fingerprints}
     start = time.perf_counter()
     for spec, stage in zip(specs, stages):
         records = mine if spec.reads == IMAGES else [
             r for r in read_records(out / spec.reads, spec.input_record) if r.id in ids]
+        record_settings(out, spec.writes, fingerprints[spec.name])
         stats = run_stage(stage, records, out, cfg.section(spec.name).batch_size, progress, cfg.retry_failed)
         if cfg.offload or spec is specs[-1]:
             stage.offload()
@@ -276,6 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=None, help="global seed; portrayals and per-variation seeds derive from it (default: 0)")
     run.add_argument("--retry-failed", action="store_true", default=None,
                      help="redo records that failed in an earlier run (replaced in place); without it they count as done")
+    run.add_argument("--force", action="store_true", default=None,
+                     help="start the selected stages over: their outputs and every later stage's are removed first")
+    run.add_argument("--allow-changed-settings", action="store_true", default=None,
+                     help="resume a stage whose output was written with other settings (the change is recorded in "
+                     "<manifest>.settings.json); without it such a rerun stops and names the differences")
     run.add_argument("--batch-size", type=_batch_sizes, default=None,
                      help="images per batch: N for every stage, or " + ",".join(f"{s.name}={s.config().batch_size}" for s in STAGES))
     run.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: the local GPU when there is one)")
@@ -291,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _GENERAL = ("output_dir", "annotation_file", "save_annotated_image", "stages", "limit", "seed", "retry_failed",
-            "device", "dtype", "offload", "num_shards", "shard_index")
+            "force", "allow_changed_settings", "device", "dtype", "offload", "num_shards", "shard_index")
 
 
 def resolve_config(args) -> PipelineConfig:

@@ -63,7 +63,7 @@ def _no_manifests(folder):
     (dict(ground={"gd_model": "/nonexistent/gdino"}), CheckpointError, "not a local folder"),
     (dict(stages="all", portray={"backend": "openai"}), ConfigError, "--api-base"),
     (dict(stages="all", portray={"backend": "hf"}), ConfigError, "--llm-model"),
-    (dict(tag={"backend": "tag2text"}), Exception, "not available yet"),
+    (dict(tag={"backend": "tag2text"}), ConfigError, "--tagger tag2text needs --tag2text-checkpoint"),
     (dict(limit=0), ConfigError, "--limit must be at least 1"),
     (dict(tag={"batch_size": 0}), ConfigError, "--batch-size tag=0"),
 ])
@@ -173,3 +173,42 @@ def test_merge_brings_each_shards_variation_images_to_the_paths_its_manifests_na
     summary = json.loads((root / "run_summary.json").read_text())  # later tools (gallery) find the input folder
     assert summary["config"]["input_dir"] == str(run.input_dir) and summary["images"] == 3
     assert pipeline.main(["merge", "--output-dir", str(root)]) == 0  # again: idempotent
+
+
+def test_a_rerun_with_other_content_settings_stops_and_names_them(images, models, tmp_path):  # noqa: F811
+    import shutil
+
+    out = tmp_path / "run"
+    pipeline.run_pipeline(cfg(images, models, out, stages="tag:ground"), progress=False)
+    recorded = json.loads((out / "detections.jsonl.settings.json").read_text())
+    assert recorded["settings"]["box_threshold"] == 0.35 and "gd_model" in recorded["files"]
+    before = (out / "detections.jsonl").read_bytes()
+    # batch sizes do not shape content; a copy of the same model at another path is the same model
+    copy = shutil.copytree(models["grounding_dino"], tmp_path / "dino_copy")
+    pipeline.run_pipeline(cfg(images, models, out, stages="tag:ground", ground={"batch_size": 1, "gd_model": str(copy)}),
+                          progress=False)
+    with pytest.raises(ConfigError, match=r"box_threshold: 0\.35 -> 0\.3\b.*--force.*--allow-changed-settings"):
+        pipeline.run_pipeline(cfg(images, models, out, stages="tag:ground", ground={"box_threshold": 0.3}),
+                              progress=False)
+    assert (out / "detections.jsonl").read_bytes() == before  # refused before any work
+    other = json.loads((copy / "config.json").read_text())
+    other["num_queries"] = 11  # another model at the same path
+    (copy / "config.json").write_text(json.dumps(other))
+    with pytest.raises(ConfigError, match="gd_model: .* changed on disk"):
+        pipeline.run_pipeline(cfg(images, models, out, stages="ground", ground={"gd_model": str(copy)}), progress=False)
+    # continue on purpose: the change is recorded with how many records the old settings wrote
+    pipeline.run_pipeline(cfg(images, models, out, stages="ground", ground={"box_threshold": 0.3}, limit=6,
+                              allow_changed_settings=True), progress=False)
+    history = json.loads((out / "detections.jsonl.settings.json").read_text())["history"]
+    assert [(h["settings"]["box_threshold"], h["records_before_change"]) for h in history] == [(0.35, 6)]
+
+
+def test_force_starts_the_selected_stages_over_and_removes_later_outputs(images, models, tmp_path):  # noqa: F811
+    out = tmp_path / "run"
+    pipeline.run_pipeline(cfg(images, models, out), progress=False)  # tag:segment
+    summary = pipeline.run_pipeline(cfg(images, models, out, stages="ground", ground={"box_threshold": 0.3},
+                                        force=True), progress=False)
+    assert summary["stages"]["ground"]["processed"] == 6 and summary["stages"]["ground"]["already_done"] == 0
+    assert (out / "tags.jsonl").exists() and not (out / "masks.jsonl").exists()  # later outputs were stale
+    dets = read_records(out / "detections.jsonl", DetectionRecord)
+    assert len(dets) == 6 and all(b.score > 0.3 for d in dets for b in d.boxes)

@@ -257,7 +257,10 @@ def test_score_stage_end_to_end(tmp_path, itm_model, matcher, tiny_clip, capsys)
     summary = json.loads((run.output_dir / "run_summary.json").read_text())
     assert summary["stages"]["score"]["processed"] == 3
     capsys.readouterr()
-    assert run_score(run, itm_model) == 0  # resumed: nothing left to do
+    clip = ["--clip-score-model", str(tiny_clip["config"]), "--clip-score-pretrained", str(tiny_clip["open_clip_state_dict"])]
+    assert run_score(run, itm_model) == 2  # without CLIPScore now: the resume would mix settings, so it stops
+    assert "clip_score_model" in capsys.readouterr().err
+    assert run_score(run, itm_model, *clip) == 0  # resumed: nothing left to do
     assert json.loads((run.output_dir / "run_summary.json").read_text())["stages"]["score"]["already_done"] == 3
 
 

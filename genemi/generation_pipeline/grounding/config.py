@@ -15,10 +15,17 @@ class GroundConfig:
                           flag="--grounder")
     gd_model: str | None = option(None, "local transformers Grounding DINO folder (e.g. grounding-dino-tiny)",
                                   metavar="DIR")
-    gd_config: str | None = option(None, "original Grounding DINO .py config (not supported yet; use --gd-model)",
-                                   metavar="PY")
-    gd_checkpoint: str | None = option(None, "original Grounding DINO .pth (not supported yet; use --gd-model)",
+    gd_config: str | None = option(None, "original Grounding DINO .py config (parsed, never executed), with "
+                                   "--gd-checkpoint", metavar="PY")
+    gd_checkpoint: str | None = option(None, "original Grounding DINO .pth (e.g. groundingdino_swint_ogc.pth), "
+                                       "converted on the fly (`genemi convert groundingdino` converts once)",
                                        metavar="PTH")
+    gd_text_encoder: str | None = option(None, "local BERT folder (config.json + vocab.txt) for --gd-checkpoint; "
+                                         "default: the config's text_encoder_type, relative to the config file",
+                                         metavar="DIR")
+    gd_prompt: str = option("dots", "dots: 'item . item .' prompt, boxes assigned to items by token scores; "
+                            "original: the original GeNeMi prompt ('item, item.'), phrases picked by the text "
+                            "threshold, then each picked item detected alone", choices=("dots", "original"))
     box_threshold: float = option(BOX_THRESHOLD, "box score threshold")
     text_threshold: float = option(TEXT_THRESHOLD, "token score threshold")
     nms_iou: float = option(NMS_IOU, "class-agnostic NMS IoU")

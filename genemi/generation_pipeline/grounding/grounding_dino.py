@@ -1,10 +1,12 @@
-"""Grounding DINO through transformers (``GroundingDinoForObjectDetection`` from a local HF folder).
+"""Grounding DINO through transformers (``GroundingDinoForObjectDetection`` from a local HF folder, or from the
+original ``.pth`` + ``.py`` config converted on the fly, see :mod:`genemi.models.grounding_dino_original`).
 
 Prompt = the items joined as the original does (``"item one . item two ."``, lower case). Boxes whose best
 token score exceeds ``box_threshold`` are kept; each is assigned to the item whose tokens score highest
 (only tokens above ``text_threshold`` count), which replaces the original's string matching of phrases;
 then class-agnostic NMS. Images of equal size are batched, prompts padded to the model's fixed text
 length, so outputs never depend on batch composition. Items with no box are recorded as such.
+``--gd-prompt original`` instead reproduces the original GeNeMi grounding (:meth:`GroundingDino._detect_original`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Sequence
 
 import torch
 
-from genemi.errors import BackendUnavailable, ConfigError
+from genemi.errors import ConfigError
 from genemi.generation_pipeline.grounding.config import GroundConfig
 from genemi.generation_pipeline.stage import StageContext, release_to_cpu
 from genemi.records import Box
@@ -24,24 +26,49 @@ def build_prompt(items: Sequence[str]) -> str:
     return " . ".join(i.lower().strip() for i in items) + " ."
 
 
+#: file written next to a converted model by `genemi convert groundingdino`: use the original preprocessing
+ORIGINAL_MARKER = "genemi_original_grounding_dino.json"
+
+
 def load_grounding_model(model_dir: str | Path | None = None, gd_config: str | None = None,
-                         gd_checkpoint: str | None = None):
-    """The one entry point for grounding weights: a transformers folder now; the original ``.pth`` +
-    ``.py`` config (``--gd-config/--gd-checkpoint``) plugs in here later."""
+                         gd_checkpoint: str | None = None, text_encoder: str | None = None, swin=None,
+                         check_only: bool = False):
+    """The one entry point for grounding weights: ``(model, processor)`` from a transformers folder, or from
+    the original ``.pth`` + ``.py`` config (``--gd-config/--gd-checkpoint``), converted on the fly
+    (:mod:`genemi.models.grounding_dino_original`). Original checkpoints (and folders converted from them)
+    get :class:`~.original.OriginalProcessor`, the original image preprocessing. ``check_only``: validate
+    the files (config, text encoder folder, every checkpoint key and shape, tensors only mapped) and return
+    None."""
+    from genemi.generation_pipeline.grounding.original import OriginalProcessor
+
     if gd_config or gd_checkpoint:
         if model_dir:
             raise ConfigError("give either --gd-model (transformers folder) or --gd-config/--gd-checkpoint, not both")
-        raise BackendUnavailable(
-            "original Grounding DINO checkpoints (--gd-config/--gd-checkpoint) are not supported yet; pass a "
-            "transformers folder such as a downloaded IDEA-Research/grounding-dino-tiny with --gd-model"
-        )
+        if not (gd_config and gd_checkpoint):
+            raise ConfigError("an original Grounding DINO needs both --gd-config (.py) and --gd-checkpoint (.pth)")
+        from genemi.models import grounding_dino_original as gdo
+
+        files = gdo.convert_original(gd_config, gd_checkpoint, text_encoder, swin, mmap=check_only)
+        if check_only:
+            return None
+        return gdo.build_model(files), OriginalProcessor(gdo.build_processor(files.text_encoder))
+    if text_encoder:
+        raise ConfigError("--gd-text-encoder applies only to --gd-config/--gd-checkpoint")
     if not model_dir:
-        raise ConfigError("grounding needs --gd-model (a local transformers Grounding DINO folder)")
+        raise ConfigError("grounding needs --gd-model (a local transformers Grounding DINO folder) or "
+                          "--gd-config + --gd-checkpoint (the original files)")
     from transformers import AutoProcessor, GroundingDinoForObjectDetection
 
-    from genemi.models.hf import load_pretrained
+    from genemi.models.hf import load_pretrained, require_local_dir
 
-    return load_pretrained(GroundingDinoForObjectDetection, model_dir, "Grounding DINO", processor_cls=AutoProcessor)
+    if check_only:
+        require_local_dir(model_dir, "Grounding DINO (--gd-model)")
+        return None
+    model, processor = load_pretrained(GroundingDinoForObjectDetection, model_dir, "Grounding DINO",
+                                       processor_cls=AutoProcessor)
+    if (Path(model_dir).expanduser() / ORIGINAL_MARKER).is_file():
+        processor = OriginalProcessor(processor)
+    return model, processor
 
 
 class GroundingDino:
@@ -55,20 +82,16 @@ class GroundingDino:
         self.box_threshold, self.text_threshold, self.nms_iou = config.box_threshold, config.text_threshold, config.nms_iou
 
     def check(self) -> None:
-        """The weights' location is valid (a local folder, or later the original files), without loading."""
+        """The weights' location is valid (a local folder, or the original files: parsed and every key and
+        shape checked, tensors only mapped), without loading."""
         c = self.config
-        if c.gd_config or c.gd_checkpoint:
-            load_grounding_model(c.gd_model, c.gd_config, c.gd_checkpoint)
-        if not c.gd_model:
-            raise ConfigError("grounding needs --gd-model (a local transformers Grounding DINO folder)")
-        from genemi.models.hf import require_local_dir
-
-        require_local_dir(c.gd_model, "Grounding DINO (--gd-model)")
+        load_grounding_model(c.gd_model, c.gd_config, c.gd_checkpoint, c.gd_text_encoder, check_only=True)
 
     def load(self) -> None:
         if self.model is None:
-            self.model, self.processor = load_grounding_model(self.config.gd_model, self.config.gd_config,
-                                                              self.config.gd_checkpoint)
+            c = self.config
+            self.model, self.processor = load_grounding_model(c.gd_model, c.gd_config, c.gd_checkpoint,
+                                                              c.gd_text_encoder)
         self.model.to(self.device, dtype=self.dtype or torch.float32)
 
     def offload(self) -> None:
@@ -90,6 +113,8 @@ class GroundingDino:
         """Boxes per image. Images are batched only with images of the same size and prompts are padded to
         the model's fixed text length, so no padding ever differs: results do not depend on which images
         share a batch (shards, resumed runs and batch sizes give identical outputs)."""
+        if getattr(self.config, "gd_prompt", "dots") == "original":
+            return [self._detect_original(img, its) for img, its in zip(images, items)]
         groups: dict[tuple[int, int], list[int]] = {}
         for k, img in enumerate(images):
             groups.setdefault(img.size, []).append(k)
@@ -101,7 +126,7 @@ class GroundingDino:
 
     @torch.no_grad()
     def _detect(self, images: Sequence, items: Sequence[Sequence[str]]) -> list[tuple[list[Box], list[str]]]:
-        from torchvision.ops import box_convert, nms
+        from torchvision.ops import box_convert
 
         prompts = [build_prompt(i) for i in items]
         max_len = getattr(self.model.config, "max_text_len", 256)
@@ -129,12 +154,53 @@ class GroundingDino:
                         best, best_item = token_scores.max().item(), k
                 if best_item is not None:
                     found.append((p[q].max().item(), best_item, xyxy[q]))
-            if found:
-                scores = torch.tensor([f[0] for f in found])
-                kept = nms(torch.stack([f[2] for f in found]), scores, self.nms_iou).tolist()
-                found = [found[i] for i in kept]
-            dets = [Box(item=its[k], box=[round(float(v), 2) for v in box.clamp(min=0).tolist()], score=round(s, 5))
-                    for s, k, box in found]
-            grounded = {d.item for d in dets}
-            results.append((dets, [i for i in its if i not in grounded]))
+            results.append(self._finish(found, its))
         return results
+
+    def _finish(self, found: list, its: Sequence[str]) -> tuple[list[Box], list[str]]:
+        """Class-agnostic NMS over ``(score, item index, xyxy pixels)`` -> (boxes, ungrounded items)."""
+        from torchvision.ops import nms
+
+        if found:
+            scores = torch.tensor([f[0] for f in found])
+            kept = nms(torch.stack([f[2] for f in found]), scores, self.nms_iou).tolist()
+            found = [found[i] for i in kept]
+        dets = [Box(item=its[k], box=[round(float(v), 2) for v in box.clamp(min=0).tolist()], score=round(s, 5))
+                for s, k, box in found]
+        grounded = {d.item for d in dets}
+        return dets, [i for i in its if i not in grounded]
+
+    def predict(self, image, caption: str):
+        """The original ``predict()`` on one image: ``(boxes cxcywh normalised, scores, phrases, query indices)``."""
+        from genemi.generation_pipeline.grounding.original import original_predict
+
+        return original_predict(self.model, self.processor, image, caption, self.box_threshold, self.text_threshold,
+                                self.device, self.dtype)
+
+    def picked_items(self, items: Sequence[str], phrases: Sequence[str]) -> list[int]:
+        """Indices of the items that the original phrases name: a phrase is split at commas (after dropping
+        [CLS]/[SEP]) and each part compared with the item as the tokenizer spells it."""
+        tok = self.processor.tokenizer
+
+        def norm(text: str) -> str:
+            ids = tok(text.lower().strip(), add_special_tokens=False)["input_ids"]
+            return " ".join(tok.decode(ids, clean_up_tokenization_spaces=True).replace(".", "").split())
+
+        parts = {" ".join(part.split()) for p in phrases
+                 for part in p.replace("[CLS]", " ").replace("[SEP]", " ").split(",")}
+        return [k for k, item in enumerate(items) if norm(item) in parts]
+
+    @torch.no_grad()
+    def _detect_original(self, image, items: Sequence[str]) -> tuple[list[Box], list[str]]:
+        """``--gd-prompt original``: ground ``"item, item."`` once to pick the items whose phrase appears, then
+        detect each picked item alone (prompt = the item) and keep every box above the thresholds; NMS."""
+        from torchvision.ops import box_convert
+
+        _, _, phrases, _ = self.predict(image, ", ".join(items))
+        found: list[tuple[float, int, torch.Tensor]] = []
+        scale = torch.tensor([image.width, image.height] * 2)
+        for k in self.picked_items(items, phrases):
+            boxes, scores, _, _ = self.predict(image, items[k])
+            xyxy = box_convert(boxes, "cxcywh", "xyxy") * scale
+            found += [(float(s), k, box) for s, box in zip(scores.tolist(), xyxy)]
+        return self._finish(found, items)

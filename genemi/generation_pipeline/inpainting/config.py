@@ -30,9 +30,9 @@ class InpaintConfig:
     sd_negative_prompt: str | None = option(None, "negative prompt for every variation (the original used none)",
                                             metavar="TEXT")
     sd_size: int | None = option(None, "model input side in pixels (default: the checkpoint's native size)")
-    sd_batch_size: int = option(8, "variations per UNet batch; an item's portrayals stay together")
-    sd_compile: bool = option(False, "torch.compile the UNet (CUDA; pays off on long runs)")
-    sd_vae_tiling: bool = option(False, "decode the VAE in tiles (large --sd-size)")
+    sd_batch_size: int = option(8, "variations per UNet batch; an item's portrayals stay together", content=False)
+    sd_compile: bool = option(False, "torch.compile the UNet (CUDA; pays off on long runs)", content=False)
+    sd_vae_tiling: bool = option(False, "decode the VAE in tiles (large --sd-size)", content=False)
     paste: str = option("mask", "mask: paste only the dilated, feathered mask region back into the source; crop: "
                         "paste the whole crop window (the original's behaviour, for comparison)",
                         choices=("mask", "crop"))

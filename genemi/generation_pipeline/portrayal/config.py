@@ -28,10 +28,11 @@ class PortrayConfig:
                                   "http://localhost:8000/v1", backends=("openai",), metavar="URL")
     api_model: str | None = option(None, "model name the server serves", backends=("openai",))
     api_key_env: str = option("OPENAI_API_KEY", "environment variable holding the API key (never logged or "
-                              "written; unset = no key)", backends=("openai",), metavar="VAR")
-    timeout: float = option(120.0, "seconds per request", flag="--api-timeout", backends=("openai",))
+                              "written; unset = no key)", backends=("openai",), metavar="VAR", content=False)
+    timeout: float = option(120.0, "seconds per request", flag="--api-timeout", backends=("openai",), content=False)
     retries: int = option(5, "retries on 429/5xx/timeouts, with exponential back-off", flag="--api-retries",
-                          backends=("openai",))
-    concurrency: int = option(16, "requests in flight at once", flag="--api-concurrency", backends=("openai",))
+                          backends=("openai",), content=False)
+    concurrency: int = option(16, "requests in flight at once", flag="--api-concurrency", backends=("openai",),
+                              content=False)
     json_mode: bool = option(True, "ask for JSON output (response_format) and fall back to plain text when the "
                              "server refuses it", flag="--api-json", backends=("openai",))

@@ -20,7 +20,7 @@ class ScoreConfig:
                                           "config JSON; optional)", metavar="MODEL")
     clip_score_pretrained: str | None = option(None, "weights for --clip-score-model (open_clip/OpenAI checkpoint "
                                                "file or local folder)", metavar="PATH")
-    itm_batch_size: int = option(64, "image-caption pairs per ITM forward pass")
+    itm_batch_size: int = option(64, "image-caption pairs per ITM forward pass", content=False)
     iva_pixel_threshold: float = option(IVA_PIXEL_THRESHOLD, "IVA: a pixel varies when the channel mean of its "
                                         "std across siblings exceeds this (uint8 units)")
     batch_size: int = 8  # images per batch (--batch-size score=N)

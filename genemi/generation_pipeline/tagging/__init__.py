@@ -1,5 +1,6 @@
 """Tagging: which items of an image to edit (stage ``tag``, :mod:`.stage`). Backends: ``captions`` (noun
-phrases of the given captions), ``blip`` (a BLIP caption's noun phrases), ``tag2text`` (not available yet)."""
+phrases of the given captions), ``blip`` (a BLIP caption's noun phrases), ``tag2text`` (the original's Tag2Text
+checkpoint, :mod:`genemi.models.tag2text`)."""
 
 from genemi.generation_pipeline.tagging.base import TAGGERS, Tagger
 from genemi.generation_pipeline.tagging.config import TagConfig

@@ -1,42 +1,102 @@
-"""``tag2text`` tagger (the original's Tag2Text Swin-B): registered, not available yet.
+"""``tag2text`` tagger: the original's Tag2Text (Swin-B 384 px, ``tag2text_swin_14m.pth``) gives each image its
+tags (the items) and a caption, exactly as the original ``inference_tag2text`` did (genemi's own
+re-implementation, :mod:`genemi.models.tag2text`).
 
-The original filtered tags at a 0.64 threshold and deleted the tags below, which "disturb captioning";
-both constants live here for the implementation that a later issue adds.
+Tag rule of the original: a tag is kept when its probability is **strictly greater** than its class threshold,
+0.68 by default and 0.70 for person / man / woman whatever the base threshold; then the deleted number/misc tags
+are removed. Tags stay in tag-list order. (The original's ``--threshold 0.64`` was set after the model was built
+and never applied; genemi applies ``--tag2text-threshold``, default 0.68 = what GeNeMi's runs used.)
 """
 
 from __future__ import annotations
 
-from genemi.errors import BackendUnavailable
+from pathlib import Path
+from typing import Sequence
 
-TAG2TEXT_THRESHOLD = 0.64
-TAG2TEXT_IMAGE_SIZE = 384
+import torch
+
+from genemi.errors import ConfigError
+from genemi.generation_pipeline.stage import release_to_cpu
+from genemi.models.tag2text.inference import (CLASS_THRESHOLDS, DEFAULT_THRESHOLD, DELETED_TAG_INDEX, TAG_LIST_NAMES,
+                                              select_tags)
+
+TAG2TEXT_THRESHOLD = DEFAULT_THRESHOLD
+TAG2TEXT_IMAGE_SIZE = 384  # the released checkpoint's input size
 #: indices into Tag2Text's tag list the original deletes, and their words
-TAG2TEXT_DELETED_TAG_INDEX = (127, 2961, 3351, 3265, 3338, 3355, 3359)
+TAG2TEXT_DELETED_TAG_INDEX = DELETED_TAG_INDEX
 TAG2TEXT_DELETED_TAGS = ("quarter", "back", "two", "three", "four", "five", "one")
+TAG2TEXT_CLASS_THRESHOLDS = CLASS_THRESHOLDS
 
 
-def filter_tags(tags: list[str], scores: list[float], threshold: float = TAG2TEXT_THRESHOLD) -> list[str]:
-    """The original's tag filter: score >= threshold and not one of the deleted number/misc tags."""
-    return [t for t, s in zip(tags, scores) if s >= threshold and t not in TAG2TEXT_DELETED_TAGS]
+def filter_tags(tag_list: Sequence[str], probs: Sequence[float], threshold: float = TAG2TEXT_THRESHOLD) -> list[str]:
+    """The original's tag filter over the whole tag list (``probs[i]`` = probability of ``tag_list[i]``): kept
+    when strictly greater than the class threshold, deleted indices removed, in tag-list order."""
+    kept = select_tags(torch.as_tensor(list(probs), dtype=torch.float32).unsqueeze(0), threshold)[0]
+    return [tag_list[i] for i in kept]
+
+
+def _beside(checkpoint: Path, names: Sequence[str]) -> Path | None:
+    for name in names:
+        if (checkpoint.parent / name).is_file():
+            return checkpoint.parent / name
+    return None
 
 
 class Tag2TextTagger:
     name = "tag2text"
 
     def __init__(self, config, context):
+        self.config, self.device, self.dtype, self.max_items = config, context.device, context.dtype, config.max_items
         self.checkpoint, self.threshold = config.tag2text_checkpoint, config.tag2text_threshold
+        self.predictor = None
+
+    def _paths(self) -> tuple[Path, Path, Path]:
+        c = self.config
+        if not self.checkpoint:
+            raise ConfigError("--tagger tag2text needs --tag2text-checkpoint (the original tag2text_swin_14m.pth)")
+        ckpt = Path(self.checkpoint).expanduser()
+        if not ckpt.is_file():
+            raise ConfigError(f"--tag2text-checkpoint {ckpt}: " + ("is a folder, expected a .pth file" if ckpt.is_dir()
+                                                                   else "file not found"))
+        tag_list = Path(c.tag2text_tag_list).expanduser() if c.tag2text_tag_list else _beside(ckpt, TAG_LIST_NAMES)
+        if tag_list is None or not tag_list.is_file():
+            raise ConfigError(f"Tag2Text needs its tag list: give --tag2text-tag-list (the original's "
+                              f"tag2text_ori_tag_list.txt) or put {TAG_LIST_NAMES[0]} next to {ckpt}"
+                              + (f" ({tag_list}: file not found)" if tag_list else ""))
+        vocab = Path(c.tag2text_vocab).expanduser() if c.tag2text_vocab else _beside(ckpt, ("vocab.txt",))
+        if vocab is None or not vocab.is_file():
+            raise ConfigError(f"Tag2Text needs bert-base-uncased's vocab.txt: give --tag2text-vocab or put vocab.txt "
+                              f"next to {ckpt}" + (f" ({vocab}: file not found)" if vocab else ""))
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ConfigError(f"--tag2text-threshold must be between 0 and 1, not {self.threshold}")
+        return ckpt, tag_list, vocab
 
     def check(self) -> None:
-        raise BackendUnavailable(
-            "the tag2text tagger is not available yet (original Tag2Text checkpoints need their own loader); "
-            "use --tagger captions (with --annotation-file) or --tagger blip --blip-caption-model DIR"
-        )
+        self._paths()
 
-    def load(self) -> None:  # never reached: check() refuses first
-        self.check()
+    def load(self) -> None:
+        if self.predictor is None:
+            from genemi.models.tag2text import Tag2TextPredictor, Tag2TextTokenizer, load_tag2text, read_tag_list
+
+            ckpt, tag_list, vocab = self._paths()
+            model = load_tag2text(ckpt)
+            if self.config.image_size not in (None, model.sizes.swin.image_size):
+                raise ConfigError(f"--image-size {self.config.image_size}: the Tag2Text checkpoint {ckpt.name} is "
+                                  f"built for {model.sizes.swin.image_size} px")
+            self.predictor = Tag2TextPredictor(model, Tag2TextTokenizer(vocab),
+                                               read_tag_list(tag_list, model.sizes.num_classes),
+                                               threshold=self.threshold, length_rule=self.config.tag2text_length_rule)
+        self.predictor.model.to(self.device, dtype=self.dtype or torch.float32)
 
     def offload(self) -> None:
-        return None
+        if self.predictor is not None:
+            release_to_cpu(self.predictor.model)
 
     def tag(self, images, captions):
-        self.check()
+        out = []
+        for res in self.predictor.predict(list(images)):
+            idx = list(range(len(res.tags)))
+            if len(idx) > self.max_items:  # the most probable ones, still in tag-list order
+                idx = sorted(sorted(idx, key=lambda i: -res.tag_scores[i])[:self.max_items])
+            out.append((res.caption, [res.tags[i] for i in idx], [res.tag_scores[i] for i in idx]))
+        return out

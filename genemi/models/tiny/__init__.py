@@ -5,10 +5,12 @@ checkpoints. Each builder takes ``(out_dir, seed)`` and returns the paths it wro
 """
 
 from genemi.models.tiny.clip import save_tiny_clip
-from genemi.models.tiny.detection import save_tiny_blip, save_tiny_grounding_dino, save_tiny_sam
+from genemi.models.tiny.detection import (save_tiny_blip, save_tiny_grounding_dino,
+                                           save_tiny_grounding_dino_original, save_tiny_sam)
 from genemi.models.tiny.diffusion import save_tiny_sd_inpainting
 from genemi.models.tiny.language import save_tiny_causal_lm, save_tiny_chat_lm, save_tiny_masked_lm
 from genemi.models.tiny.matching import save_tiny_blip_itm
+from genemi.models.tiny.tag2text import save_tiny_tag2text
 
 #: name -> builder(out_dir: Path, seed: int) -> dict[str, Path]
 TINY_BUILDERS = {
@@ -17,12 +19,14 @@ TINY_BUILDERS = {
     "causal_lm": save_tiny_causal_lm,
     "chat_lm": save_tiny_chat_lm,
     "grounding_dino": save_tiny_grounding_dino,
+    "grounding_dino_original": save_tiny_grounding_dino_original,
     "sam": save_tiny_sam,
     "blip": save_tiny_blip,
     "blip_itm": save_tiny_blip_itm,
     "sd_inpainting": save_tiny_sd_inpainting,
+    "tag2text": save_tiny_tag2text,
 }
 
 __all__ = ["TINY_BUILDERS", "save_tiny_blip", "save_tiny_blip_itm", "save_tiny_causal_lm", "save_tiny_chat_lm",
            "save_tiny_clip", "save_tiny_grounding_dino", "save_tiny_masked_lm", "save_tiny_sam",
-           "save_tiny_sd_inpainting"]
+           "save_tiny_sd_inpainting", "save_tiny_tag2text"]

@@ -107,3 +107,59 @@ def save_tiny_blip(out_dir: str | Path, seed: int = 0) -> dict[str, Path]:
     model.save_pretrained(out)
     proc.save_pretrained(out)
     return {"blip": out}
+
+
+def save_tiny_grounding_dino_original(out_dir: str | Path, seed: int = 0) -> dict[str, Path]:
+    """A tiny Grounding DINO in the ORIGINAL release layout: ``{'model': state_dict}`` with ``module.`` prefixes
+    and the extra keys released files carry, a ``.py`` config (original fields; Swin sizes in the genemi
+    ``swin_sizes`` extension) and a ``text_encoder_type`` BERT folder next to it (config + vocab). Made by
+    inverting the converter's mapping on a random transformers model, so loading it exercises the converter.
+    (d_model 32: transformers accepts it; the original code hard-codes 256.)"""
+    from transformers import BertConfig, BertTokenizer, GroundingDinoConfig, GroundingDinoForObjectDetection, SwinConfig
+
+    from genemi.models.grounding_dino_original import to_original_state_dict
+
+    out = Path(out_dir) / "grounding_dino_original"
+    bert = out / "tiny_bert"
+    vocab = bert_vocab()
+    text = BertConfig(hidden_size=8, num_hidden_layers=2, num_attention_heads=2, intermediate_size=8,
+                      max_position_embeddings=32, vocab_size=len(vocab))
+    swin = dict(embed_dim=8, depths=[1, 1, 1, 1], num_heads=[1, 1, 1, 1], window_size=7)
+    cfg = GroundingDinoConfig(
+        backbone_config=SwinConfig(**swin, image_size=224, out_features=["stage2", "stage3", "stage4"],
+                                   out_indices=[2, 3, 4]),
+        text_config=text.to_dict(), d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+        decoder_attention_heads=4, encoder_ffn_dim=32, decoder_ffn_dim=32, num_queries=10, encoder_n_points=2,
+        decoder_n_points=2, max_text_len=32, num_feature_levels=4,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = GroundingDinoForObjectDetection(cfg).eval()
+        sd = to_original_state_dict(model.state_dict())
+        sd["label_enc.weight"] = torch.randn(11, 32)
+        sd["bert.pooler.dense.weight"], sd["bert.pooler.dense.bias"] = torch.randn(8, 8), torch.zeros(8)
+    sd["bert.embeddings.position_ids"] = torch.arange(32)[None]
+    for name, buf in model.named_buffers():
+        m = name.split("encoder.layers.")[-1].split(".")
+        if name.endswith("relative_position_index"):
+            w = swin["window_size"] ** 2
+            sd[f"backbone.0.layers.{m[0]}.blocks.{m[2]}.attn.relative_position_index"] = buf.reshape(w, w).clone()
+    bert.mkdir(parents=True, exist_ok=True)
+    text.save_pretrained(bert)
+    BertTokenizer(vocab=vocab, do_lower_case=True, model_max_length=32).save_pretrained(bert)
+    ckpt = out / "groundingdino_tiny.pth"
+    torch.save({"model": {"module." + k: v.contiguous() for k, v in sd.items()}}, ckpt)
+    config = out / "GroundingDINO_tiny_cfg.py"
+    config.write_text("\n".join([
+        "# tiny random Grounding DINO in the original config format (genemi test factory)",
+        'modelname = "groundingdino"', 'backbone = "swin_T_224_1k"', f"swin_sizes = {swin!r}",
+        'position_embedding = "sine"', "pe_temperatureH = 20", "pe_temperatureW = 20",
+        "return_interm_indices = [1, 2, 3]", "enc_layers = 2", "dec_layers = 2", "pre_norm = False",
+        "dim_feedforward = 32", "hidden_dim = 32", "dropout = 0.0", "nheads = 4", "num_queries = 10",
+        "query_dim = 4", "num_patterns = 0", "num_feature_levels = 4", "enc_n_points = 2", "dec_n_points = 2",
+        'two_stage_type = "standard"', "two_stage_bbox_embed_share = False", "two_stage_class_embed_share = False",
+        'transformer_activation = "relu"', "dec_pred_bbox_embed_share = True", "embed_init_tgt = True",
+        "dn_labelbook_size = 10", "max_text_len = 32", 'text_encoder_type = "tiny_bert"', "use_text_enhancer = True",
+        "use_fusion_layer = True", "use_text_cross_attention = True", "text_dropout = 0.0", "fusion_dropout = 0.0",
+        "fusion_droppath = 0.1", "sub_sentence_present = True", ""]))
+    return {"gd_config": config, "gd_checkpoint": ckpt, "gd_text_encoder": bert}

@@ -1,0 +1,120 @@
+"""Original Tag2Text checkpoints (``tag2text_swin_14m.pth``) into :class:`Tag2Text`.
+
+Like the original loader: ``['model']`` is the state dict, the rebuilt buffers (``relative_position_index``,
+``attn_mask``, ``position_ids``) are dropped, ``vision_multi`` is renamed ``tagging_head``, tied weights are
+loaded once. Unlike it (``strict=False``), missing, unexpected and mis-shaped keys are errors naming them.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import torch
+
+from genemi.errors import CheckpointError
+from genemi.models.tag2text.config import Tag2TextSizes, sizes_from_config_dir
+from genemi.models.tag2text.model import Tag2Text
+
+REBUILT_BUFFERS = ("relative_position_index", "attn_mask", "position_ids")
+
+
+def _names(keys, limit: int = 12) -> str:
+    keys = sorted(keys)
+    return ", ".join(keys[:limit]) + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise CheckpointError(f"Tag2Text checkpoint: {p} " + ("is a folder, expected a .pth file" if p.is_dir()
+                                                              else "file not found"))
+    try:
+        try:
+            obj = torch.load(p, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:  # training checkpoints may pickle other objects next to the weights
+            obj = torch.load(p, map_location="cpu", weights_only=False)
+    except Exception as e:  # noqa: BLE001 - any unreadable file
+        raise CheckpointError(f"Tag2Text checkpoint {p}: cannot read ({type(e).__name__}: {e})") from e
+    sd = obj.get("model") if isinstance(obj, dict) else None
+    if not isinstance(sd, dict):
+        raise CheckpointError(f"Tag2Text checkpoint {p}: expected a dict with the state dict under 'model' "
+                              "(the original's layout)")
+    return sd
+
+
+def tied_groups(model: torch.nn.Module) -> list[list[str]]:
+    """Names that share one tensor (the same parameter under several names)."""
+    groups: dict[int, list[str]] = {}
+    for name, t in model.state_dict(keep_vars=True).items():
+        groups.setdefault(id(t), []).append(name)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def load_state_dict_strictly(model: Tag2Text, sd: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
+    """Load ``sd`` (original layout) into ``model``; any key that does not fit is a CheckpointError."""
+    sd = {k.replace("vision_multi", "tagging_head"): v for k, v in sd.items()
+          if not any(b in k for b in REBUILT_BUFFERS)}
+    own = {k: v for k, v in model.state_dict().items() if not any(b in k for b in REBUILT_BUFFERS)}
+    alias = {}
+    for group in tied_groups(model):
+        present = [n for n in group if n in sd]
+        for a, b in zip(present, present[1:]):
+            if sd[a].shape == sd[b].shape and not torch.equal(sd[a], sd[b]):
+                raise CheckpointError(f"Tag2Text {source}: tied weights {a} and {b} differ (the model shares them)")
+        for n in group:
+            if present and n not in sd:
+                alias[n] = present[0]
+    missing = [k for k in own if k not in sd and k not in alias]
+    unexpected = [k for k in sd if k not in own]
+    if missing or unexpected:
+        parts = ([f"missing keys: {_names(missing)}"] if missing else []) + \
+                ([f"unexpected keys: {_names(unexpected)}"] if unexpected else [])
+        raise CheckpointError(f"Tag2Text {source} does not fit the model ({'; '.join(parts)})")
+    wrong = [f"{k} {tuple(sd[k].shape)} (model {tuple(v.shape)})" for k, v in own.items()
+             if k in sd and sd[k].shape != v.shape]
+    if wrong:
+        hint = "; a 384-px Swin-B checkpoint needs no resizing: are the size configs right?" \
+            if any("relative_position_bias_table" in w for w in wrong) else "; are the size configs right?"
+        raise CheckpointError(f"Tag2Text {source}: shapes differ: {_names(wrong, 6)}{hint}")
+    full = {k: sd.get(k, sd.get(alias.get(k, k))) for k in own}
+    model.load_state_dict(full, strict=False)
+
+
+def load_tag2text(checkpoint: str | Path, sizes: Tag2TextSizes | None = None, config_dir: str | Path | None = None,
+                  device: str | torch.device = "cpu", dtype: torch.dtype | None = None) -> Tag2Text:
+    """An eval-mode :class:`Tag2Text` from an original checkpoint. Sizes: ``sizes``, else the three original
+    config files in ``config_dir``, else ``configs/`` next to the checkpoint if present, else the real Swin-B."""
+    sd = read_state_dict(checkpoint)
+    if sizes is None:
+        folder = Path(config_dir) if config_dir else Path(checkpoint).expanduser().parent / "configs"
+        if config_dir and not folder.is_dir():
+            raise CheckpointError(f"Tag2Text configs: {folder} is not a folder")
+        if folder.is_dir():
+            classes = sd["fc.b"].shape[-1] if "fc.b" in sd else 3429
+            sizes = sizes_from_config_dir(folder, num_classes=classes)
+        else:
+            sizes = Tag2TextSizes()
+    with torch.device("meta"):
+        model = Tag2Text(sizes)
+    model = model.to_empty(device="cpu")
+    model.text_decoder.tie_weights()
+    _rebuild_buffers(model, sizes)
+    load_state_dict_strictly(model, sd, f"checkpoint {checkpoint}")
+    model = model.to(device=device, dtype=dtype)
+    model.text_decoder.tie_weights()
+    return model.eval()
+
+
+def _rebuild_buffers(model: Tag2Text, sizes: Tag2TextSizes) -> None:
+    """Buffers of a model built on ``meta`` and moved with ``to_empty`` hold garbage: recompute them."""
+    from genemi.models.tag2text.swin import relative_position_index, shift_mask
+
+    for module in model.modules():
+        if hasattr(module, "relative_position_bias_table"):
+            window = int(round((module.relative_position_bias_table.shape[0]) ** 0.5) + 1) // 2
+            module.relative_position_index.copy_(relative_position_index(window))
+        if getattr(module, "attn_mask", None) is not None:
+            module.attn_mask.copy_(shift_mask(module.resolution, module.resolution, module.window, module.shift))
+        if hasattr(module, "position_ids"):
+            module.position_ids.copy_(torch.arange(module.position_ids.shape[1]).unsqueeze(0))

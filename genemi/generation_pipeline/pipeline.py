@@ -215,15 +215,66 @@ def _merge_files(shard_dirs: Sequence[Path], root: Path) -> int:
     return count
 
 
-def merge_shards(output_dir: str | Path) -> dict[str, int]:
+def shard_gaps(root: Path, shard_dirs: Sequence[Path]) -> list[str]:
+    """What makes a set of shard folders incomplete: missing shards, shard counts that disagree, and stages
+    that did not finish in some shard (fewer records than their input, or absent where others have them)."""
+    import re
+
+    from genemi.manifest import iter_json_lines
+
+    found = {}
+    for d in shard_dirs:
+        m = re.fullmatch(r"shard-(\d+)-of-(\d+)", d.name)
+        if m:
+            found[d] = (int(m.group(1)), int(m.group(2)))
+    gaps = []
+    totals = sorted({n for _, n in found.values()})
+    if len(totals) > 1:
+        gaps.append(f"shard folders of different --num-shards ({', '.join(map(str, totals))}) under {root / 'shards'}: "
+                    "remove the stale ones")
+    for n in totals:
+        have = {i for i, total in found.values() if total == n}
+        missing = [i for i in range(n) if i not in have]
+        if missing:
+            gaps.append(f"{len(missing)} of {n} shards missing (e.g. --shard-index {missing[0]} --num-shards {n})")
+
+    def ids(path: Path) -> int | None:
+        return len({obj.get("id") for _, obj in iter_json_lines(path)}) if path.exists() else None
+
+    for spec in STAGES:
+        counts = {d: ids(d / spec.writes) for d in shard_dirs}
+        if all(c is None for c in counts.values()):
+            continue
+        for d, c in counts.items():
+            if spec.reads == IMAGES:
+                summary = d / "run_summary.json"
+                expected = json.loads(summary.read_text()).get("images") if summary.is_file() else None
+            else:
+                expected = ids(d / spec.reads)
+            if c is None:
+                gaps.append(f"{d.name}: stage {spec.name} has not run ({spec.writes} missing)")
+            elif expected is not None and c < expected:
+                gaps.append(f"{d.name}: stage {spec.name} wrote {c} of {expected} images (rerun that shard to finish)")
+    return gaps
+
+
+def merge_shards(output_dir: str | Path, allow_partial: bool = False) -> dict[str, int]:
     """Join ``shards/*/<manifest>`` into ``<output_dir>/<manifest>`` (sorted by id, deduplicated) and bring
-    the shards' variation images to the same relative paths under ``output_dir``."""
+    the shards' variation images to the same relative paths under ``output_dir``. An incomplete shard set
+    (:func:`shard_gaps`) is refused unless ``allow_partial``."""
     from genemi.manifest import encode_line, iter_json_lines, write_atomic
 
     root = Path(output_dir)
     shard_dirs = sorted((root / "shards").glob("shard-*-of-*"))
     if not shard_dirs:
         raise ConfigError(f"no shard folders under {root / 'shards'}")
+    gaps = shard_gaps(root, shard_dirs)
+    if gaps and not allow_partial:
+        raise ConfigError(f"the shards are incomplete: {'; '.join(gaps[:5])}"
+                          f"{f' (+{len(gaps) - 5} more)' if len(gaps) > 5 else ''}; finish them, or --allow-partial "
+                          "to merge what is there")
+    for gap in gaps:
+        logging.getLogger(__name__).warning("--allow-partial: %s", gap)
     counts = {}
     for spec in STAGES:
         records = {}
@@ -380,8 +431,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] == "merge":
         mp = argparse.ArgumentParser(prog="genemi generate merge", description="join shard manifests")
         mp.add_argument("--output-dir", required=True, help="the --output-dir the shards were run with")
+        mp.add_argument("--allow-partial", action="store_true",
+                        help="merge even when shards are missing or unfinished (each gap is reported)")
         margs = mp.parse_args(argv[1:])
-        code, counts = guarded("genemi generate merge", "rerun it", lambda: merge_shards(margs.output_dir))
+        code, counts = guarded("genemi generate merge", "rerun it",
+                               lambda: merge_shards(margs.output_dir, margs.allow_partial))
         if code:
             return code
         for name, c in counts.items():

@@ -212,3 +212,28 @@ def test_force_starts_the_selected_stages_over_and_removes_later_outputs(images,
     assert (out / "tags.jsonl").exists() and not (out / "masks.jsonl").exists()  # later outputs were stale
     dets = read_records(out / "detections.jsonl", DetectionRecord)
     assert len(dets) == 6 and all(b.score > 0.3 for d in dets for b in d.boxes)
+
+
+def test_merge_refuses_an_incomplete_shard_set_unless_partial_is_allowed(tmp_path, capsys):
+    root = tmp_path / "gen"
+    for k in range(3):
+        shard = root / "shards" / f"shard-{k:05d}-of-00003"
+        shard.mkdir(parents=True)
+        (shard / "run_summary.json").write_text(json.dumps({"images": 2}))
+        (shard / "tags.jsonl").write_text("".join(json.dumps({"id": f"{k}-{j}", "image": "x.png"}) + "\n"
+                                                  for j in range(2)))
+        done = 1 if k == 1 else 2  # shard 1 was killed after one image of the ground stage
+        (shard / "detections.jsonl").write_text("".join(json.dumps({"id": f"{k}-{j}", "image": "x.png"}) + "\n"
+                                                        for j in range(done)))
+    assert pipeline.main(["merge", "--output-dir", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "shard-00001-of-00003: stage ground wrote 1 of 2 images" in err and "Traceback" not in err
+    assert not (root / "detections.jsonl").exists()
+    import shutil
+
+    shutil.rmtree(root / "shards" / "shard-00002-of-00003")
+    assert pipeline.main(["merge", "--output-dir", str(root)]) == 2
+    assert "1 of 3 shards missing (e.g. --shard-index 2 --num-shards 3)" in capsys.readouterr().err
+    assert pipeline.main(["merge", "--output-dir", str(root), "--allow-partial"]) == 0
+    assert len((root / "detections.jsonl").read_text().splitlines()) == 3 and len(
+        (root / "tags.jsonl").read_text().splitlines()) == 4

@@ -53,12 +53,25 @@ def init_distributed(device: str) -> DistEnv:
 
 
 def resolve_device(requested: str | None, env: DistEnv) -> torch.device:
-    """``cuda`` picks this process's local GPU; ``None`` means CUDA when available, else CPU."""
+    """``cuda`` picks this process's local GPU; ``None`` means CUDA when available, else CPU. An unknown
+    device string, or a CUDA device on a machine without one, is a ConfigError naming ``--device``."""
+    from genemi.errors import ConfigError
+
     if requested is None:
         requested = "cuda" if torch.cuda.is_available() else "cpu"
-    if requested == "cuda":
-        return torch.device("cuda", env.local_rank % max(torch.cuda.device_count(), 1))
-    return torch.device(requested)
+    try:
+        device = torch.device(requested)
+    except (RuntimeError, ValueError) as exc:
+        raise ConfigError(f"--device {requested!r}: not a device (use cpu, cuda or cuda:N)") from exc
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ConfigError(f"--device {requested}: no CUDA GPU is visible on this machine (use --device cpu)")
+        if device.index is None:
+            return torch.device("cuda", env.local_rank % count)
+        if device.index >= count:
+            raise ConfigError(f"--device {requested}: only {count} CUDA GPU(s) are visible")
+    return device
 
 
 def all_gather_with_local_grad(tensor: torch.Tensor) -> torch.Tensor:

@@ -20,3 +20,4 @@ def test_threshold_argument():
     for bad in ("abc", "nan", "inf"):
         with pytest.raises(argparse.ArgumentTypeError):
             threshold_arg(bad)
+

@@ -113,6 +113,14 @@ def _check_sections(cfg: PipelineConfig) -> None:
             raise ConfigError(f"--batch-size {spec.name}={section.batch_size}: must be at least 1")
     if cfg.limit is not None and cfg.limit < 1:
         raise ConfigError(f"--limit must be at least 1, not {cfg.limit}")
+    if cfg.tag.max_items < 1:
+        raise ConfigError(f"--max-items must be at least 1, not {cfg.tag.max_items}")
+    if cfg.portray.num_portrayals < 1:
+        raise ConfigError(f"--num-portrayals must be at least 1, not {cfg.portray.num_portrayals}")
+    for name in ("box_threshold", "text_threshold", "nms_iou"):
+        value = getattr(cfg.ground, name)
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"--{name.replace('_', '-')} must be in [0, 1], not {value}")
 
 
 def run_pipeline(cfg: PipelineConfig, progress: bool = True) -> dict:

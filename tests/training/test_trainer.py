@@ -226,5 +226,6 @@ def test_help_lists_original_flags(capsys):
 def test_genemi_command_dispatches(capsys):
     from genemi.cli import main
 
-    assert main([]) == 0 and "train" in capsys.readouterr().out
+    assert main([]) == 2 and "train" in capsys.readouterr().err  # no command: the usage, as an error
+    assert main(["--help"]) == 0 and "train" in capsys.readouterr().out
     assert main(["bogus"]) == 2

@@ -1,0 +1,41 @@
+"""Bad command-line values get one clear line (exit 2) before any work."""
+
+import pytest
+
+
+def test_device_strings_are_checked_before_any_work():
+    import torch
+
+    from genemi.distributed import DistEnv, resolve_device
+    from genemi.errors import ConfigError
+
+    env = DistEnv.from_environ()
+    assert resolve_device("cpu", env) == torch.device("cpu")
+    with pytest.raises(ConfigError, match="--device 'tpu9': not a device"):
+        resolve_device("tpu9", env)
+    if not torch.cuda.is_available():
+        for name in ("cuda", "cuda:1"):
+            with pytest.raises(ConfigError, match="no CUDA GPU is visible"):
+                resolve_device(name, env)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--max-items", "0"], "--max-items must be at least 1, not 0"),
+    (["--num-portrayals", "0"], "--num-portrayals must be at least 1"),
+    (["--box-threshold", "1.5"], "--box-threshold must be in [0, 1], not 1.5"),
+    (["--text-threshold", "-0.1"], "--text-threshold must be in [0, 1]"),
+    (["--nms-iou", "2"], "--nms-iou must be in [0, 1]"),
+    (["--device", "tpu9"], "--device 'tpu9': not a device"),
+])
+def test_generate_refuses_nonsense_values(flags, message, tmp_path, capsys):
+    from genemi.generation_pipeline import pipeline
+
+    rc = pipeline.main(["--input-dir", str(tmp_path), "--output-dir", str(tmp_path / "out"), "--no-progress", *flags])
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and "Traceback" not in err
+
+
+def test_genemi_without_a_command_prints_usage_and_fails(capsys):
+    from genemi.cli import main
+
+    assert main([]) == 2 and "usage: genemi" in capsys.readouterr().err

@@ -39,3 +39,24 @@ def test_genemi_without_a_command_prints_usage_and_fails(capsys):
     from genemi.cli import main
 
     assert main([]) == 2 and "usage: genemi" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content, message", [(b"", "the file is empty"), (b"hello\n", "not a PyTorch checkpoint"),
+                                              (b"PK\x03\x04broken", "truncated, or not a PyTorch file")])
+def test_unreadable_checkpoints_are_one_clear_error(tmp_path, content, message):
+    from genemi.errors import CheckpointError
+    from genemi.models.checkpoints import read_checkpoint
+
+    path = tmp_path / "model.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=message):
+        read_checkpoint(path)
+
+
+def test_mining_counts_name_their_flag():
+    from genemi.errors import ConfigError
+    from genemi.training.mining import MiningSpec
+
+    with pytest.raises(ConfigError, match="--groups-per-batch must be at least 1, not 0"):
+        MiningSpec(group_by=("name",), variations_per_group=1, pool_per_group=1, groups_per_batch=0,
+                   sample_by_score=False)

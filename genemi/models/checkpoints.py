@@ -51,6 +51,8 @@ def torch_load(path: str | Path, trust_pickle: bool = False) -> Any:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"cannot read checkpoint {path}: the file is empty")
     try:
         return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
     except pickle.UnpicklingError as exc:
@@ -61,7 +63,11 @@ def torch_load(path: str | Path, trust_pickle: bool = False) -> Any:
             "If you trust where the file comes from, pass trust_pickle=True (CLI: --trust-pickle)."
         ) from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
-        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc or type(exc).__name__} (truncated, or not a "
+                              "PyTorch file)") from exc
+    except (KeyError, ValueError, IndexError, TypeError, AttributeError) as exc:  # pickle on arbitrary bytes
+        raise CheckpointError(f"cannot read checkpoint {path}: not a PyTorch checkpoint (the unpickler stopped "
+                              f"with {type(exc).__name__}: {exc})") from exc
 
 
 def _is_torchscript(path: Path) -> bool:

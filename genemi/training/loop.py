@@ -16,7 +16,7 @@ import torch
 import torch.distributed as dist
 
 from genemi.distributed import DistEnv, all_reduce_flag, all_reduce_sum, init_distributed, resolve_device
-from genemi.errors import CheckpointError, TrainingError
+from genemi.errors import CheckpointError, ConfigError, TrainingError
 from genemi.models.clip import ContrastiveForward, create_clip, save_open_clip_dir
 from genemi.presets import config_to_dict, save_config
 from genemi.training.config import TrainConfig
@@ -254,7 +254,10 @@ def fit(cfg: TrainConfig, progress: bool = True) -> FitResult:
     device = resolve_device(cfg.device, env)
     save_path = Path(cfg.save_path)
     if env.is_main:
-        save_path.mkdir(parents=True, exist_ok=True)
+        try:
+            save_path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"--save-path {save_path}: cannot create the run folder ({exc.strerror or exc})") from exc
         save_config(cfg, save_path / "config.yaml")
 
     # 1. Model: from the resume snapshot if there is one, else from --pretrained.

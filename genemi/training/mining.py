@@ -48,8 +48,11 @@ class MiningSpec:
     distinct_items: bool = False
 
     def __post_init__(self) -> None:
-        if self.variations_per_group < 1 or self.groups_per_batch < 1 or self.pool_per_group < 0:
-            raise ConfigError(f"invalid mining counts: {self}")
+        for flag, value, least in (("--variations-per-group", self.variations_per_group, 1),
+                                   ("--groups-per-batch", self.groups_per_batch, 1),
+                                   ("--coco-per-group", self.pool_per_group, 0)):
+            if value < least:
+                raise ConfigError(f"{flag} must be at least {least}, not {value}")
 
     @property
     def pairs_per_batch(self) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,12 +36,24 @@ class CaptionEntry:
     image_id: str | int | None = None
 
 
-def read_json(path: str | Path) -> Any:
-    """Parse a JSON file; errors name the file (and line for syntax errors)."""
+def read_text(path: str | Path, encoding: str = "utf-8") -> str:
+    """A text file's contents; bytes that are not ``encoding`` are a DataError naming file, line and byte offset."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        raw = Path(path).read_bytes()
     except FileNotFoundError as exc:
         raise DataError(f"file not found: {path}") from exc
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise DataError(f"{path}:{line}: byte offset {exc.start} (0x{raw[exc.start]:02x}) is not valid {encoding}; "
+                        "re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)") from exc
+
+
+def read_json(path: str | Path) -> Any:
+    """Parse a JSON file; errors name the file (and line for syntax errors or undecodable bytes)."""
+    try:
+        return json.loads(read_text(path))
     except json.JSONDecodeError as exc:
         raise ManifestError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
 
@@ -99,7 +112,7 @@ def read_caption_entries(
         fmt = "jsonl" if suffix == ".jsonl" else "csv" if suffix in (".csv", ".tsv") else "json"
     if fmt == "csv":
         sep = csv_separator or ("\t" if suffix == ".tsv" else ",")
-        with open(path, newline="", encoding="utf-8") as fh:
+        with io.StringIO(read_text(path), newline="") as fh:
             reader = csv.DictReader(fh, delimiter=sep)
             for key in (csv_img_key, csv_caption_key):
                 if key not in (reader.fieldnames or []):

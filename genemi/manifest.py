@@ -42,6 +42,9 @@ def iter_json_lines(path: str | Path) -> Iterator[tuple[int, dict]]:
             if is_last and not ends_with_newline:
                 logger.warning("%s:%d: dropping truncated last line (interrupted write)", path, index)
                 return
+            if isinstance(exc, UnicodeDecodeError):
+                raise ManifestError(f"{path}:{index}: byte {exc.start + 1} of the line (0x{line[exc.start]:02x}) is "
+                                    "not valid UTF-8; re-encode the file as UTF-8") from exc
             raise ManifestError(f"{path}:{index}: invalid JSON: {exc}") from exc
         if not isinstance(obj, dict):
             raise ManifestError(f"{path}:{index}: expected a JSON object, got {type(obj).__name__}")
@@ -126,6 +129,26 @@ class ManifestWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def require_writable_file(path: str | Path, flag: str) -> Path:
+    """Check, before any work, that ``path`` can be created or appended to (not a folder, its folder can be made
+    and written); a ConfigError naming ``flag`` otherwise."""
+    from genemi.errors import ConfigError
+
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{flag} {path}: is a folder; give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            with open(path, "ab"):
+                pass
+        elif not os.access(path.parent, os.W_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as exc:
+        raise ConfigError(f"{flag} {path}: cannot write there ({exc.strerror or exc})") from exc
+    return path
 
 
 def write_atomic(path: str | Path, data: bytes) -> None:

@@ -60,3 +60,46 @@ def test_mining_counts_name_their_flag():
     with pytest.raises(ConfigError, match="--groups-per-batch must be at least 1, not 0"):
         MiningSpec(group_by=("name",), variations_per_group=1, pool_per_group=1, groups_per_batch=0,
                    sample_by_score=False)
+
+
+def test_non_utf8_caption_files_name_file_line_and_offset(tmp_path):
+    from genemi.caption_files import read_caption_entries
+    from genemi.errors import DataError, ManifestError
+
+    bad_json = tmp_path / "caps.json"
+    bad_json.write_bytes(b'[{"image": "a.png",\n  "caption": "a red \xff square"}]')
+    with pytest.raises(DataError, match=r"caps\.json:2: byte offset 40 \(0xff\) is not valid utf-8"):
+        read_caption_entries(bad_json)
+    bad_tsv = tmp_path / "caps.tsv"
+    bad_tsv.write_bytes(b"filepath\ttitle\na.png\tok\nb.png\tbad \xe9\n")
+    with pytest.raises(DataError, match=r"caps\.tsv:3: byte offset 34"):
+        read_caption_entries(bad_tsv)
+    bad_jsonl = tmp_path / "caps.jsonl"
+    bad_jsonl.write_bytes(b'{"image": "a.png", "caption": "ok"}\n{"image": "b.png", "caption": "\xff"}\n')
+    with pytest.raises(ManifestError, match=r"caps\.jsonl:2: byte 31 of the line \(0xff\) is not valid UTF-8"):
+        read_caption_entries(bad_jsonl)
+
+
+def test_output_paths_are_checked_before_any_work(tmp_path, capsys):
+    from genemi.negatives import command as negatives
+
+    caps = tmp_path / "caps.json"
+    caps.write_text('[{"image": "a.png", "caption": "a red square left of a blue circle"}]')
+    assert negatives.main(["--input", str(caps), "--output", str(tmp_path), "--no-progress"]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert negatives.main(["--input", str(caps), "--output", str(blocker / "neg.jsonl"), "--no-progress"]) == 2
+    assert "cannot write there" in capsys.readouterr().err
+
+
+def test_a_model_folder_of_another_architecture_is_named_before_any_image(tmp_path, capsys):
+    from genemi.generation_pipeline import pipeline
+    from genemi.models.tiny import save_tiny_blip
+
+    blip = save_tiny_blip(tmp_path)["blip"]
+    capsys.readouterr()
+    rc = pipeline.main(["--input-dir", str(tmp_path), "--output-dir", str(tmp_path / "out"), "--stages", "ground",
+                        "--gd-model", str(blip), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "holds a 'blip' model, not 'grounding-dino'" in err and len(err.strip().splitlines()) == 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -145,6 +146,13 @@ def run(args) -> tuple[Path, list[str]]:
     benchmarks = build_benchmarks(names, data)
     device = resolve_device(args.device, DistEnv.from_environ())
     output = Path(args.output) / args.model_name
+    try:  # before any model is scored: an output path that is a file, or unwritable, fails now
+        output.mkdir(parents=True, exist_ok=True)
+        probe = output / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"--output {args.output}: cannot write results to {output} ({exc.strerror or exc})") from exc
     cache = EmbeddingCache(args.cache_dir) if args.cache_dir else None
     quick_gelu = {"auto": None, "on": True, "off": False}[args.quick_gelu]
     for model in tqdm(models, desc="models", unit="model", disable=args.no_progress):

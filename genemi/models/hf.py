@@ -6,6 +6,7 @@ is not an existing folder fails at once with a clear message instead of trying t
 
 from __future__ import annotations
 
+import json
 from contextlib import contextmanager
 
 from pathlib import Path
@@ -50,19 +51,35 @@ def quiet_loading():
                 m.enable_progress_bar()
 
 
+def require_model_type(path: str | Path, model_cls, what: str) -> Path:
+    """The local folder, checked (without loading weights) to hold the architecture ``model_cls`` loads: its
+    ``config.json`` ``model_type`` must match, else a CheckpointError naming both."""
+    folder = require_local_dir(path, what)
+    expected = getattr(getattr(model_cls, "config_class", None), "model_type", None)
+    if expected:
+        try:
+            found = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type")
+        except (OSError, ValueError, AttributeError):
+            found = None
+        if found and found != expected:
+            raise CheckpointError(f"{what}: {folder} holds a {found!r} model, not {expected!r}")
+    return folder
+
+
 def load_pretrained(model_cls, path: str | Path, what: str, device: str = "cpu", processor_cls=None):
     """``(model in eval mode on device, tokenizer or processor)`` from a local folder; every failure is a
     CheckpointError naming ``what`` and the folder. ``processor_cls`` defaults to ``AutoTokenizer``."""
     if processor_cls is None:
         from transformers import AutoTokenizer as processor_cls
 
-    folder = require_local_dir(path, what)
+    folder = require_model_type(path, model_cls, what)
     try:
         with quiet_loading():
             processor = processor_cls.from_pretrained(folder, local_files_only=True)
             model = model_cls.from_pretrained(folder, local_files_only=True)
     except (OSError, ValueError, KeyError) as exc:
-        raise CheckpointError(f"{what}: cannot load {folder}: {exc}") from exc
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(f"{what}: cannot load {folder}: {first[:300]}") from exc
     return model.to(device).eval(), processor
 
 

@@ -14,7 +14,7 @@ from typing import Iterator, Sequence
 
 from genemi.caption_files import CaptionEntry
 from genemi.negatives.generator import GenerationStats, NegativeGenerator, NegativesConfig
-from genemi.manifest import ManifestWriter, done_ids
+from genemi.manifest import ManifestWriter, done_ids, require_writable_file
 
 
 @dataclass
@@ -83,7 +83,7 @@ def generate_negatives(
     """
     from tqdm import tqdm
 
-    output = Path(output)
+    output = require_writable_file(output, "--output")
     todo, total = pending_entries(entries, output, limit)
     stats = GenerationStats()
     start = time.perf_counter()

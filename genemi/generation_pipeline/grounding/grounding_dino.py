@@ -59,10 +59,10 @@ def load_grounding_model(model_dir: str | Path | None = None, gd_config: str | N
                           "--gd-config + --gd-checkpoint (the original files)")
     from transformers import AutoProcessor, GroundingDinoForObjectDetection
 
-    from genemi.models.hf import load_pretrained, require_local_dir
+    from genemi.models.hf import load_pretrained, require_model_type
 
     if check_only:
-        require_local_dir(model_dir, "Grounding DINO (--gd-model)")
+        require_model_type(model_dir, GroundingDinoForObjectDetection, "Grounding DINO (--gd-model)")
         return None
     model, processor = load_pretrained(GroundingDinoForObjectDetection, model_dir, "Grounding DINO",
                                        processor_cls=AutoProcessor)

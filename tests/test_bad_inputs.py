@@ -76,7 +76,7 @@ def test_non_utf8_caption_files_name_file_line_and_offset(tmp_path):
         read_caption_entries(bad_tsv)
     bad_jsonl = tmp_path / "caps.jsonl"
     bad_jsonl.write_bytes(b'{"image": "a.png", "caption": "ok"}\n{"image": "b.png", "caption": "\xff"}\n')
-    with pytest.raises(ManifestError, match=r"caps\.jsonl:2: byte 31 of the line \(0xff\) is not valid UTF-8"):
+    with pytest.raises(ManifestError, match=r"caps\.jsonl:2: byte 32 of the line \(0xff\) is not valid UTF-8"):
         read_caption_entries(bad_jsonl)
 
 

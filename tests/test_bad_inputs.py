@@ -103,3 +103,18 @@ def test_a_model_folder_of_another_architecture_is_named_before_any_image(tmp_pa
                         "--gd-model", str(blip), "--no-progress"])
     err = capsys.readouterr().err
     assert rc == 2 and "holds a 'blip' model, not 'grounding-dino'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_run_where_every_image_failed_exits_non_zero_and_says_why(tmp_path, capsys):
+    import json
+
+    from genemi.generation_pipeline import pipeline
+
+    for name in ("a.jpg", "b.jpg"):
+        (tmp_path / name).write_text("not an image")
+    (tmp_path / "caps.json").write_text(json.dumps([{"image": "a.jpg", "caption": "a red square"},
+                                                    {"image": "b.jpg", "caption": "a dog"}]))
+    rc = pipeline.main(["--annotation-file", str(tmp_path / "caps.json"), "--root-dir", str(tmp_path), "--output-dir",
+                        str(tmp_path / "out"), "--stages", "tag", "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "every image failed in stage tag (tag/ImageError" in err and "Traceback" not in err

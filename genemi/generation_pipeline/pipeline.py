@@ -408,8 +408,12 @@ def _print_summary(summary: dict) -> None:
     print(f"shard {shard['index'] + 1}/{shard['count']}: {summary['images']} images on {summary['device']} "
           f"in {summary['seconds']:.1f}s")
     for name, s in summary["stages"].items():
-        rate = (f"{s['images_per_second']:.2f} images/s, {100 * s['overhead_fraction']:.0f}% outside model calls"
-                if s["images_per_second"] is not None else "nothing to do")
+        if not s["processed"]:
+            rate = "nothing to do"
+        elif s["images_per_second"] is None:  # finished within the clock's resolution
+            rate = "too fast to time"
+        else:
+            rate = f"{s['images_per_second']:.2f} images/s, {100 * s['overhead_fraction']:.0f}% outside model calls"
         retried = f"  retried {s['retried']}" if s["retried"] else ""
         print(f"  {name:8s} processed {s['processed']:6d}  already done {s['already_done']:6d}  failed {s['failed']:5d}"
               f"{retried}  {s['seconds']:7.1f}s  ({rate})")
@@ -457,6 +461,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if code:
         return code
     _print_summary(summary)
+    dead = [(name, s) for name, s in summary["stages"].items() if s["processed"] and s["failed"] == s["processed"]]
+    if dead:
+        name, s = dead[0]
+        reason = next(iter(s["failure_reasons"]), "failed")
+        print(f"genemi generate: error: every image failed in stage {name} ({reason}: "
+              f"{s['failure_examples'].get(reason, '')}); nothing usable was produced", file=sys.stderr)
+        return 1
     return 0
 
 

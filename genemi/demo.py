@@ -1,12 +1,14 @@
 """``make demo`` / ``genemi demo``: the main jobs on built-in data, offline, with tiny random models.
 
-1. Writes the shapes dataset (source images with captions, a COCO-style pool) and tiny models of the real
-   architectures in their real on-disk formats (Grounding DINO, SAM, SD inpainting, BLIP ITM, CLIP).
+1. Writes the compositional shapes world (``genemi.synthetic.write_world``: scenes of 1-3 objects with
+   captions, exact boxes and masks, ground-truth variations and held-out benchmark exports) and tiny models
+   of the real architectures in their real on-disk formats (Grounding DINO, SAM, SD inpainting, BLIP ITM, CLIP).
 2. Runs the whole generation pipeline (tag -> ground -> segment -> portray -> caption -> inpaint -> score)
    on the source images, exports the training set and builds the gallery.
 3. Writes typed text hard negatives for the captions (``genemi negatives``).
 4. Trains the tiny CLIP (OpenAI-format start, as a real run) on the exported variations in ``item_based`` mode.
-5. Evaluates the snapshots against the starting weights (GeNeMi test-set metrics on the shapes variations).
+5. Evaluates the snapshots against the starting weights (GeNeMi test-set metrics on the world's ground-truth
+   variations, whose IVA is computed on their pixels).
 Each step goes through the same entry point users call. The models are random, so the pictures are noise
 and the scores meaningless: the demo shows the plumbing, not results (the score filters are off for it).
 """
@@ -38,38 +40,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     from genemi.models.tiny import (save_tiny_blip_itm, save_tiny_clip, save_tiny_grounding_dino, save_tiny_sam,
                                     save_tiny_sd_inpainting)
     from genemi.negatives import command as negatives
-    from genemi.synthetic import write_shapes_dataset
+    from genemi.synthetic import write_world
     from genemi.training import train
 
     out = Path(args.output)
     models = out / "tiny_models"
-    data = write_shapes_dataset(out / "data", num_sources=24)
+    data = write_world(out / "data", num_train=24, num_test=8, size=64, vga_pairs=1, vga_per_pair=4)
     model = save_tiny_clip(models / "clip")
     dino = save_tiny_grounding_dino(models)["grounding_dino"]
     sam = save_tiny_sam(models)["sam"]
     sd = save_tiny_sd_inpainting(models)["sd_inpainting"]
     itm = save_tiny_blip_itm(models)["blip_itm"]
     gen = out / "generation"
-    print(f"demo data: {data.num_sources} source images in {data.root}; tiny random models in {models}")
+    print(f"demo data: shapes world with {data.counts['train']} train and {data.counts['test']} held-out scenes in "
+          f"{data.root}; tiny random models in {models}")
 
     print("\n== 1/4 generation pipeline: tag -> ground -> segment -> portray -> caption -> inpaint -> score, "
           "export, gallery\n   (tiny RANDOM Grounding DINO, SAM, SD inpainting and BLIP ITM: noise pictures, "
           "meaningless scores)")
-    rc = pipeline.main(["--annotation-file", str(data.coco_json), "--root-dir", str(data.images),
+    rc = pipeline.main(["--annotation-file", str(data.coco_train), "--root-dir", str(data.images),
                         "--gd-model", str(dino), "--sam-checkpoint", str(sam), "--sd-checkpoint", str(sd),
                         "--sd-num-steps", "4", "--blip-model", str(itm), "--output-dir", str(gen),
                         "--limit", "8", "--device", "cpu", "--save-annotated-image", "--no-progress"])  # fmt: skip
     rc = rc or pipeline.main(["export", "--output-dir", str(gen), "--no-filter"])
     rc = rc or pipeline.main(["gallery", "--output-dir", str(gen)])
     print("\n== 2/4 text hard negatives")
-    rc = rc or negatives.main(["--input", str(data.coco_json), "--output", str(out / "negatives.jsonl"),
+    rc = rc or negatives.main(["--input", str(data.coco_train), "--output", str(out / "negatives.jsonl"),
                                "--sources", "vocabulary", "--no-progress"])  # fmt: skip
     print("\n== 3/4 training on the exported variations")
     rc = rc or train.main([
         "--clip-model", str(model["config"]), "--pretrained", str(model["openai_state_dict"]),
         "--dataset", str(gen / "export" / "dataset.jsonl"), "--image-root", str(gen),
         "--itm-threshold", "none", "--iva-threshold", "none",  # random scores: the demo does not filter
-        "--coco-dataset", str(data.coco_json), "--coco-image_dir", str(data.images),
+        "--coco-dataset", str(data.coco_train), "--coco-image_dir", str(data.images),
         "--mode", args.mode, "--groups-per-batch", "8", "--epoch", str(args.epochs),
         "--lr", "1e-4", "--save-path", str(out / "run"), "--workers", "0", "--device", "cpu",
     ])  # fmt: skip

@@ -118,3 +118,24 @@ def test_a_run_where_every_image_failed_exits_non_zero_and_says_why(tmp_path, ca
                         str(tmp_path / "out"), "--stages", "tag", "--no-progress"])
     err = capsys.readouterr().err
     assert rc == 1 and "every image failed in stage tag (tag/ImageError" in err and "Traceback" not in err
+
+
+def test_negatives_resume_never_mixes_settings_and_the_trainer_refuses_mixed_layouts(tmp_path, capsys):
+    from genemi.errors import DataError
+    from genemi.negatives import command as negatives
+    from genemi.training.data import read_text_negative_pairs
+
+    caps = tmp_path / "caps.json"
+    caps.write_text('[{"image": "a.png", "caption": "a red square left of a blue circle"},'
+                    ' {"image": "b.png", "caption": "a small dog on a green sofa"}]')
+    out = tmp_path / "neg.jsonl"
+    base = ["--input", str(caps), "--output", str(out), "--no-progress", "--sources", "vocabulary"]
+    assert negatives.main(base + ["--types", "ceclip", "--limit", "1"]) == 0
+    capsys.readouterr()
+    assert negatives.main(base) == 2  # default types now: refused, naming the setting
+    assert "types: ['swap_obj'" in capsys.readouterr().err and len(out.read_text().splitlines()) == 1
+    assert negatives.main(base + ["--allow-changed-settings"]) == 0  # appended on purpose: 4 and 12 negatives
+    with pytest.raises(DataError, match="different negative layouts"):
+        read_text_negative_pairs(out, None)
+    assert negatives.main(base + ["--force"]) == 0  # start over: one layout again
+    assert len(read_text_negative_pairs(out, None)) == 2

@@ -58,12 +58,19 @@ def markdown_table(results: list[dict]) -> str:
     return "\n".join([head, rule, *rows]) + "\n"
 
 
+#: one line style per baseline (the colour says the metric, the style says which baseline)
+_BASELINE_STYLES = ["--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 3))]
+
+
 def write_plots(results: list[dict], folder: Path) -> list[Path]:
-    """One PNG per benchmark: each headline metric over snapshot epochs; baselines as dashed lines."""
+    """One PNG per benchmark: each headline metric over snapshot epochs (integer epoch ticks); each baseline
+    as horizontal lines in the metric's colour with its own line style, every baseline named in the legend."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
 
     snapshots = [r for r in results if r.get("epoch") is not None]
     baselines = [r for r in results if r.get("baseline")]
@@ -75,23 +82,35 @@ def write_plots(results: list[dict], folder: Path) -> list[Path]:
     paths = []
     for bench, metrics in benches.items():
         fig, ax = plt.subplots(figsize=(7, 4))
+        metric_handles, baseline_handles = [], {}
         for k, metric in enumerate(metrics):
             color = f"C{k % 10}"
             pts = [(r["epoch"], r["benchmarks"][bench]["metrics"].get(metric)) for r in snapshots
                    if bench in r.get("benchmarks", {})]
             pts = [(e, v) for e, v in pts if v is not None and not math.isnan(v)]
+            drawn = False
             if pts:
-                ax.plot(*zip(*pts), marker="o", color=color, label=metric)
+                ax.plot(*zip(*pts), marker="o", color=color)
+                drawn = True
             for j, base in enumerate(baselines):
                 v = base.get("benchmarks", {}).get(bench, {}).get("metrics", {}).get(metric)
                 if v is not None and not math.isnan(v):
-                    ax.axhline(v, color=color, linestyle="--", linewidth=1,
-                               label=f"{metric} ({base['label']})" if len(baselines) > 1 or k == 0 else None)
+                    style = _BASELINE_STYLES[j % len(_BASELINE_STYLES)]
+                    ax.axhline(v, color=color, linestyle=style, linewidth=1)
+                    baseline_handles.setdefault(j, Line2D([], [], color="0.3", linestyle=style, linewidth=1,
+                                                          label=f"baseline {base['label']}"))
+                    drawn = True
+            if drawn:
+                metric_handles.append(Line2D([], [], color=color, marker="o" if pts else None,
+                                             linestyle="-" if pts else "--", label=metric))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.set_xlabel("epoch")
         ax.set_ylabel("%")
         ax.set_title(bench)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
+        handles = metric_handles + [baseline_handles[j] for j in sorted(baseline_handles)]
+        if handles:
+            ax.legend(handles=handles, fontsize=7, loc="best")
         fig.tight_layout()
         path = folder / f"{bench}.png"
         fig.savefig(path, dpi=100)

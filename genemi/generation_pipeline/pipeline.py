@@ -129,7 +129,8 @@ def run_pipeline(cfg: PipelineConfig, progress: bool = True) -> dict:
 
     from genemi.distributed import DistEnv, resolve_device
     from genemi.generation_pipeline.inputs import collect_inputs, shard
-    from genemi.generation_pipeline.settings import check_settings, record_settings, remove_outputs, stage_settings
+    from genemi.generation_pipeline.settings import REMEDY, remove_outputs, stage_settings
+    from genemi.run_settings import check_settings, record_settings
     from genemi.generation_pipeline.stage import StageContext, run_stage
     from genemi.manifest import read_records
 
@@ -156,7 +157,8 @@ def run_pipeline(cfg: PipelineConfig, progress: bool = True) -> dict:
             logging.getLogger(__name__).warning("--force: removed %s from %s", ", ".join(removed), out)
     else:
         for spec in specs:
-            check_settings(out, spec.name, spec.writes, fingerprints[spec.name], cfg.allow_changed_settings)
+            check_settings(out / spec.writes, fingerprints[spec.name], cfg.allow_changed_settings, f"stage {spec.name}",
+                           REMEDY)
     inputs = collect_inputs(cfg.input_dir, cfg.annotation_file)
     if cfg.limit is not None:
         inputs = inputs[: cfg.limit]
@@ -171,7 +173,7 @@ def run_pipeline(cfg: PipelineConfig, progress: bool = True) -> dict:
     for spec, stage in zip(specs, stages):
         records = mine if spec.reads == IMAGES else [
             r for r in read_records(out / spec.reads, spec.input_record) if r.id in ids]
-        record_settings(out, spec.writes, fingerprints[spec.name])
+        record_settings(out / spec.writes, fingerprints[spec.name])
         stats = run_stage(stage, records, out, cfg.section(spec.name).batch_size, progress, cfg.retry_failed)
         if cfg.offload or spec is specs[-1]:
             stage.offload()

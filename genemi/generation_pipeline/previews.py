@@ -22,20 +22,51 @@ def safe_name(record_id: str, suffix: str = ".jpg") -> str:
     return name[:180] + suffix
 
 
+#: previews of smaller images are enlarged to this shorter side, so that item labels have room
+MIN_PREVIEW_SIDE = 256
+
+
+def _fit_label(draw: ImageDraw.ImageDraw, label: str, box: tuple[float, float, float, float],
+               size: tuple[int, int]) -> tuple[str, tuple[int, int]]:
+    """The label (shortened with "..." only if wider than the image) and where it lies wholly inside the
+    image: above the box when there is room, else just inside its top edge."""
+    width, height = size
+
+    def extent(text: str) -> tuple[int, int]:  # pixels the text covers when drawn at (0, 0), inclusive
+        right, bottom = draw.textbbox((0, 0), text)[2:]
+        return right + 1, bottom + 1
+
+    text = label
+    while len(text) > 1 and extent(text)[0] > width:
+        text = text[:-4].rstrip() + "..." if len(text) > 4 else text[:-1]
+    w, h = extent(text)
+    x0, y0 = box[0], box[1]
+    tx = int(min(max(0, x0 + 2), max(0, width - w)))
+    ty = int(y0 - h - 1) if y0 - h - 1 >= 0 else int(y0 + 2)
+    ty = min(max(0, ty), max(0, height - h))
+    return text, (tx, ty)
+
+
 def draw_preview(image: Image.Image, record: MaskRecord) -> Image.Image:
-    base = np.asarray(image.convert("RGB")).astype(np.float32)
+    image = image.convert("RGB")
+    scale = max(1.0, MIN_PREVIEW_SIDE / max(1, min(image.size)))
+    size = (round(image.width * scale), round(image.height * scale))
+    if scale > 1:
+        image = image.resize(size, Image.Resampling.BICUBIC)
+    base = np.asarray(image).astype(np.float32)
     for k, item in enumerate(record.items):
         colour = np.array(_PALETTE[k % len(_PALETTE)], dtype=np.float32)
         mask = rle_decode(item.mask)
+        if mask.shape != (size[1], size[0]):
+            mask = np.asarray(Image.fromarray(mask).resize(size, Image.Resampling.NEAREST))
         base[mask] = 0.55 * base[mask] + 0.45 * colour
     out = Image.fromarray(base.clip(0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(out)
     for k, item in enumerate(record.items):
         colour = _PALETTE[k % len(_PALETTE)]
-        x0, y0, x1, y1 = item.box
+        x0, y0, x1, y1 = (v * scale for v in item.box)
         draw.rectangle([x0, y0, x1, y1], outline=colour, width=max(1, round(min(out.size) / 200)))
-        label = f"{item.item} {item.box_score:.2f}"
-        tx, ty = x0 + 2, max(0, y0 - 12)
+        label, (tx, ty) = _fit_label(draw, f"{item.item} {item.box_score:.2f}", (x0, y0, x1, y1), out.size)
         draw.rectangle(draw.textbbox((tx, ty), label), fill=colour)
         draw.text((tx, ty), label, fill=(255, 255, 255))
     return out

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -344,14 +345,33 @@ def save_open_clip_dir(bundle_or_model, model_cfg: dict[str, Any], preprocess_cf
     """Write ``open_clip_config.json`` + ``open_clip_model.safetensors``: loadable as ``local-dir:<folder>``."""
     from safetensors.torch import save_file
 
+    from genemi.manifest import write_atomic
+
     model = getattr(bundle_or_model, "model", bundle_or_model)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     config = {"model_cfg": model_cfg, "preprocess_cfg": _jsonable(preprocess_cfg)}
-    (folder / OPEN_CLIP_CONFIG_FILE).write_text(json.dumps(config, indent=2), encoding="utf-8")
+    write_atomic(folder / OPEN_CLIP_CONFIG_FILE, json.dumps(config, indent=2).encode("utf-8"))
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
-    save_file(tensors, str(folder / OPEN_CLIP_WEIGHTS_FILE))
+    weights = folder / OPEN_CLIP_WEIGHTS_FILE
+    tmp = weights.with_name(f".{weights.name}.{os.getpid()}.tmp")
+    try:
+        save_file(tensors, str(tmp))
+        # safetensors writes through its own private (0600) temporary file: give the export the permissions
+        # every other file genemi writes gets (0666 minus the umask)
+        os.chmod(tmp, 0o666 & ~_current_umask())
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, weights)
+    finally:
+        tmp.unlink(missing_ok=True)
     return folder
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _jsonable(cfg: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ is not an existing folder fails at once with a clear message instead of trying t
 from __future__ import annotations
 
 import json
+import shlex
 from contextlib import contextmanager
 
 from pathlib import Path
@@ -17,13 +18,23 @@ import torch
 from genemi.errors import CheckpointError
 
 
+def hub_id_hint(text: str | Path) -> str:
+    """`` (looks like a hub id: ...)`` with the command that downloads exactly ``text``, when ``text`` has the
+    shape of a Hugging Face hub id (``owner/name``) and is not a path on this machine; otherwise ``""``."""
+    text = str(text)
+    owner, sep, name = text.partition("/")
+    if (not sep or "/" in name or not owner or not name or owner.startswith((".", "~"))
+            or Path(owner).expanduser().exists() or Path(text).expanduser().exists()):
+        return ""
+    return (f" (looks like a hub id: download it once, e.g. `hf download {shlex.quote(text)} "
+            f"--local-dir {shlex.quote('models/' + name)}`, and pass that folder)")
+
+
 def require_local_dir(path: str | Path, what: str) -> Path:
     """``path`` as an existing model folder with a ``config.json``; hub ids are refused."""
     p = Path(path).expanduser()
     if not p.is_dir():
-        hint = " (looks like a hub id: download it once, e.g. `huggingface-cli download <id> --local-dir DIR`)" \
-            if "/" in str(path) and not Path(str(path).split("/")[0]).exists() else ""
-        raise CheckpointError(f"{what}: {path!s} is not a local folder{hint}; genemi never downloads models")
+        raise CheckpointError(f"{what}: {path!s} is not a local folder{hub_id_hint(path)}; genemi never downloads models")
     if not (p / "config.json").is_file():
         raise CheckpointError(f"{what}: {p} has no config.json (expected a save_pretrained / hub snapshot folder)")
     return p

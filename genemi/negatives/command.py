@@ -32,6 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--csv-caption-key", default="title", help="CSV column with the caption")
     io.add_argument("--csv-separator", default=None, help="CSV separator (default: ',' or tab for .tsv)")
     io.add_argument("--limit", type=int, default=None, help="only the first N captions")
+    io.add_argument("--force", action="store_true",
+                    help="start over: remove --output (and its summary and settings record) first")
+    io.add_argument("--allow-changed-settings", action="store_true",
+                    help="append to an --output written with other settings (recorded in <output>.settings.json); "
+                    "without it such a rerun stops and names the differences")
     io.add_argument("--from-ceclip-npy", nargs="+", metavar="PATH", default=None,
                     help="convert the original CE-CLIP processed_dataset*.npy files (or a folder) instead of generating")
     io.add_argument("--trust-pickle", action="store_true",
@@ -83,8 +88,10 @@ def _config(args):
 
 
 def _print_summary(summary, types) -> None:
+    speed = summary.captions_per_second
+    rate = "nothing to do" if not summary.written else "too fast to time" if speed is None else f"{speed:.0f} captions/s"
     print(f"wrote {summary.written} records to {summary.output} in {summary.seconds:.1f}s "
-          f"({summary.captions_per_second:.0f} captions/s, {summary.workers} worker(s)); "
+          f"({rate}, {summary.workers} worker(s)); "
           f"{summary.already_done} already done, {summary.stats.get('non_english', 0)} not English")
     per_type = summary.stats.get("per_type", {})
     if per_type:
@@ -113,7 +120,8 @@ def _generate(args):
     cfg = _config(args)
     entries = read_caption_entries(args.input, args.format, args.csv_img_key, args.csv_caption_key, args.csv_separator)
     summary = generate_negatives(entries, args.output, cfg, limit=args.limit, workers=args.workers,
-                                 chunk_size=args.chunk_size, progress=not args.no_progress)
+                                 chunk_size=args.chunk_size, progress=not args.no_progress, force=args.force,
+                                 allow_changed_settings=args.allow_changed_settings)
     return summary, cfg
 
 

@@ -28,8 +28,9 @@ class NegativesSummary:
     stats: dict = field(default_factory=dict)
 
     @property
-    def captions_per_second(self) -> float:
-        return self.written / self.seconds if self.seconds > 0 else float("nan")
+    def captions_per_second(self) -> float | None:
+        """None when nothing was written or the run took no measurable time (never NaN: the summary is JSON)."""
+        return self.written / self.seconds if self.seconds > 0 and self.written else None
 
 
 _worker_generator: NegativeGenerator | None = None
@@ -74,17 +75,31 @@ def generate_negatives(
     workers: int = 1,
     chunk_size: int = 512,
     progress: bool = True,
+    force: bool = False,
+    allow_changed_settings: bool = False,
 ) -> NegativesSummary:
     """Write one :class:`TextNegativeRecord` per caption to ``output`` (JSONL), resuming where it stopped.
 
     Records are written chunk by chunk in input order; an interrupted run leaves whole chunks, and a rerun
     generates only the missing captions (per-caption seeding makes them identical to an uninterrupted run).
-    A ``<output>.summary.json`` file records the counts.
+    A ``<output>.summary.json`` file records the counts and ``<output>.settings.json`` the settings that shape
+    the records: a rerun with other settings is refused (naming them) unless ``allow_changed_settings``;
+    ``force`` starts over.
     """
     from tqdm import tqdm
 
+    from genemi.run_settings import check_settings, fingerprint, record_settings, settings_path
+
     output = require_writable_file(output, "--output")
+    settings = fingerprint({k: v for k, v in asdict(config).items()
+                            if k not in ("device", "spacy_batch_size", "model_batch_size")})
+    if force:
+        for path in (output, output.with_name(output.name + ".summary.json"), settings_path(output)):
+            path.unlink(missing_ok=True)
+    check_settings(output, settings, allow_changed_settings, "--output",
+                   "--force to start over, or --allow-changed-settings to append with mixed settings (recorded)")
     todo, total = pending_entries(entries, output, limit)
+    record_settings(output, settings)
     stats = GenerationStats()
     start = time.perf_counter()
     workers = max(1, min(workers, math.ceil(len(todo) / max(1, chunk_size)) or 1))

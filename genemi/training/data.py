@@ -162,15 +162,25 @@ def read_coco_pairs(path: str | Path, image_root: Path | None) -> list[PairSpec]
 
 
 def read_text_negative_pairs(path: str | Path, image_root: Path | None) -> list[PairSpec]:
-    """Caption + typed hard negatives (JSONL), one pair each; negatives keep their file order (type order)."""
+    """Caption + typed hard negatives (JSONL), one pair each; negatives keep their file order (type order).
+
+    Every record must carry the same negative types in the same order (the losses index negatives by
+    position): a file that mixes layouts, e.g. written with ``--types ceclip`` and then the default, is refused.
+    """
+    records = read_records(path, TextNegativeRecord)
+    layouts: dict[tuple[str, ...], int] = {}
+    for r in records:
+        key = tuple(n.type for n in r.negatives)
+        layouts[key] = layouts.get(key, 0) + 1
+    if len(layouts) > 1:
+        (a, na), (b, nb) = sorted(layouts.items(), key=lambda kv: -kv[1])[:2]
+        raise DataError(f"{path}: records carry different negative layouts ({na} with {len(a)} negatives "
+                        f"[{', '.join(a[:4])}{', ...' if len(a) > 4 else ''}], {nb} with {len(b)} "
+                        f"[{', '.join(b[:4])}{', ...' if len(b) > 4 else ''}]); regenerate the file with one --types")
     return [
-        PairSpec(
-            _join(image_root, r.image),
-            (r.caption,),
-            tuple(n.text for n in r.negatives),
-            tuple(n.valid for n in r.negatives),
-        )
-        for r in read_records(path, TextNegativeRecord)
+        PairSpec(_join(image_root, r.image), (r.caption,), tuple(n.text for n in r.negatives),
+                 tuple(n.valid for n in r.negatives))
+        for r in records
     ]
 
 

@@ -286,6 +286,21 @@ def test_genemi_testset_rows_and_manifest(tmp_path):
     assert len(rows) == 1 and [c for _, c in rows[0]] == ["ca", "cb"]  # the lone "cat" variation is no row
 
 
+def test_genemi_testset_keeps_two_items_with_the_same_phrase_apart(tmp_path):
+    from genemi.records import VariationRecord
+
+    write_images(tmp_path, [f"{n}.png" for n in "abcdef"])
+    # one source image with two different "dog" items (and a cat), two variations each: three rows, not two
+    layout = {"s/item_00": ("dog", "ab"), "s/item_01": ("dog", "cd"), "s/item_02": ("cat", "ef")}
+    recs = [VariationRecord(id=f"{item_id}/var_{n}", parent_id=item_id, origin_name="s", item=phrase, name=n,
+                            source="s.png", save=f"{n}.png", short=n, captions=[f"c{n}"])
+            for item_id, (phrase, names) in layout.items() for n in names]
+    manifest = tmp_path / "variations.jsonl"
+    manifest.write_text("".join(r.model_dump_json() + "\n" for r in recs))
+    rows = GenemiTestSet(manifest, tmp_path).rows
+    assert sorted([c for _, c in row] for row in rows) == [["ca", "cb"], ["cc", "cd"], ["ce", "cf"]]
+
+
 def test_recall_at_k_ties_rank_below():
     scores = np.array([[0.9, 0.5, 0.9], [0.1, 0.2, 0.3]])
     assert recall_at_k(scores, [{0}, {2}], ks=(1, 2)) == {1: 50.0, 2: 100.0}

@@ -3,6 +3,7 @@ CLI over snapshot folders and baselines, resume/skip, cache, reports and bad inp
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -160,9 +161,58 @@ def test_cli_missing_images_reported_or_fatal_and_wrong_architecture(tmp_path, t
              "--winoground-root", str(wino), "--device", "cpu", "--output", str(tmp_path / "o3"), "--no-progress"]
     assert cli.main(wrong) == 2
     err = capsys.readouterr().err
-    assert "missing" in err and "unexpected" in err or "shape" in err
+    assert "Traceback" not in err
+    ckpt = tiny_clip["open_clip_state_dict"]
+    assert f"genemi eval: error: checkpoint {ckpt} (state_dict) does not fit the model architecture." in err
+    tiny = json.loads(Path(tiny_clip["config"]).read_text())["model_cfg"]
+    vis, txt = tiny["vision_cfg"], tiny["text_cfg"]
+    # ViT-B-32: width 768, patch 32, 12 layers; the tiny checkpoint lacks blocks 2..11 and has other shapes
+    lines = {line.strip().split(" (")[0]: line for line in err.splitlines() if line.startswith("  ")}
+    assert "visual.transformer.resblocks.2.ln_1.weight" in lines["missing keys"]
+    assert "unexpected keys" not in lines
+    conv = (vis["width"], 3, vis["patch_size"], vis["patch_size"])
+    assert f"visual.conv1.weight {conv} vs model (768, 3, 32, 32)" in lines["shape mismatches"]
+    grid = vis["image_size"] // vis["patch_size"]
+    assert f"visual.positional_embedding ({grid * grid + 1}, {vis['width']}) vs model (50, 768)" in err
+    assert (f"looks like a ViT with patch {vis['patch_size']}, width {vis['width']}, {vis['layers']} layers, "
+            f"image {vis['image_size']}px, text width {txt['width']}.") in err
     assert cli.main(["--baseline", "x=", "--output", str(tmp_path / "o4")]) == 2
     assert "no benchmark data" in capsys.readouterr().err
+
+
+def test_plots_have_whole_epoch_ticks_and_name_every_baseline(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from genemi.evaluation.reports import write_plots
+
+    figures = []
+    monkeypatch.setattr(plt, "close", lambda fig=None: figures.append(fig))
+
+    def result(label, epoch, text, image, baseline=False):
+        return {"label": label, "epoch": epoch, "baseline": baseline,
+                "benchmarks": {"winoground": {"headline": ["text", "image"], "metrics": {"text": text, "image": image}}}}
+
+    results = [result("openai", None, 30.0, 10.0, True), result("negclip", None, 35.0, 12.0, True),
+               result("model_1", 1, 31.0, 11.0), result("model_2", 2, 33.0, 12.5), result("model_3", 3, 34.0, 13.0)]
+    [path] = write_plots(results, tmp_path / "plots")
+    assert path.stat().st_size > 1000
+    [fig] = figures
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    lo, hi = ax.get_xlim()
+    ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "text" in legend and "image" in legend
+    assert "baseline openai" in legend and "baseline negclip" in legend
+    # the two baselines are told apart by line style, each metric's lines keep its colour
+    dashed = [line for line in ax.get_lines() if line.get_linestyle() not in ("-", "None")]
+    assert len(dashed) == 4 and len({line.get_linestyle() for line in dashed}) == 2
+    monkeypatch.undo()
+    plt.close(fig)
 
 
 def test_embedding_cache_round_trip(tmp_path):

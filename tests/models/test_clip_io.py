@@ -69,6 +69,24 @@ def test_local_dir_round_trip_and_open_clip_can_read_it(tiny_clip, tmp_path):
     assert _same_weights(model, bundle.model)
 
 
+def test_open_clip_export_gets_the_usual_file_permissions(tiny_clip, tmp_path):
+    import os
+    import stat
+
+    bundle = create_clip("local-dir:" + str(tiny_clip["open_clip_dir"]))
+    old = os.umask(0o022)
+    try:
+        out = save_open_clip_dir(bundle, bundle.model_cfg, bundle.preprocess_cfg, tmp_path / "export")
+        (tmp_path / "plain.txt").write_text("x")  # what any other file written under this umask gets
+    finally:
+        os.umask(old)
+    expected = stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode)
+    assert expected == 0o644
+    for name in ("open_clip_model.safetensors", "open_clip_config.json"):
+        assert stat.S_IMODE((out / name).stat().st_mode) == expected, name
+    assert sorted(p.name for p in out.iterdir()) == ["open_clip_config.json", "open_clip_model.safetensors"]
+
+
 def test_wrong_architecture_names_missing_and_unexpected_keys(tiny_clip, tmp_path):
     sd = build_tiny_clip().state_dict()
     sd["visual.extra.weight"] = torch.zeros(1)

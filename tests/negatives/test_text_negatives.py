@@ -224,10 +224,25 @@ def test_masked_lm_source_fills_whole_words(lms):
 
 
 def test_mlm_generation_batches_through_prepare(lms):
-    cfg = NegativesConfig(types=("ceclip",), sources=("mlm", "vocabulary"), mlm_model=str(lms["masked_lm"]), pick="first")
-    gen = NegativeGenerator(cfg)
-    records, _ = gen.generate(entries(CAPTIONS))
-    assert len(gen.sources[0]._cache) > 0
+    def run(batch_size):
+        cfg = NegativesConfig(types=("ceclip",), sources=("mlm", "vocabulary"), mlm_model=str(lms["masked_lm"]),
+                              pick="first", model_batch_size=batch_size)
+        gen = NegativeGenerator(cfg)
+        rows_per_forward = []
+        gen.sources[0].model.register_forward_pre_hook(
+            lambda module, args, kwargs: rows_per_forward.append(kwargs["input_ids"].shape[0]), with_kwargs=True)
+        records, _ = gen.generate(entries(CAPTIONS))
+        return rows_per_forward, records
+
+    batched, records = run(4)
+    filled = sum(batched)  # every masked caption goes through the model exactly once
+    assert filled > 8
+    # all slots of all captions are filled up front, in full batches of 4 (only the last may be smaller)
+    assert batched == [4] * (filled // 4) + ([filled % 4] if filled % 4 else [])
+    one_by_one, single = run(1)
+    assert one_by_one == [1] * filled
+    # padding in a batch does not change any fill: same negatives as one caption at a time
+    assert [r.model_dump() for r in records] == [r.model_dump() for r in single]
     assert all(len(r.negatives) == 4 for r in records)
 
 
@@ -411,3 +426,21 @@ def test_ceclip_training_step_on_written_records(tmp_path, shapes, tiny_clip):
     ]))  # fmt: skip
     result = fit(cfg, progress=False)
     assert result.steps >= 1 and all(np.isfinite(result.epoch_losses))
+
+
+def test_a_resumed_run_with_nothing_left_reports_no_nan(capsys):
+    import json
+    from dataclasses import asdict
+
+    from genemi.negatives.command import _print_summary
+    from genemi.negatives.run import NegativesSummary
+
+    done = NegativesSummary(output="n.jsonl", captions_in_input=5, already_done=5, written=0, seconds=0.0, workers=1)
+    assert done.captions_per_second is None
+    json.dumps({**asdict(done), "captions_per_second": done.captions_per_second}, allow_nan=False)  # valid JSON
+    _print_summary(done, ("ceclip",))
+    out = capsys.readouterr().out
+    assert "nan" not in out and "(nothing to do, 1 worker(s)); 5 already done" in out
+    busy = NegativesSummary(output="n.jsonl", captions_in_input=5, already_done=0, written=5, seconds=2.0, workers=1)
+    _print_summary(busy, ("ceclip",))
+    assert "(2 captions/s, 1 worker(s))" in capsys.readouterr().out

@@ -90,18 +90,41 @@ def test_cmr_margin_update_keeps_previous_threshold_for_type_without_valid_negat
 
 
 def test_ceclip_stateful_thresholds_thread_between_steps_and_reset_per_epoch():
-    loss = CeClipLoss(LossConfig(name="ceclip"))
+    cfg = LossConfig(name="ceclip", imc=False, threshold_type="mean", upper_bound=10.0)
+    loss = CeClipLoss(cfg)
     g = torch.Generator().manual_seed(2)
-    args = [F.normalize(torch.randn(4, 8, generator=g), dim=-1) for _ in range(2)]
-    neg = F.normalize(torch.randn(4, 4, 8, generator=g), dim=-1)
-    out = loss(*args, torch.tensor(100.0), neg_features=neg)
-    assert torch.equal(loss.thresholds, out["thresholds"])
-    state = loss.state_dict()
-    fresh = CeClipLoss(LossConfig(name="ceclip"))
-    fresh.load_state_dict(state)
-    assert torch.equal(fresh.thresholds, loss.thresholds)
+    img = F.normalize(torch.randn(4, 8, generator=g, dtype=torch.float64), dim=-1)
+    txt = F.normalize(img + 0.3 * torch.randn(4, 8, generator=g, dtype=torch.float64), dim=-1)
+    neg = F.normalize(torch.randn(4, 3, 8, generator=g, dtype=torch.float64), dim=-1)
+    s = torch.tensor(10.0, dtype=torch.float64)
+
+    # the "mean" update computed by hand: mean positive logit minus each type's mean negative logit, clamped
+    positive = 10 * (img * txt).sum(-1)
+    own = 10 * torch.einsum("nd,nkd->nk", img, neg)
+    expected = (positive.mean() - own.mean(0)).clamp(0, 10)
+    assert ((expected > 0) & (expected < 10)).all()  # the data exercises the margin, not only its clamps
+
+    def cmr_by_hand(theta):
+        return (torch.relu(theta + own - positive[:, None]).sum() / own.numel()).item()
+
+    first = loss(img, txt, s, neg_features=neg)
+    assert first["cmr_loss"].item() == pytest.approx(cmr_by_hand(torch.zeros(3, dtype=torch.float64)), abs=1e-12)
+    assert torch.allclose(first["thresholds"], expected, atol=1e-12)
+    assert torch.allclose(loss.thresholds, expected, atol=1e-12)
+
+    # the next step hinges on the stored margins (not on zeros)
+    second = loss(img, txt, s, neg_features=neg)
+    assert second["cmr_loss"].item() == pytest.approx(cmr_by_hand(expected), abs=1e-12)
+    assert cmr_by_hand(expected) > cmr_by_hand(torch.zeros(3, dtype=torch.float64)) + 1e-3
+
+    fresh = CeClipLoss(cfg)
+    fresh.load_state_dict(loss.state_dict())
+    assert torch.allclose(fresh.thresholds, expected, atol=1e-12)
+    assert fresh(img, txt, s, neg_features=neg)["cmr_loss"].item() == pytest.approx(cmr_by_hand(expected), abs=1e-12)
     loss.on_epoch_start()
     assert loss.thresholds is None
+    after_reset = loss(img, txt, s, neg_features=neg)
+    assert after_reset["cmr_loss"].item() == pytest.approx(cmr_by_hand(torch.zeros(3, dtype=torch.float64)), abs=1e-12)
 
 
 def _fixture_cases(shared_dir):

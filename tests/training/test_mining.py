@@ -23,12 +23,6 @@ def test_mode_defaults_reproduce_200_pairs_per_step():
     }
 
 
-def test_image_based_groups_by_image_not_like_item_based():
-    assert MINING_MODES["item_based"].group_by == ("origin_name", "item")
-    assert MINING_MODES["image_based"].group_by == ("origin_name",)
-    assert MINING_MODES["image_based"].distinct_items
-
-
 def test_mining_spec_overrides_and_unknown_mode():
     spec = mining_spec("item_based", groups_per_batch=4, pool_per_group=0)
     assert (spec.groups_per_batch, spec.pool_per_group, spec.variations_per_group) == (4, 0, 2)
@@ -116,3 +110,111 @@ def test_sampler_rejects_empty_dataset():
 
 def test_group_request_is_hashable_for_dataloader():
     assert hash(GroupRequest(1, (2, 3), 4)) == hash(GroupRequest(1, (2, 3), 4))
+
+
+# --- batch composition through the real loader (build_train_data -> DataLoader -> PairCollator) ------------
+
+SOURCES, ITEMS, VARIATIONS, POOL = 6, 2, 3, 40
+
+
+@pytest.fixture(scope="module")
+def coded_dataset(tmp_path_factory):
+    """Variations whose 1x1 image encodes (kind, index) in its pixel: red = variation index + 1, green = pool
+    index + 1; the truth about each variation (source, item) is kept here, independently of genemi's tables."""
+    import json
+
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("coded")
+    (root / "img").mkdir()
+    truth, records, coco = {}, [], []
+    for s in range(SOURCES):
+        for i in range(ITEMS):
+            for v in range(VARIATIONS):
+                idx = len(records)
+                Image.new("RGB", (1, 1), (idx + 1, 0, 0)).save(root / "img" / f"v{idx}.png")
+                truth[idx] = (s, i)
+                records.append({"origin_name": f"src{s}", "name": f"src{s}_item{i}_var{v}", "item": f"item{i}",
+                                "source": f"src{s}.png", "save": f"img/v{idx}.png", "short": f"new{idx}",
+                                "captions": [f"variation {idx}"], "itm_score": [1.0], "iva_score": 50.0})
+    for j in range(POOL):
+        Image.new("RGB", (1, 1), (0, j + 1, 0)).save(root / "img" / f"c{j}.png")
+        coco.append({"image": f"img/c{j}.png", "caption": f"pool {j}", "image_id": str(j)})
+    (root / "variations.json").write_text(json.dumps(records))
+    (root / "coco.json").write_text(json.dumps(coco))
+    return root, truth
+
+
+def _decode_pixel(img):
+    import torch
+
+    return torch.tensor(list(img.getpixel((0, 0))), dtype=torch.float32)
+
+
+def _loader_batches(coded_dataset, mode, groups_per_batch, epoch=0):
+    import torch
+
+    from genemi.training.config import DataConfig
+    from genemi.training.data import build_train_data
+
+    root, _ = coded_dataset
+    cfg = DataConfig(dataset=root / "variations.json", image_root=root, coco_dataset=root / "coco.json",
+                     coco_image_dir=root, itm_threshold=None, iva_threshold=None, workers=0)
+    spec = mining_spec(mode, groups_per_batch=groups_per_batch)
+    data = build_train_data(cfg, spec, _decode_pixel, lambda caps: torch.zeros(len(caps), 1, dtype=torch.long),
+                            batch_size=8, seed=0)
+    data.sampler.set_epoch(epoch)
+    batches = []
+    for batch in data.loader:
+        rgb = batch.images.long()
+        rows = [("var", int(r) - 1) if r else ("pool", int(g) - 1) for r, g, _ in rgb.tolist()]
+        batches.append(rows)
+    return batches
+
+
+@pytest.mark.parametrize("mode,groups,members,pool", [
+    ("allinone", 4, 1, 1), ("item_based", 3, 2, 8), ("image_based", 3, 2, 8),
+])
+def test_loader_batches_are_composed_as_the_mode_says(coded_dataset, mode, groups, members, pool):
+    _, truth = coded_dataset
+    num_groups = {"allinone": SOURCES * ITEMS * VARIATIONS, "item_based": SOURCES * ITEMS,
+                  "image_based": SOURCES}[mode]
+    batches = _loader_batches(coded_dataset, mode, groups)
+    assert len(batches) == num_groups // groups
+    seen_groups, pool_stream = [], []
+    for rows in batches:
+        assert len(rows) == groups * (members + pool)
+        pool_rows = [i for kind, i in rows if kind == "pool"]
+        assert len(pool_rows) == groups * pool
+        pool_stream.extend(pool_rows)
+        for g in range(groups):
+            chunk = rows[g * (members + pool):(g + 1) * (members + pool)]
+            assert [kind for kind, _ in chunk] == ["var"] * members + ["pool"] * pool, chunk
+            variations = [i for _, i in chunk[:members]]
+            assert len(set(variations)) == members  # distinct variations, each other's hard negatives
+            sources = {truth[i][0] for i in variations}
+            items = {truth[i][1] for i in variations}
+            assert len(sources) == 1  # one group never mixes source images
+            if mode == "item_based":
+                assert len(items) == 1  # ... nor items
+                seen_groups.append((sources.pop(), items.pop()))
+            elif mode == "image_based":
+                assert len(items) == members  # different items of the same image
+                seen_groups.append(sources.pop())
+            else:
+                seen_groups.append(variations[0])
+    assert len(seen_groups) == len(set(seen_groups))  # each group at most once per epoch
+    # the pool (COCO) is walked in shuffled passes: no pair again before every pair has been used
+    for start in range(0, len(pool_stream), POOL):
+        window = pool_stream[start:start + POOL]
+        assert len(set(window)) == len(window)
+        if len(window) == POOL:
+            assert sorted(window) == list(range(POOL))
+    if mode == "allinone":  # every variation trained on once per epoch (36 groups, 9 full batches)
+        assert sorted(seen_groups) == list(range(SOURCES * ITEMS * VARIATIONS))
+
+
+def test_loader_batch_order_changes_with_the_epoch_and_repeats_for_the_same_epoch(coded_dataset):
+    first = _loader_batches(coded_dataset, "item_based", 3, epoch=0)
+    assert first == _loader_batches(coded_dataset, "item_based", 3, epoch=0)
+    assert first != _loader_batches(coded_dataset, "item_based", 3, epoch=1)

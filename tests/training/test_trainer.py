@@ -204,13 +204,56 @@ def test_presets_and_set_overrides(tmp_path, shapes, tiny_clip):
         _cfg(tmp_path, shapes, tiny_clip, "--set", "optim.lrr=1")
 
 
-@pytest.mark.parametrize("preset", ["genemi_paper", "allinone", "item_based", "image_based", "ceclip_paper"])
-def test_every_preset_loads(preset):
-    from genemi.presets import load_config
+_PAPER_OPTIM = {"optim.optimizer": "adam", "optim.lr": 1e-6, "optim.betas": (0.9, 0.98), "optim.eps": 1e-6,
+                "optim.weight_decay": 0.1, "epochs": 10}
+# What each preset is for, written out by hand (not read from the YAML): the loaded config must carry it.
+PRESET_EXPECTED = {
+    "genemi_paper": {**_PAPER_OPTIM, "clip_model": "ViT-B/32", "pretrained": "openai", "optim.decay_all_params": True,
+                     "optim.scheduler": "constant", "data.dataset_type": "variations", "data.itm_threshold": 0.0,
+                     "data.iva_threshold": 14.0, "loss.name": "clip"},
+    "allinone": {**_PAPER_OPTIM, "mining.mode": "allinone", "mining.groups_per_batch": 100,
+                 "mining.variations_per_group": 1, "mining.coco_per_group": 1, "mining.sample_by_score": False},
+    "item_based": {**_PAPER_OPTIM, "mining.mode": "item_based", "mining.groups_per_batch": 20,
+                   "mining.variations_per_group": 2, "mining.coco_per_group": 8, "mining.sample_by_score": True},
+    "image_based": {**_PAPER_OPTIM, "mining.mode": "image_based", "mining.groups_per_batch": 20,
+                    "mining.variations_per_group": 2, "mining.coco_per_group": 8, "mining.sample_by_score": True},
+    "ceclip_paper": {"epochs": 5, "seed": 42, "precision": "fp16", "optim.optimizer": "adamw", "optim.lr": 5e-6,
+                     "optim.decay_all_params": False, "optim.scheduler": "cosine", "optim.warmup_steps": 50,
+                     "data.dataset_type": "text_negatives", "data.max_negatives": 4, "loss.name": "ceclip",
+                     "loss.imc_weight": 0.3, "loss.cmr_weight": 0.2, "loss.imc_variant": "fixed"},
+}
+
+
+def _get(obj, dotted):
+    for part in dotted.split("."):
+        obj = obj[part] if isinstance(obj, dict) else getattr(obj, part)
+    return obj
+
+
+def _yaml_leaves(node, prefix=""):
+    for key, value in node.items():
+        if isinstance(value, dict):
+            yield from _yaml_leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", tuple(value) if isinstance(value, list) else value
+
+
+@pytest.mark.parametrize("preset", sorted(PRESET_EXPECTED))
+def test_every_preset_loads_its_own_settings(preset):
+    from genemi.presets import load_config, read_preset
     from genemi.training.config import TrainConfig
 
     cfg = load_config(TrainConfig, preset=PRESETS / f"{preset}.yaml")
-    assert cfg.optim.betas == (0.9, 0.98)
+    raw = read_preset(PRESETS / f"{preset}.yaml")
+    defaults = TrainConfig()
+    for key, value in PRESET_EXPECTED[preset].items():
+        assert _get(cfg, key) == value, key
+        # pinned in the file itself, so the preset keeps meaning this if a dataclass default changes
+        assert _get(raw, key) == (list(value) if isinstance(value, tuple) else value), key
+    for key, value in _yaml_leaves(raw):  # and nothing in the file is dropped on the way
+        assert _get(cfg, key) == value, key
+    if preset != "genemi_paper":  # the paper preset restates the defaults on purpose; the others must differ
+        assert any(_get(defaults, k) != v for k, v in PRESET_EXPECTED[preset].items()), preset
 
 
 def test_help_lists_original_flags(capsys):

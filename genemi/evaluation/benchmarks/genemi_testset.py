@@ -8,7 +8,9 @@ Image@1 of caption j = image j strictly best for it; Group@1 = both for index i.
 rows where all k are right (the original ``eval_gnm_validation.py`` summary).
 
 A genemi ``VariationRecord`` manifest (``.jsonl`` with ``save`` and ``captions``) is grouped into rows by
-(source image, item): the variations of one item, each with its first caption.
+item id (``parent_id``): the variations of one item, each with its first caption. Records converted from the
+original ``variation_annotation.json`` carry only the source image as parent; they are grouped by (source
+image, item phrase).
 """
 
 from __future__ import annotations
@@ -46,6 +48,15 @@ def row_metrics(s: np.ndarray) -> tuple[list[bool], list[bool], list[bool]]:
     text = [bool(all(s[i, i] > s[i, j] for j in range(k) if j != i)) for i in range(k)]
     image = [bool(all(s[j, j] > s[i, j] for i in range(k) if i != j)) for j in range(k)]
     return text, image, [t and m for t, m in zip(text, image)]
+
+
+def _item_key(rec) -> tuple:
+    """The row a variation belongs to: its item's id (two items of one image may share a phrase, e.g. two
+    "dog"s, and are two rows); records converted from the original format, whose parent is the source image,
+    fall back to (source image, item phrase)."""
+    if rec.parent_id and rec.parent_id != rec.origin_name:
+        return ("item", rec.parent_id)
+    return ("phrase", rec.origin_name, rec.item)
 
 
 class GenemiTestSet:
@@ -87,7 +98,7 @@ class GenemiTestSet:
             except Exception as exc:
                 raise ManifestError(f"{where}: invalid VariationRecord: {exc}") from exc
             if rec.status == "ok" and rec.captions:
-                groups[(rec.origin_name, rec.item)].append((self._ref(rec.save), rec.captions[0]))
+                groups[_item_key(rec)].append((self._ref(rec.save), rec.captions[0]))
         return [g for g in groups.values() if len(g) >= 2]
 
     def inputs(self):

@@ -12,6 +12,7 @@ from genemi.records import Box
 #: name -> "module:Class" (each class: ``Class(GroundConfig, StageContext)``)
 GROUNDERS = BackendRegistry("ground", "--grounder", {
     "grounding_dino": "genemi.generation_pipeline.grounding.grounding_dino:GroundingDino",
+    "ground_truth": "genemi.generation_pipeline.grounding.ground_truth:GroundTruthGrounder",
 })
 
 

@@ -20,7 +20,7 @@ import torch
 from genemi.errors import CheckpointError, ConfigError, GenemiError
 from genemi.generation_pipeline.inpainting.config import INPAINT_PRESETS, InpaintConfig
 from genemi.generation_pipeline.stage import StageContext, release_to_cpu
-from genemi.models.hf import quiet_loading
+from genemi.models.hf import hub_id_hint, quiet_loading
 
 #: --sd-scheduler name -> diffusers class (built from the checkpoint's scheduler config)
 SCHEDULER_CLASSES = {
@@ -63,9 +63,7 @@ def inpaint_settings(config: InpaintConfig) -> tuple[int, float, str | None]:
 
 
 def _hub_hint(text: str) -> str:
-    first = text.split("/")[0]
-    return (" (looks like a hub id: download it once, e.g. `huggingface-cli download <id> --local-dir DIR`)"
-            if text.count("/") == 1 and first and not Path(first).exists() else "")
+    return hub_id_hint(text)
 
 
 def _pipeline_folder(path: Path, flag: str) -> Path:

@@ -9,6 +9,7 @@ from genemi.generation_pipeline.backends import BackendRegistry
 #: name -> "module:Class" (each class: ``Class(SegmentConfig, StageContext)``)
 SEGMENTERS = BackendRegistry("segment", "--segmenter", {
     "sam": "genemi.generation_pipeline.segmentation.sam:SamSegmenter",
+    "ground_truth": "genemi.generation_pipeline.segmentation.ground_truth:GroundTruthSegmenter",
 })
 
 

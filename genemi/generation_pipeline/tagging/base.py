@@ -13,6 +13,7 @@ TAGGERS = BackendRegistry("tag", "--tagger", {
     "captions": "genemi.generation_pipeline.tagging.captions:CaptionTagger",
     "blip": "genemi.generation_pipeline.tagging.blip:BlipTagger",
     "tag2text": "genemi.generation_pipeline.tagging.tag2text:Tag2TextTagger",
+    "ground_truth": "genemi.generation_pipeline.tagging.ground_truth:GroundTruthTagger",
 })
 
 

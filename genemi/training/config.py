@@ -105,6 +105,7 @@ class TrainConfig:
     save_open_clip: bool = True  # also write open_clip local-dir weights per epoch
     tensorboard: bool = True  # if the tensorboard package is installed
     trust_pickle: bool = False
+    allow_changed_settings: bool = False  # resume although content-shaping settings differ from config.yaml
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
     mining: MiningConfig = field(default_factory=MiningConfig)

@@ -146,8 +146,10 @@ class TrainStep:
 class MetricsLog:
     """Step metrics to ``metrics.csv`` (and TensorBoard when installed and enabled); main process only."""
 
-    def __init__(self, folder: Path, enabled: bool, tensorboard: bool):
+    def __init__(self, folder: Path, enabled: bool, tensorboard: bool, resume_step: int = 0):
         self.enabled, self.path, self._fields, self._tb = enabled, folder / "metrics.csv", None, None
+        if enabled:
+            self._truncate(resume_step)
         if enabled and tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -155,6 +157,31 @@ class MetricsLog:
                 self._tb = SummaryWriter(str(folder / "tensorboard"))
             except ImportError:
                 self._tb = None
+
+    def _truncate(self, resume_step: int) -> None:
+        """Keep the rows of steps up to ``resume_step`` (a run killed after its last snapshot logged steps that
+        the resumed run does again; a fresh run keeps none)."""
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return
+        lines = self.path.read_text(encoding="utf-8").splitlines(keepends=True)
+        header = lines[0].strip().split(",")
+        if "step" not in header or resume_step <= 0:
+            self.path.unlink()
+            return
+        col = header.index("step")
+        kept = [lines[0]]
+        for line in lines[1:]:
+            if not line.endswith("\n"):
+                continue  # a line torn by the kill
+            cells = line.rstrip("\n").split(",")
+            try:
+                if len(cells) > col and int(float(cells[col])) <= resume_step:
+                    kept.append(line)
+            except ValueError:
+                continue
+        from genemi.manifest import write_atomic
+
+        write_atomic(self.path, "".join(kept).encode("utf-8"))
 
     def write(self, row: dict[str, Any]) -> None:
         if not self.enabled:
@@ -247,6 +274,46 @@ def _resume_path(cfg: TrainConfig) -> Path | None:
     return Path(cfg.resume)
 
 
+#: settings a resumed run may change: where and how fast it runs, how long, what it logs
+_RESUME_FREE = {"resume", "epochs", "max_steps", "device", "workers", "tensorboard", "log_every",
+                "allow_changed_settings", "save_path", "trust_pickle"}
+
+
+def _check_resumed_settings(cfg: TrainConfig, recorded: Path) -> None:
+    """Refuse to resume a run with settings that shape training differently from the run's ``config.yaml``
+    (naming them), unless ``--allow-changed-settings``."""
+    import yaml
+
+    from genemi.presets import config_to_dict
+
+    if not recorded.is_file():
+        return
+    try:
+        old = yaml.safe_load(recorded.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return
+    new = yaml.safe_load(yaml.safe_dump(config_to_dict(cfg), sort_keys=False)) or {}
+
+    def flat(d: dict, prefix: str = "") -> dict:
+        out = {}
+        for k, v in d.items():
+            if isinstance(v, dict):
+                out.update(flat(v, f"{prefix}{k}."))
+            else:
+                out[f"{prefix}{k}"] = v
+        return out
+
+    a, b = flat(old), flat(new)
+    changed = [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
+               if k.split(".")[-1] not in _RESUME_FREE and a.get(k) != b.get(k)]
+    if changed and not cfg.allow_changed_settings:
+        raise ConfigError(f"--resume: the run in {recorded.parent} was trained with other settings "
+                          f"({'; '.join(changed[:6])}{'; ...' if len(changed) > 6 else ''}); resume with the same "
+                          "settings, or --allow-changed-settings to continue with the new ones")
+    if changed:
+        logger.warning("resuming with changed settings: %s", "; ".join(changed))
+
+
 def fit(cfg: TrainConfig, progress: bool = True) -> FitResult:
     """Train according to ``cfg``; writes snapshots, metrics and the resolved config to ``cfg.save_path``."""
     started = time.perf_counter()
@@ -258,6 +325,8 @@ def fit(cfg: TrainConfig, progress: bool = True) -> FitResult:
             save_path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"--save-path {save_path}: cannot create the run folder ({exc.strerror or exc})") from exc
+        if cfg.resume is not None:
+            _check_resumed_settings(cfg, save_path / "config.yaml")
         save_config(cfg, save_path / "config.yaml")
 
     # 1. Model: from the resume snapshot if there is one, else from --pretrained.
@@ -299,7 +368,7 @@ def fit(cfg: TrainConfig, progress: bool = True) -> FitResult:
         _restore(snapshot, optimizer, step_fn, loss_fn, state, resume)
 
     # 4. Epochs.
-    log = MetricsLog(save_path, env.is_main, cfg.tensorboard)
+    log = MetricsLog(save_path, env.is_main, cfg.tensorboard, resume_step=state.step)
     result = FitResult()
     wait_fractions = []
     try:

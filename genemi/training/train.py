@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
     g.add_argument("--max-nonfinite-steps", type=int, help="abort after this many non-finite losses in a row [10]")
     g.add_argument("--log-every", type=int, help="write metrics every N steps [10]")
+    g.add_argument("--allow-changed-settings", action="store_true", default=None,
+                   help="with --resume: continue although settings differ from the run's config.yaml (otherwise refused)")
     g.add_argument("--trust-pickle", action="store_true", default=None,
                    help="allow checkpoints that need full unpickling (unsafe for untrusted files)")
     g.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -126,7 +128,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "epochs": args.epochs, "save_path": args.save_path, "resume": args.resume, "seed": args.seed,
         "device": args.device, "precision": args.precision, "max_steps": args.max_steps,
         "max_nonfinite_steps": args.max_nonfinite_steps, "log_every": args.log_every,
-        "trust_pickle": args.trust_pickle, "clip_model": args.clip_model, "quick_gelu": args.quick_gelu,
+        "trust_pickle": args.trust_pickle, "allow_changed_settings": args.allow_changed_settings, "clip_model": args.clip_model, "quick_gelu": args.quick_gelu,
         "lock_image": args.lock_image, "lock_text": args.lock_text,
         "data": {
             "dataset_type": args.dataset_type, "dataset": args.dataset, "image_root": args.image_root,

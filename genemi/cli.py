@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
 from typing import Callable, Sequence, TypeVar
@@ -39,6 +40,17 @@ def guarded(prog: str, on_interrupt: str, action: Callable[[], T]) -> tuple[int,
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; {on_interrupt}", file=sys.stderr)
         return 130, None
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows ``(default: X)`` only where there is a default to show (no ``(default: None)``/``False``) and
+    only where the help text does not already state it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text or "[" in text:
+            return text
+        return super()._get_help_string(action)
 
 
 def run_tool(prog: str, parser, argv: Sequence[str] | None, action: Callable[[object], T],

@@ -7,6 +7,8 @@ Keeps the original GeNeMi flags (``--model-name --snapshot_file --snapshot_folde
 from __future__ import annotations
 
 import argparse
+
+from genemi.cli import HelpFormatter
 import logging
 import os
 import sys
@@ -41,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate CLIP snapshots and baselines on compositional benchmarks (official metrics) and "
         "write one JSON per model plus CSV, Markdown and PNG summaries. Benchmarks: "
         + "; ".join(f"{k}: {v[1]}" for k, v in BENCHMARKS.items()),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     m = p.add_argument_group("models")
     m.add_argument("--model-name", "--model_name", default="genemi", help="run name: results go to OUTPUT/MODEL_NAME/")
@@ -85,7 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--zeroshot-templates", choices=("openai", "simple"), default=None, help="prompt templates")
 
     r = p.add_argument_group("execution and output")
-    r.add_argument("--output", "--save-path", dest="output", default="evaluation_results", help="output folder")
+    r.add_argument("--output", "--output-dir", "--save-path", dest="output", default="evaluation_results",
+                   help="output folder")
+    r.add_argument("--hf-auth-token", "--auth-token", dest="hf_auth_token", default=None,
+                   help="accepted for the original's scripts and ignored: genemi reads Winoground from local files "
+                   "(--winoground-root) and never contacts the hub")
     r.add_argument("--batch-size", type=int, default=256, help="images/texts per forward pass")
     r.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when available)")
     r.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
@@ -192,6 +198,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     from genemi.cli import guarded
 
+    if args.hf_auth_token:
+        print("genemi eval: note: --hf-auth-token is ignored (benchmarks are read from local files; nothing is "
+              "downloaded)", file=sys.stderr)
     return guarded("genemi eval", "rerun to continue (finished models are kept)", lambda: run(args))[0]
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+
+from genemi.cli import HelpFormatter
 import logging
 import sys
 from typing import Sequence
@@ -22,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate typed text hard negatives (CE-CLIP / NegCLIP / SugarCrepe edits) from captions. "
         "Output: JSONL of {id, image, caption, image_id, negatives: [{type, text, valid, reason}]}, one negative "
         "per selected type (invalid ones keep their slot), readable by `genemi train --dataset-type text_negatives`.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     io = p.add_argument_group("input / output")
     io.add_argument("--input", "--annotation-file", dest="input", help="caption file (Karpathy JSON, COCO captions JSON, JSONL, CSV/TSV)")

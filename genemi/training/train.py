@@ -10,6 +10,8 @@ Multi-GPU / multi-node: ``accelerate launch -m genemi.training.train …`` or ``
 from __future__ import annotations
 
 import argparse
+
+from genemi.cli import HelpFormatter
 import logging
 from typing import Any, Sequence
 
@@ -36,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="genemi train",
         description="Fine-tune a CLIP model on generated variations (GeNeMi) or text hard negatives (CE-CLIP).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
         argument_default=None,
     )
     g = p.add_argument_group("run")
@@ -44,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override any config field, e.g. --set optim.min_lr=1e-7 (repeatable)")
     g.add_argument("--epoch", "--epochs", dest="epochs", type=int, help="number of epochs [10]")
-    g.add_argument("--save-path", type=str, help="output folder for snapshots and metrics [runs/genemi]")
+    g.add_argument("--save-path", "--save_path", "--output-dir", dest="save_path", type=str,
+                   help="output folder for snapshots and metrics [runs/genemi]")
     g.add_argument("--resume", type=str, help="snapshot model_{epoch}.pt to continue from, or 'latest'")
     g.add_argument("--model-checkpoint", dest="resume",
                    help="original GeNeMi flag: same as --resume (continues after the snapshot's epoch)")
@@ -65,9 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("model")
     g.add_argument("--clip-model", help="open_clip or OpenAI name, local-dir:<folder>, or config .json [ViT-B/32]")
     g.add_argument("--pretrained", help="open_clip tag (cached locally), checkpoint file, or 'none' [openai]")
-    g.add_argument("--quick-gelu", dest="quick_gelu", action="store_true", default=None,
-                   help="force QuickGELU (default: decided from the weights)")
-    g.add_argument("--no-quick-gelu", dest="quick_gelu", action="store_false", help="force GELU")
+    g.add_argument("--quick-gelu", dest="quick_gelu", nargs="?", const="on", choices=("auto", "on", "off"),
+                   help="QuickGELU: auto (decided from the weights), on, off; a bare --quick-gelu means on [auto]")
+    g.add_argument("--no-quick-gelu", dest="quick_gelu", action="store_const", const="off", help="same as --quick-gelu off")
     g.add_argument("--lock-image", action="store_true", default=None, help="freeze the image tower")
     g.add_argument("--lock-text", action="store_true", default=None, help="freeze the text tower")
 
@@ -95,7 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--groups-per-batch", type=int, help="groups per step [mode: 100/20/20]")
     g.add_argument("--variations-per-group", type=int, help="variations per group [mode: 1/2/2]")
     g.add_argument("--coco-per-group", type=int, help="COCO pairs per group [mode: 1/8/8]")
-    g.add_argument("--sample-by-score", type=_on_off, metavar="on|off", help="score-weighted variation sampling")
+    g.add_argument("--sample-by-score", type=_on_off, nargs="?", const=True, metavar="on|off",
+                   help="score-weighted variation sampling; a bare --sample-by-score (the original's switch) means on "
+                   "[mode: off/on/on]")
     g.add_argument("--batch-size", type=int, help="pairs per step for flat datasets [256]")
 
     g = p.add_argument_group("optimisation")
@@ -128,7 +133,8 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "epochs": args.epochs, "save_path": args.save_path, "resume": args.resume, "seed": args.seed,
         "device": args.device, "precision": args.precision, "max_steps": args.max_steps,
         "max_nonfinite_steps": args.max_nonfinite_steps, "log_every": args.log_every,
-        "trust_pickle": args.trust_pickle, "allow_changed_settings": args.allow_changed_settings, "clip_model": args.clip_model, "quick_gelu": args.quick_gelu,
+        "trust_pickle": args.trust_pickle, "allow_changed_settings": args.allow_changed_settings,
+        "clip_model": args.clip_model, "quick_gelu": {None: None, "on": True, "off": False}.get(args.quick_gelu),
         "lock_image": args.lock_image, "lock_text": args.lock_text,
         "data": {
             "dataset_type": args.dataset_type, "dataset": args.dataset, "image_root": args.image_root,

@@ -35,3 +35,15 @@ def test_eval_accepts_the_original_auth_token_flag_and_says_it_is_ignored(tmp_pa
                                    "--output", str(tmp_path)])
     err = capsys.readouterr().err
     assert "--hf-auth-token is ignored" in err and "hf_abc" not in err and rc == 2  # no data given: one clear line
+
+
+def test_local_dir_models_use_their_own_weights_and_empty_runs_are_refused():
+    from genemi.errors import ConfigError
+
+    cfg = _cfg("--clip-model", "local-dir:runs/x/open_clip/epoch_3")
+    assert cfg.pretrained is None  # not the 'openai' tag default: genemi's export carries its weights
+    assert _cfg("--clip-model", "local-dir:x", "--pretrained", "w.pt").pretrained == "w.pt"
+    for flags, message in ((["--max-steps", "0"], "--max-steps must be at least 1"),
+                           (["--epoch", "0"], "--epoch must be at least 1")):
+        with pytest.raises(ConfigError, match=message):
+            _cfg(*flags)

@@ -113,7 +113,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
-            raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
+            raise ConfigError(f"--epoch must be at least 1, not {self.epochs}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ConfigError(f"--max-steps must be at least 1, not {self.max_steps} (nothing would be trained)")
         if self.max_nonfinite_steps < 1:
             raise ConfigError("max_nonfinite_steps must be >= 1")
         if self.loss.name in ("ceclip", "negclip") and self.data.dataset_type in ("variations", "coco", "csv"):

@@ -174,6 +174,8 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
     # Explicit "none" values (the None-skipping merge cannot carry them).
     if args.pretrained is not None:
         cfg.pretrained = None if args.pretrained.lower() == "none" else args.pretrained
+    elif str(cfg.clip_model).startswith("local-dir:") and cfg.pretrained == "openai":
+        cfg.pretrained = None  # genemi's own export format carries its weights: the folder's, not OpenAI's tag
     if args.itm_threshold == "none":
         cfg.data.itm_threshold = None
     if args.iva_threshold == "none":

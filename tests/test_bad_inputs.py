@@ -139,3 +139,43 @@ def test_negatives_resume_never_mixes_settings_and_the_trainer_refuses_mixed_lay
         read_text_negative_pairs(out, None)
     assert negatives.main(base + ["--force"]) == 0  # start over: one layout again
     assert len(read_text_negative_pairs(out, None)) == 2
+
+
+def test_torchscript_archives_are_read_as_data_without_running_their_code(tmp_path):
+    import warnings
+    import zipfile
+
+    import torch
+
+    from genemi.errors import CheckpointError
+    from genemi.models.checkpoints import read_checkpoint, read_torchscript_tensors
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = torch.nn.Linear(3, 2).half()
+            self.register_buffer("mask", torch.triu(torch.ones(4, 4)))
+            self.blocks = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.LayerNorm(2))
+
+        def forward(self, x):
+            return self.blocks(self.proj(x).float())
+
+    path = tmp_path / "model.pt"
+    torch.jit.save(torch.jit.script(Net()), str(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = torch.jit.load(str(path), map_location="cpu").state_dict()
+    got = read_torchscript_tensors(path)
+    assert set(got) == set(expected) and all(torch.equal(got[k], expected[k]) and got[k].dtype == expected[k].dtype
+                                             for k in expected)
+    assert read_checkpoint(path).format == "openai_jit"
+    # an archive whose pickle asks for anything but tensors is refused, not executed
+    evil = tmp_path / "evil.pt"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(evil, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename.endswith("/data.pkl"):
+                data = b"\x80\x02cos\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03."
+            dst.writestr(item, data)
+    with pytest.raises(CheckpointError, match="refusing os.system"):
+        read_torchscript_tensors(evil)

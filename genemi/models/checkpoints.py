@@ -16,6 +16,7 @@ format                 what it looks like
 
 from __future__ import annotations
 
+import io
 import pickle
 import zipfile
 from dataclasses import dataclass, field
@@ -70,6 +71,69 @@ def torch_load(path: str | Path, trust_pickle: bool = False) -> Any:
                               f"with {type(exc).__name__}: {exc})") from exc
 
 
+class _ScriptObject:
+    """Stands in for a TorchScript class while its pickled state is read: it only keeps its attributes."""
+
+    def __setstate__(self, state):
+        self.__dict__["_state"] = state
+
+
+def _storage_reader(zf: zipfile.ZipFile, prefix: str):
+    def load(pid):
+        typename, storage_type, key, _location, numel = pid
+        if typename != "storage":
+            raise pickle.UnpicklingError(f"unexpected persistent id {typename!r}")
+        dtype = storage_type.dtype if hasattr(storage_type, "dtype") else storage_type(0).dtype
+        raw = bytearray(zf.read(f"{prefix}/data/{key}"))
+        untyped = torch.UntypedStorage.from_buffer(raw, dtype=torch.uint8) if raw else torch.UntypedStorage(0)
+        return torch.storage.TypedStorage(wrap_storage=untyped, dtype=dtype, _internal=True)
+
+    return load
+
+
+def read_torchscript_tensors(path: str | Path) -> dict[str, torch.Tensor]:
+    """The parameters and buffers of a TorchScript archive (e.g. OpenAI's ``ViT-B-32.pt``) **without running
+    its code**: ``data.pkl`` is unpickled with only tensor rebuilding allowed, script classes become plain
+    attribute holders, and the tensors are collected by attribute path (the names ``state_dict()`` gives)."""
+    import collections
+
+    allowed = {("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
+               ("collections", "OrderedDict"): collections.OrderedDict}
+
+    class Reader(pickle.Unpickler):
+        def find_class(self, module, name):
+            if module.startswith("__torch__."):
+                return type(name, (_ScriptObject,), {})
+            if (module, name) in allowed:
+                return allowed[(module, name)]
+            if module == "torch" and name.endswith("Storage") and hasattr(torch, name):
+                return getattr(torch, name)
+            raise pickle.UnpicklingError(f"refusing {module}.{name}: not a tensor in a TorchScript archive")
+
+    with zipfile.ZipFile(path) as zf:
+        pkl = [n for n in zf.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
+        if not pkl:
+            raise CheckpointError(f"{path}: TorchScript archive without data.pkl")
+        prefix = pkl[0].split("/")[0]
+        reader = Reader(io.BytesIO(zf.read(pkl[0])))
+        reader.persistent_load = _storage_reader(zf, prefix)
+        try:
+            root = reader.load()
+        except (pickle.UnpicklingError, ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"cannot read TorchScript archive {path}: {exc}") from exc
+    tensors: dict[str, torch.Tensor] = {}
+
+    def walk(obj, prefix: str) -> None:
+        for key, value in (obj.__dict__.get("_state") or {}).items():
+            if isinstance(value, torch.Tensor):
+                tensors[prefix + key] = value
+            elif isinstance(value, _ScriptObject):
+                walk(value, f"{prefix}{key}.")
+
+    walk(root, "")
+    return tensors
+
+
 def _is_torchscript(path: Path) -> bool:
     if not zipfile.is_zipfile(path):
         return False
@@ -90,12 +154,8 @@ def read_checkpoint(path: str | Path, trust_pickle: bool = False) -> Checkpoint:
         except Exception as exc:  # safetensors raises its own error types
             raise CheckpointError(f"cannot read safetensors file {path}: {exc}") from exc
         return Checkpoint(path, "state_dict", strip_prefix(sd))
-    if _is_torchscript(path):
-        try:
-            module = torch.jit.load(str(path), map_location="cpu")
-        except RuntimeError as exc:
-            raise CheckpointError(f"cannot read TorchScript archive {path}: {exc}") from exc
-        sd = {k: v for k, v in module.state_dict().items() if k not in OPENAI_EXTRA_KEYS}
+    if _is_torchscript(path):  # read as data: the archive's code is never run
+        sd = {k: v for k, v in read_torchscript_tensors(path).items() if k not in OPENAI_EXTRA_KEYS}
         return Checkpoint(path, "openai_jit", sd)
 
     obj = torch_load(path, trust_pickle=trust_pickle)

@@ -28,7 +28,7 @@ class OptimConfig:
     betas: tuple[float, float] = (0.9, 0.98)
     eps: float = 1e-6
     weight_decay: float = 0.1
-    #: False (open_clip style): no decay on biases, norms, embeddings' gains, logit_scale
+    #: False: open_clip's rule (no decay for 1-D parameters and names with bn/ln/bias/logit_scale)
     decay_all_params: bool = True
     scheduler: Literal["constant", "cosine"] = "constant"
     warmup_steps: int = 0

@@ -58,16 +58,27 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
+def no_weight_decay(name: str, param: torch.nn.Parameter) -> bool:
+    """open_clip's training rule, which CE-CLIP inherits: no decay for 1-D parameters (gains, biases, class
+    embedding, logit scale) and names containing ``bn``, ``ln``, ``bias`` or ``logit_scale``. Positional and
+    token embeddings and projections (2-D) are decayed, as in open_clip."""
+    return param.ndim < 2 or "bn" in name or "ln" in name or "bias" in name or "logit_scale" in name
+
+
 def build_optimizer(model: torch.nn.Module, cfg) -> torch.optim.Optimizer:
-    """Adam (L2 on the gradient, the GeNeMi original) or AdamW; optional no-decay group for gains/biases."""
+    """Adam (L2 on the gradient, the GeNeMi original, which decays every parameter) or AdamW; without
+    ``decay_all_params`` the parameters :func:`no_weight_decay` names get none (logged)."""
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if cfg.decay_all_params or cfg.weight_decay == 0:
         groups = [{"params": [p for _, p in params], "weight_decay": cfg.weight_decay}]
     else:
-        no_decay = lambda n, p: p.ndim < 2 or "logit_scale" in n or "embedding" in n or n.endswith(".bias")  # noqa
+        excluded = [n for n, p in params if no_weight_decay(n, p)]
+        logger.info("weight decay %g on %d parameters; none on %d (open_clip's rule): %s", cfg.weight_decay,
+                    len(params) - len(excluded), len(excluded),
+                    ", ".join(excluded[:8]) + (", ..." if len(excluded) > 8 else ""))
         groups = [
-            {"params": [p for n, p in params if not no_decay(n, p)], "weight_decay": cfg.weight_decay},
-            {"params": [p for n, p in params if no_decay(n, p)], "weight_decay": 0.0},
+            {"params": [p for n, p in params if not no_weight_decay(n, p)], "weight_decay": cfg.weight_decay},
+            {"params": [p for n, p in params if no_weight_decay(n, p)], "weight_decay": 0.0},
         ]
     cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
     return cls(groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)

@@ -29,3 +29,22 @@ def test_metrics_keep_only_the_steps_before_the_resumed_snapshot(tmp_path):
     assert [r["step"] for r in csv.DictReader(path.open())] == ["1", "10", "20"]
     MetricsLog(tmp_path, enabled=True, tensorboard=False, resume_step=0)  # a fresh run in the same folder
     assert not path.exists()
+
+
+def test_weight_decay_groups_follow_open_clips_rule(tiny_clip):
+    import torch
+
+    from genemi.models.clip import create_clip
+    from genemi.training.config import OptimConfig
+    from genemi.training.loop import build_optimizer
+
+    model = create_clip(str(tiny_clip["config"]), str(tiny_clip["open_clip_state_dict"])).model
+    opt = build_optimizer(model, OptimConfig(weight_decay=0.2, decay_all_params=False, optimizer="adamw"))
+    names = {id(p): n for n, p in model.named_parameters()}
+    decayed = {names[id(p)] for g in opt.param_groups if g["weight_decay"] > 0 for p in g["params"]}
+    # open_clip_train/main.py: exclude = p.ndim < 2 or "bn"/"ln"/"bias"/"logit_scale" in the name
+    expected = {n for n, p in model.named_parameters()
+                if not (p.ndim < 2 or "bn" in n or "ln" in n or "bias" in n or "logit_scale" in n)}
+    assert decayed == expected
+    assert "positional_embedding" in decayed and "logit_scale" not in decayed  # embeddings decay, as in open_clip
+    assert all(torch.is_tensor(p) for g in opt.param_groups for p in g["params"])

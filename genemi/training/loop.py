@@ -23,7 +23,8 @@ from genemi.training.config import TrainConfig
 from genemi.training.data import Batch, TrainData, build_train_data
 from genemi.training.losses import build_loss
 from genemi.training.mining import mining_spec
-from genemi.training.resume import latest_snapshot, load_snapshot, restore_rng_state, save_snapshot
+from genemi.training.resume import (latest_snapshot, load_snapshot, remap_original_optimizer_state, restore_rng_state,
+                                    save_snapshot)
 from genemi.training.schedule import lr_at
 
 logger = logging.getLogger(__name__)
@@ -376,7 +377,10 @@ def fit(cfg: TrainConfig, progress: bool = True) -> FitResult:
         )
     step_fn = TrainStep(ddp_model, loss_fn, optimizer, cfg, device, env)
     if snapshot is not None:
-        _restore(snapshot, optimizer, step_fn, loss_fn, state, resume)
+        _restore(snapshot, model, optimizer, step_fn, loss_fn, state, resume)
+        if state.epoch >= cfg.epochs and str(cfg.resume) != "latest":
+            raise ConfigError(f"{resume} already finished epoch {state.epoch - 1}; --epoch {cfg.epochs} counts every "
+                              f"epoch from 0, so nothing is left to train: pass --epoch {state.epoch + 1} or more")
 
     # 4. Epochs.
     log = MetricsLog(save_path, env.is_main, cfg.tensorboard, resume_step=state.step)
@@ -425,7 +429,7 @@ def _save_epoch(folder, epoch, model, optimizer, mean_loss, cfg, bundle, state, 
     return path
 
 
-def _restore(snapshot: dict, optimizer, step_fn: TrainStep, loss_fn, state: TrainState, path: Path) -> None:
+def _restore(snapshot: dict, model, optimizer, step_fn: TrainStep, loss_fn, state: TrainState, path: Path) -> None:
     """Continue after the snapshot's epoch with its optimizer, scaler, loss state, step and RNG."""
     state.epoch = int(snapshot["epoch"]) + 1
     extra = snapshot.get("genemi", {})
@@ -433,8 +437,11 @@ def _restore(snapshot: dict, optimizer, step_fn: TrainStep, loss_fn, state: Trai
     state.nonfinite_total = int(extra.get("nonfinite_total", 0))
     state.skipped_images = int(extra.get("skipped_images", 0))
     if "optimizer_state_dict" in snapshot:
+        opt_state = snapshot["optimizer_state_dict"]
+        if "genemi" not in snapshot:  # the original trainer's: OpenAI parameter order, fp16 state
+            opt_state = remap_original_optimizer_state(opt_state, model, optimizer, path)
         try:
-            optimizer.load_state_dict(snapshot["optimizer_state_dict"])
+            optimizer.load_state_dict(opt_state)
         except (ValueError, KeyError) as exc:
             raise CheckpointError(
                 f"{path}: optimizer state does not fit this run's optimizer/parameter groups ({exc}); "

@@ -84,3 +84,72 @@ def latest_snapshot(folder: Path) -> Path | None:
         return None
     found = [(snapshot_epoch(p), p) for p in Path(folder).iterdir() if snapshot_epoch(p) is not None]
     return max(found)[1] if found else None
+
+
+# --- the original trainer's optimizer state ------------------------------------------------------------------
+# The original trained OpenAI's ``clip`` model, so its Adam state is indexed in that model's parameter order.
+# The two orders differ only inside residual blocks: OpenAI registers attn, ln_1, mlp, ln_2; open_clip
+# registers ln_1, attn, ln_2, mlp.
+_OPENAI_BLOCK_ORDER = ("attn", "ln_1", "mlp", "ln_2")
+_BLOCK = re.compile(r"^(.*\.resblocks\.\d+\.)")
+
+
+def openai_parameter_order(names: list[str]) -> list[str]:
+    """open_clip parameter names (in open_clip's order) in the order OpenAI's ``clip`` model lists them."""
+    out, i = [], 0
+    while i < len(names):
+        match = _BLOCK.match(names[i])
+        if not match:
+            out.append(names[i])
+            i += 1
+            continue
+        prefix, j = match.group(1), i
+        while j < len(names) and names[j].startswith(prefix):
+            j += 1
+
+        def rank(name: str, prefix: str = prefix) -> int:
+            rest = name[len(prefix):]
+            return next((k for k, s in enumerate(_OPENAI_BLOCK_ORDER) if rest.startswith(s + ".")),
+                        len(_OPENAI_BLOCK_ORDER))
+
+        out.extend(sorted(names[i:j], key=rank))  # stable: order within a submodule is kept
+        i = j
+    return out
+
+
+def remap_original_optimizer_state(state: dict[str, Any], model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                                   path: Path) -> dict[str, Any]:
+    """The original trainer's optimizer state (indices in OpenAI's parameter order, fp16 tensors from its fp16
+    training) as a state dict for ``optimizer``: matched by parameter *name*, converted to each parameter's
+    dtype, this run's hyperparameters kept. A state that cannot be matched is a CheckpointError naming it."""
+    all_names = [n for n, _ in model.named_parameters()]
+    original = openai_parameter_order(all_names)
+    flat = [i for group in state.get("param_groups", []) for i in group.get("params", [])]
+    if len(flat) != len(original):
+        raise CheckpointError(f"{path}: its optimizer state covers {len(flat)} parameters, this model has "
+                              f"{len(original)}; it was written for another architecture")
+    params = dict(model.named_parameters())
+    ours = optimizer.state_dict()
+    index = {}
+    position = 0
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            index[id(p)] = position
+            position += 1
+    remapped: dict[int, dict[str, Any]] = {}
+    for k, old in enumerate(flat):
+        entry = state.get("state", {}).get(old)
+        name = original[k]
+        if entry is None or id(params[name]) not in index:
+            continue  # no state yet, or a frozen tower in this run
+        p = params[name]
+        converted = {}
+        for key, value in entry.items():
+            if torch.is_tensor(value) and value.ndim > 0:
+                if tuple(value.shape) != tuple(p.shape):
+                    raise CheckpointError(f"{path}: optimizer state {key!r} of {name} has shape {tuple(value.shape)}, "
+                                          f"the parameter {tuple(p.shape)}")
+                value = value.to(dtype=p.dtype)
+            converted[key] = value
+        remapped[index[id(p)]] = converted
+    return {"state": remapped, "param_groups": ours["param_groups"]}

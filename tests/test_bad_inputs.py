@@ -179,3 +179,22 @@ def test_torchscript_archives_are_read_as_data_without_running_their_code(tmp_pa
             dst.writestr(item, data)
     with pytest.raises(CheckpointError, match="refusing os.system"):
         read_torchscript_tensors(evil)
+
+
+def test_quick_gelu_guesses_are_said_to_be_guesses():
+    from pathlib import Path
+
+    import torch
+
+    from genemi.models.checkpoints import Checkpoint
+    from genemi.models.clip import decide_quick_gelu, resolve_model_spec
+
+    spec = resolve_model_spec("ViT-B-32")
+    fp16 = Checkpoint(Path("w.pt"), "openai_state_dict", {"x": torch.zeros(1, dtype=torch.float16)})
+    assert decide_quick_gelu(spec, fp16, {}, None)[0] is True and decide_quick_gelu(spec, fp16, {}, None)[1].startswith("a guess")
+    marked = Checkpoint(Path("w.pt"), "openai_state_dict", {"x": torch.zeros(1)}, raw={"input_resolution": 224})
+    assert decide_quick_gelu(spec, marked, {}, None) == (True, "OpenAI-derived weights (openai_state_dict)")
+    fp32 = Checkpoint(Path("w.pt"), "state_dict", {"x": torch.zeros(1)})
+    use, reason = decide_quick_gelu(spec, fp32, {}, None)
+    assert use is False and reason.startswith("a guess") and "--quick-gelu on" in reason
+    assert decide_quick_gelu(spec, fp32, {}, True) == (True, "set explicitly")

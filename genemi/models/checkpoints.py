@@ -172,8 +172,9 @@ def read_checkpoint(path: str | Path, trust_pickle: bool = False) -> Checkpoint:
     has_openai_keys = any(k in obj for k in OPENAI_EXTRA_KEYS)
     has_fp16 = any(v.dtype == torch.float16 for v in sd.values())
     fmt = "openai_state_dict" if has_openai_keys or has_fp16 else "state_dict"
+    markers = {k: obj[k] for k in OPENAI_EXTRA_KEYS if k in obj}  # OpenAI's clip package writes these
     sd = {k: v for k, v in sd.items() if k not in OPENAI_EXTRA_KEYS}
-    return Checkpoint(path, fmt, strip_prefix(sd))
+    return Checkpoint(path, fmt, strip_prefix(sd), raw=markers)
 
 
 def _epoch(obj: Mapping) -> int | None:

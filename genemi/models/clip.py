@@ -221,6 +221,9 @@ def decide_quick_gelu(
     if tag_cfg:
         return bool(tag_cfg.get("quick_gelu", False)), "open_clip pretrained tag"
     if checkpoint is not None and checkpoint.is_openai_derived:
+        if checkpoint.format == "openai_state_dict" and not checkpoint.raw:
+            return True, ("a guess: fp16 tensors without OpenAI's input_resolution/context_length keys are taken for "
+                          "OpenAI-derived weights; pass --quick-gelu off if they were trained with GELU")
         return True, f"OpenAI-derived weights ({checkpoint.format})"
     if spec.model_cfg.get("quick_gelu"):
         return True, "model config"
@@ -230,6 +233,9 @@ def decide_quick_gelu(
             "open_clip training checkpoint of an OpenAI architecture (CE-CLIP/NegCLIP fine-tune from OpenAI "
             "weights); pass quick_gelu=False / --no-quick-gelu if it was trained from GELU weights"
         )
+    if checkpoint is not None and base in OPENAI_ARCHITECTURES:
+        return False, (f"a guess: {base} is an OpenAI architecture but nothing in these fp32 weights says they come "
+                       "from OpenAI; GELU is used (open_clip's own trainings); pass --quick-gelu on for OpenAI weights")
     return False, "model config"
 
 
@@ -285,7 +291,9 @@ def create_clip(
     checkpoint = read_checkpoint(weights_path, trust_pickle=trust_pickle) if weights_path else None
     use_quick_gelu, reason = decide_quick_gelu(spec, checkpoint, tag_cfg, quick_gelu)
     detected = quick_gelu is None and not reason.startswith("recorded")
-    if checkpoint is not None and use_quick_gelu and not spec.model_cfg.get("quick_gelu") and detected:
+    if checkpoint is not None and reason.startswith("a guess"):
+        logger.warning("%s: %s (%s)", weights_path, "QuickGELU" if use_quick_gelu else "GELU", reason)
+    elif checkpoint is not None and use_quick_gelu and not spec.model_cfg.get("quick_gelu") and detected:
         logger.warning(
             "%s: using QuickGELU although %s names a GELU architecture (%s)", weights_path, model_name, reason
         )

@@ -199,4 +199,6 @@ def _coerce(hint: Any, value: Any, key: str, where: str) -> Any:
 
 def save_config(cfg: Any, path: str | Path) -> None:
     """Write the resolved config as YAML, so ``--config <path>`` reproduces the run."""
-    Path(path).write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), encoding="utf-8")
+    from genemi.manifest import write_atomic
+
+    write_atomic(path, yaml.safe_dump(config_to_dict(cfg), sort_keys=False).encode("utf-8"))

@@ -7,15 +7,15 @@ Keeps the original GeNeMi flags (``--model-name --snapshot_file --snapshot_folde
 from __future__ import annotations
 
 import argparse
-
-from genemi.cli import HelpFormatter
 import logging
 import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from genemi.cli import HelpFormatter
 from genemi.errors import ConfigError
+from genemi.manifest import write_atomic
 
 #: flag dest -> (benchmark, option path inside its data section)
 DATA_FLAGS = {
@@ -185,7 +185,7 @@ def run(args) -> tuple[Path, list[str]]:
     results = load_results(output, labels)
     write_csv(results, output / "results.csv")
     table = markdown_table(results)
-    (output / "results.md").write_text(table, encoding="utf-8")
+    write_atomic(output / "results.md", table.encode("utf-8"))
     write_plots(results, output / "plots")
     print(table)
     print(f"results: {output}/ (per-model JSON, results.csv, results.md, plots/)")

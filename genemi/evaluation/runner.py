@@ -57,7 +57,7 @@ def write_result(output: Path, label: str, meta: dict, results: dict[str, Benchm
     for name, res in results.items():
         section[name] = {**asdict(res), "cache_key": keys.get(name)}
     output.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=True), encoding="utf-8")
-    tmp.replace(path)
+    from genemi.manifest import write_atomic
+
+    write_atomic(path, json.dumps(data, indent=2, allow_nan=True).encode("utf-8"))
     return path

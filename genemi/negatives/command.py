@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-
-from genemi.cli import HelpFormatter
 import logging
 import sys
 from typing import Sequence
 
+from genemi.cli import HelpFormatter
 from genemi.caption_files import CAPTION_FORMATS
 from genemi.negatives.edits import EDIT_TYPES, TYPE_SETS
 from genemi.negatives.sources import SOURCE_NAMES

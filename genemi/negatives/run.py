@@ -14,7 +14,7 @@ from typing import Iterator, Sequence
 
 from genemi.caption_files import CaptionEntry
 from genemi.negatives.generator import GenerationStats, NegativeGenerator, NegativesConfig
-from genemi.manifest import ManifestWriter, done_ids, require_writable_file
+from genemi.manifest import ManifestWriter, done_ids, require_writable_file, write_atomic
 
 
 @dataclass
@@ -122,6 +122,6 @@ def generate_negatives(
     summary = NegativesSummary(str(output), total, total - len(todo), written, time.perf_counter() - start, workers,
                                stats.as_dict(config.types))
     summary_path = output.with_name(output.name + ".summary.json")
-    summary_path.write_text(json.dumps({**asdict(summary), "captions_per_second": summary.captions_per_second},
-                                       indent=2), encoding="utf-8")
+    write_atomic(summary_path, json.dumps({**asdict(summary), "captions_per_second": summary.captions_per_second},
+                                          indent=2).encode("utf-8"))
     return summary

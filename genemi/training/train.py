@@ -10,11 +10,10 @@ Multi-GPU / multi-node: ``accelerate launch -m genemi.training.train …`` or ``
 from __future__ import annotations
 
 import argparse
-
-from genemi.cli import HelpFormatter
 import logging
 from typing import Any, Sequence
 
+from genemi.cli import HelpFormatter
 from genemi.presets import load_config, merge_dicts, parse_set_overrides
 from genemi.training.config import TrainConfig
 from genemi.training.losses import LOSSES

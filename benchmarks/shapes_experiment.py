@@ -43,7 +43,6 @@ import re
 import statistics
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -137,7 +136,8 @@ def prepare(args) -> dict:
 
     world = ShapesWorld(data, data / "images", data / "splits.json", data / "scenes_train.jsonl",
                         data / "scenes_test.jsonl", data / "coco_karpathy_train.json", data / "coco_karpathy_test.json",
-                        data / "sugarcrepe", data / "winoground", data / "aro", data / "variations.jsonl", {})  # fmt: skip
+                        data / "sugarcrepe", data / "winoground", data / "aro", data / "variations.jsonl",
+                        {})  # fmt: skip
     return {"world": world, "negatives": data / "negatives.jsonl", "var_negatives": data / "variation_negatives.jsonl",
             "seconds": time.perf_counter() - t0}  # fmt: skip
 
@@ -231,7 +231,8 @@ def train(model, table, spec, loss_name: str, steps: int, lr: float, batch_seed:
     losses, step, epoch, t0 = [], 0, 0, time.perf_counter()
     while step < steps:
         sampler.set_epoch(epoch)
-        loss_fn.on_epoch_start() if epoch == 0 else None
+        if epoch == 0:  # CE-CLIP's adaptive CMR thresholds start at 0 once per fine-tuning run (the budget is in
+            loss_fn.on_epoch_start()  # steps here, and passes over the data differ in length between settings)
         for batch in loader:
             if step >= steps:
                 break
@@ -274,7 +275,8 @@ def summarise(runs: dict) -> dict:
     for setting, per_seed in runs.items():
         out[setting] = {}
         for (bench, metric), label in COLUMNS:
-            values = [r["metrics"][bench][metric] for r in per_seed.values() if not math.isnan(r["metrics"][bench][metric])]
+            values = [r["metrics"][bench][metric] for r in per_seed.values()]
+            values = [v for v in values if not math.isnan(v)]
             mean = statistics.fmean(values) if values else float("nan")
             std = statistics.stdev(values) if len(values) > 1 else 0.0
             out[setting][label] = (mean, std, len(values))
@@ -398,7 +400,8 @@ def main(argv=None) -> int:
                       "patch": args.patch, "width": args.width, "layers": args.layers, "batch": args.batch,
                       "pretrain_steps": args.pretrain_steps, "finetune_steps": args.finetune_steps,
                       "pretrain_lr": args.pretrain_lr, "finetune_lr": args.finetune_lr,
-                      "variations": sum(len(g) for g in tables["item_based"][0].groups) if "item_based" in tables else None,
+                      "variations": (sum(len(g) for g in tables["item_based"][0].groups)
+                                     if "item_based" in tables else None),
                       "vocab": tokenizer.vocab_size},
             "timing": {k: (round(sum(v), 1) if isinstance(v, list) else {s: round(sum(t), 1) for s, t in v.items()}
                            if isinstance(v, dict) else round(v, 1)) for k, v in timing.items()}}  # fmt: skip

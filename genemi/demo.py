@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                "--sources", "vocabulary", "--no-progress"])  # fmt: skip
     print("\n== 3/4 training on the exported variations")
     rc = rc or train.main([
-        "--clip-model", str(model["config"]), "--pretrained", str(model["openai_state_dict"]),
+        "--clip-model", str(model["config"]), "--pretrained", str(model["openai_state_dict"]), "--quick-gelu", "on",
         "--dataset", str(gen / "export" / "dataset.jsonl"), "--image-root", str(gen),
         "--itm-threshold", "none", "--iva-threshold", "none",  # random scores: the demo does not filter
         "--coco-dataset", str(data.coco_train), "--coco-image_dir", str(data.images),
@@ -78,7 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ])  # fmt: skip
     print("\n== 4/4 evaluation of the snapshots")
     rc = rc or eval_autogmentation.main([
-        "--model-name", "demo", "--clip-model", str(model["config"]), "--snapshot_folder", str(out / "run"),
+        "--model-name", "demo", "--clip-model", str(model["config"]), "--quick-gelu", "on",
+        "--snapshot_folder", str(out / "run"),
         "--baseline", f"start={model['openai_state_dict']}", "--evaluation-filepath", str(data.variations_jsonl),
         "--evaluation-image-folder", str(data.images), "--output", str(out / "evaluation"), "--device", "cpu",
         "--workers", "0", "--no-progress",

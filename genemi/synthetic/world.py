@@ -26,14 +26,15 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from genemi.generation_pipeline.scoring.iva import image_variation_area
-from genemi.synthetic.scenes import (COLOURS, RELATIONS, SHAPES, SIZES, Relation, Scene, SceneObject, SplitSpec,
-                                     caption, captions, random_scene, relation_holds, render, sample_split)  # fmt: skip
+from genemi.synthetic.scenes import (COLOURS, RELATIONS, SHAPES, SIZES, Relation, Rendered, Scene, SceneObject,
+                                     SplitSpec, caption, captions, random_scene, relation_holds, render,
+                                     sample_split)  # fmt: skip
 
 SUGARCREPE_SUBSETS = ("replace_obj", "replace_att", "replace_rel", "swap_obj", "swap_att", "add_obj", "add_att")
 
@@ -62,7 +63,7 @@ def _rle(mask: np.ndarray) -> dict:
 
 
 def scene_annotation(scene_id: str, image: str, scene: Scene, size: int, supersample: int, spec: SplitSpec,
-                     split: str) -> tuple[dict, "object"]:  # fmt: skip
+                     split: str) -> tuple[dict, Rendered]:  # fmt: skip
     """Render the scene and describe it: captions, per-object box / mask / area, relations, held-out elements."""
     r = render(scene, size, supersample)
     objects = []
@@ -161,7 +162,8 @@ def _union_box(boxes: list[list[int]], size: int, pad: int = 2) -> list[int]:
 # --- variations ---------------------------------------------------------------------------------------
 
 
-def sibling_scenes(scene: Scene, index: int, count: int, spec: SplitSpec, rng: random.Random) -> list[tuple[str, Scene]]:
+def sibling_scenes(scene: Scene, index: int, count: int, spec: SplitSpec,
+                   rng: random.Random) -> list[tuple[str, Scene]]:
     """``count`` re-renderings of ``scene`` with object ``index``'s colour, shape or size changed (kinds in turn),
     each distinct and free of held-out elements."""
     obj = scene.objects[index]

@@ -1,6 +1,5 @@
 """The ground-truth tag/ground/segment backends: the pipeline's first three stages against known answers."""
 
-import json
 
 import numpy as np
 import pytest

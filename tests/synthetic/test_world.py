@@ -14,7 +14,7 @@ from genemi.generation_pipeline.scoring.iva import image_variation_area
 from genemi.generation_pipeline.segmentation.masks import rle_decode
 from genemi.records import RLE
 from genemi.synthetic.scenes import (BACKGROUND, COLOURS, RELATIONS, SHAPES, Relation, Scene, SceneObject, SplitSpec,
-                                     caption, captions, image_hash, relation_holds, render, sample_split)
+                                     captions, image_hash, relation_holds, render, sample_split)
 from genemi.synthetic.world import SUGARCREPE_SUBSETS, read_scene_annotations, sibling_scenes, write_world
 
 SCENE = Scene((SceneObject("star", "red", "small", "plain", (0, 1)),
@@ -105,7 +105,8 @@ def test_stacked_object_touches_and_relations_hold():
 
 
 def test_captions_match_the_scene():
-    for scene in sample_split(SplitSpec.default(), "train", 60, seed=1) + sample_split(SplitSpec.default(), "test", 60, 1):
+    spec = SplitSpec.default()
+    for scene in sample_split(spec, "train", 60, seed=1) + sample_split(spec, "test", 60, seed=1):
         caps = captions(scene)
         assert len(caps) >= 2 and len(set(caps)) == len(caps)
         for cap in caps:

@@ -80,3 +80,23 @@ def decode_mask(obj: dict) -> np.ndarray:
     from genemi.records import RLE
 
     return rle_decode(RLE(**obj["mask"]))
+
+
+class AnnotationBackend:
+    """What the ``ground_truth`` tagger, grounder and segmenter share: the world's annotations under the
+    image root, indexed by pixel hash, loaded once; no model to move or free."""
+
+    name = "ground_truth"
+
+    def __init__(self, config, context):
+        self.config, self.image_root, self.index = config, context.image_root, None
+
+    def check(self) -> None:
+        scene_files(self.image_root)
+
+    def load(self) -> None:
+        if self.index is None:
+            self.index = SceneIndex.for_root(self.image_root)
+
+    def offload(self) -> None:
+        return None

@@ -6,28 +6,11 @@ from __future__ import annotations
 from typing import Sequence
 
 from genemi.records import Box
+from genemi.synthetic.ground_truth import AnnotationBackend
 
 
-class GroundTruthGrounder:
-    name = "ground_truth"
+class GroundTruthGrounder(AnnotationBackend):
     model = None
-
-    def __init__(self, config, context):
-        self.image_root, self.index = context.image_root, None
-
-    def check(self) -> None:
-        from genemi.synthetic.ground_truth import scene_files
-
-        scene_files(self.image_root)
-
-    def load(self) -> None:
-        from genemi.synthetic.ground_truth import SceneIndex
-
-        if self.index is None:
-            self.index = SceneIndex.for_root(self.image_root)
-
-    def offload(self) -> None:
-        return None
 
     def detect(self, images: Sequence, items: Sequence[Sequence[str]]):
         from genemi.synthetic.ground_truth import match_item, salient_objects

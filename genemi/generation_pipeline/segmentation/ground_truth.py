@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from genemi.synthetic.ground_truth import AnnotationBackend
+
 
 def _iou(a, b) -> float:
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
@@ -15,26 +17,7 @@ def _iou(a, b) -> float:
     return inter / union if union > 0 else 0.0
 
 
-class GroundTruthSegmenter:
-    name = "ground_truth"
-
-    def __init__(self, config, context):
-        self.image_root, self.index = context.image_root, None
-
-    def check(self) -> None:
-        from genemi.synthetic.ground_truth import scene_files
-
-        scene_files(self.image_root)
-
-    def load(self) -> None:
-        from genemi.synthetic.ground_truth import SceneIndex
-
-        if self.index is None:
-            self.index = SceneIndex.for_root(self.image_root)
-
-    def offload(self) -> None:
-        return None
-
+class GroundTruthSegmenter(AnnotationBackend):
     def segment(self, image, boxes):
         from genemi.synthetic.ground_truth import decode_mask, salient_objects
 

@@ -5,27 +5,15 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from genemi.synthetic.ground_truth import AnnotationBackend
 
-class GroundTruthTagger:
-    name = "ground_truth"
+
+class GroundTruthTagger(AnnotationBackend):
     needs_captions = False
 
     def __init__(self, config, context):
-        self.max_items, self.image_root, self.index = config.max_items, context.image_root, None
-
-    def check(self) -> None:
-        from genemi.synthetic.ground_truth import scene_files
-
-        scene_files(self.image_root)
-
-    def load(self) -> None:
-        from genemi.synthetic.ground_truth import SceneIndex
-
-        if self.index is None:
-            self.index = SceneIndex.for_root(self.image_root)
-
-    def offload(self) -> None:
-        return None
+        super().__init__(config, context)
+        self.max_items = config.max_items
 
     def tag(self, images: Sequence, captions: Sequence[list[str]]):
         from genemi.synthetic.ground_truth import salient_objects

@@ -131,6 +131,21 @@ class ManifestWriter:
         self.close()
 
 
+def require_writable_dir(folder: str | Path, what: str) -> Path:
+    """Create ``folder`` if needed and prove it writable before any work; a ConfigError naming ``what``."""
+    from genemi.errors import ConfigError
+
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"cannot write to {what} {folder}: {exc.strerror or exc}") from exc
+    return folder
+
+
 def require_writable_file(path: str | Path, flag: str) -> Path:
     """Check, before any work, that ``path`` can be created or appended to (not a folder, its folder can be made
     and written); a ConfigError naming ``flag`` otherwise."""

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 from genemi.cli import HelpFormatter
 from genemi.errors import ConfigError
-from genemi.manifest import write_atomic
+from genemi.manifest import require_writable_dir, write_atomic
 
 #: flag dest -> (benchmark, option path inside its data section)
 DATA_FLAGS = {
@@ -152,13 +151,7 @@ def run(args) -> tuple[Path, list[str]]:
     benchmarks = build_benchmarks(names, data)
     device = resolve_device(args.device, DistEnv.from_environ())
     output = Path(args.output) / args.model_name
-    try:  # before any model is scored: an output path that is a file, or unwritable, fails now
-        output.mkdir(parents=True, exist_ok=True)
-        probe = output / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise ConfigError(f"--output {args.output}: cannot write results to {output} ({exc.strerror or exc})") from exc
+    require_writable_dir(output, "--output")  # before any model is scored
     cache = EmbeddingCache(args.cache_dir) if args.cache_dir else None
     quick_gelu = {"auto": None, "on": True, "off": False}[args.quick_gelu]
     for model in tqdm(models, desc="models", unit="model", disable=args.no_progress):

@@ -95,16 +95,6 @@ def build_stage(spec: StageSpec, cfg: PipelineConfig, context):
     return spec.stage_class()(cfg.section(spec.name), context)
 
 
-def _check_writable(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise ConfigError(f"cannot write to the output folder {folder}: {exc.strerror or exc}") from exc
-
-
 def _check_sections(cfg: PipelineConfig) -> None:
     for spec in STAGES:
         section = cfg.section(spec.name)
@@ -132,13 +122,13 @@ def run_pipeline(cfg: PipelineConfig, progress: bool = True) -> dict:
     from genemi.generation_pipeline.settings import REMEDY, remove_outputs, stage_settings
     from genemi.run_settings import check_settings, record_settings
     from genemi.generation_pipeline.stage import StageContext, run_stage
-    from genemi.manifest import read_records
+    from genemi.manifest import read_records, require_writable_dir
 
     specs = select_stages(cfg.stages)
     _check_sections(cfg)
     n, i = shard_setup(cfg)
     out = stage_dir(cfg, n, i)
-    _check_writable(out)
+    require_writable_dir(out, "the output folder")
     device = str(resolve_device(cfg.device, DistEnv.from_environ()))
     context = StageContext(image_root=Path(cfg.input_dir or "."), output_dir=out, device=device,
                            dtype=_dtype(cfg.dtype), seed=cfg.seed)

@@ -47,13 +47,25 @@ def read_text(path: str | Path, encoding: str = "utf-8") -> str:
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         raise DataError(f"{path}:{line}: byte offset {exc.start} (0x{raw[exc.start]:02x}) is not valid {encoding}; "
-                        "re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)") from exc
+                        "pass --encoding (e.g. latin-1) or re-encode the file as UTF-8") from exc
 
 
-def read_json(path: str | Path) -> Any:
+def _json_lines(path: Path, text: str):
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ManifestError(f"{path}:{number}: invalid JSON: {exc.msg}") from exc
+            if not isinstance(obj, dict):
+                raise ManifestError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
+            yield number, obj
+
+
+def read_json(path: str | Path, encoding: str = "utf-8") -> Any:
     """Parse a JSON file; errors name the file (and line for syntax errors or undecodable bytes)."""
     try:
-        return json.loads(read_text(path))
+        return json.loads(read_text(path, encoding))
     except json.JSONDecodeError as exc:
         raise ManifestError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
 
@@ -102,8 +114,15 @@ def read_caption_entries(
     csv_img_key: str = "filepath",
     csv_caption_key: str = "title",
     csv_separator: str | None = None,
+    encoding: str = "utf-8",
 ) -> list[CaptionEntry]:
-    """Every (image, caption) of an annotation file, in file order."""
+    """Every (image, caption) of an annotation file, in file order (``encoding``: of the file's text)."""
+    import codecs
+
+    try:
+        codecs.lookup(encoding)
+    except LookupError as exc:
+        raise DataError(f"--encoding {encoding!r}: unknown text encoding") from exc
     path = Path(path)
     if not path.is_file():
         raise DataError(f"caption file not found: {path}")
@@ -112,7 +131,7 @@ def read_caption_entries(
         fmt = "jsonl" if suffix == ".jsonl" else "csv" if suffix in (".csv", ".tsv") else "json"
     if fmt == "csv":
         sep = csv_separator or ("\t" if suffix == ".tsv" else ",")
-        with io.StringIO(read_text(path), newline="") as fh:
+        with io.StringIO(read_text(path, encoding), newline="") as fh:
             reader = csv.DictReader(fh, delimiter=sep)
             for key in (csv_img_key, csv_caption_key):
                 if key not in (reader.fieldnames or []):
@@ -120,8 +139,10 @@ def read_caption_entries(
             rows = [(f"{n + 2}", {"image": r[csv_img_key], "caption": r[csv_caption_key]}) for n, r in enumerate(reader)]
         return _entries_from_objects(path, rows, ":")
     if fmt == "jsonl":
-        return _entries_from_objects(path, iter_json_lines(path), ":")
-    data = read_json(path)
+        if codecs.lookup(encoding).name == "utf-8":
+            return _entries_from_objects(path, iter_json_lines(path), ":")
+        return _entries_from_objects(path, _json_lines(path, read_text(path, encoding)), ":")
+    data = read_json(path, encoding)
     if isinstance(data, dict) and "annotations" in data and "images" in data:
         if fmt not in ("json", "coco"):
             raise ManifestError(f"{path}: this is an official COCO captions file, not {fmt}")

@@ -44,7 +44,8 @@ def iter_json_lines(path: str | Path) -> Iterator[tuple[int, dict]]:
                 return
             if isinstance(exc, UnicodeDecodeError):
                 raise ManifestError(f"{path}:{index}: byte {exc.start + 1} of the line (0x{line[exc.start]:02x}) is "
-                                    "not valid UTF-8; re-encode the file as UTF-8") from exc
+                                    "not valid UTF-8; pass --encoding for a caption file in another encoding, or re-encode it as "
+                                    "UTF-8") from exc
             raise ManifestError(f"{path}:{index}: invalid JSON: {exc}") from exc
         if not isinstance(obj, dict):
             raise ManifestError(f"{path}:{index}: expected a JSON object, got {type(obj).__name__}")

@@ -76,7 +76,8 @@ def test_non_utf8_caption_files_name_file_line_and_offset(tmp_path):
         read_caption_entries(bad_tsv)
     bad_jsonl = tmp_path / "caps.jsonl"
     bad_jsonl.write_bytes(b'{"image": "a.png", "caption": "ok"}\n{"image": "b.png", "caption": "\xff"}\n')
-    with pytest.raises(ManifestError, match=r"caps\.jsonl:2: byte 32 of the line \(0xff\) is not valid UTF-8"):
+    with pytest.raises(ManifestError,
+                       match=r"caps\.jsonl:2: byte 32 of the line \(0xff\) is not valid UTF-8; pass --encoding"):
         read_caption_entries(bad_jsonl)
 
 
@@ -198,3 +199,25 @@ def test_quick_gelu_guesses_are_said_to_be_guesses():
     use, reason = decide_quick_gelu(spec, fp32, {}, None)
     assert use is False and reason.startswith("a guess") and "--quick-gelu on" in reason
     assert decide_quick_gelu(spec, fp32, {}, True) == (True, "set explicitly")
+
+
+def test_an_encoding_flag_reads_caption_files_in_other_encodings(tmp_path, capsys):
+    from genemi.caption_files import read_caption_entries
+    from genemi.errors import DataError, ManifestError
+    from genemi.negatives import command as negatives
+
+    for suffix, content in ((".json", '[{"image": "a.png", "caption": "a café by a red sofa"}]'),
+                            (".jsonl", '{"image": "a.png", "caption": "a café by a red sofa"}\n'),
+                            (".tsv", "filepath\ttitle\na.png\ta café by a red sofa\n")):
+        path = tmp_path / f"caps{suffix}"
+        path.write_bytes(content.encode("latin-1"))
+        with pytest.raises((DataError, ManifestError), match="pass --encoding"):
+            read_caption_entries(path)
+        [entry] = read_caption_entries(path, encoding="latin-1")
+        assert entry.caption == "a café by a red sofa"
+    with pytest.raises(DataError, match="unknown text encoding"):
+        read_caption_entries(tmp_path / "caps.json", encoding="klingon")
+    out = tmp_path / "neg.jsonl"
+    assert negatives.main(["--input", str(tmp_path / "caps.json"), "--output", str(out), "--encoding", "latin-1",
+                           "--no-progress", "--sources", "vocabulary"]) == 0
+    assert "café" in out.read_text(encoding="utf-8")

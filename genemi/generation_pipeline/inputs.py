@@ -12,7 +12,8 @@ from genemi.images import IMAGE_EXTENSIONS
 
 
 
-def collect_inputs(input_dir: str | Path | None = None, annotation_file: str | Path | None = None) -> list[ImageInput]:
+def collect_inputs(input_dir: str | Path | None = None, annotation_file: str | Path | None = None,
+                   encoding: str = "utf-8") -> list[ImageInput]:
     """Every input image, sorted by id (the canonical order shards and merges keep).
 
     With an annotation file (Karpathy / BLIP JSON list, COCO ``captions_*.json`` or JSONL) images are those it
@@ -21,7 +22,7 @@ def collect_inputs(input_dir: str | Path | None = None, annotation_file: str | P
     """
     if annotation_file:
         by_image: dict[str, list[str]] = defaultdict(list)
-        for entry in read_caption_entries(annotation_file):
+        for entry in read_caption_entries(annotation_file, encoding=encoding):
             by_image[entry.image].append(entry.caption)
         return [ImageInput(id=img, image=img, captions=caps) for img, caps in sorted(by_image.items())]
     if not input_dir:

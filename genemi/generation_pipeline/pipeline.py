@@ -41,6 +41,7 @@ class PipelineConfig:
     output_dir: str = "generation_output"
     input_dir: str | None = None  # image folder; with an annotation file, the root its paths are relative to
     annotation_file: str | None = None
+    encoding: str = "utf-8"  # text encoding of the annotation file
     stages: str = "all"
     limit: int | None = None
     seed: int = 0
@@ -149,7 +150,7 @@ def run_pipeline(cfg: PipelineConfig, progress: bool = True) -> dict:
         for spec in specs:
             check_settings(out / spec.writes, fingerprints[spec.name], cfg.allow_changed_settings, f"stage {spec.name}",
                            REMEDY)
-    inputs = collect_inputs(cfg.input_dir, cfg.annotation_file)
+    inputs = collect_inputs(cfg.input_dir, cfg.annotation_file, cfg.encoding)
     if cfg.limit is not None:
         inputs = inputs[: cfg.limit]
     mine = shard(inputs, n, i)
@@ -330,6 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--input-dir", default=None, help="image folder (searched recursively for jpg/jpeg/png/webp)")
     io.add_argument("--root-dir", default=None, help="root the annotation file's image paths are relative to (alias of --input-dir)")
     io.add_argument("--annotation-file", default=None, help="captions: Karpathy/BLIP JSON list, COCO captions_*.json or JSONL")
+    io.add_argument("--encoding", default=None, help="text encoding of --annotation-file (default: utf-8)")
     io.add_argument("--save-annotated-image", action="store_true", default=None, help="write previews/ with boxes and masks")
     io.add_argument("--verbose", action="store_true", help="debug logging")
     run = p.add_argument_group("run")
@@ -358,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-_GENERAL = ("output_dir", "annotation_file", "save_annotated_image", "stages", "limit", "seed", "retry_failed",
+_GENERAL = ("output_dir", "annotation_file", "encoding", "save_annotated_image", "stages", "limit", "seed", "retry_failed",
             "force", "allow_changed_settings", "device", "dtype", "offload", "num_shards", "shard_index")
 
 

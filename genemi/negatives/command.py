@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--csv-caption-key", default="title", help="CSV column with the caption")
     io.add_argument("--csv-separator", default=None, help="CSV separator (default: ',' or tab for .tsv)")
     io.add_argument("--limit", type=int, default=None, help="only the first N captions")
+    io.add_argument("--encoding", default="utf-8", help="text encoding of --input (e.g. latin-1, cp1252)")
     io.add_argument("--force", action="store_true",
                     help="start over: remove --output (and its summary and settings record) first")
     io.add_argument("--allow-changed-settings", action="store_true",
@@ -119,7 +120,8 @@ def _generate(args):
     from genemi.negatives.run import generate_negatives
 
     cfg = _config(args)
-    entries = read_caption_entries(args.input, args.format, args.csv_img_key, args.csv_caption_key, args.csv_separator)
+    entries = read_caption_entries(args.input, args.format, args.csv_img_key, args.csv_caption_key, args.csv_separator,
+                                   encoding=args.encoding)
     summary = generate_negatives(entries, args.output, cfg, limit=args.limit, workers=args.workers,
                                  chunk_size=args.chunk_size, progress=not args.no_progress, force=args.force,
                                  allow_changed_settings=args.allow_changed_settings)

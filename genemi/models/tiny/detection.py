@@ -24,7 +24,7 @@ def bert_vocab() -> dict[str, int]:
     tokens = [fixed.get(i, f"[unused{i}]") for i in range(1030)]
     letters = "abcdefghijklmnopqrstuvwxyz0123456789"
     extra = _words() + list(letters) + [f"##{c}" for c in letters] + [",", "!", "'", "-"]
-    tokens += [t for t in extra if t not in tokens]
+    tokens += [t for t in dict.fromkeys(extra) if t not in tokens]  # unique: ids must not collide
     return {t: i for i, t in enumerate(tokens)}
 
 

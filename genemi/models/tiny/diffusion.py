@@ -14,33 +14,70 @@ import torch
 _BOS, _EOS = "<|startoftext|>", "<|endoftext|>"
 
 
+def _learn_merges(words: "Counter[tuple[str, ...]]", num_merges: int) -> list[tuple[str, str]]:
+    """Byte-pair merges learnt deterministically: the most frequent adjacent pair first, ties broken by the
+    pair itself (the tokenizers trainer breaks ties differently from run to run, so two saves differed)."""
+    from collections import Counter
+
+    merges: list[tuple[str, str]] = []
+    words = Counter(words)
+    for _ in range(num_merges):
+        pairs: Counter = Counter()
+        for word, freq in words.items():
+            for a, b in zip(word, word[1:]):
+                pairs[a, b] += freq
+        if not pairs:
+            break
+        best = min(pairs, key=lambda pair: (-pairs[pair], pair))
+        merges.append(best)
+        merged: Counter = Counter()
+        for word, freq in words.items():
+            out, k = [], 0
+            while k < len(word):
+                if k + 1 < len(word) and (word[k], word[k + 1]) == best:
+                    out.append(word[k] + word[k + 1])
+                    k += 2
+                else:
+                    out.append(word[k])
+                    k += 1
+            merged[tuple(out)] += freq
+        words = merged
+    return merges
+
+
 def _clip_vocabulary() -> tuple[dict[str, int], list[tuple[str, str]]]:
-    """A small CLIP-style byte-level BPE (``</w>`` ends words) trained offline on genemi's vocabulary: every byte
-    symbol alone and word-final, then the learnt merges."""
-    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
+    """A small CLIP-style byte-level BPE (``</w>`` ends words) learnt from genemi's vocabulary, identical on
+    every call: every byte symbol alone and word-final, then the learnt merges."""
+    import re
+    from collections import Counter
+
+    from tokenizers import pre_tokenizers
 
     from genemi.models.tiny.language import corpus
 
     alphabet = pre_tokenizers.ByteLevel.alphabet()
-    tok = Tokenizer(models.BPE(end_of_word_suffix="</w>", unk_token=_EOS))
-    tok.normalizer = normalizers.Sequence([normalizers.NFC(), normalizers.Lowercase()])
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(r"[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"), behavior="removed", invert=True),
-        pre_tokenizers.ByteLevel(add_prefix_space=False),
-    ])
-    trainer = trainers.BpeTrainer(vocab_size=800, min_frequency=1, special_tokens=[], initial_alphabet=alphabet,
-                                  end_of_word_suffix="</w>", show_progress=False)
-    tok.train_from_iterator(corpus(), trainer)
-    import json
-
-    model = json.loads(tok.to_str())["model"]
-    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+    byte_symbol = {b: s for b, s in enumerate(sorted(alphabet, key=lambda c: _byte_of(c)))}
+    words: Counter = Counter()
+    for text in corpus():
+        for word in re.findall(r"[^\W\d_]+|\d|[^\s\w]+", text.lower()):
+            symbols = [byte_symbol[b] for b in word.encode("utf-8")]
+            words[tuple(symbols[:-1] + [symbols[-1] + "</w>"])] += 1
+    merges = _learn_merges(words, 800 - 2 * len(alphabet) - 2)
     symbols = sorted(alphabet)
     ordered = symbols + [s + "</w>" for s in symbols] + ["".join(m) for m in merges] + [_BOS, _EOS]
     vocab: dict[str, int] = {}
     for token in ordered:
         vocab.setdefault(token, len(vocab))
     return vocab, merges
+
+
+def _byte_of(symbol: str) -> int:
+    """The byte GPT-2's byte-level alphabet maps to ``symbol``."""
+    code = ord(symbol)
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    if code in printable:
+        return code
+    return [b for b in range(256) if b not in printable][code - 256]
 
 
 def _build(seed: int):

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import torch
 
+from genemi.models.tiny.building import seeded
+
 #: A ViT CLIP with the real layout (conv1 patches, class token, resblocks, BPE vocabulary of 49408).
 TINY_CLIP_CFG = {
     "embed_dim": 32,
@@ -26,8 +28,7 @@ def build_tiny_clip(seed: int = 0, quick_gelu: bool = False) -> torch.nn.Module:
     """A randomly initialised tiny CLIP; the same seed gives the same weights."""
     from genemi.models.clip import build_clip
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         return build_clip(tiny_clip_config(quick_gelu)).eval()
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import torch
 
+from genemi.models.tiny.building import save_folder, seeded
+
 
 def _words() -> list[str]:
     from genemi.text import vocabulary as vocab
@@ -44,13 +46,11 @@ def save_tiny_grounding_dino(out_dir: str | Path, seed: int = 0) -> dict[str, Pa
         encoder_ffn_dim=32, decoder_ffn_dim=32, num_queries=10, encoder_n_points=2, decoder_n_points=2,
         max_text_len=32, num_feature_levels=4,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         model = GroundingDinoForObjectDetection(cfg).eval()
     tok = BertTokenizer(vocab=bert_vocab(), do_lower_case=True, model_max_length=32)
     proc = GroundingDinoProcessor(GroundingDinoImageProcessor(size={"shortest_edge": 98, "longest_edge": 98}), tok)
-    model.save_pretrained(out)
-    proc.save_pretrained(out)
+    save_folder(out, model, proc)
     return {"grounding_dino": out}
 
 
@@ -74,8 +74,7 @@ def save_tiny_sam(out_dir: str | Path, seed: int = 0) -> dict[str, Path]:
     """Meta's checkpoint format: ``torch.save(sam.state_dict())`` (like ``sam_vit_b_01ec64.pth``)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         sam = tiny_sam_modules()
     path = out / "sam_tiny.pth"
     torch.save(sam.state_dict(), path)
@@ -100,12 +99,10 @@ def save_tiny_blip(out_dir: str | Path, seed: int = 0) -> dict[str, Path]:
                        "image_size": 32, "patch_size": 8},
         projection_dim=16,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         model = BlipForConditionalGeneration(cfg).eval()
     proc = BlipProcessor(BlipImageProcessor(size={"height": 32, "width": 32}), tok)
-    model.save_pretrained(out)
-    proc.save_pretrained(out)
+    save_folder(out, model, proc)
     return {"blip": out}
 
 
@@ -132,8 +129,7 @@ def save_tiny_grounding_dino_original(out_dir: str | Path, seed: int = 0) -> dic
         decoder_attention_heads=4, encoder_ffn_dim=32, decoder_ffn_dim=32, num_queries=10, encoder_n_points=2,
         decoder_n_points=2, max_text_len=32, num_feature_levels=4,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         model = GroundingDinoForObjectDetection(cfg).eval()
         sd = to_original_state_dict(model.state_dict())
         sd["label_enc.weight"] = torch.randn(11, 32)

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import torch
 
+from genemi.models.tiny.building import save_folder, seeded
+
 _BOS, _EOS = "<|startoftext|>", "<|endoftext|>"
 
 
-def _learn_merges(words: "Counter[tuple[str, ...]]", num_merges: int) -> list[tuple[str, str]]:
+def _learn_merges(words: "dict[tuple[str, ...], int]", num_merges: int) -> list[tuple[str, str]]:
     """Byte-pair merges learnt deterministically: the most frequent adjacent pair first, ties broken by the
     pair itself (the tokenizers trainer breaks ties differently from run to run, so two saves differed)."""
     from collections import Counter
@@ -86,8 +88,7 @@ def _build(seed: int):
 
     vocab, merges = _clip_vocabulary()
     tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)  # as SD
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         unet = UNet2DConditionModel(
             sample_size=16, in_channels=9, out_channels=4, layers_per_block=1, block_out_channels=(16, 32),
             down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
@@ -199,12 +200,8 @@ def save_tiny_sd_inpainting(out_dir: str | Path, seed: int = 0) -> dict[str, Pat
     the original layout, for ``--sd-checkpoint FILE --sd-config FOLDER``)."""
     from safetensors.torch import save_file
 
-    from genemi.models.hf import quiet_loading
-
-    out = Path(out_dir) / "sd_inpainting"
     pipe = _build(seed)
-    with quiet_loading():  # no "Writing model shards" bar
-        pipe.save_pretrained(out, safe_serialization=True)
+    out = save_folder(Path(out_dir) / "sd_inpainting", pipe)  # diffusers writes safetensors
     single = Path(out_dir) / "sd_inpainting.safetensors"
     weights = {**_unet_to_ldm(pipe.unet.state_dict(), pipe.unet.config),
                **_vae_to_ldm(pipe.vae.state_dict(), pipe.vae.config),

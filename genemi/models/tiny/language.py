@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
+from genemi.models.tiny.building import save_folder, seeded
 
 _SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 _SIZE = {"hidden": 32, "layers": 2, "heads": 2, "intermediate": 64, "positions": 64}
@@ -44,11 +44,9 @@ def save_tiny_masked_lm(out_dir: str | Path, seed: int = 0) -> dict[str, Path]:
         max_position_embeddings=_SIZE["positions"] + 2, pad_token_id=tok.pad_token_id,
         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, type_vocab_size=1,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         model = RobertaForMaskedLM(cfg)
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
+    save_folder(out, model, tok)
     return {"masked_lm": out}
 
 
@@ -64,11 +62,9 @@ def save_tiny_causal_lm(out_dir: str | Path, seed: int = 0) -> dict[str, Path]:
         n_positions=_SIZE["positions"], bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
         pad_token_id=tok.pad_token_id,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         model = GPT2LMHeadModel(cfg)
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
+    save_folder(out, model, tok)
     return {"causal_lm": out}
 
 
@@ -96,9 +92,7 @@ def save_tiny_chat_lm(out_dir: str | Path, seed: int = 0) -> dict[str, Path]:
         max_position_embeddings=8192, tie_word_embeddings=False, initializer_range=0.2,
         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         model = LlamaForCausalLM(cfg)
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
+    save_folder(out, model, tok)
     return {"chat_lm": out}

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
+from genemi.models.tiny.building import save_folder, seeded
 from genemi.models.tiny.detection import bert_vocab
 
 #: the special token BLIP/LAVIS put first when the text encoder attends to the image (image-grounded text)
@@ -34,10 +33,8 @@ def save_tiny_blip_itm(out_dir: str | Path, seed: int = 0) -> dict[str, Path]:
                        "image_size": 32, "patch_size": 8, "initializer_range": 0.2},
         projection_dim=16, image_text_hidden_size=16, initializer_range=0.2,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         model = BlipForImageTextRetrieval(cfg).eval()
     proc = BlipProcessor(BlipImageProcessor(size={"height": 32, "width": 32}), tok)
-    model.save_pretrained(out)
-    proc.save_pretrained(out)
+    save_folder(out, model, proc)
     return {"blip_itm": out}

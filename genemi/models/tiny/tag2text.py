@@ -7,6 +7,8 @@ from pathlib import Path
 
 import torch
 
+from genemi.models.tiny.building import seeded
+
 
 def tiny_tag2text_sizes(num_classes: int, vocab_size: int):
     from genemi.models.tag2text import BertSizes, SwinSizes, Tag2TextSizes
@@ -35,8 +37,7 @@ def save_tiny_tag2text(out_dir: str | Path, seed: int = 0) -> dict[str, Path]:
     tags = [w for w in _words() if w.isalpha()][:40]
     (out / "tag_list.txt").write_text("\n".join(tags), encoding="utf-8")
     sizes = tiny_tag2text_sizes(len(tags), len(tokens) + 2)  # + [DEC], [ENC]
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         model = Tag2Text(sizes).eval()
         with torch.no_grad():
             model.fc.b.normal_(-3.0, 1.0)

@@ -1,4 +1,13 @@
-"""What every benchmark provides: its inputs (images, texts), a cache key, and its official metric."""
+"""What every benchmark provides: its inputs (images, texts), a cache key, and its official metric.
+
+Tie rules. Official scorers break an exact tie between the right option and a wrong one differently:
+``strict`` (SugarCrepe's ``>``, VALSE's softmax > 0.5) counts it as wrong; ``first`` (``argmax``, as ARO and
+clip_benchmark's Winoground) picks the option listed first, so the outcome depends on the official option
+order, which the benchmarks keep. Each benchmark class names its scorer's rule in ``official_ties``;
+``genemi eval --ties strict`` sets ``ties = "strict"`` on every benchmark.
+
+Per-item output. Every ``score`` records one row per item in an :class:`ItemLog` (item id, subset, every
+option's score, the decision, whether it was an exact tie); ``--save-item-scores`` writes them.
 
 from __future__ import annotations
 
@@ -24,10 +33,68 @@ class BenchmarkResult:
     missing_images: int = 0
     missing_examples: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: items whose right option tied exactly with a wrong one (decided by ``tie_rule``)
+    ties: int = 0
+    tie_rule: str = "strict"
+    images_per_s: float = float("nan")
+    #: one row per evaluated item (not stored in the result JSON; see ``--save-item-scores``)
+    rows: list[dict] = field(default_factory=list, repr=False)
+
+
+TIE_RULES = ("strict", "first")
+
+
+def picks(scores: Sequence[float] | np.ndarray, index: int, ties: str) -> bool:
+    """Does the scorer choose option ``index``? ``strict``: only if it beats every other option;
+    ``first``: ``numpy.argmax`` (the first of equal maxima wins)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if ties == "strict":
+        return strictly_first(scores, index)
+    if ties == "first":
+        return int(np.argmax(scores)) == index
+    raise ValueError(f"unknown tie rule {ties!r}; expected one of {TIE_RULES}")
+
+
+def tied(scores: Sequence[float] | np.ndarray, index: int) -> bool:
+    """Is option ``index`` exactly equal to the best of the other options?"""
+    scores = np.asarray(scores, dtype=np.float64)
+    others = np.delete(scores, index)
+    return bool(others.size and scores[index] == others.max())
+
+
+class ItemLog:
+    """Decides items under one tie rule and keeps a row per item (and the count of exact ties)."""
+
+    def __init__(self, ties: str):
+        if ties not in TIE_RULES:
+            raise ValueError(f"unknown tie rule {ties!r}; expected one of {TIE_RULES}")
+        self.rule, self.rows, self.ties = ties, [], 0
+
+    def choose(self, item_id: object, scores: Sequence[float] | np.ndarray, index: int = 0,
+               subset: str | None = None, **extra: object) -> bool:
+        """One multiple-choice item: is option ``index`` (the right one) chosen? Records the row."""
+        scores = np.asarray(scores, dtype=np.float64)
+        ok, tie = picks(scores, index, self.rule), tied(scores, index)
+        chosen = int(np.argmax(scores)) if self.rule == "first" or not tie else -1
+        self.add(item_id, subset, tie, scores=[float(v) for v in scores], right=index, chosen=chosen,
+                 correct=ok, **extra)
+        return ok
+
+    def add(self, item_id: object, subset: str | None, tie: bool, **columns: object) -> None:
+        """A row of free-form columns (``scores`` lists become ``score_0``, ``score_1``... when written)."""
+        self.ties += bool(tie)
+        self.rows.append({"subset": subset, "item_id": str(item_id), **columns, "tie": bool(tie)})
+
+    def fill(self, result: "BenchmarkResult") -> "BenchmarkResult":
+        result.ties, result.tie_rule, result.rows = self.ties, self.rule, self.rows
+        return result
 
 
 class Benchmark(Protocol):
     name: str
+    #: the official scorer's tie rule, and the rule in force (``--ties``)
+    official_ties: str
+    ties: str
 
     def inputs(self) -> tuple[list[ImageRef], list[str]]:
         """Every image and text the metric needs."""

@@ -36,6 +36,8 @@ DATA_FLAGS = {
 
 def build_parser() -> argparse.ArgumentParser:
     from genemi.evaluation.benchmarks import BENCHMARKS
+    from genemi.evaluation.item_scores import FORMATS
+    from genemi.evaluation.suites import SUITES
 
     p = argparse.ArgumentParser(
         prog="genemi eval",
@@ -51,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--snapshot_folder", "--snapshot-folder", default=None,
                    help="evaluate every *.pt/*.pth/*.bin/*.safetensors in it, in epoch order (model_3.pt, epoch_10.pt)")
     m.add_argument("--baseline", action="append", default=[], metavar="NAME=PATH",
-                   help="a reference model, e.g. openai=/ckpt/ViT-B-32.pt (repeatable; NAME= for random weights)")
+                   help="a reference model, e.g. openai=/ckpt/ViT-B-32.pt (repeatable). NAME= (no path) evaluates "
+                   "the architecture's own weights: random for an open_clip name, the folder's weights for "
+                   "--clip-model local-dir:FOLDER")
     m.add_argument("--clip-model", default="ViT-B/32", help="architecture: open_clip name, OpenAI name or config JSON")
     m.add_argument("--quick-gelu", choices=("auto", "on", "off"), default="auto",
                    help="activation; auto decides from the weights (OpenAI-derived weights need QuickGELU)")
@@ -60,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     b = p.add_argument_group("benchmarks and data")
     b.add_argument("--benchmarks", default=None,
                    help=f"comma list from {', '.join(BENCHMARKS)} (default: every benchmark with data configured)")
+    b.add_argument("--suite", choices=tuple(SUITES), default=None,
+                   help="a benchmark set and its summary table (suite_<name>.md): "
+                   + "; ".join(f"{k}: {v.description}" for k, v in SUITES.items()))
+    b.add_argument("--ties", choices=("official", "strict"), default="official",
+                   help="exact ties between the right and a wrong option: decided as each benchmark's official "
+                   "scorer does (official), or always counted wrong (strict); the tie count is in the results")
     b.add_argument("--data-config", default=None, help="YAML with one section of paths per benchmark (configs/eval/)")
     b.add_argument("--sugarcrepe-root", help="folder with SugarCrepe's 7 JSON files")
     b.add_argument("--coco-val2017", help="COCO val2017 images (SugarCrepe and SugarCrepe++)")
@@ -97,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="autocast precision (auto: bf16 on CUDA, fp32 on CPU)")
     r.add_argument("--workers", type=int, default=2, help="image loading processes")
     r.add_argument("--cache-dir", default=None, help="embedding cache folder (keyed by model and benchmark file hashes)")
+    r.add_argument("--save-item-scores", nargs="?", const="csv", choices=FORMATS, default=None, metavar="FORMAT",
+                   help="also write one row per item and benchmark (every option's score, decision, tie) to "
+                   "OUTPUT/MODEL_NAME/<model>/items/<benchmark>.csv, or .parquet with FORMAT=parquet")
+    r.add_argument("--reference", default=None, metavar="LABEL",
+                   help="model the comparison (comparison.md, written when two or more models are evaluated) is "
+                   "measured against (default: the first model)")
     r.add_argument("--fail-on-missing", action="store_true", help="error out if any benchmark image is unreadable")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     r.add_argument("--verbose", action="store_true", help="debug logging")
@@ -143,29 +159,42 @@ def run(args) -> tuple[Path, list[str]]:
 
     data = data_config(args)
     names = [n.strip() for n in args.benchmarks.split(",")] if args.benchmarks else _configured(data)
+    if args.suite:
+        from genemi.evaluation.suites import get_suite, suite_benchmarks
+
+        names, absent = suite_benchmarks(get_suite(args.suite), names)
+        if absent:
+            print(f"genemi eval: note: suite {args.suite}: no data for {', '.join(absent)}; their columns stay "
+                  "empty", file=sys.stderr)
     if not names:
         raise ConfigError("no benchmark data given: pass --data-config or the per-benchmark flags (see --help)")
     models = collect_models(args.snapshot_file, args.snapshot_folder, args.baseline)
     if not models:
         raise ConfigError("nothing to evaluate: pass --snapshot_file, --snapshot_folder or --baseline")
-    benchmarks = build_benchmarks(names, data)
+    if args.reference and args.reference not in [m.label for m in models]:
+        raise ConfigError(f"--reference {args.reference!r} is not among the models: "
+                          f"{', '.join(m.label for m in models)}")
+    benchmarks = build_benchmarks(names, data, args.ties)
     device = resolve_device(args.device, DistEnv.from_environ())
     output = Path(args.output) / args.model_name
     require_writable_dir(output, "--output")  # before any model is scored
     cache = EmbeddingCache(args.cache_dir) if args.cache_dir else None
     quick_gelu = {"auto": None, "on": True, "off": False}[args.quick_gelu]
     for model in tqdm(models, desc="models", unit="model", disable=args.no_progress):
-        todo = pending(output, model.label, benchmarks, args.force)
+        todo = pending(output, model.label, benchmarks, args.force, args.save_item_scores)
         if not todo:
             print(f"{model.label}: already evaluated (use --force to redo)")
             continue
         bundle = create_clip(args.clip_model, model.pretrained, quick_gelu=quick_gelu)
         embedder = ClipEmbedder(bundle, device, args.batch_size, args.workers, args.precision, not args.no_progress)
         results = evaluate(embedder, todo, cache, args.fail_on_missing)
-        meta = {"label": model.label, "checkpoint": model.pretrained, "epoch": model.epoch, "baseline": model.baseline,
-                "clip_model": args.clip_model, "quick_gelu": bundle.quick_gelu,
-                "quick_gelu_reason": bundle.quick_gelu_reason, "model_key": embedder.key}
-        write_result(output, model.label, meta, results, benchmarks)
+        weights = bundle.checkpoint.path if bundle.checkpoint is not None else None
+        meta = {"label": model.label, "checkpoint": str(weights) if weights else None,
+                "weights": "checkpoint" if model.pretrained else ("model folder" if weights else "random"),
+                "epoch": model.epoch, "baseline": model.baseline, "clip_model": args.clip_model,
+                "quick_gelu": bundle.quick_gelu, "quick_gelu_reason": bundle.quick_gelu_reason,
+                "model_key": embedder.key, "device": str(device)}
+        write_result(output, model.label, meta, results, benchmarks, args.save_item_scores)
         for res in results.values():
             if res.missing_images:
                 print(f"{model.label}: {res.name}: {res.missing_images} of {res.items} items skipped (unreadable "
@@ -175,17 +204,85 @@ def run(args) -> tuple[Path, list[str]]:
                     print(f"{model.label}: {res.name}: {note}", file=sys.stderr)
         del bundle, embedder
     labels = [m.label for m in models]
+    written = write_reports(output, labels, args.suite, args.reference)
+    print(f"results: {output}/ (per-model JSON, {', '.join(written)})")
+    return output, labels
+
+
+def write_reports(output: Path, labels: list[str], suite: str | None = None, reference: str | None = None) -> list[str]:
+    """Tables, plots, the suite table and (two or more models) the comparison; prints the main table."""
+    from genemi.evaluation.comparison import compare, load_item_tables
+    from genemi.evaluation.reports import load_results, markdown_table, write_csv, write_plots
+
     results = load_results(output, labels)
+    if not results:
+        raise ConfigError(f"no results for {', '.join(labels)} in {output}")
     write_csv(results, output / "results.csv")
     table = markdown_table(results)
     write_atomic(output / "results.md", table.encode("utf-8"))
     write_plots(results, output / "plots")
+    written = ["results.csv", "results.md", "plots/"]
     print(table)
-    print(f"results: {output}/ (per-model JSON, results.csv, results.md, plots/)")
-    return output, labels
+    if suite:
+        from genemi.evaluation.suites import get_suite, suite_table
+
+        summary = suite_table(get_suite(suite), results)
+        write_atomic(output / f"suite_{suite}.md", summary.encode("utf-8"))
+        written.append(f"suite_{suite}.md")
+        print(summary)
+    if len(results) >= 2:
+        text, flips = compare(results, load_item_tables(output, [r["label"] for r in results]), reference)
+        write_atomic(output / "comparison.md", text.encode("utf-8"))
+        written.append("comparison.md")
+        if flips:
+            import csv
+            import io
+
+            buf = io.StringIO()
+            writer = csv.DictWriter(buf, fieldnames=list(flips[0]), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(flips)
+            write_atomic(output / "flipped_items.csv", buf.getvalue().encode("utf-8"))
+            written.append("flipped_items.csv")
+    return written
+
+
+def build_compare_parser() -> argparse.ArgumentParser:
+    from genemi.evaluation.suites import SUITES
+
+    p = argparse.ArgumentParser(
+        prog="genemi eval compare",
+        description="Compare models already evaluated in one results folder (OUTPUT/MODEL_NAME of genemi eval): "
+        "per-benchmark deltas against a reference model and the items that flipped (needs --save-item-scores "
+        "tables); rewrites results.csv/.md, plots, comparison.md, flipped_items.csv and the suite table.",
+        formatter_class=HelpFormatter,
+    )
+    p.add_argument("results", help="folder with the per-model result JSONs (e.g. evaluation_results/genemi)")
+    p.add_argument("--models", default=None, help="comma list of model labels, in table order (default: all)")
+    p.add_argument("--reference", default=None, metavar="LABEL", help="model to compare against (default: first)")
+    p.add_argument("--suite", choices=tuple(SUITES), default=None, help="also write this suite's summary table")
+    return p
+
+
+def _compare(args) -> list[str]:
+    folder = Path(args.results)
+    if not folder.is_dir():
+        raise ConfigError(f"results folder not found: {folder}")
+    found = sorted(f.stem for f in folder.glob("*.json"))
+    labels = [m.strip() for m in args.models.split(",")] if args.models else found
+    unknown = [m for m in labels if m not in found]
+    if unknown:
+        raise ConfigError(f"no result JSON for {', '.join(unknown)} in {folder} (found: {', '.join(found) or 'none'})")
+    return write_reports(folder, labels, args.suite, args.reference)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["compare"]:
+        from genemi.cli import run_tool
+
+        return run_tool("genemi eval compare", build_compare_parser(), argv[1:], _compare,
+                        lambda written: print(f"written: {', '.join(written)}"))
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")

@@ -53,6 +53,11 @@ class Embeddings:
                  texts: dict[str, int], text_vecs: np.ndarray):
         self._images, self._image_vecs, self.image_errors = images, image_vecs, image_errors
         self._texts, self._text_vecs = texts, text_vecs
+        self.from_cache = False  # True when read from an EmbeddingCache instead of computed
+
+    @property
+    def num_images(self) -> int:
+        return len(self._images)
 
     def has_image(self, image: ImageRef) -> bool:
         return image.key in self._images and image.key not in self.image_errors
@@ -87,7 +92,9 @@ def embed(embedder: Embedder, images: Iterable[ImageRef], texts: Iterable[str], 
         logger.info("embeddings from cache (%d images, %d texts)", len(uniq_images), len(uniq_texts))
         image_index = {k: n for n, k in enumerate(stored["images"])}
         text_index = {t: n for n, t in enumerate(stored["texts"])}
-        return Embeddings(image_index, stored["image_vecs"], stored["image_errors"], text_index, stored["text_vecs"])
+        cached = Embeddings(image_index, stored["image_vecs"], stored["image_errors"], text_index, stored["text_vecs"])
+        cached.from_cache = True
+        return cached
     image_vecs, errors = embedder.embed_images(uniq_images) if uniq_images else (np.zeros((0, 1), np.float32), [])
     text_vecs = embedder.embed_texts(uniq_texts) if uniq_texts else np.zeros((0, 1), np.float32)
     image_errors = {i.key: e for i, e in zip(uniq_images, errors) if e is not None}

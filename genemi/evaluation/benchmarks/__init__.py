@@ -10,7 +10,7 @@ from typing import Any, Callable, Mapping
 
 from genemi.errors import ConfigError
 from genemi.evaluation.benchmarks.aro import ORDER_SEEDS, OrderBenchmark, VGAttribution, VGRelation
-from genemi.evaluation.benchmarks.base import Benchmark, BenchmarkResult
+from genemi.evaluation.benchmarks.base import TIE_RULES, Benchmark, BenchmarkResult
 from genemi.evaluation.benchmarks.genemi_testset import GenemiTestSet
 from genemi.evaluation.benchmarks.retention import Retrieval, ZeroShot
 from genemi.evaluation.benchmarks.sugarcrepe import SugarCrepe, SugarCrepePP
@@ -62,13 +62,20 @@ BENCHMARKS: dict[str, tuple[Callable[[Mapping[str, Any]], list[Benchmark]], str]
 }
 
 
-def build_benchmarks(names: list[str], data: Mapping[str, Mapping[str, Any]]) -> list[Benchmark]:
-    """Instantiate the named benchmarks from their data sections (loading and validating annotations)."""
+def build_benchmarks(names: list[str], data: Mapping[str, Mapping[str, Any]], ties: str = "official") -> list[Benchmark]:
+    """Instantiate the named benchmarks from their data sections (loading and validating annotations).
+
+    ``ties``: ``official`` keeps each benchmark's official tie rule; ``strict`` counts every exact tie as wrong.
+    """
+    if ties not in ("official", *TIE_RULES):
+        raise ConfigError(f"--ties must be 'official' or 'strict', not {ties!r}")
     out: list[Benchmark] = []
     for name in names:
         if name not in BENCHMARKS:
             raise ConfigError(f"unknown benchmark {name!r}; available: {', '.join(BENCHMARKS)}")
         out += BENCHMARKS[name][0](data.get(name) or {})
+    for bench in out:
+        bench.ties = getattr(bench, "official_ties", "strict") if ties == "official" else ties
     return out
 
 

@@ -8,6 +8,7 @@ order, which the benchmarks keep. Each benchmark class names its scorer's rule i
 
 Per-item output. Every ``score`` records one row per item in an :class:`ItemLog` (item id, subset, every
 option's score, the decision, whether it was an exact tie); ``--save-item-scores`` writes them.
+"""
 
 from __future__ import annotations
 

@@ -22,7 +22,15 @@ import numpy as np
 
 from genemi.caption_files import read_json
 from genemi.errors import DataError, ManifestError
-from genemi.evaluation.benchmarks.base import BenchmarkResult, MissingTracker, digest, percent
+from genemi.evaluation.benchmarks.base import (
+    BenchmarkResult,
+    ItemLog,
+    MissingTracker,
+    digest,
+    percent,
+    picks,
+    tied,
+)
 from genemi.evaluation.scoring import Embeddings, ImageRef
 from genemi.manifest import iter_json_lines
 
@@ -42,12 +50,17 @@ def _image_path(value) -> str:
     return value["path"] if isinstance(value, dict) else str(value)
 
 
-def row_metrics(s: np.ndarray) -> tuple[list[bool], list[bool], list[bool]]:
-    """Per index i of a k x k matrix s[image, caption]: (text@1, image@1, group@1)."""
+def row_metrics(s: np.ndarray, ties: str = "strict") -> tuple[list[bool], list[bool], list[bool]]:
+    """Per index i of a k x k matrix s[image, caption]: (text@1, image@1, group@1) under a tie rule."""
     k = s.shape[0]
-    text = [bool(all(s[i, i] > s[i, j] for j in range(k) if j != i)) for i in range(k)]
-    image = [bool(all(s[j, j] > s[i, j] for i in range(k) if i != j)) for j in range(k)]
+    text = [picks(s[i, :], i, ties) for i in range(k)]
+    image = [picks(s[:, j], j, ties) for j in range(k)]
     return text, image, [t and m for t, m in zip(text, image)]
+
+
+def row_ties(s: np.ndarray) -> bool:
+    """Does any right pair tie exactly with a wrong one (in its row or column)?"""
+    return any(tied(s[i, :], i) or tied(s[:, i], i) for i in range(s.shape[0]))
 
 
 def _item_key(rec) -> tuple:
@@ -61,6 +74,7 @@ def _item_key(rec) -> tuple:
 
 class GenemiTestSet:
     name = "genemi_testset"
+    official_ties = ties = "strict"  # eval_gnm_validation.py compares with >
 
     def __init__(self, path: str | Path, images: str | Path | None = None):
         self.path = Path(path)
@@ -108,14 +122,16 @@ class GenemiTestSet:
         return digest(self.path, str(self.images))
 
     def score(self, emb: Embeddings) -> BenchmarkResult:
-        missing = MissingTracker(emb)
+        missing, log = MissingTracker(emb), ItemLog(self.ties)
         text, image, group, rows_ok = [], [], [], []
-        for row in self.rows:
+        for n, row in enumerate(self.rows):
             refs, caps = [r for r, _ in row], [c for _, c in row]
             if not missing.ok(*refs):
                 continue
             s = emb.image_matrix(refs).astype(np.float64) @ emb.text_matrix(caps).astype(np.float64).T
-            t, im, g = row_metrics(s)
+            t, im, g = row_metrics(s, self.ties)
+            log.add(n, None, row_ties(s), images=";".join(r.path for r in refs),
+                    scores=[float(v) for v in s.ravel()], text=t, image=im, group=g)
             text += t
             image += im
             group += g
@@ -123,5 +139,5 @@ class GenemiTestSet:
         metrics = {"text_1": percent(text), "image_1": percent(image), "group_1": percent(group),
                    "text_all": percent([r[0] for r in rows_ok]), "image_all": percent([r[1] for r in rows_ok]),
                    "group_all": percent([r[2] for r in rows_ok])}
-        return BenchmarkResult(self.name, metrics, list(metrics), len(self.rows), len(rows_ok), missing.count,
-                               missing.examples)
+        return log.fill(BenchmarkResult(self.name, metrics, list(metrics), len(self.rows), len(rows_ok),
+                                        missing.count, missing.examples))

@@ -18,25 +18,34 @@ import numpy as np
 
 from genemi.caption_files import read_caption_entries
 from genemi.errors import DataError
-from genemi.evaluation.benchmarks.base import BenchmarkResult, MissingTracker, digest
+from genemi.evaluation.benchmarks.base import BenchmarkResult, ItemLog, MissingTracker, digest
 from genemi.evaluation.scoring import Embeddings, ImageRef
 from genemi.images import IMAGE_EXTENSIONS
 
 
 
-def recall_at_k(scores: np.ndarray, positives: list[set[int]], ks=(1, 5, 10)) -> dict[int, float]:
-    """Rows are queries; a query's rank = candidates scoring >= its best positive, minus that positive."""
-    hits = {k: 0 for k in ks}
+def ranks(scores: np.ndarray, positives: list[set[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Rows are queries. A query's rank = candidates scoring >= its best positive, minus that positive
+    (0 = strictly first), and whether a non-positive candidate ties exactly with that best positive."""
+    out, ties = [], []
     for row, pos in zip(scores, positives):
         best = max(row[p] for p in pos)
-        rank = int((row >= best).sum()) - 1  # 0 = strictly first
-        for k in ks:
-            hits[k] += rank < k
-    return {k: 100.0 * hits[k] / len(scores) if len(scores) else float("nan") for k in ks}
+        out.append(int((row >= best).sum()) - 1)
+        others = np.delete(row, sorted(pos))
+        ties.append(bool(others.size and (others == best).any()))
+    return np.array(out, dtype=np.int64), np.array(ties, dtype=bool)
+
+
+def recall_at_k(scores: np.ndarray, positives: list[set[int]], ks=(1, 5, 10)) -> dict[int, float]:
+    """Recall@K in percent: the fraction of queries whose rank (see :func:`ranks`) is below K."""
+    r, _ = ranks(scores, positives)
+    return {k: 100.0 * float((r < k).mean()) if len(r) else float("nan") for k in ks}
 
 
 class Retrieval:
     name = "retrieval"
+    # clip_benchmark ranks with topk, whose order among equal scores is unspecified; genemi ranks a tie below
+    official_ties = ties = "strict"
 
     def __init__(self, annotations: str | Path, images: str | Path, name: str = "retrieval"):
         self.name, self.annotations, self.images = name, Path(annotations), Path(images)
@@ -64,12 +73,21 @@ class Retrieval:
         own = defaultdict(set)
         for t, n in enumerate(owner):
             own[n].add(t)
-        i2t = recall_at_k(sims, [own[n] for n in range(len(pairs))])
-        t2i = recall_at_k(sims.T, [{n} for n in owner])
-        metrics = {f"i2t_R@{k}": v for k, v in i2t.items()} | {f"t2i_R@{k}": v for k, v in t2i.items()}
+        log = ItemLog(self.ties)
+        i2t_rank, i2t_tie = ranks(sims, [own[n] for n in range(len(pairs))])
+        t2i_rank, t2i_tie = ranks(sims.T, [{n} for n in owner])
+        for n, (ref, _) in enumerate(pairs):
+            log.add(ref.path, "i2t", bool(i2t_tie[n]), rank=int(i2t_rank[n]), correct=bool(i2t_rank[n] == 0))
+        for t, n in enumerate(owner):
+            log.add(f"{pairs[n][0].path}#{texts[t]}", "t2i", bool(t2i_tie[t]), rank=int(t2i_rank[t]),
+                    correct=bool(t2i_rank[t] == 0))
+        metrics = {}
+        for direction, r in (("i2t", i2t_rank), ("t2i", t2i_rank)):
+            metrics |= {f"{direction}_R@{k}": 100.0 * float((r < k).mean()) if len(r) else float("nan")
+                        for k in (1, 5, 10)}
         metrics["mean_recall"] = float(np.mean(list(metrics.values())))
-        return BenchmarkResult(self.name, metrics, ["i2t_R@1", "t2i_R@1", "mean_recall"], len(self.pairs), len(pairs),
-                               missing.count, missing.examples)
+        return log.fill(BenchmarkResult(self.name, metrics, ["i2t_R@1", "t2i_R@1", "mean_recall"], len(self.pairs),
+                                        len(pairs), missing.count, missing.examples))
 
 
 def _templates(kind: str):
@@ -82,6 +100,7 @@ def _templates(kind: str):
 
 class ZeroShot:
     name = "zeroshot"
+    official_ties = ties = "strict"  # a class scoring equal to the true one ranks above it
 
     def __init__(self, root: str | Path, classnames: str | Path | None = None, templates: str = "openai"):
         self.root = Path(root)
@@ -121,7 +140,11 @@ class ZeroShot:
             return BenchmarkResult(self.name, {"top1": float("nan"), "top5": float("nan")}, ["top1", "top5"],
                                    len(self.samples), 0, missing.count, missing.examples)
         logits = emb.image_matrix([r for r, _ in samples]).astype(np.float64) @ weights.T
-        ranks = np.array([int((row >= row[y]).sum()) - 1 for row, (_, y) in zip(logits, samples)])
-        metrics = {"top1": float(100 * (ranks < 1).mean()), "top5": float(100 * (ranks < 5).mean())}
-        return BenchmarkResult(self.name, metrics, ["top1", "top5"], len(self.samples), len(samples), missing.count,
-                               missing.examples)
+        rank, tie = ranks(logits, [{y} for _, y in samples])
+        log = ItemLog(self.ties)
+        for (ref, y), row, r, t in zip(samples, logits, rank, tie):
+            log.add(ref.path, None, bool(t), label=self.classnames[y], predicted=self.classnames[int(np.argmax(row))],
+                    rank=int(r), correct=bool(r == 0))
+        metrics = {"top1": float(100 * (rank < 1).mean()), "top5": float(100 * (rank < 5).mean())}
+        return log.fill(BenchmarkResult(self.name, metrics, ["top1", "top5"], len(self.samples), len(samples),
+                                        missing.count, missing.examples))

@@ -19,7 +19,7 @@ import yaml
 
 from genemi.caption_files import read_json
 from genemi.errors import DataError
-from genemi.evaluation.benchmarks.base import BenchmarkResult, MissingTracker, digest, mean, percent, strictly_first
+from genemi.evaluation.benchmarks.base import BenchmarkResult, ItemLog, MissingTracker, digest, mean, percent
 from genemi.evaluation.scoring import Embeddings, ImageRef
 
 COLUMNS = {
@@ -39,6 +39,7 @@ def _corpus_dir(root: Path) -> Path:
 
 class VLCheckList:
     name = "vl_checklist"
+    official_ties = ties = "strict"  # vl_checklist/evaluate.py: pos_score > neg_score
 
     def __init__(self, root: str | Path, images: str | Path | None = None, max_per_file: int = MAX_PER_FILE):
         self.root = Path(root)
@@ -82,10 +83,11 @@ class VLCheckList:
         return digest(*(self.corpus / f for f in self.files), *self.annotations, str(self.images), str(self.max_per_file))
 
     def score(self, emb: Embeddings) -> BenchmarkResult:
-        missing = MissingTracker(emb)
+        missing, log = MissingTracker(emb), ItemLog(self.ties)
         per_file, n_items, n_eval = {}, 0, 0
         for cfg, items in self.files.items():
-            correct = [strictly_first(emb.sims(ref, [pos, neg])) for ref, pos, neg in items if missing.ok(ref)]
+            correct = [log.choose(k, emb.sims(ref, [pos, neg]), 0, subset=cfg)
+                       for k, (ref, pos, neg) in enumerate(items) if missing.ok(ref)]
             per_file[cfg] = percent(correct)
             n_items, n_eval = n_items + len(items), n_eval + len(correct)
         by_column = defaultdict(list)
@@ -104,5 +106,5 @@ class VLCheckList:
             column_values += values
         metrics["avg"] = mean(column_values)
         headline = [c for c in ("Object", "Attribute", "Relation", "avg")]
-        return BenchmarkResult(self.name, metrics, headline, n_items, n_eval, missing.count, missing.examples,
-                               list(self.problems))
+        return log.fill(BenchmarkResult(self.name, metrics, headline, n_items, n_eval, missing.count,
+                                        missing.examples, list(self.problems)))

@@ -2,7 +2,7 @@
 
 ``paper`` is the five-column summary that compositionality papers and the vl_compo report print (SugarCrepe
 mean of its 7 subsets, ARO mean of its 4 sets, VALSE mean over instruments, Winoground group score, ImageNet
-zero-shot top-1); ``full`` adds every other benchmark's summary. A column averages its parts and is empty
+zero-shot top-1); ``full`` adds every evaluated benchmark's headline metrics. A column averages its parts and is empty
 (``–``) unless every part was evaluated, so a table never mixes means over different sets.
 """
 
@@ -39,21 +39,12 @@ PAPER_COLUMNS = (
     Column("ImageNet ZS top-1", (("zeroshot", "top1"),)),
 )
 
-FULL_COLUMNS = PAPER_COLUMNS + (
-    Column("ARO VG-R", (ARO_PARTS[0],)), Column("ARO VG-A", (ARO_PARTS[1],)),
-    Column("ARO COCO-Order", (ARO_PARTS[2],)), Column("ARO Flickr-Order", (ARO_PARTS[3],)),
-    Column("Winoground text", (("winoground", "text"),)), Column("Winoground image", (("winoground", "image"),)),
-    Column("SugarCrepe++ ITT", (("sugarcrepe_pp", "itt_mean"),)), Column("SugarCrepe++ TOT", (("sugarcrepe_pp", "tot_mean"),)),
-    Column("VL-CheckList O", (("vl_checklist", "Object"),)), Column("VL-CheckList A", (("vl_checklist", "Attribute"),)),
-    Column("VL-CheckList R", (("vl_checklist", "Relation"),)),
-    Column("Retrieval i2t R@1", (("retrieval", "i2t_R@1"),)), Column("Retrieval t2i R@1", (("retrieval", "t2i_R@1"),)),
-)  # fmt: skip
 
 SUITES = {
     "paper": Suite("paper", "SugarCrepe, ARO (4 sets), VALSE, Winoground, ImageNet zero-shot: the papers' 5 averages",
                    ("sugarcrepe", "aro", "valse", "winoground", "zeroshot"), PAPER_COLUMNS),
-    "full": Suite("full", "every benchmark with data; the 5 averages plus each benchmark's summary columns",
-                  (), FULL_COLUMNS),
+    "full": Suite("full", "every benchmark with data; the 5 averages, then each benchmark's headline metrics",
+                  (), PAPER_COLUMNS),
 }
 
 
@@ -81,12 +72,25 @@ def column_value(result: dict, column: Column) -> float | None:
     return sum(values) / len(values)
 
 
+def suite_columns(suite: Suite, results: list[dict]) -> list[Column]:
+    """``paper``: its five columns. ``full``: those of the five with a value, then every benchmark's headline
+    metrics in the order the results list them."""
+    if suite.benchmarks:
+        return list(suite.columns)
+    columns = [c for c in suite.columns if any(column_value(r, c) is not None for r in results)]
+    for r in results:
+        for bench, data in r.get("benchmarks", {}).items():
+            for metric in data.get("headline", []):
+                column = Column(f"{bench} {metric}", ((bench, metric),))
+                if column not in columns:
+                    columns.append(column)
+    return columns
+
+
 def suite_rows(suite: Suite, results: list[dict]) -> tuple[list[Column], list[tuple[str, list[float | None]]]]:
-    """The columns with a value for at least one model (all of them for ``paper``), and per model its values."""
-    rows = [(r["label"], [column_value(r, c) for c in suite.columns]) for r in results]
-    keep = [k for k, c in enumerate(suite.columns)
-            if suite.name == "paper" or any(values[k] is not None for _, values in rows)]
-    return [suite.columns[k] for k in keep], [(label, [values[k] for k in keep]) for label, values in rows]
+    """The table's columns and, per model, its values (None where a part is missing)."""
+    columns = suite_columns(suite, results)
+    return columns, [(r["label"], [column_value(r, c) for c in columns]) for r in results]
 
 
 def suite_table(suite: Suite, results: list[dict]) -> str:

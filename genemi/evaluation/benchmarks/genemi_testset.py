@@ -131,7 +131,7 @@ class GenemiTestSet:
             s = emb.image_matrix(refs).astype(np.float64) @ emb.text_matrix(caps).astype(np.float64).T
             t, im, g = row_metrics(s, self.ties)
             log.add(n, None, row_ties(s), images=";".join(r.path for r in refs),
-                    scores=[float(v) for v in s.ravel()], text=t, image=im, group=g)
+                    scores=[float(v) for v in s.ravel()], text=t, image=im, group=g, correct=all(g))
             text += t
             image += im
             group += g

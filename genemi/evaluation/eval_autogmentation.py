@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=HelpFormatter,
     )
     m = p.add_argument_group("models")
-    m.add_argument("--model-name", "--model_name", default="genemi", help="run name: results go to OUTPUT/MODEL_NAME/")
+    m.add_argument("--model-name", "--model_name", default="genemi", help="run name: results go to OUTPUT_DIR/MODEL_NAME/")
     m.add_argument("--snapshot_file", "--snapshot-file", action="append", default=[], metavar="PATH",
                    help="a checkpoint to evaluate (repeatable); any format genemi reads")
     m.add_argument("--snapshot_folder", "--snapshot-folder", default=None,
@@ -96,8 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--zeroshot-templates", choices=("openai", "simple"), default=None, help="prompt templates")
 
     r = p.add_argument_group("execution and output")
-    r.add_argument("--output", "--output-dir", "--save-path", dest="output", default="evaluation_results",
-                   help="output folder")
+    r.add_argument("--output-dir", "--output", "--save-path", dest="output", default="evaluation_results",
+                   help="output folder (results go to OUTPUT_DIR/MODEL_NAME/)")
     r.add_argument("--hf-auth-token", "--auth-token", dest="hf_auth_token", default=None,
                    help="accepted for the original's scripts and ignored: genemi reads Winoground from local files "
                    "(--winoground-root) and never contacts the hub")
@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--cache-dir", default=None, help="embedding cache folder (keyed by model and benchmark file hashes)")
     r.add_argument("--save-item-scores", nargs="?", const="csv", choices=FORMATS, default=None, metavar="FORMAT",
                    help="also write one row per item and benchmark (every option's score, decision, tie) to "
-                   "OUTPUT/MODEL_NAME/<model>/items/<benchmark>.csv, or .parquet with FORMAT=parquet")
+                   "OUTPUT_DIR/MODEL_NAME/<model>/items/<benchmark>.csv, or .parquet with FORMAT=parquet")
     r.add_argument("--reference", default=None, metavar="LABEL",
                    help="model the comparison (comparison.md, written when two or more models are evaluated) is "
                    "measured against (default: the first model)")
@@ -196,6 +196,10 @@ def run(args) -> tuple[Path, list[str]]:
                 "model_key": embedder.key, "device": str(device)}
         write_result(output, model.label, meta, results, benchmarks, args.save_item_scores)
         for res in results.values():
+            speed = "" if res.images_per_s != res.images_per_s else f", {res.images_per_s:.1f} images/s"
+            print(f"{model.label}: {res.name}: {res.evaluated} of {res.items} items{speed}, {res.ties} exact "
+                  f"tie(s) ({res.tie_rule} rule)")
+        for res in results.values():
             if res.missing_images:
                 print(f"{model.label}: {res.name}: {res.missing_images} of {res.items} items skipped (unreadable "
                       f"images, e.g. {res.missing_examples[0]})", file=sys.stderr)
@@ -252,7 +256,7 @@ def build_compare_parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(
         prog="genemi eval compare",
-        description="Compare models already evaluated in one results folder (OUTPUT/MODEL_NAME of genemi eval): "
+        description="Compare models already evaluated in one results folder (OUTPUT_DIR/MODEL_NAME of genemi eval): "
         "per-benchmark deltas against a reference model and the items that flipped (needs --save-item-scores "
         "tables); rewrites results.csv/.md, plots, comparison.md, flipped_items.csv and the suite table.",
         formatter_class=HelpFormatter,

@@ -18,7 +18,7 @@ from genemi.manifest import require_writable_dir, write_atomic
 
 #: flag dest -> (benchmark, option path inside its data section)
 DATA_FLAGS = {
-    "sugarcrepe_root": ("sugarcrepe", "root"), "coco_val2017": ("sugarcrepe", "images"),
+    "sugarcrepe_root": ("sugarcrepe", "root"),
     "sugarcrepe_pp_root": ("sugarcrepe_pp", "root"),
     "aro_root": ("aro", "root"), "aro_images": ("aro", "images"),
     "coco_order_annotations": ("aro", "coco_order.annotations"), "coco_order_images": ("aro", "coco_order.images"),
@@ -31,7 +31,20 @@ DATA_FLAGS = {
     "retrieval_annotations": ("retrieval", "annotations"), "retrieval_images": ("retrieval", "images"),
     "zeroshot_root": ("zeroshot", "root"), "zeroshot_classnames": ("zeroshot", "classnames"),
     "zeroshot_templates": ("zeroshot", "templates"),
+    "whatsup_root": ("whatsup", "root"), "whatsup_coco_images": ("whatsup", "coco_images"),
+    "whatsup_vg_images": ("whatsup", "vg_images"), "whatsup_subsets": ("whatsup", "subsets"),
+    "crepe_prod_root": ("crepe_productivity", "root"), "crepe_syst_root": ("crepe_systematicity", "root"),
+    "crepe_pretraining": ("crepe_systematicity", "pretraining"),
+    "spec_root": ("spec", "root"),
+    "colorswap_root": ("colorswap", "root"), "colorswap_split": ("colorswap", "split"),
 }  # fmt: skip
+
+#: flags that fill one option of every listed benchmark whose data is given otherwise (never configure one alone)
+SHARED_DATA_FLAGS = {
+    "coco_val2017": (("sugarcrepe", "images"), ("sugarcrepe_pp", "images"), ("whatsup", "coco_images")),
+    "crepe_images": (("crepe_productivity", "images"), ("crepe_systematicity", "images")),
+    "embedded_image_cache": (("winoground", "image_cache"), ("colorswap", "image_cache")),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,8 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "scorer does (official), or always counted wrong (strict); the tie count is in the results")
     b.add_argument("--data-config", default=None, help="YAML with one section of paths per benchmark (configs/eval/)")
     b.add_argument("--sugarcrepe-root", help="folder with SugarCrepe's 7 JSON files")
-    b.add_argument("--coco-val2017", help="COCO val2017 images (SugarCrepe and SugarCrepe++)")
-    b.add_argument("--sugarcrepe-pp-root", help="folder with SugarCrepe++'s 5 JSON files")
+    b.add_argument("--coco-val2017", help="COCO val2017 images (SugarCrepe, SugarCrepe++, What'sUp COCO-spatial)")
+    b.add_argument("--sugarcrepe-pp-root",
+                   help="SugarCrepe++: Sri-Harsha/scpp data/ or the Aman-J/SugarCrepe_pp copy (JSON or Parquet)")
     b.add_argument("--aro-root", help="folder with visual_genome_relation.json, visual_genome_attribution.json, images/")
     b.add_argument("--aro-images", help="VG images for ARO (default ARO_ROOT/images)")
     b.add_argument("--coco-order-annotations", help="COCO Karpathy test JSON for COCO-Order")
@@ -83,10 +97,31 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--order-seeds", type=lambda s: [int(x) for x in s.split(",")], default=None,
                    help="seeds of the COCO/Flickr-Order perturbations (default 0,1,2,3,4)")
     b.add_argument("--valse-root", help="VALSE data/ folder (existence.json, ...)")
-    b.add_argument("--valse-images", help="one image root for every VALSE instrument (per instrument: --data-config)")
+    b.add_argument("--valse-images",
+                   help="one VALSE image root with the CLIP script's layout (visual7w/, coco/2017/val2017/, "
+                   "coco/2014/{train,val}2014/, SWiG/, VisualDialog_val2018/), or a flat folder; per source or "
+                   "instrument: --data-config. COCO_val2014_/COCO_train2014_ files are redirected by name")
     b.add_argument("--vl-checklist-root", help="VL-CheckList repository (corpus/v1/*.yaml + data/)")
     b.add_argument("--vl-checklist-images", help="root the configs' IMG_ROOT paths are relative to")
-    b.add_argument("--winoground-root", help="local facebook/winoground copy (examples.jsonl + images/)")
+    b.add_argument("--winoground-root",
+                   help="local facebook/winoground copy: examples.jsonl + images/, or the hub's data/test-*.parquet")
+    b.add_argument("--whatsup-root", help="What'sUp: the authors' data/ folder (controlled_*.json, coco_qa_*.json, "
+                   "vg_qa_*.json, controlled_images/, controlled_clevr/)")
+    b.add_argument("--whatsup-coco-images", help="COCO val2017 for What'sUp COCO-spatial (default: --coco-val2017, "
+                   "else WHATSUP_ROOT/val2017)")
+    b.add_argument("--whatsup-vg-images", help="Visual Genome images for GQA-spatial (default WHATSUP_ROOT/vg_images)")
+    b.add_argument("--whatsup-subsets", help="comma list of What'sUp sets (default: every set whose file exists)")
+    b.add_argument("--crepe-prod-root", help="CREPE productivity: the unzipped prod_hard_negatives/ (atom/ swap/ negate/)")
+    b.add_argument("--crepe-syst-root", help="CREPE systematicity: the unzipped syst_hard_negatives/")
+    b.add_argument("--crepe-pretraining", help="CREPE systematicity split(s): cc12m, yfcc, laion (comma list); only "
+                   "meaningful for models pretrained on that data")
+    b.add_argument("--crepe-images", help="Visual Genome folder holding VG_100K/ and VG_100K_2/ (both CREPE tasks)")
+    b.add_argument("--spec-root", help="SPEC: the folder holding the six subset folders (image2text.json, text2image.json)")
+    b.add_argument("--colorswap-root", help="ColorSwap: hub snapshot folder, one .parquet file, or test.json + images/")
+    b.add_argument("--colorswap-split", choices=("test", "train", "all"), default=None,
+                   help="ColorSwap split (default test)")
+    b.add_argument("--embedded-image-cache", help="where images embedded in Parquet files (Winoground, ColorSwap) are "
+                   "extracted once (default $GENEMI_CACHE/embedded_images)")
     b.add_argument("--evaluation-filepath", help="GeNeMi test set (JSON/JSONL rows) or a genemi variation manifest")
     b.add_argument("--evaluation-image-folder", help="images of --evaluation-filepath")
     b.add_argument("--retrieval-annotations", help="Karpathy test JSON (COCO 5k / Flickr30k 1k) for retrieval")
@@ -136,6 +171,18 @@ def data_config(args) -> dict[str, dict]:
         value = getattr(args, dest, None)
         if value is not None:
             _set(data, bench, key, value)
+    for dest, targets in SHARED_DATA_FLAGS.items():
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        used = [bench for bench, key in targets if data.get(bench) and not data[bench].get(key)]
+        for bench, key in targets:
+            if bench in used:
+                _set(data, bench, key, value)
+        if not any(data.get(bench) for bench, _ in targets):
+            flag = "--" + dest.replace("_", "-")
+            raise ConfigError(f"{flag} is given but none of {', '.join(b for b, _ in targets)} has its data "
+                              "(pass their root flags or --data-config)")
     return data
 
 

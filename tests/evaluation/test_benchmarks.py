@@ -107,6 +107,7 @@ def test_sugarcrepe_metric_ties_missing_and_family_means(tmp_path):
     assert math.isnan(r.metrics["add"])
     assert r.metrics["mean"] == pytest.approx((100 / 3 + 100) / 2)
     assert r.missing_images == 1 and r.items == 6 and r.evaluated == 5 and "gone.jpg" in r.missing_examples[0]
+    assert r.ties == 1 and r.tie_rule == "strict" and [row["item_id"] for row in r.rows] == ["0", "1", "2", "0", "1"]
 
 
 def test_sugarcrepe_bad_files(tmp_path):
@@ -146,16 +147,25 @@ def test_vg_relation_macro_over_non_symmetric_relations(tmp_path):
     write_images(tmp_path / "images", ["1.jpg"])
     items = [_vg_item("1.jpg", "t1", "f1", relation_name="on"), _vg_item("1.jpg", "t2", "f2", relation_name="on"),
              _vg_item("1.jpg", "t3", "f3", relation_name="above"),
-             _vg_item("1.jpg", "t4", "f4", relation_name="next to")]
+             _vg_item("1.jpg", "t4", "f4", relation_name="next to"),
+             _vg_item("1.jpg", "t5", "f5", relation_name="under")]
     (tmp_path / "visual_genome_relation.json").write_text(json.dumps(items))
     bench = VGRelation(tmp_path)
+    assert bench.official_ties == bench.ties == "first"  # ARO: argmax over [false, true], right = index 1
     ref = bench.items[0][0]
     assert ref.box == (1.0, 2.0, 4.0, 5.0) and ref.key.endswith("@1,2,4,5")
     k = ref.key
-    scores = {(k, "t1"): 1, (k, "f1"): 0, (k, "t2"): 0, (k, "f2"): 1, (k, "t3"): 1, (k, "f3"): 0, (k, "t4"): 0, (k, "f4"): 1}
+    scores = {(k, "t1"): 1, (k, "f1"): 0, (k, "t2"): 0, (k, "f2"): 1, (k, "t3"): 1, (k, "f3"): 0, (k, "t4"): 0, (k, "f4"): 1,
+              (k, "t5"): 0.5, (k, "f5"): 0.5}  # item 4 ties: argmax picks the false caption (listed first)
     r = score(bench, scores)
-    assert r.metrics["macro_accuracy"] == 75.0  # mean(on 50, above 100); "next to" excluded
-    assert r.metrics["micro_accuracy_all"] == 50.0 and r.metrics["relations_used"] == 2
+    assert r.metrics["macro_accuracy"] == 50.0  # mean(on 50, above 100, under 0); "next to" excluded
+    assert r.metrics["macro_accuracy_all_relations"] == 37.5  # mean(on 50, above 100, next to 0, under 0)
+    assert r.metrics["micro_accuracy_all"] == 40.0 and r.metrics["relations_used"] == 3
+    assert r.metrics["relations_all"] == 4 and r.ties == 1 and r.tie_rule == "first"
+    assert [(row["item_id"], row["subset"], row["right"], row["chosen"], row["correct"]) for row in r.rows] == [
+        ("0", "on", 1, 1, True), ("1", "on", 1, 0, False), ("2", "above", 1, 1, True),
+        ("3", "next to", 1, 0, False), ("4", "under", 1, 0, False)]
+    assert r.rows[0]["scores"] == [0.0, 1.0]  # ARO's option order: [false_caption, true_caption]
 
 
 def test_vg_attribution_keeps_pairs_with_25_samples(tmp_path):
@@ -168,23 +178,32 @@ def test_vg_attribution_keeps_pairs_with_25_samples(tmp_path):
     scores = {(k, f"ta{i}"): 1.0 if i < 20 else 0.0 for i in range(25)} | {(k, f"tb{i}"): 1.0 for i in range(24)}
     r = score(bench, scores)
     assert r.metrics["macro_accuracy"] == 80.0 and r.metrics["attribute_pairs_used"] == 1
+    assert {row["subset"] for row in r.rows} == {"red_blue", "big_small"}  # ARO's pair names
+    assert r.rows[0]["item_id"] == "0" and r.rows[-1]["item_id"] == "48"
 
 
-def test_order_benchmark_is_seeded_and_counts_ties_as_failures(tmp_path):
+def test_order_benchmark_is_seeded_and_decides_ties_by_the_rule(tmp_path):
     write_images(tmp_path / "img", ["x.jpg", "y.jpg"])
     ann = tmp_path / "coco_karpathy_test.json"
     ann.write_text(json.dumps([{"image": "x.jpg", "caption": ["A man riding a brown horse on the beach."]},
                                {"image": "y.jpg", "caption": ["Two dogs playing with a red frisbee."]}]))
     bench = OrderBenchmark("aro_coco_order", ann, tmp_path / "img", seeds=(0, 1))
-    ref, per_seed = bench.items[0]
-    assert per_seed[0][0] == "a man riding a brown horse on the beach"  # normalised like ARO
-    assert len(per_seed[0]) == 5 and len(set(per_seed[0])) == 5 and per_seed[0] != per_seed[1]
+    assert bench.protocol == "official" and bench.official_ties == bench.ties == "first"
+    first, second = bench.items[0][0], bench.items[1][0]
+    assert first.options[0] == "a man riding a brown horse on the beach"  # ARO's pre_caption
+    assert len(first.options) == 5 and first.options != second.options and first.item_id == second.item_id == "0"
     again = OrderBenchmark("aro_coco_order", ann, tmp_path / "img", seeds=(0, 1))
     assert again.items == bench.items
-    true_high = {(r.key, opts[0]): 1.0 for r, seeds in bench.items for opts in seeds}
+    refs = bench.refs()
+    true_high = {(refs[it.image].key, it.options[0]): 1.0 for items in bench.items.values() for it in items}
     r = score(bench, true_high)
     assert r.metrics["precision_at_1"] == 100.0 and r.metrics["precision_at_1_std"] == 0.0
-    assert score(bench, {}).metrics["precision_at_1"] == 0.0  # all equal: ties fail
+    assert [(row["subset"], row["item_id"]) for row in r.rows] == [("seed_0", "0"), ("seed_0", "1"),
+                                                                  ("seed_1", "0"), ("seed_1", "1")]
+    r = score(bench, {})  # every option scores 0: argmax picks the true caption, listed first
+    assert r.metrics["precision_at_1"] == 100.0 and r.ties == 4
+    bench.ties = "strict"
+    assert score(bench, {}).metrics["precision_at_1"] == 0.0  # --ties strict: ties fail
 
 
 # --- VALSE, VL-CheckList, Winoground ------------------------------------------------------------------
@@ -201,7 +220,8 @@ def test_valse_valid_items_and_both_averages(tmp_path):
     (root / "foil-it.json").write_text(json.dumps({"1": item("c5", "f5", 2)}))
     bench = Valse(root, images)
     assert len(bench.items["existence"]) == 1  # the item with 1 validation is not valid
-    k = bench.items["existence"][0][0].key
+    assert bench.items["existence"][0][0] == "1"  # the item id is the file's key
+    k = bench.items["existence"][0][1].key  # a root without the layout folders is one flat folder
     scores = {(k, "c1"): 1, (k, "c2"): 0, (k, "f2"): 1, (k, "c3"): 1, (k, "c4"): 0, (k, "f4"): 1, (k, "c5"): 0, (k, "f5"): 1}
     r = score(bench, scores)
     assert r.metrics["existence"] == 100 and r.metrics["counting-hard"] == 50 and r.metrics["foil-it"] == 0

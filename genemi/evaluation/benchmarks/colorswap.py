@@ -1,0 +1,152 @@
+"""ColorSwap (Burapacheep, Gaur, Bhatia and Thrush, Findings of ACL 2024): 1,000 Winoground-style
+examples (700 train, 300 test) of 2 images x 2 captions whose color words are swapped.
+
+Two on-disk layouts, both as released (nothing is downloaded):
+
+* the gated Hugging Face dataset ``stanfordnlp/colorswap`` (a hub snapshot): ``<root>/data/<split>-*.parquet``
+  (``<root>/<split>-*.parquet`` or ``root`` = one ``.parquet`` file also work) with columns ``id``,
+  ``image_1``, ``image_2`` (images embedded as ``{bytes, path}``), ``caption_1``, ``caption_2``,
+  ``image_source``, ``caption_source``. The images are written once to the image cache
+  (:mod:`genemi.evaluation.benchmarks.hub_files`, as Winoground's Parquet);
+* the GitHub release (``Top34051/colorswap``, its Google Drive archive): ``<root>/<split>.json`` (or
+  ``<root>/data/<split>.json``), a JSON list of the same fields with ``image_1``/``image_2`` paths relative
+  to the JSON file's folder (``images/img_0_1.png``, from ``images.zip``).
+
+Metric: Winoground's text / image / group scores (:func:`~genemi.evaluation.benchmarks.winoground.
+winoground_scores`), caption_1 belonging to image_1. The authors' image-text-matching evaluation is a Colab
+notebook (not in the repository); the paper follows the Winoground schema, whose scorer compares with ``>``,
+so a tie is a failure (``official_ties = "strict"``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from genemi.caption_files import read_json
+from genemi.errors import DataError, ManifestError
+from genemi.evaluation.benchmarks.base import BenchmarkResult, ItemLog, MissingTracker, digest, percent
+from genemi.evaluation.benchmarks.hub_files import embedded_images, read_parquet
+from genemi.evaluation.benchmarks.winoground import winoground_scores, winoground_tie
+from genemi.evaluation.scoring import Embeddings, ImageRef
+
+SPLITS = ("train", "test")
+FIELDS = ("image_1", "image_2", "caption_1", "caption_2")
+EXTRA_FIELDS = ("image_source", "caption_source")
+
+
+class ColorSwap:
+    name = "colorswap"
+    official_ties = ties = "strict"  # Winoground schema: s(right) > s(wrong)
+
+    def __init__(self, root: str | Path, split: str = "test", image_cache: str | Path | None = None):
+        self.root = Path(root)
+        if split not in (*SPLITS, "all"):
+            raise DataError(f"ColorSwap: split must be train, test or all, not {split!r}")
+        self.split = split
+        self.image_cache = image_cache  # None: hub_files' default ($GENEMI_CACHE/embedded_images)
+        splits = (split,) if self.root.is_file() else SPLITS if split == "all" else (split,)
+        #: (split, item id, image_1, image_2, caption_1, caption_2, extra columns)
+        self.items: list[tuple[str, str, ImageRef, ImageRef, str, str, dict]] = []
+        self.files: list[Path] = []
+        for name in splits:
+            json_file, parquet = self._find(name)
+            if json_file is not None:
+                self.files.append(json_file)
+                self.items += self._from_json(name, json_file)
+            else:
+                self.files += parquet
+                for path in parquet:
+                    self.items += self._from_parquet(name, path)
+        if not self.items:
+            raise DataError(f"ColorSwap: no examples in {', '.join(map(str, self.files))}")
+
+    # --- loading ---------------------------------------------------------------------------------------
+
+    def _find(self, split: str) -> tuple[Path | None, list[Path]]:
+        if self.root.is_file():
+            if self.root.suffix == ".parquet":
+                return None, [self.root]
+            if self.root.suffix == ".json":
+                return self.root, []
+            raise DataError(f"ColorSwap: {self.root} is neither a .parquet nor a .json file")
+        for folder in (self.root, self.root / "data"):
+            if (folder / f"{split}.json").is_file():
+                return folder / f"{split}.json", []
+        for folder in (self.root / "data", self.root):
+            found = sorted(folder.glob(f"{split}-*.parquet"))
+            if found:
+                return None, found
+        raise DataError(f"ColorSwap: no {split} split in {self.root} (expected data/{split}-*.parquet from the "
+                        f"stanfordnlp/colorswap hub snapshot, or {split}.json + images/ from the GitHub release)")
+
+    @staticmethod
+    def _check(obj: object, where: str, fields: tuple[str, ...] = FIELDS) -> None:
+        if not isinstance(obj, dict):
+            raise ManifestError(f"{where}: expected an object with {', '.join(fields)}")
+        absent = [k for k in fields if k not in obj]
+        if absent:
+            raise ManifestError(f"{where}: missing {', '.join(absent)}")
+        for key in ("caption_1", "caption_2"):
+            if not isinstance(obj[key], str):
+                raise ManifestError(f"{where}: {key} is not a string ({obj[key]!r})")
+
+    @staticmethod
+    def _id(obj: dict, position: int) -> str:
+        return str(obj["id"]) if obj.get("id") is not None else str(position)
+
+    def _from_json(self, split: str, path: Path) -> list:
+        data = read_json(path)
+        if not isinstance(data, list):
+            raise ManifestError(f"{path}: expected a JSON list of examples (ColorSwap layout)")
+        out = []
+        for k, obj in enumerate(data):
+            where = f"{path}: example {k}"
+            self._check(obj, where)
+            refs = []
+            for key in ("image_1", "image_2"):
+                if not isinstance(obj[key], str):
+                    raise ManifestError(f"{where}: {key} must be an image path relative to {path.parent}")
+                refs.append(ImageRef(str(path.parent / obj[key])))
+            out.append((split, self._id(obj, len(self.items) + k), *refs, obj["caption_1"], obj["caption_2"],
+                        {f: obj.get(f) for f in EXTRA_FIELDS}))
+        return out
+
+    def _from_parquet(self, split: str, path: Path) -> list:
+        rows = read_parquet(path, ("caption_1", "caption_2"), optional=("id", *EXTRA_FIELDS))
+        images = embedded_images(path, ("image_1", "image_2"), self.image_cache)
+        out = []
+        for n, (obj, files) in enumerate(zip(rows, images)):
+            self._check(obj, f"{path}: row {n}", ("caption_1", "caption_2"))
+            out.append((split, self._id(obj, len(self.items) + len(out)), ImageRef(str(files["image_1"])),
+                        ImageRef(str(files["image_2"])), obj["caption_1"], obj["caption_2"],
+                        {f: obj.get(f) for f in EXTRA_FIELDS}))
+        return out
+
+    # --- benchmark API ---------------------------------------------------------------------------------
+
+    def inputs(self):
+        return [r for i in self.items for r in i[2:4]], [t for i in self.items for t in i[4:6]]
+
+    def cache_key(self) -> str:
+        return digest(*self.files, self.split, str(self.root))
+
+    def score(self, emb: Embeddings) -> BenchmarkResult:
+        missing, log = MissingTracker(emb), ItemLog(self.ties)
+        text, image, group = [], [], []
+        for split, item_id, i1, i2, c1, c2, extra in self.items:
+            if not missing.ok(i1, i2):
+                continue
+            a, b = emb.sims(i1, [c1, c2]), emb.sims(i2, [c1, c2])
+            # sij = s(caption_i, image_j), with the dataset's _1/_2 as 0/1
+            s00, s01, s10, s11 = float(a[0]), float(b[0]), float(a[1]), float(b[1])
+            t, im, g = winoground_scores(s00, s01, s10, s11, self.ties)
+            # scores as Winoground's rows: c1_i1, c1_i2, c2_i1, c2_i2 (caption_i with image_j)
+            log.add(item_id, split, winoground_tie(s00, s01, s10, s11), scores=[s00, s01, s10, s11],
+                    text=t, image=im, group=g, **{k: v for k, v in extra.items() if v is not None})
+            text.append(t), image.append(im), group.append(g)
+        metrics = {"text": percent(text), "image": percent(image), "group": percent(group)}
+        result = BenchmarkResult(self.name, metrics, ["text", "image", "group"], len(self.items), len(text),
+                                 missing.count, missing.examples)
+        if self.split != "test":
+            result.notes.append(f"split: {self.split}")
+        return log.fill(result)

@@ -80,9 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--suite", choices=tuple(SUITES), default=None,
                    help="a benchmark set and its summary table (suite_<name>.md): "
                    + "; ".join(f"{k}: {v.description}" for k, v in SUITES.items()))
-    b.add_argument("--ties", choices=("official", "strict"), default="official",
+    b.add_argument("--ties", choices=("official", "strict", "first"), default="official",
                    help="exact ties between the right and a wrong option: decided as each benchmark's official "
-                   "scorer does (official), or always counted wrong (strict); the tie count is in the results")
+                   "scorer does (official), always counted wrong (strict), or won by the option listed first, "
+                   "numpy argmax's way, as CLIP_benchmark scores Winoground (first); the tie count is in the results")
     b.add_argument("--data-config", default=None, help="YAML with one section of paths per benchmark (configs/eval/)")
     b.add_argument("--sugarcrepe-root", help="folder with SugarCrepe's 7 JSON files")
     b.add_argument("--coco-val2017", help="COCO val2017 images (SugarCrepe, SugarCrepe++, What'sUp COCO-spatial)")

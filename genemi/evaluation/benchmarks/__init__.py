@@ -96,10 +96,11 @@ from genemi.evaluation.benchmarks import colorswap as _colorswap, whatsup as _wh
 def build_benchmarks(names: list[str], data: Mapping[str, Mapping[str, Any]], ties: str = "official") -> list[Benchmark]:
     """Instantiate the named benchmarks from their data sections (loading and validating annotations).
 
-    ``ties``: ``official`` keeps each benchmark's official tie rule; ``strict`` counts every exact tie as wrong.
+    ``ties``: ``official`` keeps each benchmark's official tie rule; ``strict`` counts every exact tie as wrong;
+    ``first`` lets the option listed first win (argmax) everywhere.
     """
     if ties not in ("official", *TIE_RULES):
-        raise ConfigError(f"--ties must be 'official' or 'strict', not {ties!r}")
+        raise ConfigError(f"--ties must be 'official', 'strict' or 'first', not {ties!r}")
     out: list[Benchmark] = []
     for name in names:
         if name not in BENCHMARKS:

@@ -1,10 +1,11 @@
 """What every benchmark provides: its inputs (images, texts), a cache key, and its official metric.
 
 Tie rules. Official scorers break an exact tie between the right option and a wrong one differently:
-``strict`` (SugarCrepe's ``>``, VALSE's softmax > 0.5) counts it as wrong; ``first`` (``argmax``, as ARO and
-clip_benchmark's Winoground) picks the option listed first, so the outcome depends on the official option
-order, which the benchmarks keep. Each benchmark class names its scorer's rule in ``official_ties``;
-``genemi eval --ties strict`` sets ``ties = "strict"`` on every benchmark.
+``strict`` (SugarCrepe's ``>``, VALSE's softmax > 0.5, Winoground's definition) counts it as wrong; ``first``
+(``argmax``: ARO, What'sUp, SPEC, CREPE; also CLIP_benchmark's way of scoring Winoground) picks the option
+listed first, so the outcome depends on the official option order, which the benchmarks keep. Each benchmark
+class names its scorer's rule in ``official_ties``; ``genemi eval --ties strict|first`` sets ``ties`` on every
+benchmark.
 
 Per-item output. Every ``score`` records one row per item in an :class:`ItemLog` (item id, subset, every
 option's score, the decision, whether it was an exact tie); ``--save-item-scores`` writes them.

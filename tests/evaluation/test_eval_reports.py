@@ -174,3 +174,18 @@ def test_cli_item_scores_ties_suite_comparison_and_compare_tool(tmp_path, tiny_c
     assert cli.main(args + ["--reference", "ghost"]) == 2
     err = capsys.readouterr().err
     assert "results folder not found" in err and "--reference 'ghost' is not among the models" in err
+
+
+def test_shared_data_flags_fill_only_benchmarks_given_otherwise(tmp_path):
+    parse = cli.build_parser().parse_args
+    data = cli.data_config(parse(["--sugarcrepe-root", "sc", "--coco-val2017", "val2017"]))
+    assert data == {"sugarcrepe": {"root": "sc", "images": "val2017"}}  # SugarCrepe++ / What'sUp not configured
+    data = cli.data_config(parse(["--sugarcrepe-pp-root", "pp", "--whatsup-root", "wu", "--coco-val2017", "v"]))
+    assert data["sugarcrepe_pp"] == {"root": "pp", "images": "v"} and data["whatsup"]["coco_images"] == "v"
+    data = cli.data_config(parse(["--whatsup-root", "wu", "--whatsup-coco-images", "mine", "--coco-val2017", "v"]))
+    assert data["whatsup"]["coco_images"] == "mine"  # the specific flag wins
+    data = cli.data_config(parse(["--crepe-prod-root", "p", "--crepe-syst-root", "s", "--crepe-images", "vg",
+                                  "--crepe-pretraining", "cc12m,laion"]))
+    assert data["crepe_productivity"]["images"] == data["crepe_systematicity"]["images"] == "vg"
+    with pytest.raises(ConfigError, match="--crepe-images is given but none of"):
+        cli.data_config(parse(["--crepe-images", "vg"]))

@@ -18,7 +18,8 @@ COMMANDS = {
     "negatives": ("genemi.negatives.command",
                   "generate typed text hard negatives (CE-CLIP / NegCLIP / SugarCrepe edits) from captions"),
     "eval": ("genemi.evaluation.eval_autogmentation",
-             "evaluate snapshots on SugarCrepe(++), ARO, VALSE, VL-CheckList, Winoground, GeNeMi test set, retention"),
+             "evaluate snapshots on SugarCrepe(++), ARO, VALSE, VL-CheckList, Winoground, What'sUp, CREPE, SPEC, "
+             "ColorSwap, GeNeMi test set, retention; `genemi eval compare` compares evaluated models"),
     "convert": ("genemi.convert", "convert original Grounding DINO files (.pth + .py config) to a transformers folder"),
     "demo": ("genemi.demo", "built-in shapes data + tiny models: generate, negatives, train, evaluate (offline, seconds)"),
 }

@@ -24,6 +24,11 @@ DATA_FLAGS = {
     "coco_order_annotations": ("aro", "coco_order.annotations"), "coco_order_images": ("aro", "coco_order.images"),
     "flickr_order_annotations": ("aro", "flickr_order.annotations"),
     "flickr_order_images": ("aro", "flickr_order.images"), "order_seeds": ("aro", "seeds"),
+    "aro_order_protocol": ("aro", "order_protocol"),
+    "coco_order_options": ("aro", "coco_order.options_file"),
+    "flickr_order_options": ("aro", "flickr_order.options_file"),
+    "coco_order_write_options": ("aro", "coco_order.write_options"),
+    "flickr_order_write_options": ("aro", "flickr_order.write_options"),
     "valse_root": ("valse", "root"), "valse_images": ("valse", "images"),
     "vl_checklist_root": ("vl_checklist", "root"), "vl_checklist_images": ("vl_checklist", "images"),
     "winoground_root": ("winoground", "root"),
@@ -45,6 +50,14 @@ SHARED_DATA_FLAGS = {
     "crepe_images": (("crepe_productivity", "images"), ("crepe_systematicity", "images")),
     "embedded_image_cache": (("winoground", "image_cache"), ("colorswap", "image_cache")),
 }
+
+
+def seed_list(text: str) -> list[int]:
+    """``0,1,2`` -> [0, 1, 2] (an argparse type)."""
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,8 +108,18 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--coco-order-images", help="COCO 2014 image root for COCO-Order")
     b.add_argument("--flickr-order-annotations", help="Flickr30k Karpathy test JSON for Flickr-Order")
     b.add_argument("--flickr-order-images", help="Flickr30k image root")
-    b.add_argument("--order-seeds", type=lambda s: [int(x) for x in s.split(",")], default=None,
+    b.add_argument("--order-seeds", type=seed_list, default=None,
                    help="seeds of the COCO/Flickr-Order perturbations (default 0,1,2,3,4)")
+    b.add_argument("--aro-order-protocol", choices=("official", "strict"), default=None,
+                   help="COCO/Flickr-Order caption options: ARO's own (official, default: its perturbations of the "
+                   "raw caption, which may repeat it) or genemi's variant that never offers the true caption twice "
+                   "(strict)")
+    b.add_argument("--coco-order-options", metavar="FILE",
+                   help="fixed COCO-Order options (JSONL written by --coco-order-write-options), so models are "
+                   "compared on identical options; the annotations are then not read")
+    b.add_argument("--flickr-order-options", metavar="FILE", help="fixed Flickr-Order options (see --coco-order-options)")
+    b.add_argument("--coco-order-write-options", metavar="FILE", help="write the generated COCO-Order options here")
+    b.add_argument("--flickr-order-write-options", metavar="FILE", help="write the generated Flickr-Order options here")
     b.add_argument("--valse-root", help="VALSE data/ folder (existence.json, ...)")
     b.add_argument("--valse-images",
                    help="one VALSE image root with the CLIP script's layout (visual7w/, coco/2017/val2017/, "

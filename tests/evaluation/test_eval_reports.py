@@ -189,3 +189,17 @@ def test_shared_data_flags_fill_only_benchmarks_given_otherwise(tmp_path):
     assert data["crepe_productivity"]["images"] == data["crepe_systematicity"]["images"] == "vg"
     with pytest.raises(ConfigError, match="--crepe-images is given but none of"):
         cli.data_config(parse(["--crepe-images", "vg"]))
+
+
+def test_aro_order_flags_reach_the_data_config(capsys):
+    parse = cli.build_parser().parse_args
+    data = cli.data_config(parse(["--coco-order-annotations", "k.json", "--coco-order-images", "coco",
+                                  "--coco-order-write-options", "opts.jsonl", "--aro-order-protocol", "strict",
+                                  "--order-seeds", "3,4"]))
+    assert data["aro"] == {"coco_order": {"annotations": "k.json", "images": "coco", "write_options": "opts.jsonl"},
+                           "order_protocol": "strict", "seeds": [3, 4]}
+    data = cli.data_config(parse(["--flickr-order-options", "f.jsonl", "--flickr-order-images", "f"]))
+    assert data["aro"]["flickr_order"] == {"options_file": "f.jsonl", "images": "f"}
+    with pytest.raises(SystemExit):
+        parse(["--order-seeds", "1,x"])
+    assert "expected comma-separated integers" in capsys.readouterr().err

@@ -222,7 +222,6 @@ def run(args) -> tuple[Path, list[str]]:
 
     from genemi.distributed import DistEnv, resolve_device
     from genemi.evaluation.benchmarks import build_benchmarks
-    from genemi.evaluation.reports import load_results, markdown_table, write_csv, write_plots
     from genemi.evaluation.runner import evaluate, pending, write_result
     from genemi.evaluation.scoring import ClipEmbedder, EmbeddingCache
     from genemi.evaluation.snapshots import collect_models

@@ -9,8 +9,13 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 
 from genemi.errors import ConfigError
+from genemi.evaluation.benchmarks import colorswap as _colorswap
+from genemi.evaluation.benchmarks import crepe as _crepe
+from genemi.evaluation.benchmarks import spec as _spec
+from genemi.evaluation.benchmarks import whatsup as _whatsup
 from genemi.evaluation.benchmarks.aro import ORDER_SEEDS, OrderBenchmark, VGAttribution, VGRelation
 from genemi.evaluation.benchmarks.base import TIE_RULES, Benchmark, BenchmarkResult
+from genemi.evaluation.benchmarks.base import need_options as _need
 from genemi.evaluation.benchmarks.genemi_testset import GenemiTestSet
 from genemi.evaluation.benchmarks.retention import Retrieval, ZeroShot
 from genemi.evaluation.benchmarks.sugarcrepe import SugarCrepe, SugarCrepePP
@@ -19,11 +24,6 @@ from genemi.evaluation.benchmarks.vl_checklist import MAX_PER_FILE, VLCheckList
 from genemi.evaluation.benchmarks.winoground import Winoground
 
 
-def _need(opts: Mapping[str, Any], bench: str, *keys: str) -> list[Any]:
-    missing = [k for k in keys if not opts.get(k)]
-    if missing:
-        raise ConfigError(f"benchmark {bench!r} needs {', '.join(missing)} in its data config (or the matching flags)")
-    return [opts[k] for k in keys]
 
 
 def _aro(opts: Mapping[str, Any]) -> list[Benchmark]:
@@ -89,8 +89,6 @@ BENCHMARKS: dict[str, tuple[Callable[[Mapping[str, Any]], list[Benchmark]], str]
                   "ColorSwap text/image/group (hub Parquet or GitHub test.json + images/)"),
 }
 
-from genemi.evaluation.benchmarks import crepe as _crepe, spec as _spec  # noqa: E402 (builders above, CREPE/SPEC)
-from genemi.evaluation.benchmarks import colorswap as _colorswap, whatsup as _whatsup  # noqa: E402 (builders above)
 
 
 def build_benchmarks(names: list[str], data: Mapping[str, Mapping[str, Any]], ties: str = "official") -> list[Benchmark]:

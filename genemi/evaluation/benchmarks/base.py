@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -106,6 +106,16 @@ class Benchmark(Protocol):
 
     def score(self, emb: Embeddings) -> BenchmarkResult:
         """The official metric from the embeddings."""
+
+
+def need_options(opts: Mapping[str, Any], bench: str, *keys: str) -> list[Any]:
+    """The values of a benchmark's required data-config options, or a ConfigError naming the missing ones."""
+    from genemi.errors import ConfigError
+
+    missing = [k for k in keys if not opts.get(k)]
+    if missing:
+        raise ConfigError(f"benchmark {bench!r} needs {', '.join(missing)} in its data config (or the matching flags)")
+    return [opts[k] for k in keys]
 
 
 def require_fields(item: object, fields: Sequence[str], where: str) -> None:

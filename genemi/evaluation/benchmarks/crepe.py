@@ -38,7 +38,15 @@ import numpy as np
 
 from genemi.caption_files import read_text
 from genemi.errors import ConfigError, DataError, ManifestError
-from genemi.evaluation.benchmarks.base import TIE_RULES, BenchmarkResult, ItemLog, MissingTracker, digest, mean
+from genemi.evaluation.benchmarks.base import (
+    TIE_RULES,
+    BenchmarkResult,
+    ItemLog,
+    MissingTracker,
+    digest,
+    mean,
+    need_options,
+)
 from genemi.evaluation.scoring import Embeddings, ImageRef
 
 PROD_TYPES = ("atom", "swap", "negate")
@@ -301,21 +309,14 @@ class CrepeSystematicity(_CrepeBase):
         return self._result(emb, lambda metrics: {}, headline)
 
 
-def _need(opts: Mapping[str, Any], bench: str, *keys: str) -> list[Any]:
-    missing = [k for k in keys if not opts.get(k)]
-    if missing:
-        raise ConfigError(f"benchmark {bench!r} needs {', '.join(missing)} in its data config (or the matching flags)")
-    return [opts[k] for k in keys]
-
-
 def build_productivity(opts: Mapping[str, Any]) -> list[CrepeProductivity]:
     """Registry builder: ``root`` (prod_hard_negatives), ``images`` (VG), optional ``types``, ``complexities``."""
-    root, images = _need(opts, "crepe_productivity", "root", "images")
+    root, images = need_options(opts, "crepe_productivity", "root", "images")
     return [CrepeProductivity(root, images, opts.get("types"), opts.get("complexities"))]
 
 
 def build_systematicity(opts: Mapping[str, Any]) -> list[CrepeSystematicity]:
     """Registry builder: ``root`` (syst_hard_negatives), ``images`` (VG), ``pretraining``, optional ``types``."""
-    root, images, pretraining = _need(opts, "crepe_systematicity", "root", "images", "pretraining")
+    root, images, pretraining = need_options(opts, "crepe_systematicity", "root", "images", "pretraining")
     splits = [p.strip() for p in pretraining.split(",") if p.strip()] if isinstance(pretraining, str) else list(pretraining)
     return [CrepeSystematicity(root, images, p, opts.get("types")) for p in splits]

@@ -17,39 +17,7 @@ from genemi.evaluation.benchmarks.sugarcrepe import SugarCrepe, SugarCrepePP
 from genemi.evaluation.benchmarks.valse import Valse
 from genemi.evaluation.benchmarks.vl_checklist import VLCheckList
 from genemi.evaluation.benchmarks.winoground import Winoground
-from genemi.evaluation.scoring import embed
-
-
-class FixedEmbedder:
-    """Image ``j`` is the one-hot e_j; a text's vector holds its score with each image, so
-    s(image, text) is exactly ``scores[(image, text)]`` (0 when not given). Missing files are reported."""
-
-    key = "fixed"
-
-    def __init__(self, scores: dict, text_vecs: dict | None = None):
-        self.scores, self.text_vecs = scores, text_vecs or {}
-
-    def embed_images(self, images):
-        from pathlib import Path
-
-        self.order = [i.key for i in images]
-        errors = [None if Path(i.path).exists() else f"image not found: {i.path}" for i in images]
-        dim = max([len(images)] + [len(v) for v in self.text_vecs.values()])
-        return np.eye(len(images), dim, dtype=np.float32), errors
-
-    def embed_texts(self, texts):
-        if self.text_vecs:
-            return np.array([self.text_vecs[t] for t in texts], dtype=np.float32)
-        vecs = np.zeros((len(texts), len(self.order)), dtype=np.float32)
-        for n, text in enumerate(texts):
-            for j, key in enumerate(self.order):
-                vecs[n, j] = self.scores.get((key, text), 0.0)
-        return vecs
-
-
-def score(bench, scores, text_vecs=None):
-    images, texts = bench.inputs()
-    return bench.score(embed(FixedEmbedder(scores, text_vecs), images, texts))
+from tests.evaluation.fixed_scores import score
 
 
 def write_images(folder, names):

@@ -4,45 +4,13 @@ injected embeddings of known similarities (ties under both rules, per-item rows,
 import json
 import math
 
-import numpy as np
 import pytest
 from PIL import Image
 
 from genemi.errors import ConfigError, DataError, ManifestError
 from genemi.evaluation.benchmarks.crepe import CrepeProductivity, CrepeSystematicity, caption_rank
 from genemi.evaluation.benchmarks.spec import Spec
-from genemi.evaluation.scoring import embed
-
-
-class FixedEmbedder:
-    """Image ``j`` is the one-hot e_j; a text's vector holds its score with each image (by image key), so
-    s(image, text) is exactly ``scores[(image key, text)]`` (0 when not given). Missing files are reported."""
-
-    key = "fixed"
-
-    def __init__(self, scores: dict):
-        self.scores = scores
-
-    def embed_images(self, images):
-        from pathlib import Path
-
-        self.order = [i.key for i in images]
-        errors = [None if Path(i.path).exists() else f"image not found: {i.path}" for i in images]
-        return np.eye(len(images), dtype=np.float32), errors
-
-    def embed_texts(self, texts):
-        vecs = np.zeros((len(texts), len(self.order)), dtype=np.float32)
-        for n, text in enumerate(texts):
-            for j, key in enumerate(self.order):
-                vecs[n, j] = self.scores.get((key, text), 0.0)
-        return vecs
-
-
-def run(bench, scores, ties=None):
-    if ties:
-        bench.ties = ties
-    images, texts = bench.inputs()
-    return bench.score(embed(FixedEmbedder(scores), images, texts))
+from tests.evaluation.fixed_scores import score as run
 
 
 def png(path, shade=0):

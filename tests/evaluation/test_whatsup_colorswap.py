@@ -8,7 +8,6 @@ import math
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -16,38 +15,9 @@ from genemi.errors import ConfigError, DataError, ManifestError
 from genemi.evaluation.benchmarks import build_benchmarks
 from genemi.evaluation.benchmarks.colorswap import ColorSwap
 from genemi.evaluation.benchmarks.whatsup import WhatsUp
-from genemi.evaluation.scoring import embed
+from tests.evaluation.fixed_scores import score as run
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-class FixedEmbedder:
-    """Image ``j`` is the one-hot e_j; a text's vector holds its score with each image, so
-    s(image, text) is exactly ``scores[(image key, text)]`` (0 when not given). Missing files are reported."""
-
-    key = "fixed"
-
-    def __init__(self, scores: dict):
-        self.scores = scores
-
-    def embed_images(self, images):
-        self.order = [i.key for i in images]
-        errors = [None if Path(i.path).exists() else f"image not found: {i.path}" for i in images]
-        return np.eye(len(images), dtype=np.float32), errors
-
-    def embed_texts(self, texts):
-        vecs = np.zeros((len(texts), len(self.order)), dtype=np.float32)
-        for n, text in enumerate(texts):
-            for j, key in enumerate(self.order):
-                vecs[n, j] = self.scores.get((key, text), 0.0)
-        return vecs
-
-
-def run(bench, scores, ties=None):
-    if ties:
-        bench.ties = ties
-    images, texts = bench.inputs()
-    return bench.score(embed(FixedEmbedder(scores), images, texts))
 
 
 def png(path: Path, color) -> None:

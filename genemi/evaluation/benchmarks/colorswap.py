@@ -26,7 +26,7 @@ from genemi.caption_files import read_json
 from genemi.errors import DataError, ManifestError
 from genemi.evaluation.benchmarks.base import BenchmarkResult, ItemLog, MissingTracker, digest, percent
 from genemi.evaluation.benchmarks.hub_files import embedded_images, read_parquet
-from genemi.evaluation.benchmarks.winoground import winoground_scores, winoground_tie
+from genemi.evaluation.benchmarks.winoground import score_2x2
 from genemi.evaluation.scoring import Embeddings, ImageRef
 
 SPLITS = ("train", "test")
@@ -136,13 +136,9 @@ class ColorSwap:
         for split, item_id, i1, i2, c1, c2, extra in self.items:
             if not missing.ok(i1, i2):
                 continue
-            a, b = emb.sims(i1, [c1, c2]), emb.sims(i2, [c1, c2])
-            # sij = s(caption_i, image_j), with the dataset's _1/_2 as 0/1
-            s00, s01, s10, s11 = float(a[0]), float(b[0]), float(a[1]), float(b[1])
-            t, im, g = winoground_scores(s00, s01, s10, s11, self.ties)
-            # scores as Winoground's rows: c1_i1, c1_i2, c2_i1, c2_i2 (caption_i with image_j)
-            log.add(item_id, split, winoground_tie(s00, s01, s10, s11), scores=[s00, s01, s10, s11],
-                    text=t, image=im, group=g, **{k: v for k, v in extra.items() if v is not None})
+            # the dataset's _1/_2 are Winoground's 0/1: scores c1_i1, c1_i2, c2_i1, c2_i2
+            t, im, g = score_2x2(emb, log, item_id, split, i1, i2, c1, c2,
+                                 **{k: v for k, v in extra.items() if v is not None})
             text.append(t), image.append(im), group.append(g)
         metrics = {"text": percent(text), "image": percent(image), "group": percent(group)}
         result = BenchmarkResult(self.name, metrics, ["text", "image", "group"], len(self.items), len(text),

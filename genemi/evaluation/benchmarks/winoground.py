@@ -50,6 +50,18 @@ def winoground_tie(s00: float, s01: float, s10: float, s11: float) -> bool:
     return tied([s00, s10], 0) or tied([s01, s11], 1) or tied([s00, s01], 0) or tied([s10, s11], 1)
 
 
+def score_2x2(emb: Embeddings, log: ItemLog, item_id: object, subset: str | None, i0: ImageRef, i1: ImageRef,
+              c0: str, c1: str, **extra: object) -> tuple[bool, bool, bool]:
+    """Decide one Winoground-style example (caption_k belongs to image_k) under ``log``'s tie rule and record
+    its row (scores c0_i0, c0_i1, c1_i0, c1_i1); returns (text, image, group)."""
+    a, b = emb.sims(i0, [c0, c1]), emb.sims(i1, [c0, c1])
+    s00, s01, s10, s11 = float(a[0]), float(b[0]), float(a[1]), float(b[1])
+    t, im, g = winoground_scores(s00, s01, s10, s11, log.rule)
+    log.add(item_id, subset, winoground_tie(s00, s01, s10, s11), scores=[s00, s01, s10, s11],
+            text=t, image=im, group=g, **extra)
+    return t, im, g
+
+
 def _find(root: Path) -> tuple[str, list[Path]]:
     """("jsonl", [examples.jsonl]) or ("parquet", [files]) for a Winoground root."""
     if root.is_file():
@@ -125,12 +137,7 @@ class Winoground:
         for item_id, i0, i1, c0, c1 in self.items:
             if not missing.ok(i0, i1):
                 continue
-            a, b = emb.sims(i0, [c0, c1]), emb.sims(i1, [c0, c1])
-            s00, s01, s10, s11 = float(a[0]), float(b[0]), float(a[1]), float(b[1])
-            t, im, g = winoground_scores(s00, s01, s10, s11, self.ties)
-            # scores: c0_i0, c0_i1, c1_i0, c1_i1 (caption_i with image_j)
-            log.add(item_id, None, winoground_tie(s00, s01, s10, s11), scores=[s00, s01, s10, s11],
-                    text=t, image=im, group=g)
+            t, im, g = score_2x2(emb, log, item_id, None, i0, i1, c0, c1)
             text.append(t), image.append(im), group.append(g)
         metrics = {"text": percent(text), "image": percent(image), "group": percent(group)}
         return log.fill(BenchmarkResult(self.name, metrics, ["text", "image", "group"], len(self.items), len(text),

@@ -19,7 +19,7 @@ import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
 from genemi.errors import DataError, ManifestError
 from genemi.manifest import iter_json_lines
@@ -60,6 +60,16 @@ def _json_lines(path: Path, text: str):
             if not isinstance(obj, dict):
                 raise ManifestError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
             yield number, obj
+
+
+def iter_json_objects(path: str | Path, encoding: str = "utf-8") -> Iterator[tuple[int, dict]]:
+    """``(line number, object)`` per non-empty line of a JSONL file in ``encoding``. UTF-8 goes through the
+    manifest reader, which also drops a last line torn by an interrupted write."""
+    import codecs
+
+    if codecs.lookup(encoding).name == "utf-8":
+        return iter_json_lines(path)
+    return _json_lines(Path(path), read_text(path, encoding))
 
 
 def read_json(path: str | Path, encoding: str = "utf-8") -> Any:
@@ -139,9 +149,7 @@ def read_caption_entries(
             rows = [(f"{n + 2}", {"image": r[csv_img_key], "caption": r[csv_caption_key]}) for n, r in enumerate(reader)]
         return _entries_from_objects(path, rows, ":")
     if fmt == "jsonl":
-        if codecs.lookup(encoding).name == "utf-8":
-            return _entries_from_objects(path, iter_json_lines(path), ":")
-        return _entries_from_objects(path, _json_lines(path, read_text(path, encoding)), ":")
+        return _entries_from_objects(path, iter_json_objects(path, encoding), ":")
     data = read_json(path, encoding)
     if isinstance(data, dict) and "annotations" in data and "images" in data:
         if fmt not in ("json", "coco"):

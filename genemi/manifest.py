@@ -54,8 +54,13 @@ def iter_json_lines(path: str | Path) -> Iterator[tuple[int, dict]]:
 
 def read_records(path: str | Path, record_type: type[R]) -> list[R]:
     """Read and validate every record of a JSONL manifest; errors name the file and line."""
+    return validate_records(path, iter_json_lines(path), record_type)
+
+
+def validate_records(path: str | Path, lines: Iterable[tuple[int, dict]], record_type: type[R]) -> list[R]:
+    """Validate ``(line number, object)`` pairs read from ``path``; errors name the file and line."""
     records = []
-    for line_no, obj in iter_json_lines(path):
+    for line_no, obj in lines:
         try:
             records.append(record_type.model_validate(obj))
         except ValidationError as exc:

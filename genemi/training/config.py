@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Literal
 
 from genemi.errors import ConfigError
+from genemi.training.datasets import check_dataset_type
 from genemi.training.losses import LossConfig
 from genemi.training.mining import MINING_MODES
 
-DatasetType = Literal["variations", "coco", "text_negatives", "csv", "webdataset"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 
 
@@ -47,7 +47,7 @@ class OptimConfig:
 
 @dataclass
 class DataConfig:
-    dataset_type: DatasetType = "variations"
+    dataset_type: str = "variations"  # a name in genemi.training.datasets.DATASET_TYPES
     dataset: Path | None = None  # variation JSON/JSONL, text-negative JSONL, CSV, or webdataset shard pattern
     image_root: Path | None = None  # root of the images that ``dataset`` names
     coco_dataset: Path | None = None  # pool of ordinary pairs mixed into each group
@@ -63,10 +63,25 @@ class DataConfig:
     augment: bool = False  # open_clip's random-resized-crop train transform instead of the eval transform
     normalize_captions: bool = True
     max_negatives: int | None = None  # hard negatives per caption to use (None: all in the data)
+    encoding: str = "utf-8"  # text encoding of the caption files (JSON, JSONL, CSV, shard txt/json)
+    train_num_samples: int | None = None  # webdataset: samples per epoch (None: sizes.json or counted)
+    dataset_resampled: bool = False  # webdataset: draw shards with replacement (open_clip's --dataset-resampled)
 
     def __post_init__(self) -> None:
+        import codecs
+
+        check_dataset_type(self.dataset_type)
         if self.workers < 0:
             raise ConfigError("data.workers must be >= 0")
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError as exc:
+            raise ConfigError(f"--encoding {self.encoding!r}: unknown text encoding") from exc
+        if self.train_num_samples is not None and self.train_num_samples < 1:
+            raise ConfigError(f"--train-num-samples must be at least 1, not {self.train_num_samples}")
+        if self.dataset_type != "webdataset" and (self.train_num_samples is not None or self.dataset_resampled):
+            raise ConfigError("--train-num-samples and --dataset-resampled apply to --dataset-type webdataset only "
+                              f"(an epoch of {self.dataset_type} is one pass over its groups)")
 
 
 @dataclass

@@ -364,7 +364,8 @@ def fit(cfg: TrainConfig, progress: bool = True) -> FitResult:
     )  # fmt: skip
     logger.info("data: %s", data.stats)
     steps_per_epoch = (data.steps_per_epoch or 0) // cfg.optim.accum_freq
-    # The schedule spans the whole run; max_steps only stops early (streamed data: it sets the span).
+    # The schedule spans the whole run; max_steps only stops early (it sets the span only if an epoch is
+    # shorter than one accumulated step).
     total_steps = steps_per_epoch * cfg.epochs if steps_per_epoch else (cfg.max_steps or 1)
 
     # 3. Optimizer and the rest of the state.

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 from genemi.cli import HelpFormatter
 from genemi.presets import load_config, merge_dicts, parse_set_overrides
 from genemi.training.config import TrainConfig
+from genemi.training.datasets import DATASET_TYPES
 from genemi.training.losses import LOSSES
 from genemi.training.mining import MINING_MODES
 
@@ -74,8 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lock-text", action="store_true", default=None, help="freeze the text tower")
 
     g = p.add_argument_group("data")
-    g.add_argument("--dataset-type", choices=["variations", "coco", "text_negatives", "csv", "webdataset"],
-                   help="format of --dataset [variations]")
+    g.add_argument("--dataset-type", choices=list(DATASET_TYPES), metavar="TYPE",
+                   help="format of --dataset [variations]: "
+                   + "; ".join(f"{name}: {description}" for name, (_, description) in DATASET_TYPES.items()))
     g.add_argument("--dataset", help="variation_annotation.json / variations .jsonl / negatives .jsonl / CSV / shards")
     g.add_argument("--image-root", help="folder the dataset's image paths are relative to")
     g.add_argument("--coco-dataset", help="COCO Karpathy JSON whose pairs are mixed into each group")
@@ -91,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--workers", type=int, help="data loader processes [2]")
     g.add_argument("--augment", action="store_true", default=None, help="random resized crops (default: eval transform)")
     g.add_argument("--max-negatives", type=int, help="hard negatives per caption to use [all]")
+    g.add_argument("--encoding", help="text encoding of the caption files (e.g. latin-1, cp1252) [utf-8]")
+    g.add_argument("--train-num-samples", type=int,
+                   help="webdataset: samples per epoch, split evenly over ranks [sizes.json, else counted in the shards]")
+    g.add_argument("--dataset-resampled", action="store_true", default=None,
+                   help="webdataset: draw shards with replacement per worker (any shard count works)")
 
     g = p.add_argument_group("batch mining")
     g.add_argument("--mode", choices=list(MINING_MODES), help="batch composition [item_based]")
@@ -141,7 +148,8 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
             "source_image_root": args.source_image_root, "include_source": args.include_source,
             "csv_img_key": args.csv_img_key, "csv_caption_key": args.csv_caption_key,
             "csv_separator": args.csv_separator, "workers": args.workers, "augment": args.augment,
-            "max_negatives": args.max_negatives,
+            "max_negatives": args.max_negatives, "encoding": args.encoding,
+            "train_num_samples": args.train_num_samples, "dataset_resampled": args.dataset_resampled,
         },
         "mining": {
             "mode": args.mode, "groups_per_batch": args.groups_per_batch,

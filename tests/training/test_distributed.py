@@ -92,3 +92,35 @@ def test_ddp_training_with_two_processes(tmp_path, shapes, tiny_clip):
     assert results[0] == results[1]  # same global loss on both ranks
     assert results[0][0] == 3  # 12 pairs / (2 per rank x 2 ranks)
     assert (tmp_path / "run" / "model_0.pt").exists()
+
+
+def _spawn(fn, args, timeout):
+    """Run ``fn(rank, *args)`` in two processes; fail (instead of hanging) if they are not done in ``timeout``."""
+    import time
+
+    ctx = mp.start_processes(fn, args=args, nprocs=2, join=False, start_method="spawn")
+    deadline = time.monotonic() + timeout
+    while not ctx.join(timeout=max(deadline - time.monotonic(), 0.1)):
+        if time.monotonic() > deadline:
+            for proc in ctx.processes:
+                proc.kill()
+            raise AssertionError(f"the two ranks did not finish within {timeout}s (a rank waiting in a collective)")
+
+
+def test_ddp_webdataset_with_uneven_shards_runs_equal_steps_per_epoch(tmp_path, shapes, tiny_clip):
+    from tests.training.wds_shards import write_shards
+
+    image = next((shapes.images / "sources").iterdir()).read_bytes()
+    pattern = write_shards(tmp_path / "shards", [5, 9, 2], image=image)  # 16 samples; any split is uneven
+    args = [
+        "--clip-model", str(tiny_clip["config"]), "--pretrained", str(tiny_clip["openai_state_dict"]),
+        "--dataset-type", "webdataset", "--dataset", pattern, "--batch-size", "2", "--epoch", "2",
+        "--save-path", str(tmp_path / "run"), "--workers", "0", "--device", "cpu", "--lr", "1e-4", "--log-every", "1",
+    ]
+    results = mp.Manager().dict()
+    _spawn(_train_worker, (_free_port(), args, results), timeout=120)
+    assert results[0][0] == results[1][0] == 8  # ceil(16 / (2 per rank x 2 ranks)) = 4 steps, 2 epochs
+    assert results[0][1] == results[1][1] and len(results[0][1]) == 2
+    rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()[1:]
+    per_epoch = [sum(1 for r in rows if r.startswith(f"{e},")) for e in (0, 1)]
+    assert per_epoch == [4, 4] and (tmp_path / "run" / "model_1.pt").exists()

@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override any config field, e.g. --set optim.min_lr=1e-7 (repeatable)")
     g.add_argument("--epoch", "--epochs", dest="epochs", type=int, help="number of epochs [10]")
-    g.add_argument("--save-path", "--save_path", "--output-dir", dest="save_path", type=str,
+    g.add_argument("--output-dir", "--save-path", "--save_path", dest="save_path", type=str,
                    help="output folder for snapshots and metrics [runs/genemi]")
     g.add_argument("--resume", type=str, help="snapshot model_{epoch}.pt to continue from, or 'latest'")
     g.add_argument("--model-checkpoint", dest="resume",

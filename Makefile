@@ -21,7 +21,7 @@ test: $(STAMP)
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest tests
 
 demo: $(STAMP)
-	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m genemi.demo --output demo_output
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m genemi.demo --output-dir demo_output
 
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/train_step.py

@@ -25,7 +25,7 @@ def convert_groundingdino(gd_config: str, gd_checkpoint: str, output: str, text_
 
     out = Path(output).expanduser()
     if out.exists() and any(out.iterdir()):
-        raise ConfigError(f"--output {out} exists and is not empty")
+        raise ConfigError(f"--output-dir {out} exists and is not empty")
     files = gdo.convert_original(gd_config, gd_checkpoint, text_encoder, swin)
     model = gdo.build_model(files)
     processor = gdo.build_processor(files.text_encoder)
@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--swin-sizes", metavar="JSON",
                    help='Swin sizes for a backbone outside the original table, e.g. \'{"embed_dim": 96, "depths": '
                         '[2, 2, 6, 2], "num_heads": [3, 6, 12, 24], "window_size": 7}\'')
-    p.add_argument("--output", required=True, metavar="DIR", help="new folder for the transformers model")
+    p.add_argument("--output-dir", "--output", dest="output", required=True, metavar="DIR", help="new folder for the transformers model")
     return p
 
 

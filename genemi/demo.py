@@ -24,7 +24,7 @@ from typing import Sequence
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="genemi demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("--output", default="demo_output", help="folder for the data, model and run [demo_output]")
+    parser.add_argument("--output-dir", "--output", dest="output", default="demo_output", help="folder for the data, model and run [demo_output]")
     parser.add_argument("--mode", default="item_based", choices=["allinone", "item_based", "image_based"])
     parser.add_argument("--epochs", type=int, default=2)
     args = parser.parse_args(argv)
@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--model-name", "demo", "--clip-model", str(model["config"]), "--quick-gelu", "on",
         "--snapshot_folder", str(out / "run"),
         "--baseline", f"start={model['openai_state_dict']}", "--evaluation-filepath", str(data.variations_jsonl),
-        "--evaluation-image-folder", str(data.images), "--output", str(out / "evaluation"), "--device", "cpu",
+        "--evaluation-image-folder", str(data.images), "--output-dir", str(out / "evaluation"), "--device", "cpu",
         "--workers", "0", "--no-progress",
     ])  # fmt: skip
     if rc == 0:

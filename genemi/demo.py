@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--itm-threshold", "none", "--iva-threshold", "none",  # random scores: the demo does not filter
         "--coco-dataset", str(data.coco_train), "--coco-image_dir", str(data.images),
         "--mode", args.mode, "--groups-per-batch", "8", "--epoch", str(args.epochs),
-        "--lr", "1e-4", "--save-path", str(out / "run"), "--workers", "0", "--device", "cpu",
+        "--lr", "1e-4", "--output-dir", str(out / "run"), "--workers", "0", "--device", "cpu",
     ])  # fmt: skip
     print("\n== 4/4 evaluation of the snapshots")
     rc = rc or eval_autogmentation.main([

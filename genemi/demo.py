@@ -82,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--snapshot_folder", str(out / "run"),
         "--baseline", f"start={model['openai_state_dict']}", "--evaluation-filepath", str(data.variations_jsonl),
         "--evaluation-image-folder", str(data.images), "--output-dir", str(out / "evaluation"), "--device", "cpu",
-        "--workers", "0", "--no-progress",
+        "--workers", "0", "--no-progress", "--save-item-scores",
     ])  # fmt: skip
     if rc == 0:
         print(f"\ngallery of the generated variations: {gen / 'gallery' / 'index.html'}")

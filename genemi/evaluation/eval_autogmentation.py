@@ -342,7 +342,19 @@ def _compare(args) -> list[str]:
     folder = Path(args.results)
     if not folder.is_dir():
         raise ConfigError(f"results folder not found: {folder}")
-    found = sorted(f.stem for f in folder.glob("*.json"))
+    import json
+
+    def order(path: Path) -> tuple:
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            meta = None
+        if not isinstance(meta, dict):
+            return (2, 0, path.stem)
+        epoch = meta.get("epoch")
+        return (0 if meta.get("baseline") else 1, epoch if isinstance(epoch, int) else 1 << 30, path.stem)
+
+    found = [f.stem for f in sorted(folder.glob("*.json"), key=order)]  # baselines, then snapshots by epoch
     labels = [m.strip() for m in args.models.split(",")] if args.models else found
     unknown = [m for m in labels if m not in found]
     if unknown:

@@ -349,12 +349,12 @@ def _compare(args) -> list[str]:
             meta = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             meta = None
-        if not isinstance(meta, dict):
-            return (2, 0, path.stem)
+        if not isinstance(meta, dict) or not isinstance(meta.get("benchmarks"), dict) or "label" not in meta:
+            return (2, 0, path.stem)  # not a genemi eval result
         epoch = meta.get("epoch")
         return (0 if meta.get("baseline") else 1, epoch if isinstance(epoch, int) else 1 << 30, path.stem)
 
-    found = [f.stem for f in sorted(folder.glob("*.json"), key=order)]  # baselines, then snapshots by epoch
+    found = [f.stem for f in sorted(folder.glob("*.json"), key=order) if order(f)[0] < 2]  # baselines, then by epoch
     labels = [m.strip() for m in args.models.split(",")] if args.models else found
     unknown = [m for m in labels if m not in found]
     if unknown:

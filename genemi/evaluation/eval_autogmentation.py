@@ -355,6 +355,8 @@ def _compare(args) -> list[str]:
         return (0 if meta.get("baseline") else 1, epoch if isinstance(epoch, int) else 1 << 30, path.stem)
 
     found = [f.stem for f in sorted(folder.glob("*.json"), key=order) if order(f)[0] < 2]  # baselines, then by epoch
+    if not found:
+        raise ConfigError(f"no genemi eval results (per-model JSON files) in {folder}")
     labels = [m.strip() for m in args.models.split(",")] if args.models else found
     unknown = [m for m in labels if m not in found]
     if unknown:

@@ -4,7 +4,7 @@ Keeps only the tests that need CUDA: those carrying a ``cuda`` or ``gpu`` marker
 names CUDA (``@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")``). Everything else is
 deselected, so the GPU run spends its minutes on what the CPU machines cannot check.
 
-spaCy is not carried to the GPU machine (too large for a device call, and CPU work). Where it is missing,
+spaCy and pyarrow are not carried to the GPU machine (too large for a device call, and CPU work). Where it is missing,
 the CUDA tests known to parse captions with it are deselected, and any other test that fails only because
 spaCy (or its model, nltk, wn) is absent is reported as skipped, with that reason, rather than failed.
 """
@@ -17,7 +17,7 @@ import pytest
 
 #: CUDA tests whose pipeline uses the ``captions`` tagger (spaCy noun phrases).
 NEEDS_SPACY = {"test_chain_on_cuda_with_offload"}
-CPU_ONLY_PACKAGES = ("spacy", "nltk", "wn", "en_core_web_sm")
+CPU_ONLY_PACKAGES = ("spacy", "nltk", "wn", "en_core_web_sm", "pyarrow")
 
 
 def needs_cuda(item) -> bool:

@@ -50,7 +50,9 @@ def read_text(path: str | Path, encoding: str = "utf-8") -> str:
                         "pass --encoding (e.g. latin-1) or re-encode the file as UTF-8") from exc
 
 
-def _json_lines(path: Path, text: str):
+def parse_json_lines(path: Path, text: str) -> Iterator[tuple[int, dict]]:
+    """``(line number, object)`` per non-empty line of decoded JSONL ``text``; every line must parse (a torn
+    last line is an error here), errors name ``path`` and the line."""
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             try:
@@ -69,7 +71,7 @@ def iter_json_objects(path: str | Path, encoding: str = "utf-8") -> Iterator[tup
 
     if codecs.lookup(encoding).name == "utf-8":
         return iter_json_lines(path)
-    return _json_lines(Path(path), read_text(path, encoding))
+    return parse_json_lines(Path(path), read_text(path, encoding))
 
 
 def read_json(path: str | Path, encoding: str = "utf-8") -> Any:

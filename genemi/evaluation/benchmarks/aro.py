@@ -46,7 +46,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from genemi.caption_files import read_caption_entries, read_json, read_text
+from genemi.caption_files import parse_json_lines, read_caption_entries, read_json, read_text
 from genemi.errors import DataError, ManifestError
 from genemi.evaluation.benchmarks.base import BenchmarkResult, ItemLog, MissingTracker, digest, mean, percent
 from genemi.evaluation.scoring import Embeddings, ImageRef
@@ -210,13 +210,8 @@ def _option_records(path: Path) -> Iterator[tuple[str, Any]]:
         for n, record in enumerate(data):
             yield f"{path}: record {n}", record
         return
-    for number, line in enumerate(read_text(path).splitlines(), start=1):
-        if line.strip():
-            try:
-                yield f"{path}:{number}", json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ManifestError(f"{path}:{number}: invalid JSON ({exc.msg}); one record per line, is the file "
-                                    "truncated?") from exc
+    for number, record in parse_json_lines(path, read_text(path)):
+        yield f"{path}:{number}", record
 
 
 def read_order_options(path: str | Path) -> tuple[dict[int, list[OrderItem]], set[str]]:

@@ -286,7 +286,7 @@ def run(args) -> tuple[Path, list[str]]:
 def write_reports(output: Path, labels: list[str], suite: str | None = None, reference: str | None = None) -> list[str]:
     """Tables, plots, the suite table and (two or more models) the comparison; prints the main table."""
     from genemi.evaluation.comparison import compare, load_item_tables
-    from genemi.evaluation.reports import load_results, markdown_table, write_csv, write_plots
+    from genemi.evaluation.reports import load_results, markdown_table, write_csv, write_plots, write_rows_csv
 
     results = load_results(output, labels)
     if not results:
@@ -309,14 +309,7 @@ def write_reports(output: Path, labels: list[str], suite: str | None = None, ref
         write_atomic(output / "comparison.md", text.encode("utf-8"))
         written.append("comparison.md")
         if flips:
-            import csv
-            import io
-
-            buf = io.StringIO()
-            writer = csv.DictWriter(buf, fieldnames=list(flips[0]), lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(flips)
-            write_atomic(output / "flipped_items.csv", buf.getvalue().encode("utf-8"))
+            write_rows_csv(output / "flipped_items.csv", list(flips[0]), flips)
             written.append("flipped_items.csv")
     return written
 

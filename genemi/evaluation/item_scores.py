@@ -9,7 +9,6 @@ or e.g. ``text``/``image``/``group`` for 2x2 benchmarks), ``tie`` and ``tie_rule
 from __future__ import annotations
 
 import csv
-import io
 import json
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -57,12 +56,9 @@ def write_item_scores(folder: Path, benchmark: str, rows: Sequence[dict], tie_ru
     path = item_scores_path(folder, benchmark, fmt)
     folder.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="raise", lineterminator="\n")
-        writer.writeheader()
-        for row in flat:
-            writer.writerow({k: "" if row.get(k) is None else row[k] for k in columns})
-        write_atomic(path, buf.getvalue().encode("utf-8"))
+        from genemi.evaluation.reports import write_rows_csv
+
+        write_rows_csv(path, columns, flat)
     else:
         import pyarrow as pa
         import pyarrow.parquet as pq

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from pathlib import Path
@@ -23,21 +24,31 @@ def _fmt(value) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.1f}"
 
 
+def write_rows_csv(path: Path, columns: Sequence[str], rows: Sequence[dict]) -> Path:
+    """``rows`` (dicts over ``columns``; None -> empty cell) as a CSV file, written atomically."""
+    from genemi.manifest import write_atomic
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="raise", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if row.get(k) is None else row[k] for k in columns})
+    write_atomic(path, buf.getvalue().encode("utf-8"))
+    return path
+
+
 def write_csv(results: list[dict], path: Path) -> Path:
+    """One row per model, one column per ``benchmark/metric``."""
     columns: list[str] = []
     for r in results:
         for bench, data in r.get("benchmarks", {}).items():
             for metric in data["metrics"]:
                 if f"{bench}/{metric}" not in columns:
                     columns.append(f"{bench}/{metric}")
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["model", "epoch", "checkpoint", *columns])
-        for r in results:
-            flat = {f"{b}/{m}": v for b, d in r.get("benchmarks", {}).items() for m, v in d["metrics"].items()}
-            writer.writerow([r["label"], "" if r.get("epoch") is None else r["epoch"], r.get("checkpoint") or "",
-                             *[flat.get(c, "") for c in columns]])
-    return path
+    rows = [{"model": r["label"], "epoch": r.get("epoch"), "checkpoint": r.get("checkpoint") or None,
+             **{f"{b}/{m}": v for b, d in r.get("benchmarks", {}).items() for m, v in d["metrics"].items()}}
+            for r in results]
+    return write_rows_csv(path, ["model", "epoch", "checkpoint", *columns], rows)
 
 
 def markdown_table(results: list[dict]) -> str:

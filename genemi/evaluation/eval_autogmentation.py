@@ -347,7 +347,7 @@ def _compare(args) -> list[str]:
         epoch = meta.get("epoch")
         return (0 if meta.get("baseline") else 1, epoch if isinstance(epoch, int) else 1 << 30, path.stem)
 
-    found = [f.stem for f in sorted(folder.glob("*.json"), key=order) if order(f)[0] < 2]  # baselines, then by epoch
+    found = [stem for rank, *_, stem in sorted(order(f) for f in folder.glob("*.json")) if rank < 2]  # baselines first
     if not found:
         raise ConfigError(f"no genemi eval results (per-model JSON files) in {folder}")
     labels = [m.strip() for m in args.models.split(",")] if args.models else found

@@ -21,6 +21,30 @@ from pathlib import Path
 from typing import Sequence
 
 
+def write_demo_inputs(out: Path):
+    """The shapes world under ``out/data`` and the tiny models under ``out/tiny_models``: ``(world, models)``
+    with ``models`` holding the CLIP files and the Grounding DINO, SAM, SD inpainting and BLIP ITM paths."""
+    from genemi.models.tiny import (save_tiny_blip_itm, save_tiny_clip, save_tiny_grounding_dino, save_tiny_sam,
+                                    save_tiny_sd_inpainting)
+    from genemi.synthetic import write_world
+
+    folder = out / "tiny_models"
+    data = write_world(out / "data", num_train=24, num_test=8, size=64, vga_pairs=1, vga_per_pair=4)
+    models = {"clip": save_tiny_clip(folder / "clip"), "grounding_dino": save_tiny_grounding_dino(folder)["grounding_dino"],
+              "sam": save_tiny_sam(folder)["sam"], "sd_inpainting": save_tiny_sd_inpainting(folder)["sd_inpainting"],
+              "blip_itm": save_tiny_blip_itm(folder)["blip_itm"]}
+    return data, models
+
+
+def generation_argv(data, models: dict, gen: Path) -> list[str]:
+    """The demo's ``genemi generate`` command line (every stage on 8 of the world's train images)."""
+    return ["--annotation-file", str(data.coco_train), "--root-dir", str(data.images),
+            "--gd-model", str(models["grounding_dino"]), "--sam-checkpoint", str(models["sam"]),
+            "--sd-checkpoint", str(models["sd_inpainting"]), "--sd-num-steps", "4", "--blip-model",
+            str(models["blip_itm"]), "--output-dir", str(gen), "--limit", "8", "--device", "cpu",
+            "--save-annotated-image", "--no-progress"]  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="genemi demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
@@ -37,31 +61,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from genemi.evaluation import eval_autogmentation
     from genemi.generation_pipeline import pipeline
-    from genemi.models.tiny import (save_tiny_blip_itm, save_tiny_clip, save_tiny_grounding_dino, save_tiny_sam,
-                                    save_tiny_sd_inpainting)
     from genemi.negatives import command as negatives
-    from genemi.synthetic import write_world
     from genemi.training import train
 
     out = Path(args.output)
-    models = out / "tiny_models"
-    data = write_world(out / "data", num_train=24, num_test=8, size=64, vga_pairs=1, vga_per_pair=4)
-    model = save_tiny_clip(models / "clip")
-    dino = save_tiny_grounding_dino(models)["grounding_dino"]
-    sam = save_tiny_sam(models)["sam"]
-    sd = save_tiny_sd_inpainting(models)["sd_inpainting"]
-    itm = save_tiny_blip_itm(models)["blip_itm"]
+    data, models = write_demo_inputs(out)
+    model = models["clip"]
     gen = out / "generation"
     print(f"demo data: shapes world with {data.counts['train']} train and {data.counts['test']} held-out scenes in "
-          f"{data.root}; tiny random models in {models}")
+          f"{data.root}; tiny random models in {out / 'tiny_models'}")
 
     print("\n== 1/4 generation pipeline: tag -> ground -> segment -> portray -> caption -> inpaint -> score, "
           "export, gallery\n   (tiny RANDOM Grounding DINO, SAM, SD inpainting and BLIP ITM: noise pictures, "
           "meaningless scores)")
-    rc = pipeline.main(["--annotation-file", str(data.coco_train), "--root-dir", str(data.images),
-                        "--gd-model", str(dino), "--sam-checkpoint", str(sam), "--sd-checkpoint", str(sd),
-                        "--sd-num-steps", "4", "--blip-model", str(itm), "--output-dir", str(gen),
-                        "--limit", "8", "--device", "cpu", "--save-annotated-image", "--no-progress"])  # fmt: skip
+    rc = pipeline.main(generation_argv(data, models, gen))
     rc = rc or pipeline.main(["export", "--output-dir", str(gen), "--no-filter"])
     rc = rc or pipeline.main(["gallery", "--output-dir", str(gen)])
     print("\n== 2/4 text hard negatives")

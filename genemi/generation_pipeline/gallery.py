@@ -46,7 +46,7 @@ from PIL import Image, ImageDraw, ImageFont
 from genemi.errors import ConfigError, ImageError
 from genemi.generation_pipeline.inpainting.geometry import dilate
 from genemi.generation_pipeline.previews import safe_name
-from genemi.generation_pipeline.segmentation.masks import rle_decode
+from genemi.masks import rle_decode
 from genemi.images import load_rgb
 from genemi.manifest import read_records, write_atomic
 from genemi.records import Failure, ItemMask, MaskRecord, PlannedItem, PlannedVariation, VariationPlan

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from genemi.records import MaskRecord
-from genemi.generation_pipeline.segmentation.masks import rle_decode
+from genemi.masks import rle_decode
 from genemi.images import load_rgb
 
 _PALETTE = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240),

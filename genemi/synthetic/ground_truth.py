@@ -76,7 +76,7 @@ def match_item(item: str, objects: list[dict]) -> list[dict]:
 
 
 def decode_mask(obj: dict) -> np.ndarray:
-    from genemi.generation_pipeline.segmentation.masks import rle_decode
+    from genemi.masks import rle_decode
     from genemi.records import RLE
 
     return rle_decode(RLE(**obj["mask"]))

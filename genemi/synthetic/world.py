@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genemi.generation_pipeline.scoring.iva import image_variation_area
+from genemi.variation_area import image_variation_area
 from genemi.synthetic.scenes import (COLOURS, RELATIONS, SHAPES, SIZES, Relation, Rendered, Scene, SceneObject,
                                      SplitSpec, caption, captions, random_scene, relation_holds, render,
                                      sample_split)  # fmt: skip
@@ -56,7 +56,7 @@ class ShapesWorld:
 
 
 def _rle(mask: np.ndarray) -> dict:
-    from genemi.generation_pipeline.segmentation.masks import rle_encode
+    from genemi.masks import rle_encode
 
     rle = rle_encode(mask)
     return {"size": list(rle.size), "counts": list(rle.counts)}

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from genemi.generation_pipeline.segmentation.masks import rle_encode
+from genemi.masks import rle_encode
 from genemi.manifest import encode_line
 from genemi.records import Failure, ItemMask, MaskRecord, PlannedItem, PlannedVariation, VariationPlan
 

@@ -16,7 +16,7 @@ from genemi.generation_pipeline.inpainting.config import InpaintConfig
 from genemi.generation_pipeline.inpainting.diffusers_backend import DiffusersInpainter, NonFiniteOutput, PaintJob
 from genemi.generation_pipeline.inpainting.geometry import crop_alpha, dilate, fit_to_square, paste, paste_alpha, unfit
 from genemi.generation_pipeline.inpainting.stage import InpaintStage, regenerate_variation, safe_component
-from genemi.generation_pipeline.segmentation.masks import rle_encode
+from genemi.masks import rle_encode
 from genemi.generation_pipeline.stage import StageContext
 from genemi.manifest import encode_line, read_records
 from genemi.records import Failure, ItemMask, MaskRecord, PlannedItem, PlannedVariation, VariationPlan

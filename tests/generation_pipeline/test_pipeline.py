@@ -15,7 +15,8 @@ from genemi.generation_pipeline.grounding import GroundConfig
 from genemi.generation_pipeline.grounding.grounding_dino import GroundingDino, build_prompt, load_grounding_model
 from genemi.generation_pipeline.registry import select_stages
 from genemi.generation_pipeline.segmentation import SegmentConfig
-from genemi.generation_pipeline.segmentation.masks import crop_window, rle_decode, rle_encode
+from genemi.generation_pipeline.segmentation.crop import crop_window
+from genemi.masks import rle_decode, rle_encode
 from genemi.generation_pipeline.segmentation.sam import load_sam
 from genemi.generation_pipeline.stage import StageContext
 from genemi.generation_pipeline.tagging import TagConfig

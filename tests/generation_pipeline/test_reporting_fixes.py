@@ -8,7 +8,7 @@ from PIL import Image, ImageDraw
 
 from genemi.generation_pipeline.pipeline import _print_summary
 from genemi.generation_pipeline.previews import draw_preview
-from genemi.generation_pipeline.segmentation.masks import rle_encode
+from genemi.masks import rle_encode
 from genemi.generation_pipeline.stage import StageStats
 from genemi.records import ItemMask, MaskRecord
 

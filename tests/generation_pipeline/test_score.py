@@ -13,7 +13,7 @@ from genemi.generation_pipeline import pipeline
 from genemi.generation_pipeline.scoring.blip import BlipMatcher, normalise_caption
 from genemi.generation_pipeline.scoring.clip_score import ClipScorer, clip_score
 from genemi.generation_pipeline.scoring.config import ScoreConfig
-from genemi.generation_pipeline.scoring.iva import image_variation_area, sibling_iva
+from genemi.variation_area import image_variation_area, sibling_iva
 from genemi.generation_pipeline.stage import StageContext
 from genemi.images import load_rgb
 from genemi.manifest import read_records

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from genemi.generation_pipeline import pipeline
-from genemi.generation_pipeline.segmentation.masks import rle_decode
+from genemi.masks import rle_decode
 from genemi.manifest import read_records
 from genemi.records import MaskRecord, TagRecord
 from genemi.synthetic.ground_truth import SceneIndex, decode_mask, match_item

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genemi.generation_pipeline.scoring.iva import image_variation_area
-from genemi.generation_pipeline.segmentation.masks import rle_decode
+from genemi.variation_area import image_variation_area
+from genemi.masks import rle_decode
 from genemi.records import RLE
 from genemi.synthetic.scenes import (BACKGROUND, COLOURS, RELATIONS, SHAPES, Relation, Scene, SceneObject, SplitSpec,
                                      captions, image_hash, relation_holds, render, sample_split)

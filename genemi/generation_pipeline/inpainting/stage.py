@@ -27,7 +27,7 @@ from PIL import Image
 from genemi.errors import ConfigError, DataError, ImageError, ManifestError
 from genemi.generation_pipeline.inpainting.config import InpaintConfig
 from genemi.generation_pipeline.inpainting.geometry import Placement, crop_alpha, dilate, fit_to_square, paste, unfit
-from genemi.generation_pipeline.segmentation.masks import rle_decode
+from genemi.masks import rle_decode
 from genemi.generation_pipeline.stage import Stage, StageContext
 from genemi.images import load_images
 from genemi.records import Failure, ItemMask, MaskRecord, PlannedItem, VariationPlan

@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from genemi.generation_pipeline.options import option
-
-#: the original's IVA pixel threshold: a pixel varies when its channel-mean std across siblings exceeds this (uint8)
-IVA_PIXEL_THRESHOLD = 10.0
+from genemi.variation_area import IVA_PIXEL_THRESHOLD
 
 
 @dataclass

@@ -26,7 +26,7 @@ from typing import Sequence
 
 from genemi.errors import ConfigError, GenemiError
 from genemi.generation_pipeline.scoring.clip_score import ClipScorer
-from genemi.generation_pipeline.scoring.iva import sibling_iva
+from genemi.variation_area import sibling_iva
 from genemi.generation_pipeline.stage import Stage
 from genemi.images import load_rgb
 from genemi.records import Failure, PlannedVariation, VariationPlan

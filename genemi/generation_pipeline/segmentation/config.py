@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from genemi.generation_pipeline.options import option
-from genemi.generation_pipeline.segmentation.masks import MIN_CROP
+from genemi.generation_pipeline.segmentation.crop import MIN_CROP
 
 
 @dataclass

@@ -8,7 +8,8 @@ import numpy as np
 import torch
 
 from genemi.errors import ImageError
-from genemi.generation_pipeline.segmentation.masks import crop_window, rle_encode
+from genemi.generation_pipeline.segmentation.crop import crop_window
+from genemi.masks import rle_encode
 from genemi.generation_pipeline.stage import Stage
 from genemi.images import load_images
 from genemi.records import DetectionRecord, Failure, ItemMask, MaskRecord

@@ -1,34 +1,10 @@
-"""Binary masks on disk (uncompressed COCO RLE) and the crop window the inpainting stage works in."""
+"""The crop window the inpainting stage works in, around an item's mask (the original's per-axis rule)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from genemi.records import RLE
-
 MIN_CROP = 512
-
-
-def rle_encode(mask: np.ndarray) -> RLE:
-    """COCO uncompressed RLE: column-major runs, the first run counts zeros (possibly 0)."""
-    h, w = mask.shape
-    flat = np.asarray(mask, dtype=bool).flatten(order="F")
-    change = np.flatnonzero(np.diff(flat.astype(np.int8))) + 1
-    bounds = np.concatenate([[0], change, [flat.size]])
-    counts = np.diff(bounds).tolist()
-    if flat.size and flat[0]:
-        counts = [0] + counts
-    return RLE.model_construct(size=[int(h), int(w)], counts=counts)  # already valid: skip re-validation
-
-
-def rle_decode(rle: RLE) -> np.ndarray:
-    h, w = rle.size
-    values = np.zeros(len(rle.counts), dtype=bool)
-    values[1::2] = True
-    flat = np.repeat(values, rle.counts)
-    if flat.size != h * w:
-        raise ValueError(f"RLE counts sum to {flat.size}, expected {h}x{w}")
-    return flat.reshape((h, w), order="F")
 
 
 def crop_window(mask: np.ndarray, min_size: int = MIN_CROP) -> list[int]:

@@ -19,7 +19,9 @@ from typing import Sequence
 import numpy as np
 
 from genemi.errors import DataError
-from genemi.generation_pipeline.scoring.config import IVA_PIXEL_THRESHOLD
+
+#: the original's per-pixel threshold: a pixel varies when its channel-mean std across siblings exceeds it (uint8)
+IVA_PIXEL_THRESHOLD = 10.0
 
 
 def image_variation_area(stack: np.ndarray, threshold: float = IVA_PIXEL_THRESHOLD) -> float:

@@ -21,7 +21,7 @@ import hashlib
 import math
 import random
 from dataclasses import asdict, dataclass, field, replace
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -32,11 +32,9 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 }  # fmt: skip
 SHAPES = ("circle", "square", "triangle", "diamond", "pentagon", "hexagon", "star", "cross")
 SIZES = {"small": 0.20, "large": 0.29}  # side of the object's box as a fraction of the image side
-TEXTURES = ("plain", "striped")
 RELATIONS = ("left of", "right of", "above", "below", "on top of")
 BACKGROUND = (128, 128, 128)
 GRID = 3  # cells per side
-INVERSE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
 
 
 @dataclass(frozen=True)
@@ -382,8 +380,3 @@ def _force_novel(scene: Scene, spec: SplitSpec, rng: random.Random) -> Scene:
     k = rng.randrange(len(scene.objects))
     shape, colour = rng.choice(spec.heldout_pairs)
     return scene.with_object(k, shape=shape, colour=colour)
-
-
-def iter_objects(scenes: Iterable[Scene]) -> Iterable[SceneObject]:
-    for s in scenes:
-        yield from s.objects

@@ -59,9 +59,6 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-#: the order of ARO's four perturbations in each test case (options 1..4)
-PERTURBATIONS = ("shuffle_nouns_and_adj", "shuffle_allbut_nouns_and_adj", "shuffle_within_trigrams",
-                 "shuffle_trigrams")
 NOUN_TAGS = frozenset({"NN", "NNS", "NNP", "NNPS"})
 ADJECTIVE_TAGS = frozenset({"JJ", "JJR", "JJS"})
 ARO_MAX_WORDS = 30

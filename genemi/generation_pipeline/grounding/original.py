@@ -51,11 +51,6 @@ def preprocess_caption(caption: str) -> str:
     return result if result.endswith(".") else result + "."
 
 
-def build_original_prompt(items: Sequence[str]) -> str:
-    """The original GeNeMi prompt: the tags joined with ``", "``, then :func:`preprocess_caption`."""
-    return preprocess_caption(", ".join(items))
-
-
 def phrases_from_posmap(posmap: torch.Tensor, input_ids: Sequence[int], tokenizer) -> str:
     """The tokens where ``posmap`` is true, decoded as one string, dots removed (the original's phrase)."""
     ids = [int(input_ids[i]) for i in posmap.nonzero(as_tuple=True)[0].tolist() if i < len(input_ids)]
@@ -83,9 +78,6 @@ class OriginalProcessor:
         if text is not None:
             data.update(self.tokenizer(text, return_tensors="pt", **text_kwargs))
         return BatchFeature(data, tensor_type=None)
-
-    def save_pretrained(self, *args, **kwargs):
-        return self.processor.save_pretrained(*args, **kwargs)
 
 
 @torch.no_grad()

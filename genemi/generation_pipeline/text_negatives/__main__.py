@@ -1,3 +1,0 @@
-from genemi.negatives.command import main
-
-raise SystemExit(main())

@@ -1,0 +1,153 @@
+"""``genemi generate gallery``: the command line, and :func:`build_gallery`, which writes a whole gallery."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from genemi.errors import ConfigError
+from genemi.generation_pipeline.gallery.contact_sheet import CONTACT_SHEET_MAX_ROWS, contact_sheet_png, sheet_row
+from genemi.generation_pipeline.gallery.loading import input_dir_from_summary, load_run
+from genemi.generation_pipeline.gallery.rendering import (PageContext, item_view, page_name, remove_stale_pages,
+                                                          render_page, stats_line, write_static)
+from genemi.generation_pipeline.gallery.shards import remove_stale_shards, score_rows, search_rows, write_shards
+from genemi.generation_pipeline.gallery.thumbnails import Thumbnailer
+from genemi.manifest import write_atomic
+from genemi.score_filters import DEFAULT_MIN_ITM, DEFAULT_MIN_IVA
+
+
+@dataclass
+class GallerySummary:
+    index: Path
+    gallery_dir: Path
+    pages: int
+    images: int
+    failed_images: int
+    items: int
+    variations: int
+    painted: int
+    failed_variations: int
+    passing: int
+    scored: bool
+    unscored_images: int
+    thumbnails: int
+    contact_sheet: Path | None
+    contact_sheet_rows: int
+    #: "<id>: <reason>" for each source or variation image that could not be read (shown as placeholders)
+    unreadable: list[str] = field(default_factory=list)
+    #: thumbnails kept from an earlier build (their images and settings unchanged), of :attr:`thumbnails`
+    thumbnails_reused: int = 0
+
+
+def _check_settings(items_per_page: int, thumb_size: int, min_itm: float, min_iva: float,
+                    contact_sheet_rows: int) -> None:
+    if items_per_page < 1:
+        raise ConfigError(f"--items-per-page must be at least 1, not {items_per_page}")
+    if not 32 <= thumb_size <= 2048:
+        raise ConfigError(f"--thumb-size must be between 32 and 2048, not {thumb_size}")
+    if contact_sheet_rows < 0:
+        raise ConfigError(f"--contact-sheet-rows must be 0 (no sheet) or more, not {contact_sheet_rows}")
+    for name, x in (("--min-itm", min_itm), ("--min-iva", min_iva)):
+        if not math.isfinite(x):
+            raise ConfigError(f"{name} must be a finite number, not {x}")
+
+
+def build_gallery(output_dir: str | Path, input_dir: str | Path | None = None, gallery_dir: str | Path | None = None,
+                  *, items_per_page: int = 50, thumb_size: int = 256, min_itm: float = DEFAULT_MIN_ITM,
+                  min_iva: float = DEFAULT_MIN_IVA, contact_sheet_rows: int = CONTACT_SHEET_MAX_ROWS) -> GallerySummary:
+    """Write the gallery of the run in ``output_dir`` (see :mod:`genemi.generation_pipeline.gallery`); returns
+    what was written."""
+    out = Path(output_dir)
+    if not out.is_dir():
+        raise ConfigError(f"--output-dir {out} is not a folder")
+    _check_settings(items_per_page, thumb_size, min_itm, min_iva, contact_sheet_rows)
+    inp = Path(input_dir) if input_dir is not None else input_dir_from_summary(out)
+    if not inp.is_dir():
+        raise ConfigError(f"source image folder {inp} not found (give --input-dir)")
+    gdir = Path(gallery_dir) if gallery_dir is not None else out / "gallery"
+    if gdir.resolve() in (out.resolve(), inp.resolve()):
+        raise ConfigError(f"--gallery-dir {gdir} must be its own folder, not the run or the image folder")
+
+    run = load_run(out)
+    thumbnailer = Thumbnailer(out, inp, gdir, run.masks, thumb_size)
+    counts = run.counts(min_itm, min_iva)
+    search = write_shards(gdir, "search", search_rows(run.rows, items_per_page))
+    scores = write_shards(gdir, "scores", score_rows(run.rows))
+    pages = max(1, math.ceil(len(run.rows) / items_per_page))
+    ctx = PageContext(run_name=out.name, stats=stats_line(run, counts), thumb_size=thumb_size, min_itm=repr(min_itm),
+                      min_iva=repr(min_iva), min_itm_text=f"{min_itm:g}", min_iva_text=f"{min_iva:g}",
+                      scored=run.scored, run_pass=counts.passing, run_scored=counts.scored_painted,
+                      search_shards=len(search), score_shards=len(scores), items=len(run.rows),
+                      per_page=items_per_page, pages=pages)
+    sheet = []
+    for page in range(1, pages + 1):
+        views = []
+        for row in run.rows[(page - 1) * items_per_page: page * items_per_page]:
+            thumbs = thumbnailer.item(row)
+            views.append(item_view(row, thumbs, run.masks.get(row.item.id), min_itm, min_iva))
+            if len(sheet) < contact_sheet_rows:
+                sheet.append(sheet_row(row, thumbs, thumbnailer.folder, min_itm, min_iva))
+        failed = run.failed_images if page == 1 else []
+        write_atomic(gdir / page_name(page), render_page(page, views, failed, ctx))
+    write_static(gdir)
+    remove_stale_pages(gdir, pages)
+    remove_stale_shards(gdir, set(search) | set(scores))
+    thumbnailer.finish()
+    sheet_path = None
+    if sheet:
+        sheet_path = gdir / "contact_sheet.png"
+        write_atomic(sheet_path, contact_sheet_png(sheet, len(run.rows)))
+    return GallerySummary(index=gdir / "index.html", gallery_dir=gdir, pages=pages, images=len(run.images),
+                          failed_images=len(run.failed_images), items=len(run.rows), variations=counts.variations,
+                          painted=counts.painted, failed_variations=counts.failed, passing=counts.passing,
+                          scored=run.scored, unscored_images=len(run.unscored), thumbnails=len(thumbnailer.written),
+                          contact_sheet=sheet_path, contact_sheet_rows=len(sheet), unreadable=thumbnailer.unreadable,
+                          thumbnails_reused=thumbnailer.reused)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="genemi generate gallery",
+        description="Static HTML gallery (paged, searchable, filterable by score in the page) and a PNG contact "
+        "sheet of a generation run: each item's source with its mask outline and box, then its variations (crop "
+        "window) with labels, captions, ITM, IVA and CLIPScore; failed and filtered variations marked. Thumbnails "
+        "of unchanged images are reused on a rerun.")
+    p.add_argument("--output-dir", required=True, help="the run's output folder (scores.jsonl or variations.jsonl)")
+    p.add_argument("--input-dir", default=None,
+                   help="source image root (default: config.input_dir of OUTPUT_DIR/run_summary.json)")
+    p.add_argument("--gallery-dir", default=None, help="where to write the gallery (default: OUTPUT_DIR/gallery)")
+    p.add_argument("--items-per-page", type=int, default=50, help="items per HTML page (default: 50)")
+    p.add_argument("--thumb-size", type=int, default=256, help="thumbnail size in pixels, longest side (default: 256)")
+    p.add_argument("--min-itm", type=float, default=DEFAULT_MIN_ITM,
+                   help="export filter shown and pre-set in the page: minimum mean raw ITM logit "
+                   f"(default: {DEFAULT_MIN_ITM})")
+    p.add_argument("--min-iva", type=float, default=DEFAULT_MIN_IVA,
+                   help=f"export filter shown and pre-set in the page: minimum IVA in %% (default: {DEFAULT_MIN_IVA})")
+    p.add_argument("--contact-sheet-rows", type=int, default=CONTACT_SHEET_MAX_ROWS,
+                   help=f"items (rows) in contact_sheet.png, the first ones; 0: no sheet "
+                   f"(default: {CONTACT_SHEET_MAX_ROWS})")
+    return p
+
+
+def print_summary(s: GallerySummary) -> None:
+    print(f"gallery: {s.index} ({s.items} items on {s.pages} page(s); {s.images} images, {s.failed_images} failed "
+          f"upstream; {s.variations} variations: {s.painted} painted, {s.failed_variations} failed"
+          + (f", {s.passing} pass the export filters" if s.scored else ", not scored") + ")")
+    print(f"thumbnails: {s.thumbnails} ({s.thumbnails_reused} reused, {s.thumbnails - s.thumbnails_reused} drawn)")
+    if s.contact_sheet:
+        print(f"contact sheet: {s.contact_sheet} ({s.contact_sheet_rows} of {s.items} items)")
+    if s.unreadable:
+        print(f"warning: {len(s.unreadable)} image(s) could not be read (placeholders shown), e.g. {s.unreadable[0]}",
+              file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from genemi.cli import run_tool
+
+    return run_tool("genemi generate gallery", build_parser(), argv, lambda a: build_gallery(
+        a.output_dir, a.input_dir, a.gallery_dir, items_per_page=a.items_per_page, thumb_size=a.thumb_size,
+        min_itm=a.min_itm, min_iva=a.min_iva, contact_sheet_rows=a.contact_sheet_rows), print_summary)

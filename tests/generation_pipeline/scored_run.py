@@ -102,3 +102,78 @@ def write_scored_run(root: Path) -> ScoredRun:
     for fname, recs in [("masks.jsonl", masks), ("variations.jsonl", plans), ("scores.jsonl", scored)]:
         (out / fname).write_text("".join(_line(r) for r in recs))
     return ScoredRun(inp, out, scores, failed_variation, "img_2.png")
+
+
+# --- a large synthetic run (the gallery benchmark and its size test) -------------------------------------
+
+_NOUNS = ["man", "woman", "dog", "cat", "bicycle", "car", "bench", "umbrella", "horse", "kite", "pizza", "train"]
+_PLACES = ["down a busy city street", "on a sandy beach at sunset", "in a small kitchen", "next to a wooden fence",
+           "in front of an old brick building", "across a grassy field"]
+_SHORTS = ["red vintage bicycle", "striped umbrella", "golden retriever", "blue ceramic mug", "wooden rocking chair",
+           "green double-decker bus", "black leather handbag", "white porcelain vase"]
+
+
+def write_large_run(root: Path, items: int, *, items_per_image: int = 2, variations: int = 4,
+                    size: tuple[int, int] = (64, 48), seed: int = 0) -> tuple[Path, Path]:
+    """A scored run of ``items`` items (COCO-like ids, captions of COCO's length, prompts, K variations with
+    scores; about 1% failed images and 2% failed variations), with tiny source and variation images. Returns
+    ``(input_dir, output_dir)``."""
+    rng = np.random.default_rng(seed)
+    inp, out = root / "images", root / "run"
+    inp.mkdir(parents=True)
+    out.mkdir(parents=True)
+    w, h = size
+    box = [w // 4, h // 4, 3 * w // 4, 3 * h // 4]
+    m = np.zeros((h, w), bool)
+    m[box[1]:box[3], box[0]:box[2]] = True
+    rle = rle_encode(m)
+    masks, scored = [], []
+    n_images = -(-items // items_per_image)
+    left = items
+    for i in range(n_images):
+        name = f"COCO_train2014_{i:012d}.jpg"
+        src = rng.integers(40, 215, (h, w, 3), dtype=np.uint8)
+        Image.fromarray(src).save(inp / name, quality=90)
+        caption = f"a {_NOUNS[i % len(_NOUNS)]} with a {_NOUNS[(i * 7 + 3) % len(_NOUNS)]} {_PLACES[i % len(_PLACES)]}"
+        base = dict(id=name, image=name, width=w, height=h, caption=caption, original_captions=[caption])
+        if i % 100 == 99:
+            err = Failure(stage="ground", type="no_boxes", message="no item grounded to a box")
+            masks.append(MaskRecord(**base, status="failed", error=err))
+            scored.append(VariationPlan(**base, status="failed", error=err))
+            continue
+        mask_items, plan_items = [], []
+        for k in range(min(items_per_image, left)):
+            left -= 1
+            item_id, item = f"{name}/item_{k:02d}", _NOUNS[(i + k) % len(_NOUNS)]
+            mask_items.append(ItemMask(id=item_id, item=item, box=box, box_score=0.9, mask=rle, mask_score=0.95,
+                                       area=int(m.sum()), crop=[0, 0, w, h]))
+            iva = float(rng.uniform(0, 60))
+            plan_vars = []
+            for j in range(variations):
+                short = _SHORTS[(i + k + j) % len(_SHORTS)]
+                vid = f"{item_id}/var_{j}"
+                slug = short.replace(" ", "_")
+                var = PlannedVariation(
+                    id=vid, kind="category", prompt=f"a photo of a {short}, detailed, natural light, high quality",
+                    short=short, slug=slug, seed=int(rng.integers(0, 2**31)),
+                    captions=[caption.replace(item, short, 1), f"a {short} {_PLACES[(i + j) % len(_PLACES)]}"])
+                if rng.random() < 0.02:
+                    plan_vars.append(var.model_copy(update={"status": "failed", "error": Failure(
+                        stage="inpaint", type="NonFiniteOutput", message="the model returned NaN pixels")}))
+                    continue
+                rel = f"variations/{name}/item_{k:02d}/var_{j}-{slug}.png"
+                (out / rel).parent.mkdir(parents=True, exist_ok=True)
+                img = src.copy()
+                img[box[1]:box[3], box[0]:box[2]] = COLOURS[j % len(COLOURS)]
+                Image.fromarray(img).save(out / rel)
+                itm = [float(x) for x in rng.normal(0.5, 1.0, 2)]
+                plan_vars.append(var.model_copy(update={
+                    "image": rel, "itm_score": itm, "itm_prob": [float(1 / (1 + np.exp(-x))) for x in itm],
+                    "iva_score": iva}))
+            plan_items.append(PlannedItem(id=item_id, item=item, box=box, crop=[0, 0, w, h], backend="rules",
+                                          variations=plan_vars))
+        masks.append(MaskRecord(**base, items=mask_items))
+        scored.append(VariationPlan(**base, items=plan_items))
+    for fname, recs in [("masks.jsonl", masks), ("scores.jsonl", scored)]:
+        (out / fname).write_text("".join(_line(r) for r in recs))
+    return inp, out

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Sequence
 
 from genemi.errors import ConfigError
-from genemi.generation_pipeline.gallery.contact_sheet import CONTACT_SHEET_MAX_ROWS, contact_sheet_png, sheet_row
+from genemi.generation_pipeline.gallery.contact_sheet import (CONTACT_SHEET_MAX_ROWS, contact_sheet_png, sheet_key,
+                                                              sheet_row)
 from genemi.generation_pipeline.gallery.loading import input_dir_from_summary, load_run
 from genemi.generation_pipeline.gallery.rendering import (PageContext, item_view, page_name, remove_stale_pages,
                                                           render_page, stats_line, write_static)
@@ -96,11 +97,14 @@ def build_gallery(output_dir: str | Path, input_dir: str | Path | None = None, g
     write_static(gdir)
     remove_stale_pages(gdir, pages)
     remove_stale_shards(gdir, set(search) | set(scores))
-    thumbnailer.finish()
     sheet_path = None
     if sheet:
         sheet_path = gdir / "contact_sheet.png"
-        write_atomic(sheet_path, contact_sheet_png(sheet, len(run.rows)))
+        key = sheet_key(sheet, len(run.rows), thumbnailer.cache.key_of)
+        if not thumbnailer.cache.reuse_file(sheet_path, key):
+            write_atomic(sheet_path, contact_sheet_png(sheet, len(run.rows)))
+            thumbnailer.cache.store_file(sheet_path, key)
+    thumbnailer.finish()
     return GallerySummary(index=gdir / "index.html", gallery_dir=gdir, pages=pages, images=len(run.images),
                           failed_images=len(run.failed_images), items=len(run.rows), variations=counts.variations,
                           painted=counts.painted, failed_variations=counts.failed, passing=counts.passing,

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Callable
 
 from PIL import Image, ImageDraw, ImageFont
 
 from genemi.generation_pipeline.gallery.loading import Row, filter_reasons, fmt
-from genemi.generation_pipeline.gallery.thumbnails import ItemThumbs, Thumb, fit
+from genemi.generation_pipeline.gallery.thumbnails import ItemThumbs, Thumb, fit, settings_key
 
 #: rows (items) of the PNG contact sheet; a run with more items shows its first ones
 CONTACT_SHEET_MAX_ROWS = 40
@@ -43,6 +44,19 @@ def sheet_row(row: Row, thumbs: ItemThumbs, folder: Path, min_itm: float, min_iv
             sub = f"ITM {fmt(v.mean_itm)} · IVA {fmt(v.iva_score, '.1f')}" if row.scored else "not scored"
         cells.append((f"{v.short}\n{sub}", path(thumbs.variations.get(v.id)), "filtered" if reasons else "ok"))
     return cells
+
+
+def sheet_key(rows: list[SheetRow], total_items: int, key_of: Callable[[str], str | None]) -> str | None:
+    """What the sheet is drawn from: its labels, statuses and the keys of its thumbnails (``key_of`` a thumbnail
+    file name); None when a thumbnail has no key. The sheet is drawn again only when this changes."""
+    parts: list = ["contact sheet", CONTACT_CELL, total_items]
+    for cells in rows:
+        for text, path, status in cells:
+            key = None if path is None else key_of(path.name)
+            if path is not None and key is None:
+                return None
+            parts.append([text, status, key])
+    return settings_key(*parts)
 
 
 def _font(size: int):

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import NamedTuple, Sequence
 
 import numpy as np
+import PIL
 from PIL import Image, ImageDraw
 
 from genemi.errors import ConfigError, ImageError
@@ -128,7 +129,12 @@ def _file_key(path: Path, *settings: object) -> str | None:
         st = os.stat(path)
     except OSError:
         return None
-    text = json.dumps([THUMB_FORMAT, str(path), st.st_size, st.st_mtime_ns, *settings], separators=(",", ":"))
+    return settings_key(str(path), st.st_size, st.st_mtime_ns, *settings)
+
+
+def settings_key(*settings: object) -> str:
+    """A short hash of ``settings`` (JSON values), the thumbnail format and the Pillow version."""
+    text = json.dumps([THUMB_FORMAT, PIL.__version__, *settings], separators=(",", ":"))
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 
 
@@ -139,42 +145,66 @@ def _mask_digest(mask: ItemMask | None) -> str | None:
 
 
 class ThumbCache:
-    """``thumbs.json``: thumbnail name -> ``[key, width, height, file bytes, file mtime_ns, *extra]``."""
+    """``thumbs.json``: per thumbnail ``[key, width, height, file bytes, file mtime_ns, *extra]``, and per other
+    file derived from the thumbnails (the contact sheet) ``[key, file bytes, file mtime_ns]``."""
 
     def __init__(self, path: Path, folder: Path):
         self.path, self.folder = path, folder
         self.entries: dict[str, list] = {}
+        self.files: dict[str, list] = {}
         try:
             loaded = json.loads(path.read_text(encoding="utf-8"))
             if isinstance(loaded, dict) and loaded.get("format") == THUMB_FORMAT:
                 self.entries = {k: v for k, v in loaded["thumbs"].items() if isinstance(v, list) and len(v) >= 5}
+                self.files = {k: v for k, v in loaded["files"].items() if isinstance(v, list) and len(v) == 3}
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass  # no record (first run) or an unreadable one: every thumbnail is drawn
         self.kept: dict[str, list] = {}
+        self.kept_files: dict[str, list] = {}
+
+    @staticmethod
+    def _unchanged(path: Path, recorded: list) -> bool:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return False
+        return [st.st_size, st.st_mtime_ns] == recorded
 
     def lookup(self, name: str, key: str | None) -> list | None:
         """The entry of thumbnail ``name`` if it was made from ``key`` and its file is as it was written."""
         entry = self.entries.get(name)
-        if key is None or entry is None or entry[0] != key:
-            return None
-        try:
-            st = os.stat(self.folder / name)
-        except OSError:
-            return None
-        if [st.st_size, st.st_mtime_ns] != entry[3:5]:
+        if key is None or entry is None or entry[0] != key or not self._unchanged(self.folder / name, entry[3:5]):
             return None
         self.kept[name] = entry
         return entry
 
     def store(self, name: str, key: str | None, thumb: Thumb, *extra: int) -> None:
-        if key is None:
-            return
-        st = os.stat(self.folder / name)
-        self.kept[name] = [key, thumb.width, thumb.height, st.st_size, st.st_mtime_ns, *extra]
+        if key is not None:
+            st = os.stat(self.folder / name)
+            self.kept[name] = [key, thumb.width, thumb.height, st.st_size, st.st_mtime_ns, *extra]
+
+    def key_of(self, name: str) -> str | None:
+        """The key of a thumbnail used by this run (None: not recorded)."""
+        entry = self.kept.get(name)
+        return entry[0] if entry else None
+
+    def reuse_file(self, path: Path, key: str | None) -> bool:
+        """Whether ``path`` (in the gallery folder) was made from ``key`` and is as it was written."""
+        entry = self.files.get(path.name)
+        if key is None or entry is None or entry[0] != key or not self._unchanged(path, entry[1:]):
+            return False
+        self.kept_files[path.name] = entry
+        return True
+
+    def store_file(self, path: Path, key: str | None) -> None:
+        if key is not None:
+            st = os.stat(path)
+            self.kept_files[path.name] = [key, st.st_size, st.st_mtime_ns]
 
     def save(self) -> None:
-        """Write the entries of the thumbnails used by this run (the others' files are removed)."""
-        data = {"format": THUMB_FORMAT, "thumbs": dict(sorted(self.kept.items()))}
+        """Write the entries of the files used by this run (the other thumbnails are removed)."""
+        data = {"format": THUMB_FORMAT, "files": dict(sorted(self.kept_files.items())),
+                "thumbs": dict(sorted(self.kept.items()))}
         write_atomic(self.path, json.dumps(data, separators=(",", ":")).encode("utf-8"))
 
 

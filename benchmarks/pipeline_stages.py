@@ -150,17 +150,17 @@ def bench_text_stages(n_images: int) -> None:
     start = time.perf_counter()
     plans = []
     for k in range(0, len(records), 64):
-        plans += portray.finish(portray.process(records[k : k + 64]))
+        plans += portray.apply(records[k : k + 64])
     t_portray = time.perf_counter() - start
     n_items = sum(len(r.items) for r in records)
     print(f"  portray (rules, K=4): {n_items} items in {t_portray:.2f} s -> {n_items / t_portray:,.0f} items/s")
     caption = CaptionStage(CaptionConfig(), ctx)
     caption.check()
-    caption.finish(caption.process(plans[:8]))  # spaCy warm-up
+    caption.apply(plans[:8])  # spaCy warm-up
     start = time.perf_counter()
     done = []
     for k in range(0, len(plans), 64):
-        done += caption.finish(caption.process(plans[k : k + 64]))
+        done += caption.apply(plans[k : k + 64])
     t_caption = time.perf_counter() - start
     n_caps = 2 * len(plans)
     n_written = sum(len(v.captions) for p in done for it in p.items for v in it.variations)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Iterable, Iterator, TypeVar
@@ -202,6 +203,57 @@ def merge_side_file(path: str | Path, side: str | Path) -> int:
     write_atomic(path, "".join(line + "\n" for line in lines).encode("utf-8"))
     side.unlink()
     return merged
+
+
+class ManifestIndex:
+    """A manifest looked up by record id, lazily: the first lookup indexes every line's byte offset; each lookup
+    then parses only the line it needs (memory stays O(records), not O(their contents), e.g. for masks). A
+    truncated last line (an interrupted write) is not indexed; any other bad line is a ManifestError with its
+    line number. Safe to use from several threads."""
+
+    def __init__(self, path: str | Path, record_type: type[R]):
+        self.path, self.record_type = Path(path), record_type
+        self._lines: dict[str, tuple[int, int, int]] | None = None
+        self._lock = threading.Lock()
+
+    def _index(self) -> dict[str, tuple[int, int, int]]:
+        with self._lock:
+            if self._lines is None:
+                lines, offset = {}, 0
+                try:
+                    fh = open(self.path, "rb")
+                except FileNotFoundError as exc:
+                    raise ManifestError(f"manifest not found: {self.path}") from exc
+                with fh:
+                    for number, line in enumerate(fh, start=1):
+                        if line.strip():
+                            try:
+                                lines[str(json.loads(line)["id"])] = (offset, len(line), number)
+                            except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+                                if not line.endswith(b"\n"):
+                                    break  # a truncated last line: that record is not there
+                                raise ManifestError(f"{self.path}:{number}: not a {self.record_type.__name__}: "
+                                                    f"{exc}") from exc
+                        offset += len(line)
+                self._lines = lines
+            return self._lines
+
+    def __contains__(self, record_id: str) -> bool:
+        return record_id in self._index()
+
+    def get(self, record_id: str) -> R | None:
+        """The record with this id, validated, or None when the manifest has none."""
+        where = self._index().get(record_id)
+        if where is None:
+            return None
+        offset, length, number = where
+        with open(self.path, "rb") as fh:
+            fh.seek(offset)
+            line = fh.read(length)
+        try:
+            return self.record_type.model_validate_json(line)
+        except ValidationError as exc:
+            raise ManifestError(f"{self.path}:{number}: invalid {self.record_type.__name__}: {_short(exc)}") from exc
 
 
 def done_ids(path: str | Path) -> set[str]:

@@ -8,11 +8,45 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import types
 import typing
 from dataclasses import field
-from typing import Any, Iterable
+from typing import Any, ClassVar, Iterable
 
 from genemi.errors import ConfigError
+from genemi.generation_pipeline.backends import BackendRegistry
+
+
+class StageSection:
+    """Base of every stage's config section (a dataclass with ``backend`` and ``batch_size`` fields).
+    ``backends`` names the stage's backend registry; building a section checks the backend name, the batch size
+    and then the section's own :meth:`validate`, so a bad value from a flag, a preset or ``--set`` is refused
+    with the flag's name before anything runs."""
+
+    backends: ClassVar[BackendRegistry]
+
+    def __post_init__(self) -> None:
+        self.backends.check_name(self.backend)
+        if isinstance(self.batch_size, bool) or self.batch_size < 1:
+            raise ConfigError(f"--batch-size {self.backends.stage}={self.batch_size}: must be at least 1")
+        for f in dataclasses.fields(self):
+            allowed, value = f.metadata.get("choices"), getattr(self, f.name)
+            if allowed and value is not None and value not in allowed:
+                raise ConfigError(f"{flag_of(f)} {value!r}: choose {' or '.join(map(str, allowed))}")
+        self.validate()
+
+    def validate(self) -> None:
+        """The section's own checks (raise a ConfigError naming the flag)."""
+
+
+def require_positive(value: int, flag: str) -> None:
+    if value < 1:
+        raise ConfigError(f"{flag} must be at least 1, not {value}")
+
+
+def require_fraction(value: float, flag: str) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{flag} must be in [0, 1], not {value}")
 
 
 def option(default: Any = None, help: str = "", *, flag: str | None = None, aliases: Iterable[str] = (),
@@ -36,7 +70,7 @@ def flag_of(f: dataclasses.Field) -> str:
 def _arg_type(hint: Any):
     """argparse ``type=`` for simple field types (None: a plain string or a switch)."""
     args = [a for a in typing.get_args(hint) if a is not type(None)]
-    base = args[0] if typing.get_origin(hint) in (typing.Union, getattr(__import__("types"), "UnionType")) and args else hint
+    base = args[0] if typing.get_origin(hint) in (typing.Union, types.UnionType) and args else hint
     return {int: int, float: float}.get(base)
 
 

@@ -1,7 +1,8 @@
 """``genemi generate`` / ``python -m genemi.generation_pipeline.pipeline``: the staged generation pipeline.
 
-The stages, their manifests and their options come from :mod:`genemi.generation_pipeline.registry`. Each
-stage reads the previous stage's manifest and appends to its own in the output folder, one line per image;
+The stages, what each reads and writes, and their options come from the graph declared in
+:mod:`genemi.generation_pipeline.registry`. Each stage reads the manifests of the stages it names and appends to
+its own in the output folder, one line per image, in an order where every stage runs after those it reads;
 rerunning skips what is done (``--retry-failed`` redoes failed records). ``--num-shards/--shard-index``
 (default: the torch.distributed environment) split the images; each shard writes under ``shards/``, and
 ``genemi generate merge`` joins them. Every stage that will run checks its settings and files before the
@@ -12,32 +13,26 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import logging
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, make_dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 from genemi.errors import ConfigError
-from genemi.generation_pipeline.captioning.config import CaptionConfig
-from genemi.generation_pipeline.grounding.config import GroundConfig
-from genemi.generation_pipeline.inpainting.config import InpaintConfig
-from genemi.generation_pipeline.options import add_section_arguments, check_backend_options, flag_of
-from genemi.generation_pipeline.portrayal.config import PortrayConfig
-from genemi.generation_pipeline.scoring.config import ScoreConfig
-from genemi.generation_pipeline.registry import IMAGES, STAGE_NAMES, STAGES, StageSpec, select_stages
-from genemi.generation_pipeline.segmentation.config import SegmentConfig
-from genemi.generation_pipeline.tagging.config import TagConfig
-
-#: kept for scripts that used them: stage names and the manifest each stage writes
-OUTPUTS = {s.name: s.writes for s in STAGES}
+from genemi.generation_pipeline import registry
+from genemi.generation_pipeline.graph import IMAGES, StageGraph, StageSpec
+from genemi.generation_pipeline.options import add_section_arguments, check_backend_options, flag_of, require_positive
 
 
 @dataclass
-class PipelineConfig:
+class RunConfig:
+    """The run's own options; :func:`config_class` adds one section per stage of the graph."""
+
     output_dir: str = "generation_output"
     input_dir: str | None = None  # image folder; with an annotation file, the root its paths are relative to
     annotation_file: str | None = None
@@ -46,7 +41,7 @@ class PipelineConfig:
     limit: int | None = None
     seed: int = 0
     retry_failed: bool = False
-    force: bool = False  # start the selected stages over (their outputs and every later stage's are removed)
+    force: bool = False  # start the selected stages over (their outputs and those of every stage reading them)
     allow_changed_settings: bool = False  # append to manifests written with other settings (recorded)
     device: str | None = None
     dtype: str = "fp32"
@@ -54,20 +49,34 @@ class PipelineConfig:
     num_shards: int | None = None
     shard_index: int | None = None
     save_annotated_image: bool = False
-    # one section per stage, named as the stage (see registry.STAGES)
-    tag: TagConfig = field(default_factory=TagConfig)
-    ground: GroundConfig = field(default_factory=GroundConfig)
-    segment: SegmentConfig = field(default_factory=SegmentConfig)
-    portray: PortrayConfig = field(default_factory=PortrayConfig)
-    caption: CaptionConfig = field(default_factory=CaptionConfig)
-    inpaint: InpaintConfig = field(default_factory=InpaintConfig)
-    score: ScoreConfig = field(default_factory=ScoreConfig)
+
+    #: the stage graph the sections were derived from (set by :func:`config_class`)
+    graph: ClassVar[StageGraph]
+
+    def __post_init__(self) -> None:
+        if self.limit is not None:
+            require_positive(self.limit, "--limit")
+        self.graph.select(self.stages)  # an unknown stage or an empty range is refused here
 
     def section(self, stage: str) -> Any:
         return getattr(self, stage)
 
 
-def shard_setup(cfg: PipelineConfig) -> tuple[int, int]:
+@functools.lru_cache(maxsize=None)
+def config_class(graph: StageGraph) -> type:
+    """``PipelineConfig`` of a graph: :class:`RunConfig` plus one field per stage, named as the stage, holding
+    its config section (the YAML section of the same name)."""
+    fields = [(spec.name, spec.config, field(default_factory=spec.config)) for spec in graph]
+    cls = make_dataclass("PipelineConfig", fields, bases=(RunConfig,), namespace={"graph": graph})
+    cls.__module__ = __name__
+    return cls
+
+
+#: the configuration of the declared pipeline (:data:`registry.STAGES`)
+PipelineConfig = config_class(registry.STAGES)
+
+
+def shard_setup(cfg: RunConfig) -> tuple[int, int]:
     from genemi.distributed import DistEnv
 
     env = DistEnv.from_environ()
@@ -78,7 +87,7 @@ def shard_setup(cfg: PipelineConfig) -> tuple[int, int]:
     return n, i
 
 
-def stage_dir(cfg: PipelineConfig, n: int, i: int) -> Path:
+def stage_dir(cfg: RunConfig, n: int, i: int) -> Path:
     out = Path(cfg.output_dir)
     return out if n == 1 else out / "shards" / f"shard-{i:05d}-of-{n:05d}"
 
@@ -92,58 +101,48 @@ def _dtype(name: str):
         raise ConfigError(f"--dtype must be fp32, fp16 or bf16, not {name!r}") from exc
 
 
-def build_stage(spec: StageSpec, cfg: PipelineConfig, context):
-    return spec.stage_class()(cfg.section(spec.name), context)
+def missing_inputs(graph: StageGraph, specs: Sequence[StageSpec], out: Path) -> list[str]:
+    """For each selected stage, the manifests it reads that neither exist in ``out`` nor come from a stage
+    selected to run before it: "stage X needs Y (run --stages Z first)"."""
+    selected = {s.name for s in specs}
+    gaps = []
+    for spec in specs:
+        for name in spec.reads:
+            if name not in selected and not (out / graph[name].writes).exists():
+                gaps.append(f"stage {spec.name!r} needs {out / graph[name].writes} (run --stages {name} first)")
+    return gaps
 
 
-def _check_sections(cfg: PipelineConfig) -> None:
-    for spec in STAGES:
-        section = cfg.section(spec.name)
-        spec.backends.check_name(section.backend)
-        if section.batch_size < 1:
-            raise ConfigError(f"--batch-size {spec.name}={section.batch_size}: must be at least 1")
-    if cfg.limit is not None and cfg.limit < 1:
-        raise ConfigError(f"--limit must be at least 1, not {cfg.limit}")
-    if cfg.tag.max_items < 1:
-        raise ConfigError(f"--max-items must be at least 1, not {cfg.tag.max_items}")
-    if cfg.portray.num_portrayals < 1:
-        raise ConfigError(f"--num-portrayals must be at least 1, not {cfg.portray.num_portrayals}")
-    for name in ("box_threshold", "text_threshold", "nms_iou"):
-        value = getattr(cfg.ground, name)
-        if not 0.0 <= value <= 1.0:
-            raise ConfigError(f"--{name.replace('_', '-')} must be in [0, 1], not {value}")
-
-
-def run_pipeline(cfg: PipelineConfig, progress: bool = True) -> dict:
+def run_pipeline(cfg: RunConfig, progress: bool = True) -> dict:
     """Run the selected stages on this shard's images; returns (and writes) the run summary."""
     import torch
 
     from genemi.distributed import DistEnv, resolve_device
     from genemi.generation_pipeline.inputs import collect_inputs, shard
     from genemi.generation_pipeline.settings import REMEDY, remove_outputs, stage_settings
-    from genemi.run_settings import check_settings, record_settings
     from genemi.generation_pipeline.stage import StageContext, run_stage
-    from genemi.manifest import read_records, require_writable_dir
+    from genemi.manifest import ManifestIndex, read_records, require_writable_dir, write_atomic
+    from genemi.run_settings import check_settings, record_settings
 
-    specs = select_stages(cfg.stages)
-    _check_sections(cfg)
+    graph = cfg.graph
+    specs = graph.select(cfg.stages)
     n, i = shard_setup(cfg)
     out = stage_dir(cfg, n, i)
     require_writable_dir(out, "the output folder")
     device = str(resolve_device(cfg.device, DistEnv.from_environ()))
     context = StageContext(image_root=Path(cfg.input_dir or "."), output_dir=out, device=device,
                            dtype=_dtype(cfg.dtype), seed=cfg.seed)
-    # fail before work: every stage that will run is built and checked, and the first one's input exists
-    stages = [build_stage(spec, cfg, context) for spec in specs]
-    for stage in stages:
-        stage.check()
-    first = specs[0]
-    if first.reads != IMAGES and not (out / first.reads).exists():
-        before = STAGE_NAMES[STAGE_NAMES.index(first.name) - 1]
-        raise ConfigError(f"stage {first.name!r} needs {out / first.reads} (run --stages {before} first)")
+    # fail before work: every stage that will run is built and checked, and what it reads is there
+    with registry.using(graph):
+        stages = [spec.build(cfg.section(spec.name), context) for spec in specs]
+        for stage in stages:
+            stage.check()
+    gaps = missing_inputs(graph, specs, out)
+    if gaps:
+        raise ConfigError("; ".join(gaps))
     fingerprints = {spec.name: stage_settings(cfg.section(spec.name), cfg.seed, cfg.dtype) for spec in specs}
     if cfg.force:
-        removed = remove_outputs(out, [(s.name, s.writes) for s in STAGES[STAGE_NAMES.index(first.name):]])
+        removed = remove_outputs(out, graph.downstream(s.name for s in specs))
         if removed:
             logging.getLogger(__name__).warning("--force: removed %s from %s", ", ".join(removed), out)
     else:
@@ -155,70 +154,72 @@ def run_pipeline(cfg: PipelineConfig, progress: bool = True) -> dict:
         inputs = inputs[: cfg.limit]
     mine = shard(inputs, n, i)
     ids = {r.id for r in mine}
-    if first.reads == IMAGES:
-        stages[0].check_inputs(mine)
+    for spec, stage in zip(specs, stages):
+        if not spec.reads:
+            stage.check_inputs(mine)
     summary = {"shard": {"index": i, "count": n}, "images": len(mine), "device": device,
-               "pipeline": [{"stage": s.name, "reads": s.reads, "writes": s.writes} for s in STAGES],
+               "pipeline": [{"stage": s.name, "reads": list(s.reads) or [IMAGES], "writes": s.writes,
+                             "folders": list(s.folders)} for s in graph],
                "stages": {}, "config": asdict(cfg), "settings": fingerprints}
     start = time.perf_counter()
-    for spec, stage in zip(specs, stages):
-        records = mine if spec.reads == IMAGES else [
-            r for r in read_records(out / spec.reads, spec.input_record) if r.id in ids]
-        record_settings(out / spec.writes, fingerprints[spec.name])
-        stats = run_stage(stage, records, out, cfg.section(spec.name).batch_size, progress, cfg.retry_failed)
-        if cfg.offload or spec is specs[-1]:
-            stage.offload()
-        summary["stages"][spec.name] = {**asdict(stats), "images_per_second": stats.images_per_second,
-                                        "overhead_fraction": stats.overhead_fraction}
-        logging.getLogger(__name__).info("%s: %s", spec.name, summary["stages"][spec.name])
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    if cfg.save_annotated_image and (out / OUTPUTS["segment"]).exists():
+    with registry.using(graph):
+        for spec, stage in zip(specs, stages):
+            if spec.primary is None:
+                records = mine
+            else:
+                primary = graph[spec.primary]
+                records = [r for r in read_records(out / primary.writes, primary.record) if r.id in ids]
+            joined = {name: ManifestIndex(out / graph[name].writes, graph[name].record) for name in spec.reads[1:]}
+            record_settings(out / spec.writes, fingerprints[spec.name])
+            stats = run_stage(stage, records, out, cfg.section(spec.name).batch_size, progress, cfg.retry_failed,
+                              joined)
+            if cfg.offload or spec is specs[-1]:
+                stage.offload()
+            summary["stages"][spec.name] = {**asdict(stats), "images_per_second": stats.images_per_second,
+                                            "overhead_fraction": stats.overhead_fraction}
+            logging.getLogger(__name__).info("%s: %s", spec.name, summary["stages"][spec.name])
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+    masks = out / graph["segment"].writes if "segment" in graph else None
+    if cfg.save_annotated_image and masks is not None and masks.exists():
         from genemi.generation_pipeline.previews import save_previews
-        from genemi.records import MaskRecord
 
-        masks = [r for r in read_records(out / OUTPUTS["segment"], MaskRecord) if r.id in ids]
-        summary["previews"] = save_previews(masks, Path(cfg.input_dir or "."), out / "previews")
+        records = [r for r in read_records(masks, graph["segment"].record) if r.id in ids]
+        summary["previews"] = save_previews(records, Path(cfg.input_dir or "."), out / "previews")
     summary["seconds"] = time.perf_counter() - start
-    from genemi.manifest import write_atomic
-
     write_atomic(out / "run_summary.json", json.dumps(summary, indent=2, default=str).encode("utf-8"))
     return summary
 
 
-#: folder (under a stage's output folder) of files that records point to by relative path
-RUN_FILES = ("variations",)
-
-
-def _merge_files(shard_dirs: Sequence[Path], root: Path) -> int:
-    """Hard-link (or copy) each shard's variation images to the same relative path under ``root``; the
+def _merge_files(shard_dirs: Sequence[Path], root: Path, folder: str) -> int:
+    """Hard-link (or copy) the files of each shard's ``folder`` to the same relative path under ``root``; the
     manifests' relative paths stay valid. Files already there with the same size are kept."""
     import shutil
 
     count = 0
     for d in shard_dirs:
-        for folder in RUN_FILES:
-            for src in sorted((d / folder).rglob("*")) if (d / folder).is_dir() else ():
-                if not src.is_file() or src.name.startswith(".tmp"):
-                    continue
-                dst = root / src.relative_to(d)
-                if dst.exists() and dst.stat().st_size == src.stat().st_size:
-                    continue
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                tmp = dst.with_name(f".tmp-merge-{dst.name}")
-                tmp.unlink(missing_ok=True)
-                try:
-                    os.link(src, tmp)
-                except OSError:
-                    shutil.copyfile(src, tmp)
-                os.replace(tmp, dst)
-                count += 1
+        for src in sorted((d / folder).rglob("*")) if (d / folder).is_dir() else ():
+            if not src.is_file() or src.name.startswith(".tmp"):
+                continue
+            dst = root / src.relative_to(d)
+            if dst.exists() and dst.stat().st_size == src.stat().st_size:
+                continue
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dst.with_name(f".tmp-merge-{dst.name}")
+            tmp.unlink(missing_ok=True)
+            try:
+                os.link(src, tmp)
+            except OSError:
+                shutil.copyfile(src, tmp)
+            os.replace(tmp, dst)
+            count += 1
     return count
 
 
 def shard_gaps(root: Path, shard_dirs: Sequence[Path]) -> list[str]:
     """What makes a set of shard folders incomplete: missing shards, shard counts that disagree, and stages
-    that did not finish in some shard (fewer records than their input, or absent where others have them)."""
+    that did not finish in some shard (fewer records than their primary input, or absent where others have
+    them)."""
     import re
 
     from genemi.manifest import iter_json_lines
@@ -242,16 +243,17 @@ def shard_gaps(root: Path, shard_dirs: Sequence[Path]) -> list[str]:
     def ids(path: Path) -> int | None:
         return len({obj.get("id") for _, obj in iter_json_lines(path)}) if path.exists() else None
 
-    for spec in STAGES:
+    graph = registry.STAGES
+    for spec in graph:
         counts = {d: ids(d / spec.writes) for d in shard_dirs}
         if all(c is None for c in counts.values()):
             continue
         for d, c in counts.items():
-            if spec.reads == IMAGES:
+            if spec.primary is None:
                 summary = d / "run_summary.json"
                 expected = json.loads(summary.read_text()).get("images") if summary.is_file() else None
             else:
-                expected = ids(d / spec.reads)
+                expected = ids(d / graph[spec.primary].writes)
             if c is None:
                 gaps.append(f"{d.name}: stage {spec.name} has not run ({spec.writes} missing)")
             elif expected is not None and c < expected:
@@ -260,9 +262,9 @@ def shard_gaps(root: Path, shard_dirs: Sequence[Path]) -> list[str]:
 
 
 def merge_shards(output_dir: str | Path, allow_partial: bool = False) -> dict[str, int]:
-    """Join ``shards/*/<manifest>`` into ``<output_dir>/<manifest>`` (sorted by id, deduplicated) and bring
-    the shards' variation images to the same relative paths under ``output_dir``. An incomplete shard set
-    (:func:`shard_gaps`) is refused unless ``allow_partial``."""
+    """Join ``shards/*/<manifest>`` into ``<output_dir>/<manifest>`` for every stage of the graph (sorted by id,
+    deduplicated) and bring the files of the stages' folders to the same relative paths under ``output_dir``.
+    An incomplete shard set (:func:`shard_gaps`) is refused unless ``allow_partial``."""
     from genemi.manifest import encode_line, iter_json_lines, write_atomic
 
     root = Path(output_dir)
@@ -277,7 +279,8 @@ def merge_shards(output_dir: str | Path, allow_partial: bool = False) -> dict[st
     for gap in gaps:
         logging.getLogger(__name__).warning("--allow-partial: %s", gap)
     counts = {}
-    for spec in STAGES:
+    graph = registry.STAGES
+    for spec in graph:
         records = {}
         for d in shard_dirs:
             if (d / spec.writes).exists():
@@ -286,9 +289,10 @@ def merge_shards(output_dir: str | Path, allow_partial: bool = False) -> dict[st
         if records:
             write_atomic(root / spec.writes, "".join(encode_line(records[k]) + "\n" for k in sorted(records)).encode())
             counts[spec.writes] = len(records)
-    copied = _merge_files(shard_dirs, root)
-    if copied:
-        counts["variation images"] = copied
+    for folder in (f for spec in graph for f in spec.folders):
+        copied = _merge_files(shard_dirs, root, folder)
+        if copied:
+            counts[f"{folder}/"] = copied
     summaries = [json.loads((d / "run_summary.json").read_text()) for d in shard_dirs if (d / "run_summary.json").is_file()]
     if summaries:  # what later tools read (e.g. the gallery's input folder), plus each shard's own figures
         merged = {"merged_from": [str(d.relative_to(root)) for d in shard_dirs], "config": summaries[0].get("config"),
@@ -299,29 +303,35 @@ def merge_shards(output_dir: str | Path, allow_partial: bool = False) -> dict[st
 
 def _batch_sizes(value: str) -> dict[str, int]:
     """``N`` (every stage) or ``stage=N,stage=N``."""
+    names = registry.STAGES.names
     try:
         if "=" not in value:
-            return {s: int(value) for s in STAGE_NAMES}
+            return {s: int(value) for s in names}
         out = {}
         for part in value.split(","):
             k, _, v = part.partition("=")
-            if k.strip() not in STAGE_NAMES:
-                raise argparse.ArgumentTypeError(f"unknown stage {k.strip()!r} (stages: {', '.join(STAGE_NAMES)})")
+            if k.strip() not in names:
+                raise argparse.ArgumentTypeError(f"unknown stage {k.strip()!r} (stages: {', '.join(names)})")
             out[k.strip()] = int(v)
         return out
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"expected N or stage=N,...: {value!r}") from exc
 
 
-def _chain() -> str:
-    return " -> ".join(s.name for s in STAGES)
+def graph_text(graph: StageGraph) -> str:
+    """The stages as ``--help`` shows them: run order, then what each reads and writes."""
+    rows = graph.table()
+    widths = [max(len(r[k]) for r in rows) for k in range(3)]
+    lines = [f"  {a:{widths[0]}s}  {b:{widths[1]}s} -> {c:{widths[2]}s}  {d}" for a, b, c, d in rows]
+    return " -> ".join(graph.names) + " (run order). Each stage reads the manifests of the stages it names:\n" + \
+        "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    graph = registry.STAGES
     p = argparse.ArgumentParser(
         prog="genemi generate",
-        description=f"GeNeMi generation pipeline: {_chain()} (resumable, batched, shardable). Stages and "
-        "manifests:\n" + "\n".join(f"  {s.name:8s} {s.reads:17s} -> {s.writes:17s} {s.summary}" for s in STAGES)
+        description="GeNeMi generation pipeline (resumable, batched, shardable): " + graph_text(graph)
         + "\n\nAfter a run (each has --help):\n  genemi generate merge --output-dir DIR    join shard outputs\n"
         + "\n".join(f"  genemi generate {k} --output-dir DIR  {v[1]}" for k, v in TOOLS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -336,25 +346,28 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--verbose", action="store_true", help="debug logging")
     run = p.add_argument_group("run")
     run.add_argument("--config", default=None, help="YAML preset (configs/pipeline/*.yaml; one section per stage); flags override it")
-    run.add_argument("--stages", default=None, help=f"all (default), one of {', '.join(STAGE_NAMES)}, a range like tag:segment or portray:, or a list")
+    run.add_argument("--stages", default=None, help=f"all (default); one of {', '.join(graph.names)}; a range a:b "
+                     "(a, b and every stage on a path between them; a: is a and every stage reading it, directly "
+                     "or not; :b is b and every stage it reads); or a comma list")
     run.add_argument("--limit", type=int, default=None, help="only the first N images (sorted by path)")
     run.add_argument("--seed", type=int, default=None, help="global seed; portrayals and per-variation seeds derive from it (default: 0)")
     run.add_argument("--retry-failed", action="store_true", default=None,
                      help="redo records that failed in an earlier run (replaced in place); without it they count as done")
     run.add_argument("--force", action="store_true", default=None,
-                     help="start the selected stages over: their outputs and every later stage's are removed first")
+                     help="start the selected stages over: their outputs, and those of every stage that reads them "
+                     "(directly or not), are removed first; other stages' outputs are kept")
     run.add_argument("--allow-changed-settings", action="store_true", default=None,
                      help="resume a stage whose output was written with other settings (the change is recorded in "
                      "<manifest>.settings.json); without it such a rerun stops and names the differences")
     run.add_argument("--batch-size", type=_batch_sizes, default=None,
-                     help="images per batch: N for every stage, or " + ",".join(f"{s.name}={s.config().batch_size}" for s in STAGES))
+                     help="images per batch: N for every stage, or " + ",".join(f"{s.name}={s.config().batch_size}" for s in graph))
     run.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: the local GPU when there is one)")
     run.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default=None, help="precision of the models (default: fp32)")
     run.add_argument("--offload", action="store_true", default=None, help="keep only the active stage's model on the GPU")
     run.add_argument("--num-shards", type=int, default=None, help="split the images in N shards (default: WORLD_SIZE)")
     run.add_argument("--shard-index", type=int, default=None, help="which shard this process runs (default: RANK)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
-    for spec in STAGES:
+    for spec in graph:
         group = p.add_argument_group(f"stage {spec.name}: {spec.summary} (YAML section {spec.name})")
         add_section_arguments(group, spec.config, spec.name, {"backend": spec.backends.names})
     return p
@@ -364,10 +377,12 @@ _GENERAL = ("output_dir", "annotation_file", "encoding", "save_annotated_image",
             "force", "allow_changed_settings", "device", "dtype", "offload", "num_shards", "shard_index")
 
 
-def resolve_config(args) -> PipelineConfig:
-    """Defaults < YAML preset < flags; options given for a backend that is not selected are refused."""
+def resolve_config(args) -> RunConfig:
+    """Defaults < YAML preset < flags, for the current graph; options given for a backend that is not selected
+    are refused."""
     from genemi.presets import load_config, read_preset
 
+    graph = registry.STAGES
     if args.input_dir and args.root_dir and args.input_dir != args.root_dir:
         raise ConfigError("--input-dir and --root-dir name the same folder; give one")
     overrides: dict[str, Any] = {k: getattr(args, k) for k in _GENERAL}
@@ -375,7 +390,7 @@ def resolve_config(args) -> PipelineConfig:
     preset = read_preset(args.config) if args.config else {}
     given: dict[str, set[str]] = {}
     flagged: dict[str, set[str]] = {}
-    for spec in STAGES:
+    for spec in graph:
         section = {f.name: getattr(args, f"{spec.name}__{f.name}") for f in dataclasses.fields(spec.config)
                    if hasattr(args, f"{spec.name}__{f.name}")}
         if args.batch_size and spec.name in args.batch_size:
@@ -384,9 +399,9 @@ def resolve_config(args) -> PipelineConfig:
         from_preset = preset.get(spec.name) if isinstance(preset.get(spec.name), dict) else {}
         flagged[spec.name] = {k for k, v in section.items() if v is not None}
         given[spec.name] = flagged[spec.name] | set(from_preset)
-    cfg = load_config(PipelineConfig, args.config, overrides)
-    selected = {s.name for s in select_stages(cfg.stages)}
-    for spec in STAGES:
+    cfg = load_config(config_class(graph), args.config, overrides)
+    selected = {s.name for s in graph.select(cfg.stages)}
+    for spec in graph:
         check_backend_options(cfg.section(spec.name), given[spec.name])
         unused = sorted(flagged[spec.name] - {"batch_size"}) if spec.name not in selected else []
         if unused:
@@ -445,7 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if code:
             return code
         for name, c in counts.items():
-            print(f"{name}: {c} {'files' if name == 'variation images' else 'records'}")
+            print(f"{name}: {c} {'files' if name.endswith('/') else 'records'}")
         return 0
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,

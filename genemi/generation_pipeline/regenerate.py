@@ -90,9 +90,10 @@ def regenerate(output_dir: str | Path, variation_id: str, out: str | Path | None
 
 def _written_image(root: Path, variation_id: str) -> Path | None:
     """The image the run wrote for the variation (from ``variations.jsonl``), if any."""
+    from genemi.generation_pipeline import registry
     from genemi.manifest import iter_json_lines
 
-    path = root / "variations.jsonl"
+    path = root / registry.manifest("inpaint")
     if not path.is_file():
         return None
     for _, obj in iter_json_lines(path):

@@ -2,7 +2,8 @@
 ``<manifest>.settings.json`` holds the stage's options (those of its chosen backend; options declared with
 ``content=False`` such as batch sizes, timeouts and concurrency are left out), the run's seed and precision,
 and the identity of every model file or folder an option names. ``--force`` starts stages over (their
-outputs and every later stage's are removed), ``--allow-changed-settings`` continues and records the change.
+outputs and those of every stage that reads them are removed), ``--allow-changed-settings`` continues and
+records the change.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ from typing import Any, Sequence
 
 from genemi.run_settings import SUFFIX, fingerprint
 
-#: folders (under a stage's output folder) written by a stage besides its manifest
-STAGE_FILES = {"inpaint": ("variations",)}
-REMEDY = ("--force to start this stage over (removes its outputs and every later stage's), or "
+REMEDY = ("--force to start this stage over (removes its outputs and those of every stage that reads them), or "
           "--allow-changed-settings to continue with mixed settings (recorded)")
 
 
@@ -34,16 +33,16 @@ def stage_settings(section: Any, seed: int, dtype: str) -> dict[str, Any]:
     return fingerprint(values)
 
 
-def remove_outputs(out_dir: Path, stages: Sequence[tuple[str, str]]) -> list[str]:
-    """``--force``: remove the manifests (side files, settings records) and files of the given
-    ``(stage, manifest)`` pairs; returns what was removed."""
+def remove_outputs(out_dir: Path, specs: Sequence) -> list[str]:
+    """``--force``: remove the manifests (side files, settings records) and folders of the given stages (their
+    :class:`~genemi.generation_pipeline.graph.StageSpec`); returns what was removed."""
     removed = []
-    for stage, manifest in stages:
-        for name in (manifest, manifest + ".retry", manifest + SUFFIX):
+    for spec in specs:
+        for name in (spec.writes, spec.writes + ".retry", spec.writes + SUFFIX):
             if (out_dir / name).exists():
                 (out_dir / name).unlink()
                 removed.append(name)
-        for folder in STAGE_FILES.get(stage, ()):
+        for folder in spec.folders:
             if (out_dir / folder).is_dir():
                 shutil.rmtree(out_dir / folder)
                 removed.append(folder + "/")

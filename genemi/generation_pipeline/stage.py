@@ -1,15 +1,21 @@
-"""The stage contract and the loop that runs a stage over a manifest, resumably.
+"""The stage contract and the one loop that runs any stage over its input records, resumably.
 
-A stage turns a batch of input records (the previous manifest's) into output records, one per image.
-:func:`run_stage` skips images already in the output manifest, decodes the next batch's images in a
-background thread while the current one computes, appends each batch atomically (serialising it in a
-second thread while the next batch computes), and times the stage's model calls separately from
-everything else (the overhead the benchmark reports).
+A stage turns each input record (one per image) into one output record with the same id. The loop
+(:func:`run_stage`) owns everything that is not the stage's own work:
 
-Faults stay local: a batch that raises is redone item by item, and an item that still raises becomes a
-failed record carrying the stage, the exception type and its message. ``retry_failed`` redoes the failed
-records of a manifest and replaces them in place (atomically, through a ``.retry`` side file that a
-crashed retry leaves for the next run to merge).
+* resume: images already in the output manifest are skipped (``retry_failed`` redoes the failed ones and
+  replaces them in place, atomically, through a ``.retry`` side file that a crashed retry leaves for the next
+  run to merge);
+* records that failed upstream (or that the stage has nothing to do for) are passed on by :meth:`Stage.skip`;
+* I/O (:meth:`Stage.prepare`: decoding images, reading crops) runs per item in a background thread while the
+  previous batch computes; an item whose input cannot be read becomes a failed record;
+* the model work (:meth:`Stage.process`) runs per batch; a batch that raises is redone item by item, and an
+  item that still raises becomes a failed record carrying the stage, the exception type and its message;
+* records are built (:meth:`Stage.build`) and appended in a writer thread, one atomic write per batch; a
+  record that cannot be built becomes a failed record.
+
+Stages receive and keep per-item state in :class:`StageItem` (the input record, the records of the other
+stages they read, and what ``prepare`` and ``process`` produced) and implement only what is theirs.
 """
 
 from __future__ import annotations
@@ -22,14 +28,16 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Generic, Iterator, Mapping, Sequence, TypeVar
 
 from pydantic import BaseModel
 
-from genemi.manifest import ManifestWriter, iter_json_lines, merge_side_file
+from genemi.manifest import ManifestIndex, ManifestWriter, iter_json_lines, merge_side_file
 from genemi.records import Failure
 
 logger = logging.getLogger(__name__)
+
+In = TypeVar("In", bound=BaseModel)
 
 
 def release_to_cpu(module) -> None:
@@ -52,11 +60,32 @@ class StageContext:
     seed: int = 0
 
 
+@dataclass
+class StageItem(Generic[In]):
+    """One input record on its way through a stage.
+
+    ``inputs`` holds, by stage name, the records with the same id of the other stages the stage reads (None
+    where that stage has no such record). ``prepared`` is what :meth:`Stage.prepare` read, ``result`` what
+    :meth:`Stage.process` computed; ``output`` is set when the item is finished without them (passed on or
+    failed)."""
+
+    record: In
+    inputs: Mapping[str, BaseModel | None] = field(default_factory=dict)
+    prepared: Any = None
+    result: Any = None
+    output: BaseModel | None = None
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+
 class Stage(ABC):
     """One pipeline step, built as ``Stage(config_section, context)``. Subclasses set ``name`` (the stage's
-    name in :data:`genemi.generation_pipeline.registry.STAGES`, which gives its manifests, record type and
-    backend registry); ``self.backend`` is the backend ``config.backend`` names, which ``check``, ``load``
-    and ``offload`` delegate to."""
+    name in :data:`genemi.generation_pipeline.registry.STAGES`, which gives its manifest, record type and
+    backend registry) and implement :meth:`process` and :meth:`build` (plus :meth:`prepare` for I/O, and
+    :meth:`skip`/:meth:`fail` where their records need it). ``self.backend`` is the backend ``config.backend``
+    names; ``check``, ``load`` and ``offload`` delegate to it."""
 
     name: str
 
@@ -67,9 +96,9 @@ class Stage(ABC):
 
     @property
     def spec(self):
-        from genemi.generation_pipeline.registry import stage_spec
+        from genemi.generation_pipeline import registry
 
-        return stage_spec(self.name)
+        return registry.STAGES[self.name]
 
     @property
     def output(self) -> str:
@@ -88,8 +117,10 @@ class Stage(ABC):
         finally:
             self.model_seconds += time.perf_counter() - start
 
+    # --- lifecycle ----------------------------------------------------------------------------------------
+
     def check(self) -> None:
-        """Validate settings and files before any image is processed (raise a GenemiError)."""
+        """Validate settings and read model files' structure before any image is processed (raise a GenemiError)."""
         self.backend.check()
 
     def check_inputs(self, inputs: Sequence[BaseModel]) -> None:
@@ -103,24 +134,53 @@ class Stage(ABC):
         """Free accelerator memory (``--offload``: after the stage, before the next one loads)."""
         self.backend.offload()
 
-    def prepare(self, batch: Sequence[BaseModel]) -> Any:
-        """I/O for a batch (image decoding); runs in a background thread while the previous batch computes."""
+    # --- per item -----------------------------------------------------------------------------------------
+
+    def skip(self, item: StageItem) -> BaseModel | None:
+        """The output record of an item the stage does not work on, or None to work on it. Default: a record that
+        failed upstream is passed on (as it is when the stage writes the same record type, else as a failed
+        record of the stage's type with the upstream error)."""
+        if getattr(item.record, "status", "ok") != "ok":
+            return self.pass_on(item)
+        return None
+
+    def pass_on(self, item: StageItem) -> BaseModel:
+        """A record that failed upstream, as this stage's output."""
+        if isinstance(item.record, self.record_type):
+            return item.record
+        return self.fail(item, self.upstream_failure(item.record))
+
+    def prepare(self, item: StageItem) -> Any:
+        """I/O for one item (decoding its image, ...), run in a background thread while the previous batch
+        computes; the value becomes ``item.prepared``. Raising makes the item a failed record."""
         return None
 
     @abstractmethod
-    def process(self, batch: Sequence[BaseModel], prepared: Any = None) -> Any:
-        """The model work for a batch; returns records, or raw results that :meth:`finish` turns into records."""
+    def process(self, items: list[StageItem]) -> None:
+        """The model work for a batch of items: set each item's ``result``. Raising redoes the batch one item
+        at a time; an item that still raises becomes a failed record."""
 
-    def finish(self, raw: Any) -> list[BaseModel]:
-        """Output records from :meth:`process`'s result (runs in the writer thread; default: as is)."""
-        return raw
+    @abstractmethod
+    def build(self, item: StageItem) -> BaseModel:
+        """The output record of a processed item (runs in the writer thread)."""
 
     def upstream_failure(self, record: BaseModel) -> Failure:
         return getattr(record, "error", None) or Failure(stage="unknown", type="failed", message="failed upstream")
 
-    def fail(self, record: BaseModel, failure: Failure | None) -> BaseModel:
-        """The failed output record for an input record (its image fields carried over)."""
-        return self.record_type(**record.carried(), status="failed", error=failure or self.upstream_failure(record))
+    def fail(self, item: StageItem, failure: Failure) -> BaseModel:
+        """The failed output record of an item: the input record marked failed when the stage writes the same
+        type, else a record of the stage's type with the input's image fields."""
+        if isinstance(item.record, self.record_type):
+            return item.record.model_copy(update={"status": "failed", "error": failure})
+        return self.record_type(**item.record.carried(), status="failed", error=failure)
+
+    def apply(self, records: Sequence[BaseModel], inputs: Mapping[str, Mapping[str, BaseModel]] | None = None
+              ) -> list[BaseModel]:
+        """The output records of ``records`` in one batch, in memory (no manifest): what :func:`run_stage`
+        writes for them. ``inputs``: by stage name, the other stages' records by id."""
+        items = _prepare_items(self, records, inputs or {})
+        _process_items(self, items)
+        return _build_records(self, items)
 
 
 def failures(record: BaseModel) -> Iterator[Failure]:
@@ -170,37 +230,59 @@ class StageStats:
         self.failure_reasons = dict(reasons.most_common())
 
 
-def _isolated(stage: Stage, batch: Sequence[BaseModel]) -> list[BaseModel]:
-    """Redo a batch one item at a time; an item that raises becomes a failed record."""
-    out = []
-    for rec in batch:
+def _failed(stage: Stage, item: StageItem, exc: BaseException, what: str) -> BaseModel:
+    logger.warning("%s: %s: %s failed: %s: %s", stage.name, item.id, what, type(exc).__name__, exc)
+    return stage.fail(item, Failure.from_exception(stage.name, exc))
+
+
+def _prepare_items(stage: Stage, records: Sequence[BaseModel], joined: Mapping[str, Any]) -> list[StageItem]:
+    """Items of ``records`` with their joined inputs; what the stage skips is passed on, what it works on is
+    read; an item whose inputs cannot be read fails (reader thread)."""
+    items = [StageItem(r) for r in records]
+    for item in items:
         try:
-            out.extend(stage.finish(stage.process([rec], stage.prepare([rec]))))
-        except Exception as exc:  # noqa: BLE001 - one bad item must not stop the run
-            logger.warning("%s: %s failed: %s: %s", stage.name, rec.id, type(exc).__name__, exc)
-            out.append(stage.fail(rec, Failure.from_exception(stage.name, exc)))
-    return out
+            item.inputs = {name: source.get(item.id) for name, source in joined.items()}
+            item.output = stage.skip(item)
+            if item.output is None:
+                item.prepared = stage.prepare(item)
+        except Exception as exc:  # noqa: BLE001 - one unreadable item must not stop the run
+            item.output = _failed(stage, item, exc, "reading its input")
+    return items
 
 
-def _finish_and_write(stage: Stage, writer: ManifestWriter, batch: Sequence[BaseModel], raw: Any):
-    """In the writer thread: records from the raw results, appended; ``None`` when :meth:`finish` raised
-    (the main thread then redoes the batch item by item)."""
+def _process_items(stage: Stage, items: list[StageItem]) -> None:
+    """The model work for the items not finished yet; a batch that raises is redone item by item."""
+    todo = [item for item in items if item.output is None]
+    if not todo:
+        return
     try:
-        records = stage.finish(raw)
+        stage.process(todo)
+        return
     except Exception as exc:  # noqa: BLE001
-        logger.warning("%s: finishing a batch of %d failed (%s: %s); redoing it item by item", stage.name,
-                       len(batch), type(exc).__name__, exc)
-        return None
-    writer.write(records)
-    return records
+        if len(todo) == 1:
+            todo[0].output = _failed(stage, todo[0], exc, "processing")
+            return
+        logger.warning("%s: a batch of %d raised %s: %s; redoing it item by item", stage.name, len(todo),
+                       type(exc).__name__, exc)
+    for item in todo:
+        item.result = None
+        try:
+            stage.process([item])
+        except Exception as exc:  # noqa: BLE001 - one bad item must not stop the run
+            item.output = _failed(stage, item, exc, "processing")
 
 
-def _write(writer: ManifestWriter, records: list[BaseModel]) -> list[BaseModel]:
-    writer.write(records)
-    return records
-
-
-_UNPREPARED = object()
+def _build_records(stage: Stage, items: list[StageItem]) -> list[BaseModel]:
+    """Each item's output record; an item whose record cannot be built fails (writer thread)."""
+    out = []
+    for item in items:
+        if item.output is None:
+            try:
+                item.output = stage.build(item)
+            except Exception as exc:  # noqa: BLE001
+                item.output = _failed(stage, item, exc, "building its record")
+        out.append(item.output)
+    return out
 
 
 def _manifest_state(path: Path) -> dict[str, str]:
@@ -209,8 +291,9 @@ def _manifest_state(path: Path) -> dict[str, str]:
 
 
 def run_stage(stage: Stage, inputs: Sequence[BaseModel], out_dir: Path, batch_size: int, progress: bool = True,
-              retry_failed: bool = False) -> StageStats:
-    """Run ``stage`` on the inputs not yet in ``out_dir/stage.output``; returns counts and timings."""
+              retry_failed: bool = False, joined: Mapping[str, ManifestIndex] | None = None) -> StageStats:
+    """Run ``stage`` on the inputs not yet in ``out_dir/stage.output``; returns counts and timings. ``joined``:
+    the manifests of the other stages it reads, by stage name."""
     from tqdm import tqdm
 
     path = out_dir / stage.output
@@ -230,39 +313,28 @@ def run_stage(stage: Stage, inputs: Sequence[BaseModel], out_dir: Path, batch_si
     bar = tqdm(total=len(todo), desc=stage.name, unit="image", disable=not progress)
     batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
 
+    def write(items: list[StageItem]) -> list[BaseModel]:
+        records = _build_records(stage, items)
+        writer.write(records)
+        return records
+
     def collect(pending) -> None:
-        batch, future = pending
-        records = future.result()  # in order, and a write error stops the run
-        if records is None:
-            records = _isolated(stage, batch)
-            writer.write(records)
+        records = pending.result()  # in order, and a write error stops the run
         stats.count(records)
         bar.update(len(records))
 
     with ManifestWriter(side if redo else path) as writer, \
             ThreadPoolExecutor(1, thread_name_prefix=f"{stage.name}-read") as reader, \
             ThreadPoolExecutor(1, thread_name_prefix=f"{stage.name}-write") as out:
-        upcoming, pending = reader.submit(stage.prepare, batches[0]), None
-        for k, batch in enumerate(batches):
-            try:
-                prepared = upcoming.result()
-            except Exception:  # noqa: BLE001 - decoding is redone per item below
-                prepared = _UNPREPARED
+        upcoming, pending = reader.submit(_prepare_items, stage, batches[0], joined or {}), None
+        for k in range(len(batches)):
+            items = upcoming.result()
             if k + 1 < len(batches):
-                upcoming = reader.submit(stage.prepare, batches[k + 1])
-            raw = _UNPREPARED
-            if prepared is not _UNPREPARED:
-                try:
-                    raw = stage.process(batch, prepared)
-                except Exception as exc:  # noqa: BLE001
-                    logger.warning("%s: a batch of %d raised %s: %s; redoing it item by item", stage.name,
-                                   len(batch), type(exc).__name__, exc)
+                upcoming = reader.submit(_prepare_items, stage, batches[k + 1], joined or {})
+            _process_items(stage, items)
             if pending is not None:
                 collect(pending)
-            if raw is _UNPREPARED:
-                pending = (batch, out.submit(_write, writer, _isolated(stage, batch)))
-            else:
-                pending = (batch, out.submit(_finish_and_write, stage, writer, batch, raw))
+            pending = out.submit(write, items)
         if pending is not None:
             collect(pending)
     if redo:

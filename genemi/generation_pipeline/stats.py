@@ -173,18 +173,18 @@ def run_stats(output_dir: str | Path, out: str | Path | None = None, min_itm: fl
               min_iva: float | None = DEFAULT_MIN_IVA, plots: bool = True) -> dict:  # fmt: skip
     """Compute a run's statistics, write ``stats.json`` and the histograms under ``out`` (default
     ``<output-dir>/stats``), and return the statistics with ``files`` (what was written)."""
-    from genemi.generation_pipeline.registry import STAGES
+    from genemi.generation_pipeline import registry
     from genemi.manifest import read_records, write_atomic
 
     root = check_output_dir(output_dir)
     for name, value in (("--min-itm", min_itm), ("--min-iva", min_iva)):
         if value is not None and not math.isfinite(value):
             raise ConfigError(f"{name} must be a finite number or 'none', not {value}")
-    present = [spec for spec in STAGES if (root / spec.writes).is_file()]
+    present = [spec for spec in registry.STAGES if (root / spec.writes).is_file()]
     if not present:
         hint = (f"; shard outputs found: run `genemi generate merge --output-dir {root}` first"
                 if (root / "shards").is_dir() else "")
-        raise ConfigError(f"no stage manifests in {root} (expected {', '.join(s.writes for s in STAGES)}){hint}")
+        raise ConfigError(f"no stage manifests in {root} (expected {', '.join(s.writes for s in registry.STAGES)}){hint}")
     result: dict = {"output_dir": str(root), "stages": {}}
     loaded: dict[str, list] = {}
     for spec in present:

@@ -18,7 +18,7 @@ from genemi.generation_pipeline.inpainting.geometry import crop_alpha, dilate, f
 from genemi.generation_pipeline.inpainting.stage import InpaintStage, regenerate_variation, safe_component
 from genemi.masks import rle_encode
 from genemi.generation_pipeline.stage import StageContext
-from genemi.manifest import encode_line, read_records
+from genemi.manifest import ManifestIndex, encode_line, read_records
 from genemi.records import Failure, ItemMask, MaskRecord, PlannedItem, PlannedVariation, VariationPlan
 
 STEPS = 3
@@ -369,21 +369,25 @@ def test_regenerate_command_repaints_one_variation_with_the_runs_settings(run, t
     assert "is not in" in err and "run_summary.json not found" in err and "Traceback" not in err
 
 
+def masks(folder: Path) -> dict:
+    """The inpaint stage's joined input: the segment stage's records by id."""
+    return {"segment": ManifestIndex(folder / "masks.jsonl", MaskRecord)}
+
+
 def test_kill_during_inpaint_then_rerun_loses_and_duplicates_nothing(sd, run, tmp_path, monkeypatch):
     images, ref = run
     out = tmp_path / "run"
     out.mkdir()
     for name in ("masks.jsonl", "captions.jsonl"):
         shutil.copy(ref / name, out / name)
-    real, calls = InpaintStage.process, {"n": 0}
+    real = InpaintStage.skip
 
-    def killed(self, batch, prepared=None):
-        calls["n"] += 1
-        if calls["n"] == 2:
+    def killed(self, item):
+        if item.id == "c.png":  # the second batch (c.png, d.png)
             raise KeyboardInterrupt  # killed mid-stage
-        return real(self, batch, prepared)
+        return real(self, item)
 
-    monkeypatch.setattr(InpaintStage, "process", killed)
+    monkeypatch.setattr(InpaintStage, "skip", killed)
     assert pipeline.main(cli(images, out, sd)) == 130
     lines = (out / "variations.jsonl").read_text().splitlines(keepends=True)
     assert [line[:20] for line in lines] == ['{"id":"a.png","image', '{"id":"sub/b.png","i']  # the first batch
@@ -393,7 +397,7 @@ def test_kill_during_inpaint_then_rerun_loses_and_duplicates_nothing(sd, run, tm
     b_image = Path(_records(ref)["sub/b.png"].items[0].variations[0].image)
     (out / b_image.parent).mkdir(parents=True, exist_ok=True)
     (out / b_image.parent / (".tmp-" + b_image.name)).write_bytes(b"\x89PNG half")
-    monkeypatch.setattr(InpaintStage, "process", real)
+    monkeypatch.setattr(InpaintStage, "skip", real)
     assert pipeline.main(cli(images, out, sd)) == 0
     assert (out / "variations.jsonl").read_bytes() == (ref / "variations.jsonl").read_bytes()
     files = sorted(p.relative_to(out) for p in (out / "variations").rglob("*") if p.is_file())
@@ -418,7 +422,7 @@ def test_a_variation_with_non_finite_pixels_fails_alone(sd, run, tmp_path, monke
                          StageContext(image_root=images, output_dir=tmp_path))
     stage.load()
     plan = next(r for r in read_records(ref / "captions.jsonl", VariationPlan) if r.id == "a.png")
-    [rec] = stage.finish(stage.process([plan]))
+    [rec] = stage.apply([plan], masks(tmp_path))
     first, third = rec.items[0].variations[0], rec.items[0].variations[2]
     assert first.status == "failed" and first.error.type == "NonFiniteOutput" and first.image is None
     assert third.status == "ok" and third.image
@@ -431,7 +435,7 @@ def test_paste_crop_replaces_the_whole_window_and_nothing_else(sd, run, tmp_path
                                        variation_format="png"), StageContext(image_root=images, output_dir=tmp_path))
     stage.load()
     plan = next(r for r in read_records(ref / "captions.jsonl", VariationPlan) if r.id == "a.png")
-    [rec] = stage.finish(stage.process([plan]))
+    [rec] = stage.apply([plan], masks(tmp_path))
     source = np.asarray(Image.open(images / "a.png")).astype(int)
     img = np.asarray(Image.open(tmp_path / rec.items[1].variations[0].image)).astype(int)
     x0, y0, x1, y1 = A_CROPS[1]
@@ -458,7 +462,7 @@ def test_hostile_ids_and_slugs_stay_inside_variations(sd, run, tmp_path):
     stage = InpaintStage(InpaintConfig(sd_checkpoint=str(sd["sd_inpainting"]), sd_num_steps=STEPS, sd_size=64),
                          StageContext(image_root=images, output_dir=out))  # also: a size other than the native one
     stage.load()
-    [rec] = stage.finish(stage.process([plan]))
+    [rec] = stage.apply([plan], masks(out))
     root = (out / "variations").resolve()
     written = [p for p in out.rglob("*") if p.is_file() and p.suffix == ".jpg"]
     assert len(written) == 2 and all(p.resolve().is_relative_to(root) for p in written)

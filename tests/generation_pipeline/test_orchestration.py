@@ -23,7 +23,8 @@ def test_help_lists_every_stage_backend_and_option_from_the_registry(capsys):
     text = capsys.readouterr().out
     assert "tag -> ground -> segment -> portray -> caption -> inpaint -> score" in text
     for spec in STAGES:
-        assert re.search(rf"{spec.name}\s+{re.escape(spec.reads)}\s+->\s+{re.escape(spec.writes)}", text), spec.name
+        reads = ", ".join(spec.reads) or "images"
+        assert re.search(rf"{spec.name}\s+{re.escape(reads)}\s+->\s+{re.escape(spec.writes)}", text), spec.name
         assert "{" + ",".join(spec.backends.names) + "}" in text
         for f in spec.config.__dataclass_fields__.values():
             if "help" in f.metadata:
@@ -70,10 +71,10 @@ def _no_manifests(folder):
 def test_every_stage_checks_its_inputs_before_the_first_image(images, models, tmp_path, change, error, message):  # noqa: F811
     change = dict(change)
     portray = change.pop("portray", {})
-    c = cfg(images, models, tmp_path / "out", **change)
-    for k, v in portray.items():
-        setattr(c.portray, k, v)
-    with pytest.raises(error, match=re.escape(message)):
+    with pytest.raises(error, match=re.escape(message)):  # the config itself, or the run before any image
+        c = cfg(images, models, tmp_path / "out", **change)
+        for k, v in portray.items():
+            setattr(c.portray, k, v)
         pipeline.run_pipeline(c, progress=False)
     assert _no_manifests(tmp_path / "out")
 
@@ -162,7 +163,8 @@ def test_merge_brings_each_shards_variation_images_to_the_paths_its_manifests_na
                     (shard / var.image).write_bytes((run.output_dir / var.image).read_bytes())
     (root / "shards" / "shard-00000-of-00003" / "variations" / ".tmp-half").write_bytes(b"x")  # a killed write
     assert pipeline.main(["merge", "--output-dir", str(root)]) == 0
-    assert "variation images" in capsys.readouterr().out
+    painted_files = sum(1 for r in recs for it in r.items for v in it.variations if v.image)
+    assert f"variations/: {painted_files} files" in capsys.readouterr().out
     merged = read_records(root / "scores.jsonl", VariationPlan)
     assert [r.id for r in merged] == sorted(r.id for r in recs)
     painted = [v.image for r in merged for it in r.items for v in it.variations if v.image]

@@ -180,11 +180,11 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(images, models, tmp_pa
 
     real, calls = GroundStage.process, {"n": 0}
 
-    def crashing(self, batch, prepared=None):
+    def crashing(self, items):
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt  # killed mid-stage
-        return real(self, batch, prepared)
+        return real(self, items)
 
     monkeypatch.setattr(GroundStage, "process", crashing)
     with pytest.raises(KeyboardInterrupt):
@@ -281,7 +281,7 @@ def test_stage_selection():
     assert names("segment,tag") == ["tag", "segment"]
     with pytest.raises(ConfigError, match="unknown stage 'paint'"):
         select_stages("paint")
-    with pytest.raises(ConfigError, match="comes after"):
+    with pytest.raises(ConfigError, match="tag does not read caption"):
         select_stages("caption:tag")
 
 

@@ -60,7 +60,7 @@ def _mask_record(image_id, items):
 def test_portray_stage_plans_ids_seeds_and_safe_slugs_and_keeps_failed_items(monkeypatch, tmp_path):
     monkeypatch.setitem(PORTRAYERS.entries, "fake", f"{__name__}:FakePortrayer")
     stage = PortrayStage(PortrayConfig(backend="fake", num_portrayals=8), StageContext(seed=7))
-    [plan] = stage.finish(stage.process([_mask_record("sub/a.jpg", ["dog", "tree"])]))
+    [plan] = stage.apply([_mask_record("sub/a.jpg", ["dog", "tree"])])
     dog, tree = plan.items
     assert plan.status == "ok" and dog.status == "ok" and tree.status == "failed"
     assert tree.raw == "I cannot help with that." and tree.error.type == "unparseable_answer" and not tree.variations
@@ -80,7 +80,7 @@ def test_portray_stage_plans_ids_seeds_and_safe_slugs_and_keeps_failed_items(mon
 def test_portray_stage_fails_an_image_when_no_item_could_be_portrayed(monkeypatch):
     monkeypatch.setitem(PORTRAYERS.entries, "fake", f"{__name__}:FakePortrayer")
     stage = PortrayStage(PortrayConfig(backend="fake"), StageContext())
-    [plan] = stage.finish(stage.process([_mask_record("b.jpg", ["tree"])]))
+    [plan] = stage.apply([_mask_record("b.jpg", ["tree"])])
     assert plan.status == "failed" and plan.error.type == "no_portrayals" and plan.items[0].raw
 
 
@@ -131,11 +131,11 @@ def test_resume_after_a_crash_in_portray_equals_an_uninterrupted_run(images, mod
     pipeline.run_pipeline(full(images, models, tmp_path / "full"), progress=False)
     real, calls = PortrayStage.process, {"n": 0}
 
-    def crashing(self, batch, prepared=None):
+    def crashing(self, items):
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt  # killed mid-stage
-        return real(self, batch, prepared)
+        return real(self, items)
 
     monkeypatch.setattr(PortrayStage, "process", crashing)
     with pytest.raises(KeyboardInterrupt):

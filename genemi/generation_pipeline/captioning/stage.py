@@ -4,9 +4,7 @@ caption names the item, the original's fallback ``"<caption> and <short>"`` is u
 
 from __future__ import annotations
 
-from typing import Sequence
-
-from genemi.generation_pipeline.stage import Stage
+from genemi.generation_pipeline.stage import Stage, StageItem
 from genemi.records import VariationPlan
 from genemi.text.rewrite import rewrite_captions
 
@@ -20,26 +18,21 @@ def image_captions(rec: VariationPlan) -> list[str]:
 class CaptionStage(Stage):
     name = "caption"
 
-    def process(self, batch: Sequence[VariationPlan], prepared=None) -> list:
-        texts = list(dict.fromkeys(t for rec in batch if rec.status == "ok" for t in image_captions(rec)))
+    def process(self, items: list[StageItem[VariationPlan]]) -> None:
+        texts = list(dict.fromkeys(t for it in items for t in image_captions(it.record)))
         with self.timed():
-            parsed = dict(zip(texts, self.backend.parse(texts))) if texts else {}
-        return [(rec, parsed) for rec in batch]
+            parsed = dict(zip(texts, self.backend.parse(texts), strict=True)) if texts else {}
+        for item in items:
+            item.result = [parsed[t] for t in image_captions(item.record)]
 
-    def finish(self, raw) -> list[VariationPlan]:
-        out = []
-        for rec, parsed in raw:
-            if rec.status != "ok":
-                out.append(rec)  # failed upstream: carried as it is
-                continue
-            captions = image_captions(rec)
-            parses = [parsed[t] for t in captions]
-            items = []
-            for item in rec.items:
-                variations = []
-                for var in item.variations:
-                    texts, fallback = rewrite_captions(parses, item.item, var.short, captions[0] if captions else None)
-                    variations.append(var.model_copy(update={"captions": texts, "caption_fallback": fallback}))
-                items.append(item.model_copy(update={"variations": variations}))
-            out.append(rec.model_copy(update={"items": items}))
-        return out
+    def build(self, item: StageItem[VariationPlan]) -> VariationPlan:
+        rec, parses = item.record, item.result
+        captions = image_captions(rec)
+        items = []
+        for plan in rec.items:
+            variations = []
+            for var in plan.variations:
+                texts, fallback = rewrite_captions(parses, plan.item, var.short, captions[0] if captions else None)
+                variations.append(var.model_copy(update={"captions": texts, "caption_fallback": fallback}))
+            items.append(plan.model_copy(update={"variations": variations}))
+        return rec.model_copy(update={"items": items})

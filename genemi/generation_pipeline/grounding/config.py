@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
-from genemi.generation_pipeline.options import option
+from genemi.generation_pipeline.backends import BackendRegistry
+from genemi.generation_pipeline.grounding.base import GROUNDERS
+
+from genemi.generation_pipeline.options import StageSection, option, require_fraction
 
 BOX_THRESHOLD, TEXT_THRESHOLD, NMS_IOU = 0.35, 0.25, 0.25
 
 
 @dataclass
-class GroundConfig:
+class GroundConfig(StageSection):
+    backends: ClassVar[BackendRegistry] = GROUNDERS
     backend: str = option("grounding_dino", "detector: grounding_dino (transformers GroundingDinoForObjectDetection)",
                           flag="--grounder")
     gd_model: str | None = option(None, "local transformers Grounding DINO folder (e.g. grounding-dino-tiny)",
@@ -30,3 +35,7 @@ class GroundConfig:
     text_threshold: float = option(TEXT_THRESHOLD, "token score threshold")
     nms_iou: float = option(NMS_IOU, "class-agnostic NMS IoU")
     batch_size: int = 8  # images per batch (--batch-size ground=N)
+
+    def validate(self) -> None:
+        for name in ("box_threshold", "text_threshold", "nms_iou"):
+            require_fraction(getattr(self, name), "--" + name.replace("_", "-"))

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
-from genemi.generation_pipeline.options import option
+from genemi.generation_pipeline.backends import BackendRegistry
+from genemi.generation_pipeline.inpainting.base import INPAINTERS
+
+from genemi.generation_pipeline.options import StageSection, option
 
 #: named settings; explicit flags override them. ``paper`` = the GeNeMi paper's settings.
 INPAINT_PRESETS = {
     "paper": {"num_steps": 100, "guidance": 7.5, "scheduler": None},  # scheduler: the checkpoint's own
     "fast": {"num_steps": 25, "guidance": 7.5, "scheduler": "dpm++"},  # not the paper's: ~4x fewer UNet calls
 }
+#: the folder (under the output folder) of the painted variation images
+VARIATIONS = "variations"
 SCHEDULERS = ("ddim", "pndm", "euler", "euler_a", "dpm++", "unipc")
 
 
 @dataclass
-class InpaintConfig:
+class InpaintConfig(StageSection):
+    backends: ClassVar[BackendRegistry] = INPAINTERS
     backend: str = option("diffusers", "inpainter: diffusers (Stable Diffusion / SDXL inpainting, local folder or "
                           "single .safetensors/.ckpt file)", flag="--inpainter")
     sd_checkpoint: str | None = option(None, "local diffusers inpainting folder (e.g. stable-diffusion-2-inpainting) "

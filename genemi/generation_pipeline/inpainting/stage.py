@@ -13,27 +13,22 @@ with the same seeds.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
-import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image
 
-from genemi.errors import ConfigError, DataError, ImageError, ManifestError
-from genemi.generation_pipeline.inpainting.config import InpaintConfig
+from genemi.errors import DataError
+from genemi.generation_pipeline.inpainting.config import VARIATIONS, InpaintConfig
 from genemi.generation_pipeline.inpainting.geometry import Placement, crop_alpha, dilate, fit_to_square, paste, unfit
 from genemi.masks import rle_decode
-from genemi.generation_pipeline.stage import Stage, StageContext
-from genemi.images import load_images
+from genemi.generation_pipeline.stage import Stage, StageContext, StageItem
+from genemi.images import load_rgb
 from genemi.records import Failure, ItemMask, MaskRecord, PlannedItem, VariationPlan
 
-MASKS = "masks.jsonl"
-VARIATIONS = "variations"
 TMP_PREFIX = ".tmp-"  # unfinished image files (ignored by merge, removed when their folder is written again)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -111,95 +106,45 @@ class PreparedRecord:
     failures: dict[str, Failure] = field(default_factory=dict)  # item id -> why it cannot be painted
 
 
-class MaskIndex:
-    """``masks.jsonl`` indexed by record id (byte offset and length of its line), read lazily: only the
-    lines of the records being painted are parsed again (memory stays O(images), not O(mask pixels))."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._lines: dict[str, tuple[int, int]] | None = None
-        self._lock = threading.Lock()
-
-    def _index(self) -> dict[str, tuple[int, int]]:
-        with self._lock:
-            if self._lines is None:
-                lines, offset = {}, 0
-                with open(self.path, "rb") as fh:
-                    for number, line in enumerate(fh, start=1):
-                        if line.strip():
-                            try:
-                                lines[str(json.loads(line)["id"])] = (offset, len(line))
-                            except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
-                                if not line.endswith(b"\n"):
-                                    break  # a truncated last line (interrupted write): that record is not there
-                                raise ManifestError(f"{self.path}:{number}: not a mask record: {exc}") from exc
-                        offset += len(line)
-                self._lines = lines
-            return self._lines
-
-    def items(self, record_id: str) -> dict[str, ItemMask] | None:
-        """The record's item masks by item id, or None when ``masks.jsonl`` has no such record."""
-        where = self._index().get(record_id)
-        if where is None:
-            return None
-        with open(self.path, "rb") as fh:
-            fh.seek(where[0])
-            line = fh.read(where[1])
-        rec = MaskRecord.model_validate_json(line)
-        return {m.id: m for m in rec.items}
-
-
 class InpaintStage(Stage):
+    """Reads ``caption`` (the plans, primary) and ``segment`` (each item's mask, joined by image id)."""
+
     name = "inpaint"
 
-    def __init__(self, config: InpaintConfig, context: StageContext):
-        super().__init__(config, context)
-        self.masks = MaskIndex(Path(context.output_dir) / MASKS)
-
-    def check(self) -> None:
-        if self.config.paste not in ("mask", "crop"):
-            raise ConfigError(f"--paste {self.config.paste!r}: choose mask or crop")
-        if self.config.variation_format not in ("jpg", "png"):
-            raise ConfigError(f"--variation-format {self.config.variation_format!r}: choose jpg or png")
-        super().check()
-
-    def load(self) -> None:
-        if not self.masks.path.is_file():
-            raise ConfigError(f"stage inpaint needs {self.masks.path} (the segment stage's masks; run "
-                              "--stages segment first, in the same --output-dir)")
-        super().load()
+    def skip(self, item: StageItem[VariationPlan]) -> VariationPlan | None:
+        rec = item.record
+        if rec.status != "ok" or not any(_paintable(it) for it in rec.items):
+            return rec  # failed upstream, or nothing to paint: carried as it is
+        return None
 
     # --- reader thread ----------------------------------------------------------------------------------
 
-    def prepare(self, batch: Sequence[VariationPlan]) -> dict[str, PreparedRecord | Failure]:
-        todo = [r for r in batch if r.status == "ok" and any(_paintable(it) for it in r.items)]
-        images = load_images(self.context.image_root, [r.image for r in todo])
-        out: dict[str, PreparedRecord | Failure] = {}
-        for rec, image in zip(todo, images):
-            if isinstance(image, ImageError):
-                out[rec.id] = Failure.from_exception(self.name, image)
-                continue
-            out[rec.id] = self._prepare_record(rec, np.asarray(image))
-        return out
-
-    def _prepare_record(self, rec: VariationPlan, image: np.ndarray) -> PreparedRecord:
+    def prepare(self, item: StageItem[VariationPlan]) -> PreparedRecord:
+        rec = item.record
+        image = np.asarray(load_rgb(self.context.image_root / rec.image))
         prepared = PreparedRecord(image=image)
-        masks = self.masks.items(rec.id)
-        size = self.backend.size
-        for item in rec.items:
-            if not _paintable(item):
+        masks_record: MaskRecord | None = item.inputs.get("segment")
+        masks = {m.id: m for m in masks_record.items} if masks_record is not None else None
+        manifest = self._masks_manifest()
+        for plan in rec.items:
+            if not _paintable(plan):
                 continue
-            found = masks.get(item.id) if masks is not None else None
+            found = masks.get(plan.id) if masks is not None else None
             if found is None:
-                where = f"no record {rec.id!r}" if masks is None else f"record {rec.id!r} has no item {item.id!r}"
-                prepared.failures[item.id] = Failure(stage=self.name, type="missing_mask",
-                                                     message=f"no mask for {item.id}: {self.masks.path.name}: {where}")
+                where = f"no record {rec.id!r}" if masks is None else f"record {rec.id!r} has no item {plan.id!r}"
+                prepared.failures[plan.id] = Failure(stage=self.name, type="missing_mask",
+                                                     message=f"no mask for {plan.id}: {manifest}: {where}")
                 continue
             try:
-                prepared.items[item.id] = self._prepare_item(item, found, image, size)
+                prepared.items[plan.id] = self._prepare_item(plan, found, image, self.backend.size)
             except (ValueError, DataError) as exc:
-                prepared.failures[item.id] = Failure(stage=self.name, type="bad_mask", message=f"{item.id}: {exc}")
+                prepared.failures[plan.id] = Failure(stage=self.name, type="bad_mask", message=f"{plan.id}: {exc}")
         return prepared
+
+    def _masks_manifest(self) -> str:
+        from genemi.generation_pipeline import registry
+
+        return registry.manifest("segment")
 
     def _prepare_item(self, item: PlannedItem, found: ItemMask, image: np.ndarray, size: int) -> PreparedItem:
         h, w = image.shape[:2]
@@ -223,19 +168,16 @@ class InpaintStage(Stage):
 
     # --- model ------------------------------------------------------------------------------------------
 
-    def process(self, batch: Sequence[VariationPlan], prepared=None) -> list:
+    def process(self, items: list[StageItem[VariationPlan]]) -> None:
         from genemi.generation_pipeline.inpainting.diffusers_backend import PaintJob
 
-        prepared = prepared if prepared is not None else self.prepare(batch)
-        owners = [p for rec in batch if isinstance(prepared.get(rec.id), PreparedRecord)
-                  for p in prepared[rec.id].items.values()]
+        owners = [p for item in items for p in item.prepared.items.values()]
         if owners:
             jobs = [PaintJob(p.model_rgb, p.model_mask, p.prompts, p.seeds) for p in owners]
             with self.timed():
                 results = self.backend.paint(jobs)
-            for p, res in zip(owners, results):
+            for p, res in zip(owners, results, strict=True):
                 p.result = res
-        return [(rec, prepared.get(rec.id)) for rec in batch]
 
     # --- writer thread ----------------------------------------------------------------------------------
 
@@ -244,16 +186,9 @@ class InpaintStage(Stage):
         x0, y0, x1, y1 = p.box
         return paste(image, unfit(painted, p.placement, (y1 - y0, x1 - x0)), p.box, p.alpha)
 
-    def finish(self, raw) -> list[VariationPlan]:
-        out = []
-        for rec, prep in raw:
-            if rec.status != "ok" or prep is None:
-                out.append(rec)  # failed upstream, or nothing to paint: carried as it is
-            elif isinstance(prep, Failure):
-                out.append(self.fail(rec, prep))
-            else:
-                out.append(rec.model_copy(update={"items": [self._finish_item(rec, it, prep) for it in rec.items]}))
-        return out
+    def build(self, item: StageItem[VariationPlan]) -> VariationPlan:
+        rec = item.record
+        return rec.model_copy(update={"items": [self._finish_item(rec, it, item.prepared) for it in rec.items]})
 
     def _finish_item(self, rec: VariationPlan, item: PlannedItem, prep: PreparedRecord) -> PlannedItem:
         if item.id in prep.failures:
@@ -286,9 +221,10 @@ def _paintable(item: PlannedItem) -> bool:
 
 
 def _find_plan(path: Path, variation_id: str) -> VariationPlan:
+    """The plan of the image holding ``variation_id``, reduced to that one variation."""
     from genemi.manifest import iter_json_lines
 
-    for line_no, obj in iter_json_lines(path):
+    for _, obj in iter_json_lines(path):
         if variation_id.startswith(str(obj.get("id")) + "/"):
             plan = VariationPlan.model_validate(obj)
             for item in plan.items:
@@ -303,24 +239,29 @@ def _find_plan(path: Path, variation_id: str) -> VariationPlan:
 def regenerate_variation(output_dir: str | Path, image_root: str | Path, variation_id: str,
                          config: InpaintConfig, context: StageContext | None = None,
                          stage: InpaintStage | None = None) -> np.ndarray:
-    """Repaint one variation alone, from ``captions.jsonl`` and ``masks.jsonl`` with its recorded seed: the
+    """Repaint one variation alone, from the manifests the stage reads, with its recorded seed: the
     full-resolution image (uint8, H x W x 3) the stage writes for it (before JPEG compression). ``stage``: an
     already loaded :class:`InpaintStage` to reuse (its config and context are then used)."""
+    from genemi.generation_pipeline import registry
+    from genemi.manifest import ManifestIndex
+
     output_dir = Path(output_dir)
     if stage is None:
         ctx = replace(context or StageContext(), output_dir=output_dir, image_root=Path(image_root))
         stage = InpaintStage(config, ctx)
         stage.check()
         stage.load()
-    plan = _find_plan(output_dir / "captions.jsonl", variation_id)
-    prepared = stage.prepare([plan])
-    prep = prepared[plan.id]
-    if isinstance(prep, Failure):
-        raise ImageError(str(prep))
+    spec = stage.spec
+    plan = _find_plan(output_dir / registry.manifest(spec.primary), variation_id)
+    inputs = {name: ManifestIndex(output_dir / registry.manifest(name), registry.STAGES[name].record).get(plan.id)
+              for name in spec.reads[1:]}
+    item = StageItem(plan, inputs)
+    prep = stage.prepare(item)
     if prep.failures:
         raise DataError(str(next(iter(prep.failures.values()))))
     [p] = prep.items.values()
-    stage.process([plan], prepared)
+    item.prepared = prep
+    stage.process([item])
     error = p.result.errors[0]
     if error is not None:
         raise error

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
-from genemi.generation_pipeline.options import option
+from genemi.generation_pipeline.backends import BackendRegistry
+from genemi.generation_pipeline.portrayal.base import PORTRAYERS
+
+from genemi.generation_pipeline.options import StageSection, option, require_positive
 
 
 @dataclass
-class PortrayConfig:
+class PortrayConfig(StageSection):
+    backends: ClassVar[BackendRegistry] = PORTRAYERS
     backend: str = option("rules", "who portrays the items: rules (offline vocabulary + WordNet, deterministic), "
                           "hf (a local chat LM folder) or openai (an OpenAI-compatible server such as vLLM)",
                           flag="--portrayer")
@@ -36,3 +41,6 @@ class PortrayConfig:
                               content=False)
     json_mode: bool = option(True, "ask for JSON output (response_format) and fall back to plain text when the "
                              "server refuses it", flag="--api-json", backends=("openai",))
+
+    def validate(self) -> None:
+        require_positive(self.num_portrayals, "--num-portrayals")

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
-from genemi.generation_pipeline.options import option
+from genemi.errors import ConfigError
+from genemi.generation_pipeline.backends import BackendRegistry
+from genemi.generation_pipeline.scoring.base import SCORERS
+
+from genemi.generation_pipeline.options import StageSection, option
 from genemi.variation_area import IVA_PIXEL_THRESHOLD
 
 
 @dataclass
-class ScoreConfig:
+class ScoreConfig(StageSection):
+    backends: ClassVar[BackendRegistry] = SCORERS
     backend: str = option("blip", "image-text matching model: blip (transformers BlipForImageTextRetrieval, local "
                           "folder such as blip-itm-large-coco)", flag="--scorer")
     blip_model: str | None = option(None, "local BLIP image-text matching folder (the original's --blip-model)",
@@ -22,3 +28,8 @@ class ScoreConfig:
     iva_pixel_threshold: float = option(IVA_PIXEL_THRESHOLD, "IVA: a pixel varies when the channel mean of its "
                                         "std across siblings exceeds this (uint8 units)")
     batch_size: int = 8  # images per batch (--batch-size score=N)
+
+    def validate(self) -> None:
+        if not 0 <= self.iva_pixel_threshold < 255:
+            raise ConfigError(f"--iva-pixel-threshold {self.iva_pixel_threshold}: must be in [0, 255) (uint8 units; "
+                              "the original's is 10)")

@@ -22,12 +22,11 @@ thread; one batched ITM call (and one CLIPScore call) covers every (variation, c
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
 
-from genemi.errors import ConfigError, GenemiError
+from genemi.errors import GenemiError
 from genemi.generation_pipeline.scoring.clip_score import ClipScorer
 from genemi.variation_area import sibling_iva
-from genemi.generation_pipeline.stage import Stage
+from genemi.generation_pipeline.stage import Stage, StageItem
 from genemi.images import load_rgb
 from genemi.records import Failure, PlannedVariation, VariationPlan
 
@@ -59,9 +58,6 @@ class ScoreStage(Stage):
 
     def check(self) -> None:
         super().check()
-        if not 0 <= self.config.iva_pixel_threshold < 255:
-            raise ConfigError(f"--iva-pixel-threshold {self.config.iva_pixel_threshold}: must be in [0, 255) (uint8 "
-                              "units; the original's is 10)")
         if self.clip is not None:
             self.clip.check()
 
@@ -78,11 +74,14 @@ class ScoreStage(Stage):
     def _failure(self, kind: str, message: str) -> Failure:
         return Failure(stage=self.name, type=kind, message=message)
 
-    def prepare_record(self, rec: VariationPlan) -> Prepared:
+    # --- reader thread ----------------------------------------------------------------------------------
+
+    def prepare(self, item: StageItem[VariationPlan]) -> Prepared:
+        rec = item.record
         out = Prepared()
         images = []
         by_item: dict[str, list] = {}
-        for item, var in painted(rec):
+        for plan, var in painted(rec):
             if not var.image:
                 out.failures[var.id] = self._failure("no_image", "the variation has no image (not painted)")
                 continue
@@ -93,15 +92,15 @@ class ScoreStage(Stage):
                 continue
             out.ids.append(var.id)
             images.append(img)
-            by_item.setdefault(item.id, []).append(img)
-        for item in rec.items:
-            if item.id not in by_item:
+            by_item.setdefault(plan.id, []).append(img)
+        for plan in rec.items:
+            if plan.id not in by_item:
                 continue
             try:
-                out.iva[item.id] = sibling_iva(by_item[item.id], item.crop, self.config.iva_pixel_threshold,
-                                               planned=len(item.variations))
+                out.iva[plan.id] = sibling_iva(by_item[plan.id], plan.crop, self.config.iva_pixel_threshold,
+                                               planned=len(plan.variations))
             except GenemiError as exc:  # e.g. siblings of different sizes: none of them can be compared
-                for var in item.variations:
+                for var in plan.variations:
                     if var.id in out.ids:
                         out.failures[var.id] = Failure.from_exception(self.name, exc)
         keep = [k for k, vid in enumerate(out.ids) if vid not in out.failures]
@@ -111,15 +110,13 @@ class ScoreStage(Stage):
         out.clip_pixels = self.clip.preprocess(images) if self.clip is not None else None
         return out
 
-    def prepare(self, batch: Sequence[VariationPlan]) -> list[Prepared]:
-        return [self.prepare_record(rec) for rec in batch]
+    # --- model ------------------------------------------------------------------------------------------
 
-    def process(self, batch: Sequence[VariationPlan], prepared=None) -> list:
+    def process(self, items: list[StageItem[VariationPlan]]) -> None:
         import torch
 
-        prepared = prepared if prepared is not None else self.prepare(batch)
-        captions = {var.id: var.captions for rec in batch for _, var in painted(rec)}
-        ids = [vid for prep in prepared for vid in prep.ids]
+        captions = {var.id: var.captions for item in items for _, var in painted(item.record)}
+        ids = [vid for item in items for vid in item.prepared.ids]
         texts = [captions[vid] for vid in ids]
 
         def joined(parts: list):
@@ -131,32 +128,28 @@ class ScoreStage(Stage):
         scores: dict[str, dict] = {}
         if ids:
             with self.timed():
-                itm = self.backend.match(joined([p.itm_pixels for p in prepared]), texts)
-                clip = self.clip.score(joined([p.clip_pixels for p in prepared]), texts) if self.clip else None
+                itm = self.backend.match(joined([it.prepared.itm_pixels for it in items]), texts)
+                clip = self.clip.score(joined([it.prepared.clip_pixels for it in items]), texts) if self.clip else None
             for k, vid in enumerate(ids):
                 scores[vid] = {"itm_score": itm[k][0], "itm_prob": itm[k][1]}
                 if clip is not None:
                     scores[vid]["clip_score"] = clip[k]
-        return [(rec, prep, scores) for rec, prep in zip(batch, prepared)]
+        for item in items:
+            item.result = {vid: scores[vid] for vid in item.prepared.ids}
 
-    def finish(self, raw) -> list[VariationPlan]:
-        out = []
-        for rec, prep, scores in raw:
-            if rec.status != "ok":
-                out.append(rec)  # failed upstream: carried as it is
+    # --- writer thread ----------------------------------------------------------------------------------
+
+    def build(self, item: StageItem[VariationPlan]) -> VariationPlan:
+        rec, prep = item.record, item.prepared
+        items = []
+        for plan in rec.items:
+            if plan.status != "ok":
+                items.append(plan)
                 continue
-            items = []
-            for item in rec.items:
-                if item.status != "ok":
-                    items.append(item)
-                    continue
-                iva, note = prep.iva.get(item.id, (None, None))
-                variations = []
-                for var in item.variations:
-                    variations.append(self._scored(var, prep, scores, iva, note))
-                items.append(item.model_copy(update={"variations": variations}))
-            out.append(rec.model_copy(update={"items": items}))
-        return out
+            iva, note = prep.iva.get(plan.id, (None, None))
+            variations = [self._scored(var, prep, item.result, iva, note) for var in plan.variations]
+            items.append(plan.model_copy(update={"variations": variations}))
+        return rec.model_copy(update={"items": items})
 
     def _scored(self, var: PlannedVariation, prep: Prepared, scores: dict, iva, note) -> PlannedVariation:
         if var.status != "ok":

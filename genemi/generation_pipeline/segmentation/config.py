@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
-from genemi.generation_pipeline.options import option
+from genemi.generation_pipeline.backends import BackendRegistry
+from genemi.generation_pipeline.segmentation.base import SEGMENTERS
+
+from genemi.generation_pipeline.options import StageSection, option
 from genemi.generation_pipeline.segmentation.crop import MIN_CROP
 
 
 @dataclass
-class SegmentConfig:
+class SegmentConfig(StageSection):
+    backends: ClassVar[BackendRegistry] = SEGMENTERS
     backend: str = option("sam", "segmenter: sam (Meta segment-anything, original checkpoints)", flag="--segmenter")
     sam_checkpoint: str | None = option(None, "original SAM checkpoint sam_vit_{h,l,b}_*.pth", metavar="PTH")
     min_crop: int = option(MIN_CROP, "smallest inpainting window per side, in pixels")

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from genemi.errors import ImageError
 from genemi.generation_pipeline.segmentation.crop import crop_window
+from genemi.generation_pipeline.stage import Stage, StageItem
+from genemi.images import load_rgb
 from genemi.masks import rle_encode
-from genemi.generation_pipeline.stage import Stage
-from genemi.images import load_images
-from genemi.records import DetectionRecord, Failure, ItemMask, MaskRecord
+from genemi.records import Box, DetectionRecord, Failure, ItemMask, MaskRecord
+
+
+@dataclass
+class Segmented:
+    """One image's items, the box each was segmented from, and the masks with their predicted IoUs."""
+
+    names: list[str]
+    boxes: list[Box]
+    masks: list[np.ndarray]
+    scores: np.ndarray
 
 
 class SegmentStage(Stage):
@@ -21,46 +30,34 @@ class SegmentStage(Stage):
 
     name = "segment"
 
-    def fail(self, record: DetectionRecord, failure: Failure | None) -> MaskRecord:
-        return MaskRecord(**record.carried(), ungrounded=record.ungrounded, status="failed",
-                          error=failure or self.upstream_failure(record))
+    def skip(self, item: StageItem[DetectionRecord]) -> MaskRecord | None:
+        if item.record.status != "ok" or not item.record.boxes:
+            return self.fail(item, self.upstream_failure(item.record))
+        return None
 
-    def prepare(self, batch: Sequence[DetectionRecord]):
-        todo = [r for r in batch if r.status == "ok" and r.boxes]
-        imgs = load_images(self.context.image_root, [r.image for r in todo])
-        return {r.id: (img if isinstance(img, ImageError) else np.asarray(img)) for r, img in zip(todo, imgs)}
+    def fail(self, item: StageItem[DetectionRecord], failure: Failure) -> MaskRecord:
+        return MaskRecord(**item.record.carried(), ungrounded=item.record.ungrounded, status="failed", error=failure)
 
-    def process(self, batch: Sequence[DetectionRecord], prepared=None) -> list:
-        prepared = prepared if prepared is not None else self.prepare(batch)
-        out = []
-        for rec in batch:
-            if rec.status != "ok" or not rec.boxes:
-                out.append(self.fail(rec, rec.error))
-                continue
-            image = prepared[rec.id]
-            if isinstance(image, ImageError):
-                out.append(self.fail(rec, Failure.from_exception(self.name, image)))
-                continue
-            names = list(dict.fromkeys(b.item for b in rec.boxes))
-            chosen = [max((b for b in rec.boxes if b.item == n), key=lambda b: b.score) for n in names]
+    def prepare(self, item: StageItem[DetectionRecord]) -> np.ndarray:
+        return np.asarray(load_rgb(self.context.image_root / item.record.image))
+
+    def process(self, items: list[StageItem[DetectionRecord]]) -> None:
+        for item in items:
+            boxes = item.record.boxes
+            names = list(dict.fromkeys(b.item for b in boxes))
+            chosen = [max((b for b in boxes if b.item == n), key=lambda b: b.score) for n in names]
             with self.timed():
-                masks, scores = self.backend.segment(image, torch.tensor([b.box for b in chosen], dtype=torch.float32))
-            out.append((rec, names, chosen, masks, scores))
-        return out
+                masks, scores = self.backend.segment(item.prepared,
+                                                     torch.tensor([b.box for b in chosen], dtype=torch.float32))
+            item.result = Segmented(names, chosen, masks, scores)
 
-    def finish(self, raw) -> list[MaskRecord]:
-        """RLE-encode the masks and build the records (in the writer thread, off the model's path)."""
-        out = []
-        for entry in raw:
-            if isinstance(entry, MaskRecord):
-                out.append(entry)
-                continue
-            rec, names, chosen, masks, scores = entry
-            items = [
-                ItemMask(id=f"{rec.id}/item_{k:02d}", item=n, box=box.box, box_score=box.score, mask=rle_encode(mask),
-                         mask_score=round(float(score), 5), area=int(mask.sum()),
-                         crop=crop_window(mask, self.config.min_crop), candidates=sum(b.item == n for b in rec.boxes))
-                for k, (n, box, mask, score) in enumerate(zip(names, chosen, masks, scores))
-            ]
-            out.append(MaskRecord(**rec.carried(), ungrounded=rec.ungrounded, items=items))
-        return out
+    def build(self, item: StageItem[DetectionRecord]) -> MaskRecord:
+        """RLE-encode the masks and build the record (in the writer thread, off the model's path)."""
+        rec, seg = item.record, item.result
+        items = [
+            ItemMask(id=f"{rec.id}/item_{k:02d}", item=n, box=box.box, box_score=box.score, mask=rle_encode(mask),
+                     mask_score=round(float(score), 5), area=int(mask.sum()),
+                     crop=crop_window(mask, self.config.min_crop), candidates=sum(b.item == n for b in rec.boxes))
+            for k, (n, box, mask, score) in enumerate(zip(seg.names, seg.boxes, seg.masks, seg.scores))
+        ]
+        return MaskRecord(**rec.carried(), ungrounded=rec.ungrounded, items=items)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
-from genemi.generation_pipeline.options import option
+from genemi.generation_pipeline.backends import BackendRegistry
+from genemi.generation_pipeline.tagging.base import TAGGERS
+
+from genemi.generation_pipeline.options import StageSection, option, require_positive
 
 
 @dataclass
-class TagConfig:
+class TagConfig(StageSection):
+    backends: ClassVar[BackendRegistry] = TAGGERS
     backend: str = option("captions", "where items come from: captions (noun phrases of the given captions), blip "
                           "(a BLIP caption's noun phrases), tag2text (the original's Tag2Text checkpoint: tags + caption)",
                           flag="--tagger")
@@ -32,3 +37,6 @@ class TagConfig:
     image_size: int | None = option(None, "Tag2Text input size in pixels; default: the checkpoint's (384 for "
                                     "tag2text_swin_14m.pth, the only size it takes)", backends=("tag2text",))
     batch_size: int = 16  # images per batch (--batch-size tag=N)
+
+    def validate(self) -> None:
+        require_positive(self.max_items, "--max-items")

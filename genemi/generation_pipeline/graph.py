@@ -1,0 +1,178 @@
+"""The pipeline's shape as data: stages (:class:`StageSpec`) and what each reads (:class:`StageGraph`).
+
+A stage reads the manifests of the stages it names in ``reads`` (none: the run's input images) and writes one
+manifest (one JSON line per image) plus, optionally, folders of files its records point to. The first stage it
+reads is its *primary* input: one output record per primary record, with the same id; the others are joined by
+that id. Run order, ``--stages`` selections, ``--force`` (a stage and everything that reads it, directly or not),
+the "run X first" hints, merges and reports are all derived from the graph, never from positions in a list.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from genemi.errors import ConfigError
+
+#: what a stage with no ``reads`` works on: the run's input images (an image folder or an annotation file)
+IMAGES = "images"
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One stage of the graph."""
+
+    name: str  # also the config section's name in presets, and the key of --batch-size stage=N
+    summary: str
+    reads: tuple[str, ...]  # stages whose manifests it reads, primary first; () = the input images
+    writes: str  # its manifest, e.g. "masks.jsonl"
+    record: type  # the record type of ``writes``
+    config: type  # its config section (a dataclass with ``backend``, ``batch_size`` and ``backends``)
+    stage: str  # "module:Class" of its :class:`~genemi.generation_pipeline.stage.Stage`
+    folders: tuple[str, ...] = field(default=())  # folders of files its records name (relative paths)
+
+    @property
+    def backends(self):
+        """The backend registry of the stage (declared on its config section)."""
+        return self.config.backends
+
+    @property
+    def primary(self) -> str | None:
+        return self.reads[0] if self.reads else None
+
+    def stage_class(self) -> type:
+        module, _, cls = self.stage.partition(":")
+        return getattr(importlib.import_module(module), cls)
+
+    def build(self, section, context):
+        """The stage object for a config section and a run context."""
+        return self.stage_class()(section, context)
+
+
+class StageGraph:
+    """Stages in an order where every stage comes after those it reads (the declared order wherever the
+    reads allow it). Immutable: :meth:`with_stage` returns a new graph."""
+
+    def __init__(self, specs) -> None:
+        specs = list(specs)
+        by_name: dict[str, StageSpec] = {}
+        for spec in specs:
+            if spec.name in by_name or spec.name == IMAGES:
+                raise ConfigError(f"stage name {spec.name!r} is used twice (or is reserved)")
+            by_name[spec.name] = spec
+        writers: dict[str, str] = {}
+        for spec in specs:
+            for path in (spec.writes, *spec.folders):
+                if path in writers:
+                    raise ConfigError(f"stages {writers[path]} and {spec.name} both write {path}")
+                writers[path] = spec.name
+            for read in spec.reads:
+                if read not in by_name:
+                    raise ConfigError(f"stage {spec.name} reads {read!r}, which is not a stage")
+            if len(set(spec.reads)) != len(spec.reads):
+                raise ConfigError(f"stage {spec.name} names a stage it reads twice: {', '.join(spec.reads)}")
+        self._specs = tuple(_ordered(specs))
+        self._by_name = {s.name: s for s in self._specs}
+
+    # --- the stages -------------------------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[StageSpec]:
+        return iter(self._specs)
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def __getitem__(self, name: str) -> StageSpec:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise ConfigError(f"unknown stage {name!r}; stages: {', '.join(self.names)}") from None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StageGraph) and self._specs == other._specs
+
+    def __hash__(self) -> int:
+        return hash(self._specs)
+
+    def __repr__(self) -> str:
+        return f"StageGraph({', '.join(self.names)})"
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self._specs)
+
+    def with_stage(self, spec: StageSpec) -> "StageGraph":
+        """A graph with ``spec`` added (or, when a stage of that name exists, replaced by it)."""
+        specs = [spec if s.name == spec.name else s for s in self._specs]
+        if spec.name not in self._by_name:
+            specs.append(spec)
+        return StageGraph(specs)
+
+    # --- relations --------------------------------------------------------------------------------------
+
+    def readers(self, name: str) -> list[StageSpec]:
+        """The stages that read ``name`` directly."""
+        return [s for s in self._specs if name in s.reads]
+
+    def downstream(self, names) -> list[StageSpec]:
+        """``names`` and every stage that reads one of them, directly or through others, in run order."""
+        found = {self[n].name for n in names}
+        for spec in self._specs:
+            if any(r in found for r in spec.reads):
+                found.add(spec.name)
+        return [s for s in self._specs if s.name in found]
+
+    def upstream(self, names) -> list[StageSpec]:
+        """``names`` and every stage they read, directly or through others, in run order."""
+        found = {self[n].name for n in names}
+        for spec in reversed(self._specs):
+            if spec.name in found:
+                found.update(spec.reads)
+        return [s for s in self._specs if s.name in found]
+
+    def select(self, selection: str) -> list[StageSpec]:
+        """``all``; one stage; ``a:b`` (``a``, ``b`` and every stage on a path between them; ``a:`` is ``a`` and
+        all it feeds, ``:b`` is ``b`` and all it reads); or a comma list. In run order."""
+        selection = selection.strip()
+        if selection == "all":
+            return list(self._specs)
+        if ":" in selection:
+            first, last = (s.strip() for s in selection.split(":", 1))
+            after = {s.name for s in self.downstream([first])} if first else set(self.names)
+            before = {s.name for s in self.upstream([last])} if last else set(self.names)
+            chosen = after & before
+            if not chosen:
+                raise ConfigError(f"--stages {selection}: {last} does not read {first}, directly or not")
+            return [s for s in self._specs if s.name in chosen]
+        names = {self[s.strip()].name for s in selection.split(",") if s.strip()}
+        if not names:
+            raise ConfigError("--stages is empty")
+        return [s for s in self._specs if s.name in names]
+
+    def table(self) -> list[tuple[str, str, str, str]]:
+        """``(stage, reads, writes, summary)`` rows, in run order (``--help`` and the docs print them)."""
+        rows = []
+        for s in self._specs:
+            writes = ", ".join((s.writes, *(f"{f}/" for f in s.folders)))
+            rows.append((s.name, ", ".join(s.reads) or IMAGES, writes, s.summary))
+        return rows
+
+
+def _ordered(specs: list[StageSpec]) -> list[StageSpec]:
+    """A topological order that keeps the declared order wherever the reads allow (raises on a cycle)."""
+    done: list[StageSpec] = []
+    placed: set[str] = set()
+    pending = list(specs)
+    while pending:
+        ready = next((s for s in pending if all(r in placed for r in s.reads)), None)
+        if ready is None:
+            raise ConfigError(f"the stages {', '.join(s.name for s in pending)} read each other in a cycle")
+        done.append(ready)
+        placed.add(ready.name)
+        pending.remove(ready)
+    return done
+

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from genemi.score_filters import mean_itm
+
 Status = Literal["ok", "failed"]
 
 
@@ -49,7 +51,7 @@ class VariationRecord(Record):
 
     @property
     def mean_itm(self) -> float | None:
-        return sum(self.itm_score) / len(self.itm_score) if self.itm_score else None
+        return mean_itm(self.itm_score)
 
 
 class TextNegative(Record):
@@ -231,7 +233,7 @@ class PlannedVariation(Record):
 
     @property
     def mean_itm(self) -> float | None:
-        return sum(self.itm_score) / len(self.itm_score) if self.itm_score else None
+        return mean_itm(self.itm_score)
 
 
 class PlannedItem(Record):
@@ -254,10 +256,3 @@ class VariationPlan(ImageStageRecord):
 
     items: list[PlannedItem] = Field(default_factory=list)
 
-
-PortrayalRecord = VariationPlan
-CaptionRecord = VariationPlan
-#: ``variations.jsonl``: the plan with each painted variation's ``image``
-InpaintRecord = VariationPlan
-#: ``scores.jsonl``: the painted plan with ITM, CLIPScore and IVA per variation
-ScoreRecord = VariationPlan

@@ -12,6 +12,12 @@ DEFAULT_MIN_ITM = 0.0
 DEFAULT_MIN_IVA = 14.0
 
 
+def mean_itm(itm_scores: list[float] | None) -> float | None:
+    """The mean of a variation's ITM logits (one per caption): the score the ITM filter compares; None when
+    it has none (the filter then drops it)."""
+    return sum(itm_scores) / len(itm_scores) if itm_scores else None
+
+
 def passes(score: float | None, threshold: float | None) -> bool:
     """``score > threshold``; a threshold of None is off, and a missing or non-finite score fails an active one."""
     if threshold is None:

@@ -26,7 +26,7 @@ from typing import Sequence
 from genemi.errors import ConfigError
 from genemi.generation_pipeline.export import Candidate, _Parser, check_output_dir, drop_reason, iter_candidates
 from genemi.records import VariationPlan
-from genemi.score_filters import DEFAULT_MIN_ITM, DEFAULT_MIN_IVA, threshold_arg
+from genemi.score_filters import DEFAULT_MIN_ITM, DEFAULT_MIN_IVA, passes, threshold_arg
 
 
 def summarize(values: Sequence[float]) -> dict | None:
@@ -40,10 +40,6 @@ def summarize(values: Sequence[float]) -> dict | None:
 
 def _histogram(counter: Counter) -> dict[str, int]:
     return {str(k): counter[k] for k in sorted(counter)}
-
-
-def _mean(values) -> float | None:
-    return sum(values) / len(values) if values else None
 
 
 def stage_stats(spec, records: list) -> dict:
@@ -96,12 +92,9 @@ def score_stats(candidates: list[Candidate], root: Path, min_itm: float | None, 
     """Score summaries and filter pass counts over the painted ok variations of ``scores.jsonl``."""
     painted = [c for c in candidates if drop_reason(c, root, None, None, check_files=False) in (None, "no_captions")]
     itm = [c.var.mean_itm for c in painted]
-    prob = [_mean(c.var.itm_prob) for c in painted if c.var.itm_prob]
-    clip = [_mean(c.var.clip_score) for c in painted if c.var.clip_score]
+    prob = [statistics.fmean(c.var.itm_prob) for c in painted if c.var.itm_prob]
+    clip = [statistics.fmean(c.var.clip_score) for c in painted if c.var.clip_score]
     iva = [c.var.iva_score for c in painted]
-
-    def passes(value, threshold) -> bool:
-        return threshold is None or (value is not None and math.isfinite(value) and value > threshold)
 
     pass_itm = [passes(v, min_itm) for v in itm]
     pass_iva = [passes(v, min_iva) for v in iva]

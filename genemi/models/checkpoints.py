@@ -71,67 +71,30 @@ def torch_load(path: str | Path, trust_pickle: bool = False) -> Any:
                               f"with {type(exc).__name__}: {exc})") from exc
 
 
-class _ScriptObject:
-    """Stands in for a TorchScript class while its pickled state is read: it only keeps its attributes."""
-
-    def __setstate__(self, state):
-        self.__dict__["_state"] = state
-
-
-def _storage_reader(zf: zipfile.ZipFile, prefix: str):
-    def load(pid):
-        typename, storage_type, key, _location, numel = pid
-        if typename != "storage":
-            raise pickle.UnpicklingError(f"unexpected persistent id {typename!r}")
-        dtype = storage_type.dtype if hasattr(storage_type, "dtype") else storage_type(0).dtype
-        raw = bytearray(zf.read(f"{prefix}/data/{key}"))
-        untyped = torch.UntypedStorage.from_buffer(raw, dtype=torch.uint8) if raw else torch.UntypedStorage(0)
-        return torch.storage.TypedStorage(wrap_storage=untyped, dtype=dtype, _internal=True)
-
-    return load
-
-
 def read_torchscript_tensors(path: str | Path) -> dict[str, torch.Tensor]:
     """The parameters and buffers of a TorchScript archive (e.g. OpenAI's ``ViT-B-32.pt``) **without running
-    its code**: ``data.pkl`` is unpickled with only tensor rebuilding allowed, script classes become plain
-    attribute holders, and the tensors are collected by attribute path (the names ``state_dict()`` gives)."""
-    import collections
-
-    allowed = {("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
-               ("collections", "OrderedDict"): collections.OrderedDict}
-
-    class Reader(pickle.Unpickler):
-        def find_class(self, module, name):
-            if module.startswith("__torch__."):
-                return type(name, (_ScriptObject,), {})
-            if (module, name) in allowed:
-                return allowed[(module, name)]
-            if module == "torch" and name.endswith("Storage") and hasattr(torch, name):
-                return getattr(torch, name)
-            raise pickle.UnpicklingError(f"refusing {module}.{name}: not a tensor in a TorchScript archive")
+    its code**: ``data.pkl`` is unpickled by :class:`genemi.models.files.RecordUnpickler` with only tensor
+    rebuilding allowed, script classes become plain attribute holders, and the tensors are collected by
+    attribute path (the names ``state_dict()`` gives)."""
+    from genemi.models.files import RecordUnpickler, script_tensors
 
     with zipfile.ZipFile(path) as zf:
         pkl = [n for n in zf.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
         if not pkl:
             raise CheckpointError(f"{path}: TorchScript archive without data.pkl")
         prefix = pkl[0].split("/")[0]
-        reader = Reader(io.BytesIO(zf.read(pkl[0])))
-        reader.persistent_load = _storage_reader(zf, prefix)
+
+        def storage(ref):
+            raw = bytearray(zf.read(f"{prefix}/data/{ref.key}"))
+            untyped = torch.UntypedStorage.from_buffer(raw, dtype=torch.uint8) if raw else torch.UntypedStorage(0)
+            return torch.storage.TypedStorage(wrap_storage=untyped, dtype=getattr(torch, ref.dtype), _internal=True)
+
+        reader = RecordUnpickler(io.BytesIO(zf.read(pkl[0])), materialize=storage)
         try:
             root = reader.load()
         except (pickle.UnpicklingError, ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(f"cannot read TorchScript archive {path}: {exc}") from exc
-    tensors: dict[str, torch.Tensor] = {}
-
-    def walk(obj, prefix: str) -> None:
-        for key, value in (obj.__dict__.get("_state") or {}).items():
-            if isinstance(value, torch.Tensor):
-                tensors[prefix + key] = value
-            elif isinstance(value, _ScriptObject):
-                walk(value, f"{prefix}{key}.")
-
-    walk(root, "")
-    return tensors
+    return script_tensors(root, torch.Tensor)
 
 
 def _is_torchscript(path: Path) -> bool:
@@ -157,10 +120,36 @@ def read_checkpoint(path: str | Path, trust_pickle: bool = False) -> Checkpoint:
     if _is_torchscript(path):  # read as data: the archive's code is never run
         sd = {k: v for k, v in read_torchscript_tensors(path).items() if k not in OPENAI_EXTRA_KEYS}
         return Checkpoint(path, "openai_jit", sd)
+    return _classify(path, torch_load(path, trust_pickle=trust_pickle))
 
-    obj = torch_load(path, trust_pickle=trust_pickle)
+
+def inspect_checkpoint(path: str | Path, what: str = "", trust_pickle: bool = False) -> Checkpoint:
+    """What :func:`read_checkpoint` would return, from the file's structure only (:mod:`genemi.models.files`):
+    the same format and keys, every tensor an empty one on the ``meta`` device. Whatever would stop the load
+    (a damaged or truncated file, Python objects a safe load refuses) is a one-line CheckpointError naming
+    ``what`` (the flag) and the file."""
+    from genemi.models import files
+
+    path = Path(path)
+    found = files.inspect_weights(path, what)
+    if found.format == "safetensors":
+        return Checkpoint(path, "state_dict", strip_prefix(files.as_meta(found.tensors())))
+    if found.format == "torchscript":
+        if found.classes:
+            raise files.fail(what, path, f"is a TorchScript archive that pickles {', '.join(found.classes[:3])} "
+                                         "besides tensors, which genemi refuses to read")
+        return Checkpoint(path, "openai_jit", {k: v.meta() for k, v in found.tensors().items()
+                                               if k not in OPENAI_EXTRA_KEYS})
+    files.require_weights_only(found, what, hint="if you trust where it comes from, pass --trust-pickle",
+                               any_class=trust_pickle)
+    return _classify(path, files.as_meta(found.content), what)
+
+
+def _classify(path: Path, obj: Any, what: str = "") -> Checkpoint:
+    """The :class:`Checkpoint` of a loaded torch object, by its layout (see the module docstring)."""
+    where = f"{what} {path}" if what else str(path)
     if not isinstance(obj, Mapping):
-        raise CheckpointError(f"{path}: expected a dict of tensors, found {type(obj).__name__}")
+        raise CheckpointError(f"{where}: expected a dict of tensors, found {type(obj).__name__}")
     if "model_state_dict" in obj:
         fmt = "genemi" if "genemi" in obj else "genemi_snapshot"
         return Checkpoint(path, fmt, strip_prefix(obj["model_state_dict"]), _epoch(obj), dict(obj))
@@ -168,7 +157,7 @@ def read_checkpoint(path: str | Path, trust_pickle: bool = False) -> Checkpoint:
         return Checkpoint(path, "open_clip_train", strip_prefix(obj["state_dict"]), _epoch(obj), dict(obj))
     sd = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
     if not sd:
-        raise CheckpointError(f"{path}: no tensors found (keys: {_preview(list(obj))})")
+        raise CheckpointError(f"{where}: no tensors found (keys: {_preview(list(obj))})")
     has_openai_keys = any(k in obj for k in OPENAI_EXTRA_KEYS)
     has_fp16 = any(v.dtype == torch.float16 for v in sd.values())
     fmt = "openai_state_dict" if has_openai_keys or has_fp16 else "state_dict"
@@ -196,15 +185,16 @@ def strip_prefix(state_dict: Mapping[str, torch.Tensor], prefixes: tuple[str, ..
     return out
 
 
-def _preview(keys: list[str]) -> str:
-    shown = ", ".join(keys[:MAX_KEYS_SHOWN])
-    return shown + (f", … (+{len(keys) - MAX_KEYS_SHOWN} more)" if len(keys) > MAX_KEYS_SHOWN else "")
+def _preview(keys: list[str], limit: int = MAX_KEYS_SHOWN) -> str:
+    shown = ", ".join(keys[:limit])
+    return shown + (f", … (+{len(keys) - limit} more)" if len(keys) > limit else "")
 
 
-def load_weights_strict(
-    model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], source: str, hint: str = ""
-) -> None:
-    """Copy ``state_dict`` into ``model`` (casting dtypes), or raise naming every incompatible key."""
+def state_dict_problems(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor],
+                        shown: int = MAX_KEYS_SHOWN) -> list[str]:
+    """What keeps ``state_dict`` from loading into ``model`` strictly: missing keys, unexpected keys, shape
+    mismatches (one entry each, at most ``shown`` keys named). ``model`` may live on the ``meta`` device and
+    the tensors too: only names and shapes are compared."""
     expected = model.state_dict()
     # Non-persistent buffers (e.g. open_clip's ``attn_mask``) appear in TorchScript archives: not weights.
     transient = {name for name, _ in model.named_buffers()} - set(expected)
@@ -216,16 +206,21 @@ def load_weights_strict(
         for k in expected
         if k in state_dict and tuple(state_dict[k].shape) != tuple(expected[k].shape)
     ]
-    if missing or unexpected or mismatched:
-        lines = [f"{source} does not fit the model architecture."]
-        if missing:
-            lines.append(f"  missing keys ({len(missing)}): {_preview(missing)}")
-        if unexpected:
-            lines.append(f"  unexpected keys ({len(unexpected)}): {_preview(unexpected)}")
-        if mismatched:
-            lines.append(f"  shape mismatches ({len(mismatched)}): {_preview(mismatched)}")
+    return [f"{label} ({len(keys)}): {_preview(keys, shown)}" for label, keys in
+            (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", mismatched)) if keys]
+
+
+def load_weights_strict(
+    model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], source: str, hint: str = ""
+) -> None:
+    """Copy ``state_dict`` into ``model`` (casting dtypes), or raise naming every incompatible key."""
+    problems = state_dict_problems(model, state_dict)
+    if problems:
+        lines = [f"{source} does not fit the model architecture."] + [f"  {p}" for p in problems]
         if hint:
             lines.append(f"  {hint}")
         raise CheckpointError("\n".join(lines))
+    expected = model.state_dict()
     with torch.no_grad():
-        model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state_dict.items()}, strict=True)
+        model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state_dict.items() if k in expected},
+                              strict=True)

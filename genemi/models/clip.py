@@ -26,7 +26,8 @@ from typing import Any, Callable
 import torch
 
 from genemi.errors import CheckpointError
-from genemi.models.checkpoints import Checkpoint, load_weights_strict, read_checkpoint
+from genemi.models.checkpoints import (Checkpoint, inspect_checkpoint, load_weights_strict, read_checkpoint,
+                                      state_dict_problems)
 
 logger = logging.getLogger(__name__)
 
@@ -318,6 +319,29 @@ def create_clip(
         checkpoint=checkpoint,
         quick_gelu_reason=reason,
     )
+
+
+def check_clip(model_name: str, pretrained: str | Path | None, what: str = "", cache_dir: str | None = None,
+               trust_pickle: bool = False) -> Path | None:
+    """What :func:`create_clip` would refuse, found without loading weights: the architecture is resolved, the
+    weights file read as structure (:func:`~genemi.models.checkpoints.inspect_checkpoint`) and its every key
+    and shape compared with the model built on the ``meta`` device. Returns the weights file (None: the model
+    would have no weights); problems are one-line CheckpointErrors naming ``what`` (the flag) and the file."""
+    from genemi.models.files import fail
+
+    spec = resolve_model_spec(model_name)
+    weights_path, _ = resolve_pretrained(spec, pretrained, cache_dir)
+    if weights_path is None:
+        return None
+    checkpoint = inspect_checkpoint(weights_path, what, trust_pickle)
+    with torch.device("meta"):
+        model = build_clip(spec.model_cfg)
+    problems = state_dict_problems(model, _fit_logit_scale(model, checkpoint.state_dict), shown=3)
+    if problems:
+        hint = describe_clip_state_dict(checkpoint.state_dict)
+        raise fail(what, weights_path, f"does not fit the {spec.name} architecture ({checkpoint.format}): "
+                                       + "; ".join(problems) + (f". {hint}" if hint else ""))
+    return weights_path
 
 
 def _tag_preprocess(tag_cfg: dict[str, Any]) -> dict[str, Any]:

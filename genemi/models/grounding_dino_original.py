@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import ast
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,21 +129,22 @@ def parse_original_config(path: str | Path) -> dict[str, Any]:
     try:
         tree = ast.parse(p.read_text(), filename=str(p))
     except (SyntaxError, UnicodeDecodeError, ValueError) as exc:
-        raise ConfigError(f"Grounding DINO config {p}: not a Python config file ({exc})") from exc
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"Grounding DINO config (--gd-config) {p}: not a Python config file ({detail})") from exc
     values: dict[str, Any] = {}
     for node in tree.body:
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
             continue  # a docstring
         if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
-            raise ConfigError(f"Grounding DINO config {p}, line {node.lineno}: only `name = value` assignments are "
+            raise ConfigError(f"Grounding DINO config (--gd-config) {p}, line {node.lineno}: only `name = value` assignments are "
                               "read (the file is parsed, never executed)")
         try:
             values[node.targets[0].id] = ast.literal_eval(node.value)
         except ValueError as exc:
-            raise ConfigError(f"Grounding DINO config {p}, line {node.lineno}: {node.targets[0].id} is not a "
+            raise ConfigError(f"Grounding DINO config (--gd-config) {p}, line {node.lineno}: {node.targets[0].id} is not a "
                               "literal value") from exc
     if values.get("modelname") != "groundingdino" or "backbone" not in values:
-        raise ConfigError(f"Grounding DINO config {p}: not an original Grounding DINO config "
+        raise ConfigError(f"Grounding DINO config (--gd-config) {p}: not an original Grounding DINO config "
                           f"(modelname={values.get('modelname')!r}, expected 'groundingdino' and a backbone)")
     return values
 
@@ -295,7 +295,7 @@ def _backbone_check(cfg: Mapping[str, Any], sizes: Mapping[str, Any], sd: Mappin
                 depths=list(sizes["depths"]))
     if found != want:
         raise CheckpointError(
-            f"Grounding DINO config is for another backbone: backbone={cfg['backbone']!r} means Swin embed_dim "
+            f"Grounding DINO --gd-config is for another backbone: backbone={cfg['backbone']!r} means Swin embed_dim "
             f"{want['embed_dim']}, depths {want['depths']}, window {want['window_size']}, but the checkpoint has "
             f"embed_dim {found['embed_dim']}, depths {found['depths']}, window {found['window_size']} "
             "(use the config that belongs to this checkpoint)")
@@ -303,15 +303,43 @@ def _backbone_check(cfg: Mapping[str, Any], sizes: Mapping[str, Any], sd: Mappin
 
 # --- files -----------------------------------------------------------------------------------------------
 
-def read_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, torch.Tensor]:
-    """The state dict of an original ``.pth`` (``{'model': state_dict}``); clear errors for other files."""
+#: what a safe load of an original checkpoint accepts besides tensors (the released files pickle their args)
+ALLOWED_CLASSES = ("argparse.Namespace",)
+CHECKPOINT_FLAG, TEXT_ENCODER_FLAG = "--gd-checkpoint", "--gd-text-encoder"
+
+
+def read_checkpoint(path: str | Path, structure_only: bool = False) -> dict[str, torch.Tensor]:
+    """The state dict of an original ``.pth`` (``{'model': state_dict}``); clear errors for other files.
+    ``structure_only``: the file is read as structure (:mod:`genemi.models.files`, no weight read) and every
+    tensor is an empty ``meta`` tensor of its shape (for checks)."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise ConfigError(f"Grounding DINO checkpoint ({CHECKPOINT_FLAG}): file not found: {p}")
+    if structure_only:
+        from genemi.models.files import as_meta, inspect_torch_file, require_weights_only
+
+        found = inspect_torch_file(p, CHECKPOINT_FLAG)
+        obj = as_meta(require_weights_only(found, CHECKPOINT_FLAG, ALLOWED_CLASSES).content)
+    else:
+        obj = _torch_load(p)
+    sd = obj.get("model") if isinstance(obj, dict) else None
+    if not isinstance(sd, dict) or not sd:
+        keys = list(obj)[:5] if isinstance(obj, dict) else type(obj).__name__
+        raise CheckpointError(f"Grounding DINO checkpoint ({CHECKPOINT_FLAG}) {p}: not an original Grounding DINO "
+                              f"checkpoint (expected {{'model': state_dict}}, found {keys})")
+    stripped = strip_prefix(sd)
+    if not any(k.startswith("transformer.") for k in stripped) or not any(k.startswith("bert.") for k in stripped):
+        raise CheckpointError(f"Grounding DINO checkpoint ({CHECKPOINT_FLAG}) {p}: not an original Grounding DINO "
+                              f"checkpoint (its 'model' has no transformer.*/bert.* keys; first keys: "
+                              f"{list(stripped)[:3]})")
+    return stripped
+
+
+def _torch_load(p: Path) -> Any:
     import argparse
     import pickle
     import zipfile
 
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise ConfigError(f"Grounding DINO checkpoint (--gd-checkpoint): file not found: {p}")
     if zipfile.is_zipfile(p):
         try:
             with zipfile.ZipFile(p) as z:
@@ -320,7 +348,7 @@ def read_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, torch.Ten
             raise CheckpointError(f"Grounding DINO checkpoint {p}: unreadable (truncated download?): {exc}") from exc
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
-            obj = torch.load(p, map_location="cpu", weights_only=True, mmap=mmap and zipfile.is_zipfile(p))
+            return torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "Unsupported global" in str(exc):
             raise CheckpointError(f"Grounding DINO checkpoint {p}: holds objects other than tensors, which genemi does "
@@ -331,34 +359,36 @@ def read_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, torch.Ten
         detail = str(exc).splitlines()[0] if str(exc) else ""
         raise CheckpointError(f"Grounding DINO checkpoint {p}: cannot read it (truncated or not a PyTorch file): "
                               f"{type(exc).__name__} {detail}".rstrip()) from exc
-    sd = obj.get("model") if isinstance(obj, dict) else None
-    if not isinstance(sd, dict) or not sd:
-        keys = list(obj)[:5] if isinstance(obj, dict) else type(obj).__name__
-        raise CheckpointError(f"Grounding DINO checkpoint {p}: not an original Grounding DINO checkpoint (expected "
-                              f"{{'model': state_dict}}, found {keys})")
-    stripped = strip_prefix(sd)
-    if not any(k.startswith("transformer.") for k in stripped) or not any(k.startswith("bert.") for k in stripped):
-        raise CheckpointError(f"Grounding DINO checkpoint {p}: not an original Grounding DINO checkpoint (its "
-                              f"'model' has no transformer.*/bert.* keys; first keys: {list(stripped)[:3]})")
-    return stripped
 
 
 def find_text_encoder(cfg: Mapping[str, Any], config_path: str | Path, text_encoder: str | Path | None) -> Path:
     """The local BERT folder: ``text_encoder`` if given, else ``text_encoder_type`` (relative to the config
-    file's folder, then the working directory). Needs ``config.json`` and a vocabulary."""
+    file's folder, then the working directory). Needs a ``config.json`` of a BERT model and a vocabulary."""
+    from genemi.models.files import TOKENIZER_FILES, require_any
+
     name = text_encoder or cfg.get("text_encoder_type")
     if not name:
-        raise ConfigError("Grounding DINO config has no text_encoder_type; pass --gd-text-encoder DIR")
+        raise ConfigError(f"Grounding DINO config has no text_encoder_type; pass {TEXT_ENCODER_FLAG} DIR")
     tried = [Path(name).expanduser()] if text_encoder else [Path(config_path).expanduser().parent / name, Path(name)]
     for p in tried:
         if p.is_dir() and (p / "config.json").is_file():
-            if not any((p / f).is_file() for f in ("vocab.txt", "tokenizer.json")):
-                raise ConfigError(f"Grounding DINO text encoder folder {p} has no vocab.txt / tokenizer.json")
+            require_any(p, TOKENIZER_FILES[:2], TEXT_ENCODER_FLAG, "vocabulary")
             return p
     raise ConfigError(f"Grounding DINO text encoder {name!r} (text_encoder_type) is not a local folder with "
                       f"config.json (looked in {', '.join(str(t) for t in tried)}); download it once (e.g. "
-                      "bert-base-uncased: config.json + vocab.txt) and pass --gd-text-encoder DIR; genemi never "
+                      f"bert-base-uncased: config.json + vocab.txt) and pass {TEXT_ENCODER_FLAG} DIR; genemi never "
                       "downloads models")
+
+
+def text_encoder_config(folder: Path) -> dict[str, Any]:
+    """The text encoder's ``config.json``: a BERT config (the original's text encoder), else one clear line."""
+    from genemi.models.files import fail, read_json
+
+    config = read_json(folder / "config.json", TEXT_ENCODER_FLAG)
+    if config.get("model_type") != "bert":
+        raise fail(TEXT_ENCODER_FLAG, folder, f"holds a {config.get('model_type')!r} model, not 'bert' (the "
+                                              "original's text encoder is bert-base-uncased)")
+    return config
 
 
 @dataclass
@@ -370,25 +400,22 @@ class OriginalFiles:
 
 
 def convert_original(config_path: str | Path, checkpoint_path: str | Path, text_encoder: str | Path | None = None,
-                     swin: Mapping[str, Any] | None = None, mmap: bool = False) -> OriginalFiles:
+                     swin: Mapping[str, Any] | None = None, structure_only: bool = False) -> OriginalFiles:
     """Parse, read and convert; validate every key and shape against the transformers model (built on the
-    ``meta`` device, so this costs no weight memory). ``mmap=True`` only maps the tensors (for checks)."""
+    ``meta`` device, so this costs no weight memory). ``structure_only`` reads no weight: the checkpoint's
+    structure gives ``meta`` tensors (for checks; the conversion then holds ``meta`` tensors)."""
     from transformers import GroundingDinoForObjectDetection
 
     cfg = parse_original_config(config_path)
     sizes = swin_sizes(cfg, swin)
     folder = find_text_encoder(cfg, config_path, text_encoder)
-    try:
-        text_cfg = json.loads((folder / "config.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"Grounding DINO text encoder {folder}/config.json: unreadable ({exc})") from exc
-    hf = hf_config(cfg, text_cfg, sizes)
-    sd = read_checkpoint(checkpoint_path, mmap=mmap)
+    hf = hf_config(cfg, text_encoder_config(folder), sizes)
+    sd = read_checkpoint(checkpoint_path, structure_only=structure_only)
     _backbone_check(cfg, sizes, sd)
     conv = convert_state_dict(sd)
     with torch.device("meta"):
         target = GroundingDinoForObjectDetection(hf).state_dict()
-    check_against_model(conv, target, f"checkpoint {Path(checkpoint_path).name}")
+    check_against_model(conv, target, f"checkpoint ({CHECKPOINT_FLAG}) {checkpoint_path}")
     return OriginalFiles(cfg, hf, folder, conv)
 
 

@@ -221,7 +221,7 @@ def test_wrong_files_fail_in_check_before_any_image(tiny_original, tmp_path, tin
         _check(gd_config=str(cfg), gd_checkpoint=str(truncated))
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"<html>404 Not Found</html>")
-    with pytest.raises(CheckpointError, match="cannot read it"):
+    with pytest.raises(CheckpointError, match="is an HTML page \\(a failed download\\?\\)"):
         _check(gd_config=str(cfg), gd_checkpoint=str(garbage))
     other = tmp_path / "other.pth"
     torch.save({"model": {"module.image_encoder.patch_embed.proj.weight": torch.zeros(2)}}, other)

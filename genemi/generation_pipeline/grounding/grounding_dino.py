@@ -37,8 +37,9 @@ def load_grounding_model(model_dir: str | Path | None = None, gd_config: str | N
     the original ``.pth`` + ``.py`` config (``--gd-config/--gd-checkpoint``), converted on the fly
     (:mod:`genemi.models.grounding_dino_original`). Original checkpoints (and folders converted from them)
     get :class:`~.original.OriginalProcessor`, the original image preprocessing. ``check_only``: validate
-    the files (config, text encoder folder, every checkpoint key and shape, tensors only mapped) and return
-    None."""
+    the files without reading weights (:mod:`genemi.models.files`: the folder's config, weights structure and
+    processor files; or the original config, text encoder folder and every checkpoint key and shape) and
+    return None."""
     from genemi.generation_pipeline.grounding.original import OriginalProcessor
 
     if gd_config or gd_checkpoint:
@@ -48,7 +49,7 @@ def load_grounding_model(model_dir: str | Path | None = None, gd_config: str | N
             raise ConfigError("an original Grounding DINO needs both --gd-config (.py) and --gd-checkpoint (.pth)")
         from genemi.models import grounding_dino_original as gdo
 
-        files = gdo.convert_original(gd_config, gd_checkpoint, text_encoder, swin, mmap=check_only)
+        files = gdo.convert_original(gd_config, gd_checkpoint, text_encoder, swin, structure_only=check_only)
         if check_only:
             return None
         return gdo.build_model(files), OriginalProcessor(gdo.build_processor(files.text_encoder))
@@ -59,10 +60,10 @@ def load_grounding_model(model_dir: str | Path | None = None, gd_config: str | N
                           "--gd-config + --gd-checkpoint (the original files)")
     from transformers import AutoProcessor, GroundingDinoForObjectDetection
 
-    from genemi.models.hf import load_pretrained, require_model_type
+    from genemi.models.hf import check_pretrained, load_pretrained
 
     if check_only:
-        require_model_type(model_dir, GroundingDinoForObjectDetection, "Grounding DINO (--gd-model)")
+        check_pretrained(model_dir, GroundingDinoForObjectDetection, "--gd-model", processor=True)
         return None
     model, processor = load_pretrained(GroundingDinoForObjectDetection, model_dir, "Grounding DINO",
                                        processor_cls=AutoProcessor)
@@ -82,8 +83,8 @@ class GroundingDino:
         self.box_threshold, self.text_threshold, self.nms_iou = config.box_threshold, config.text_threshold, config.nms_iou
 
     def check(self) -> None:
-        """The weights' location is valid (a local folder, or the original files: parsed and every key and
-        shape checked, tensors only mapped), without loading."""
+        """The weights are all there and fit, read as structure without loading (see
+        :func:`load_grounding_model`'s ``check_only``)."""
         c = self.config
         load_grounding_model(c.gd_model, c.gd_config, c.gd_checkpoint, c.gd_text_encoder, check_only=True)
 

@@ -20,6 +20,7 @@ import torch
 from genemi.errors import CheckpointError, ConfigError, GenemiError
 from genemi.generation_pipeline.inpainting.config import INPAINT_PRESETS, InpaintConfig
 from genemi.generation_pipeline.stage import StageContext, release_to_cpu
+from genemi.models.files import PipelineFolder, inspect_pipeline_folder, inspect_weights, require_weights_only
 from genemi.models.hf import hub_id_hint, quiet_loading
 
 #: --sd-scheduler name -> diffusers class (built from the checkpoint's scheduler config)
@@ -75,6 +76,42 @@ def _pipeline_folder(path: Path, flag: str) -> Path:
     return path
 
 
+def _unet_config(pipeline: PipelineFolder, flag: str) -> dict:
+    """The pipeline's UNet config, refused unless genemi can paint with it (9 input channels: inpainting;
+    4: text-to-image)."""
+    unet = pipeline.components.get("unet")
+    if unet is None:
+        raise CheckpointError(f"{flag} {pipeline.path}: model_index.json lists no unet (genemi paints with Stable "
+                              "Diffusion / SDXL UNet pipelines)")
+    channels = unet.config.get("in_channels")
+    if channels not in (4, 9):
+        raise CheckpointError(f"{flag} {unet.path}: the UNet has {channels} input channels, expected an inpainting "
+                              "UNet (9) or a text-to-image one (4)")
+    return unet.config
+
+
+#: the first UNet convolution in the original (CompVis) layout a single file holds
+_SINGLE_FILE_CONV_IN = "model.diffusion_model.input_blocks.0.0.weight"
+
+
+def _check_single_file(path: Path, unet: dict) -> None:
+    """A single ``.safetensors``/``.ckpt`` file read as structure: an original-layout Stable Diffusion checkpoint
+    whose UNet has the input channels and width of the ``--sd-config`` UNet it is loaded with."""
+    found = inspect_weights(path, "--sd-checkpoint")
+    if found.format != "safetensors":
+        require_weights_only(found, "--sd-checkpoint")
+    conv = found.tensors("state_dict").get(_SINGLE_FILE_CONV_IN)
+    if conv is None or len(conv.shape) != 4:
+        raise CheckpointError(f"--sd-checkpoint {path}: holds no Stable Diffusion UNet in the original layout "
+                              f"({_SINGLE_FILE_CONV_IN} is missing), which from_single_file reads")
+    width, channels = conv.shape[:2]
+    want = (unet.get("block_out_channels") or [None])[0], unet.get("in_channels")
+    if (width, channels) != want:
+        raise CheckpointError(f"--sd-checkpoint {path}: its UNet takes {channels} input channels at width {width}, "
+                              f"the --sd-config UNet {want[1]} at width {want[0]}: give the config folder of the same "
+                              "model type")
+
+
 class DiffusersInpainter:
     """``AutoPipelineForInpainting`` (SD / SDXL inpainting folders) or ``StableDiffusionInpaintPipeline`` from a
     single file; see the module docstring for the batching."""
@@ -88,20 +125,26 @@ class DiffusersInpainter:
     # --- setup ------------------------------------------------------------------------------------------
 
     def check(self) -> None:
+        """Settings, and the model files read as structure without loading a weight: a pipeline folder's
+        components (configs, weights, tokenizer, scheduler; :func:`genemi.models.files.inspect_pipeline_folder`)
+        with a UNet genemi can paint with, or a single file's tensors against its ``--sd-config`` folder's UNet."""
         c = self.config
         if not c.sd_checkpoint:
             raise ConfigError("inpainting needs --sd-checkpoint (a local diffusers inpainting folder such as "
                               "stable-diffusion-2-inpainting, or a .safetensors/.ckpt file with --sd-config)")
         path = Path(c.sd_checkpoint).expanduser()
         if path.is_dir():
-            _pipeline_folder(path, "--sd-checkpoint")
+            _unet_config(inspect_pipeline_folder(_pipeline_folder(path, "--sd-checkpoint"), "--sd-checkpoint"),
+                         "--sd-checkpoint")
         elif path.is_file():
             if path.suffix.lower() not in SINGLE_FILE_SUFFIXES:
                 raise ConfigError(f"--sd-checkpoint {path}: expected a diffusers folder or a .safetensors/.ckpt file")
             if not c.sd_config:
                 raise ConfigError(f"--sd-checkpoint {path} is a single file: give --sd-config, the local diffusers "
                                   "folder of the same model type whose configs it uses (genemi never downloads them)")
-            _pipeline_folder(Path(c.sd_config).expanduser(), "--sd-config")
+            folder = _pipeline_folder(Path(c.sd_config).expanduser(), "--sd-config")
+            _check_single_file(path, _unet_config(inspect_pipeline_folder(folder, "--sd-config", weights=False),
+                                                  "--sd-config"))
         else:
             raise ConfigError(f"--sd-checkpoint {c.sd_checkpoint}: not found{_hub_hint(str(c.sd_checkpoint))}; "
                               "genemi never downloads models")

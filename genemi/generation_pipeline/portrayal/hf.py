@@ -15,7 +15,7 @@ import torch
 from genemi.errors import CheckpointError, ConfigError
 from genemi.generation_pipeline.portrayal.llm import ChatPortrayer, Conversation
 from genemi.generation_pipeline.stage import release_to_cpu
-from genemi.models.hf import load_pretrained, require_local_dir
+from genemi.models.hf import check_pretrained, load_pretrained
 
 _WHAT = "portrayal LM (--llm-model)"
 
@@ -45,10 +45,15 @@ class HFPortrayer(ChatPortrayer):
         return torch.bfloat16 if str(self.context.device).startswith("cuda") else torch.float32
 
     def check(self) -> None:
+        """A causal LM folder whose config, weights (read as structure) and tokenizer are all there
+        (:func:`genemi.models.hf.check_pretrained`), with a chat template."""
+        from transformers import AutoModelForCausalLM
+
         if not self.config.llm_model:
             raise ConfigError("--portrayer hf needs --llm-model DIR: a local instruction-tuned causal LM folder "
                               "with a chat template")
-        folder = require_local_dir(self.config.llm_model, _WHAT)
+        folder = check_pretrained(self.config.llm_model, AutoModelForCausalLM, "--llm-model",
+                                  architectures=("ForCausalLM", "LMHeadModel"), kind="a causal LM (…ForCausalLM)").path
         if not has_chat_template(folder):
             raise CheckpointError(f"{_WHAT}: {folder} has no chat template (chat_template.jinja or "
                                   "tokenizer_config.json); use an instruction-tuned (chat) model")

@@ -21,7 +21,6 @@ embeddings, with pairs sorted by length so a chunk carries little padding. The r
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Sequence
 
@@ -61,7 +60,11 @@ class BlipMatcher:
     # --- lifecycle ---------------------------------------------------------------------------------------
 
     def check(self) -> None:
-        from genemi.models.hf import require_local_dir
+        """The folder holds a BLIP image-text matching model whose config, weights (read as structure, the ITM
+        head included) and processor are all there (:func:`genemi.models.hf.check_pretrained`)."""
+        from transformers import BlipForImageTextRetrieval
+
+        from genemi.models.hf import check_pretrained
 
         if self.batch_size < 1:
             raise ConfigError(f"--itm-batch-size {self.batch_size}: must be at least 1")
@@ -69,16 +72,11 @@ class BlipMatcher:
             raise ConfigError("--scorer blip needs --blip-model DIR: a local BLIP image-text matching folder "
                               "(e.g. a download of Salesforce/blip-itm-large-coco)")
         try:
-            folder = require_local_dir(self.path, "--blip-model")
+            check_pretrained(self.path, BlipForImageTextRetrieval, "--blip-model", processor=True,
+                             architectures=("BlipForImageTextRetrieval",), prefixes=("vision_model.", "itm_head."),
+                             kind="an image-text matching model (BlipForImageTextRetrieval, e.g. blip-itm-large-coco)")
         except CheckpointError as exc:
-            raise ConfigError(str(exc)) from exc
-        try:
-            archs = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("architectures") or []
-        except (OSError, ValueError, AttributeError) as exc:
-            raise ConfigError(f"--blip-model {folder}: cannot read config.json: {exc}") from exc
-        if archs and "BlipForImageTextRetrieval" not in archs:
-            raise ConfigError(f"--blip-model {folder} is a {', '.join(archs)}, not an image-text matching model "
-                              "(BlipForImageTextRetrieval, e.g. blip-itm-large-coco)")
+            raise ConfigError(str(exc)) from None
 
     def load(self) -> None:
         if self.model is None:

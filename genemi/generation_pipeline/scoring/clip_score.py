@@ -45,14 +45,16 @@ class ClipScorer:
         return cls(config.clip_score_model, config.clip_score_pretrained, context.device, context.dtype)
 
     def check(self) -> None:
-        """Resolve architecture and weights file (no weights are read)."""
-        from genemi.models.clip import resolve_model_spec, resolve_pretrained
+        """Resolve architecture and weights file, read the file's structure and fit its keys and shapes to the
+        architecture (:func:`genemi.models.clip.check_clip`; no weight is read)."""
+        from genemi.models.clip import check_clip, resolve_model_spec, resolve_pretrained
 
         try:
             spec = resolve_model_spec(self.model_name)
-            weights, _ = resolve_pretrained(spec, self.pretrained)
+            resolve_pretrained(spec, self.pretrained)
         except GenemiError as exc:
             raise ConfigError(f"--clip-score-model {self.model_name}: {exc}") from exc
+        weights = check_clip(self.model_name, self.pretrained, "--clip-score-pretrained")
         if weights is None:
             raise ConfigError(f"--clip-score-model {self.model_name} has no weights: give --clip-score-pretrained "
                               "(a checkpoint file, a folder or a cached open_clip tag)")

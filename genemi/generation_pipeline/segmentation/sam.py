@@ -48,20 +48,22 @@ def sam_config_from_state_dict(sd: dict[str, torch.Tensor]) -> dict:
     return cfg
 
 
-def load_sam(checkpoint: str | Path, device: str | torch.device = "cpu"):
-    """``(Sam, config)`` from an original ``sam_vit_*.pth`` (plain state dict, loaded with weights_only)."""
+def sam_state_dict(obj) -> dict:
+    """The state dict of a loaded SAM checkpoint (Meta's plain state dict, or one under ``'model'``)."""
+    if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
+        obj = obj["model"]
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"expected a SAM state dict, found {type(obj).__name__}")
+    return obj
+
+
+def build_sam(c: dict):
+    """A randomly initialised ``segment_anything`` ``Sam`` of the sizes :func:`sam_config_from_state_dict` read
+    (under ``torch.device("meta")`` it costs no memory)."""
     from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
-    from genemi.models.checkpoints import load_weights_strict, torch_load
-
-    sd = torch_load(checkpoint)
-    if isinstance(sd, dict) and "model" in sd and isinstance(sd["model"], dict):
-        sd = sd["model"]
-    if not isinstance(sd, dict):
-        raise CheckpointError(f"{checkpoint}: expected a SAM state dict")
-    c = sam_config_from_state_dict(sd)
     grid = c["img_size"] // c["patch_size"]
-    sam = Sam(
+    return Sam(
         image_encoder=ImageEncoderViT(
             depth=c["depth"], embed_dim=c["embed_dim"], img_size=c["img_size"], mlp_ratio=c["mlp_ratio"],
             norm_layer=partial(torch.nn.LayerNorm, eps=1e-6), num_heads=c["num_heads"], patch_size=c["patch_size"],
@@ -76,8 +78,45 @@ def load_sam(checkpoint: str | Path, device: str | torch.device = "cpu"):
                                           mlp_dim=c["decoder_mlp_dim"], num_heads=8)),
         pixel_mean=[123.675, 116.28, 103.53], pixel_std=[58.395, 57.12, 57.375],
     )
-    load_weights_strict(sam, sd, str(checkpoint), hint=f"read as SAM {c['variant']} (depth {c['depth']}, width {c['embed_dim']})")
+
+
+def _variant(c: dict) -> str:
+    return f"read as SAM {c['variant']} (depth {c['depth']}, width {c['embed_dim']})"
+
+
+def load_sam(checkpoint: str | Path, device: str | torch.device = "cpu"):
+    """``(Sam, config)`` from an original ``sam_vit_*.pth`` (plain state dict, loaded with weights_only)."""
+    from genemi.models.checkpoints import load_weights_strict, torch_load
+
+    try:
+        sd = sam_state_dict(torch_load(checkpoint))
+    except CheckpointError as exc:
+        raise CheckpointError(f"{checkpoint}: {exc}") if str(exc).startswith("expected") else exc
+    c = sam_config_from_state_dict(sd)
+    sam = build_sam(c)
+    load_weights_strict(sam, sd, str(checkpoint), hint=_variant(c))
     return sam.to(device).eval(), c
+
+
+def check_sam_checkpoint(checkpoint: str | Path, what: str = "--sam-checkpoint") -> dict:
+    """What :func:`load_sam` would refuse, found from the file's structure (:mod:`genemi.models.files`): a
+    damaged or truncated file, objects a safe load refuses, another model's weights, a missing key or a
+    wrong shape for the SAM variant its weights describe. Returns the config; no weight is read."""
+    from genemi.models.checkpoints import state_dict_problems
+    from genemi.models.files import as_meta, fail, inspect_torch_file, require_weights_only
+
+    found = require_weights_only(inspect_torch_file(checkpoint, what), what)
+    try:
+        sd = as_meta(sam_state_dict(found.content))
+        c = sam_config_from_state_dict(sd)
+    except CheckpointError as exc:
+        raise fail(what, found.path, str(exc)) from None
+    with torch.device("meta"):
+        sam = build_sam(c)
+    problems = state_dict_problems(sam, sd, shown=3)
+    if problems:
+        raise fail(what, found.path, f"does not fit SAM ({_variant(c)}): {'; '.join(problems)}")
+    return c
 
 
 class SamSegmenter:
@@ -90,12 +129,14 @@ class SamSegmenter:
         self.predictor = None
 
     def check(self) -> None:
+        """The checkpoint read as structure and every key and shape checked (:func:`check_sam_checkpoint`)."""
         if not self.checkpoint:
             raise ConfigError("segmentation needs --sam-checkpoint (an original sam_vit_*.pth file)")
         path = Path(self.checkpoint)
         if not path.is_file():
             raise ConfigError(f"--sam-checkpoint {path}: " + ("is a folder, expected a .pth file" if path.is_dir()
                                                                else "file not found"))
+        check_sam_checkpoint(path)
 
     def load(self) -> None:
         from segment_anything import SamPredictor

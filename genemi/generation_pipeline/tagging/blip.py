@@ -20,11 +20,17 @@ class BlipTagger:
         self.model = self.processor = None
 
     def check(self) -> None:
-        from genemi.models.hf import require_local_dir
+        """The folder holds a BLIP captioning model whose config, weights (read as structure) and processor are
+        all there (:func:`genemi.models.hf.check_pretrained`)."""
+        from transformers import BlipForConditionalGeneration
+
+        from genemi.models.hf import check_pretrained
 
         if not self.path:
             raise ConfigError("--tagger blip needs --blip-caption-model (a local BLIP captioning folder)")
-        require_local_dir(self.path, "BLIP captioning model (--blip-caption-model)")
+        check_pretrained(self.path, BlipForConditionalGeneration, "--blip-caption-model", processor=True,
+                         architectures=("BlipForConditionalGeneration",), prefixes=("vision_model.", "text_decoder."),
+                         kind="a BLIP captioning model (BlipForConditionalGeneration)")
 
     def load(self) -> None:
         if self.model is None:

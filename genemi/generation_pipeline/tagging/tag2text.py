@@ -17,15 +17,12 @@ import torch
 
 from genemi.errors import ConfigError
 from genemi.generation_pipeline.stage import release_to_cpu
-from genemi.models.tag2text.inference import (CLASS_THRESHOLDS, DEFAULT_THRESHOLD, DELETED_TAG_INDEX, TAG_LIST_NAMES,
-                                              select_tags)
+from genemi.models.tag2text.inference import DEFAULT_THRESHOLD, DELETED_TAG_INDEX, TAG_LIST_NAMES, select_tags
 
 TAG2TEXT_THRESHOLD = DEFAULT_THRESHOLD
-TAG2TEXT_IMAGE_SIZE = 384  # the released checkpoint's input size
 #: indices into Tag2Text's tag list the original deletes, and their words
 TAG2TEXT_DELETED_TAG_INDEX = DELETED_TAG_INDEX
 TAG2TEXT_DELETED_TAGS = ("quarter", "back", "two", "three", "four", "five", "one")
-TAG2TEXT_CLASS_THRESHOLDS = CLASS_THRESHOLDS
 
 
 def filter_tags(tag_list: Sequence[str], probs: Sequence[float], threshold: float = TAG2TEXT_THRESHOLD) -> list[str]:
@@ -71,8 +68,26 @@ class Tag2TextTagger:
             raise ConfigError(f"--tag2text-threshold must be between 0 and 1, not {self.threshold}")
         return ckpt, tag_list, vocab
 
+    def _image_size(self, ckpt: Path, sizes) -> None:
+        if self.config.image_size not in (None, sizes.swin.image_size):
+            raise ConfigError(f"--image-size {self.config.image_size}: the Tag2Text checkpoint {ckpt.name} is "
+                              f"built for {sizes.swin.image_size} px")
+
     def check(self) -> None:
-        self._paths()
+        """Paths, then the checkpoint read as structure and fitted to a model on the ``meta`` device
+        (:func:`~genemi.models.tag2text.loader.check_tag2text`), the tag list and vocabulary sized as it needs."""
+        from genemi.errors import CheckpointError
+        from genemi.models.tag2text import Tag2TextTokenizer, read_tag_list
+        from genemi.models.tag2text.inference import check_vocabularies
+        from genemi.models.tag2text.loader import check_tag2text
+
+        ckpt, tag_list, vocab = self._paths()
+        sizes = check_tag2text(ckpt)
+        self._image_size(ckpt, sizes)
+        try:
+            check_vocabularies(sizes, len(read_tag_list(tag_list)), len(Tag2TextTokenizer(vocab)))
+        except CheckpointError as exc:
+            raise CheckpointError(f"--tag2text-checkpoint {ckpt}: {exc}") from None
 
     def load(self) -> None:
         if self.predictor is None:
@@ -80,9 +95,7 @@ class Tag2TextTagger:
 
             ckpt, tag_list, vocab = self._paths()
             model = load_tag2text(ckpt)
-            if self.config.image_size not in (None, model.sizes.swin.image_size):
-                raise ConfigError(f"--image-size {self.config.image_size}: the Tag2Text checkpoint {ckpt.name} is "
-                                  f"built for {model.sizes.swin.image_size} px")
+            self._image_size(ckpt, model.sizes)
             self.predictor = Tag2TextPredictor(model, Tag2TextTokenizer(vocab),
                                                read_tag_list(tag_list, model.sizes.num_classes),
                                                threshold=self.threshold, length_rule=self.config.tag2text_length_rule)

@@ -84,17 +84,22 @@ class Tag2TextOutput:
         return " | ".join(self.tags)
 
 
+def check_vocabularies(sizes, num_tags: int, num_tokens: int) -> None:
+    """The tag list and the tokenizer (with [DEC] and [ENC]) have the sizes the checkpoint was trained with."""
+    if num_tags != sizes.num_classes:
+        raise CheckpointError(f"Tag2Text tag list has {num_tags} tags, the model {sizes.num_classes}")
+    if num_tokens != sizes.text.vocab_size:
+        raise CheckpointError(f"Tag2Text vocab: {num_tokens} tokens with [DEC] and [ENC], the checkpoint "
+                              f"{sizes.text.vocab_size} (expected bert-base-uncased's vocab.txt)")
+
+
 class Tag2TextPredictor:
     """Tags + caption per image with the original settings (3 beams, min 10 / max 50 tokens incl. the prompt)."""
 
     def __init__(self, model: Tag2Text, tokenizer: Tag2TextTokenizer, tag_list: Sequence[str],
                  threshold: float = DEFAULT_THRESHOLD, image_size: int | None = None, num_beams: int = 3,
                  max_length: int = 50, min_length: int = 10, length_rule: str = "prompt"):
-        if len(tag_list) != model.sizes.num_classes:
-            raise CheckpointError(f"Tag2Text tag list has {len(tag_list)} tags, the model {model.sizes.num_classes}")
-        if len(tokenizer) != model.sizes.text.vocab_size:
-            raise CheckpointError(f"Tag2Text vocab: {len(tokenizer)} tokens with [DEC] and [ENC], the checkpoint "
-                                  f"{model.sizes.text.vocab_size} (expected bert-base-uncased's vocab.txt)")
+        check_vocabularies(model.sizes, len(tag_list), len(tokenizer))
         if length_rule not in LENGTH_RULES:
             raise ConfigError(f"length_rule must be one of {LENGTH_RULES}")
         self.model, self.tokenizer, self.tag_list = model, tokenizer, list(tag_list)

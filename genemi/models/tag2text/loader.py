@@ -36,10 +36,19 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             obj = torch.load(p, map_location="cpu", weights_only=False)
     except Exception as e:  # noqa: BLE001 - any unreadable file
         raise CheckpointError(f"Tag2Text checkpoint {p}: cannot read ({type(e).__name__}: {e})") from e
+    return model_state_dict(obj, f"Tag2Text checkpoint {p}")
+
+
+def model_state_dict(obj, where: str) -> dict:
+    """The state dict under ``'model'`` (the original's layout) of a loaded checkpoint."""
     sd = obj.get("model") if isinstance(obj, dict) else None
     if not isinstance(sd, dict):
-        raise CheckpointError(f"Tag2Text checkpoint {p}: expected a dict with the state dict under 'model' "
-                              "(the original's layout)")
+        found = f"keys {', '.join(map(str, list(obj)[:4]))}" if isinstance(obj, dict) else type(obj).__name__
+        raise CheckpointError(f"{where}: not a Tag2Text checkpoint: expected a dict with the state dict under "
+                              f"'model' (the original's layout), found {found}")
+    if not any(k.startswith("visual_encoder.") for k in sd):
+        raise CheckpointError(f"{where}: not a Tag2Text checkpoint: its 'model' holds no visual_encoder.* weights "
+                              f"(first keys: {', '.join(list(sd)[:3])})")
     return sd
 
 
@@ -51,8 +60,10 @@ def tied_groups(model: torch.nn.Module) -> list[list[str]]:
     return [g for g in groups.values() if len(g) > 1]
 
 
-def load_state_dict_strictly(model: Tag2Text, sd: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
-    """Load ``sd`` (original layout) into ``model``; any key that does not fit is a CheckpointError."""
+def fit_state_dict(model: Tag2Text, sd: dict[str, torch.Tensor], source: str = "checkpoint") -> dict:
+    """``sd`` (original layout) as the full state dict of ``model`` (tied weights filled in), or a
+    CheckpointError naming every key that does not fit. Works on ``meta`` tensors and a ``meta`` model (tied
+    weights are then compared by shape only)."""
     sd = {k.replace("vision_multi", "tagging_head"): v for k, v in sd.items()
           if not any(b in k for b in REBUILT_BUFFERS)}
     own = {k: v for k, v in model.state_dict().items() if not any(b in k for b in REBUILT_BUFFERS)}
@@ -60,7 +71,7 @@ def load_state_dict_strictly(model: Tag2Text, sd: dict[str, torch.Tensor], sourc
     for group in tied_groups(model):
         present = [n for n in group if n in sd]
         for a, b in zip(present, present[1:]):
-            if sd[a].shape == sd[b].shape and not torch.equal(sd[a], sd[b]):
+            if sd[a].shape == sd[b].shape and not sd[a].is_meta and not torch.equal(sd[a], sd[b]):
                 raise CheckpointError(f"Tag2Text {source}: tied weights {a} and {b} differ (the model shares them)")
         for n in group:
             if present and n not in sd:
@@ -77,27 +88,58 @@ def load_state_dict_strictly(model: Tag2Text, sd: dict[str, torch.Tensor], sourc
         hint = "; a 384-px Swin-B checkpoint needs no resizing: are the size configs right?" \
             if any("relative_position_bias_table" in w for w in wrong) else "; are the size configs right?"
         raise CheckpointError(f"Tag2Text {source}: shapes differ: {_names(wrong, 6)}{hint}")
-    full = {k: sd.get(k, sd.get(alias.get(k, k))) for k in own}
-    model.load_state_dict(full, strict=False)
+    return {k: sd.get(k, sd.get(alias.get(k, k))) for k in own}
+
+
+def load_state_dict_strictly(model: Tag2Text, sd: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
+    """Load ``sd`` (original layout) into ``model``; any key that does not fit is a CheckpointError."""
+    model.load_state_dict(fit_state_dict(model, sd, source), strict=False)
+
+
+def tag2text_sizes(checkpoint: str | Path, sd: dict, sizes: Tag2TextSizes | None = None,
+                   config_dir: str | Path | None = None) -> Tag2TextSizes:
+    """Sizes: ``sizes``, else the three original config files in ``config_dir``, else ``configs/`` next to the
+    checkpoint if present, else the real Swin-B (the number of classes from the checkpoint's ``fc.b``)."""
+    if sizes is not None:
+        return sizes
+    folder = Path(config_dir) if config_dir else Path(checkpoint).expanduser().parent / "configs"
+    if config_dir and not folder.is_dir():
+        raise CheckpointError(f"Tag2Text configs: {folder} is not a folder")
+    if not folder.is_dir():
+        return Tag2TextSizes()
+    return sizes_from_config_dir(folder, num_classes=sd["fc.b"].shape[-1] if "fc.b" in sd else 3429)
+
+
+def _empty_model(sizes: Tag2TextSizes) -> Tag2Text:
+    with torch.device("meta"):
+        model = Tag2Text(sizes)
+    model.text_decoder.tie_weights()
+    return model
+
+
+def check_tag2text(checkpoint: str | Path, sizes: Tag2TextSizes | None = None, config_dir: str | Path | None = None,
+                   what: str = "--tag2text-checkpoint") -> Tag2TextSizes:
+    """What :func:`load_tag2text` would refuse, found from the checkpoint's structure (:mod:`genemi.models.files`)
+    and a model on the ``meta`` device: a damaged or truncated file, another model's weights, a key or shape
+    that does not fit. Returns the sizes; no weight is read."""
+    from genemi.models.files import as_meta, fail, inspect_torch_file, require_weights_only
+
+    found = require_weights_only(inspect_torch_file(checkpoint, what), what, any_class=True)
+    try:
+        sd = as_meta(model_state_dict(found.content, "its content"))
+        sizes = tag2text_sizes(checkpoint, sd, sizes, config_dir)
+        fit_state_dict(_empty_model(sizes), sd)
+    except CheckpointError as exc:
+        raise fail(what, found.path, str(exc).removeprefix("its content: ").removeprefix("Tag2Text ")) from None
+    return sizes
 
 
 def load_tag2text(checkpoint: str | Path, sizes: Tag2TextSizes | None = None, config_dir: str | Path | None = None,
                   device: str | torch.device = "cpu", dtype: torch.dtype | None = None) -> Tag2Text:
-    """An eval-mode :class:`Tag2Text` from an original checkpoint. Sizes: ``sizes``, else the three original
-    config files in ``config_dir``, else ``configs/`` next to the checkpoint if present, else the real Swin-B."""
+    """An eval-mode :class:`Tag2Text` from an original checkpoint, sized by :func:`tag2text_sizes`."""
     sd = read_state_dict(checkpoint)
-    if sizes is None:
-        folder = Path(config_dir) if config_dir else Path(checkpoint).expanduser().parent / "configs"
-        if config_dir and not folder.is_dir():
-            raise CheckpointError(f"Tag2Text configs: {folder} is not a folder")
-        if folder.is_dir():
-            classes = sd["fc.b"].shape[-1] if "fc.b" in sd else 3429
-            sizes = sizes_from_config_dir(folder, num_classes=classes)
-        else:
-            sizes = Tag2TextSizes()
-    with torch.device("meta"):
-        model = Tag2Text(sizes)
-    model = model.to_empty(device="cpu")
+    sizes = tag2text_sizes(checkpoint, sd, sizes, config_dir)
+    model = _empty_model(sizes).to_empty(device="cpu")
     model.text_decoder.tie_weights()
     _rebuild_buffers(model, sizes)
     load_state_dict_strictly(model, sd, f"checkpoint {checkpoint}")

@@ -162,6 +162,21 @@ class StageGraph:
         return rows
 
 
+    def markdown(self) -> str:
+        """The graph for the docs: a Mermaid diagram (stage -> the stages that read it) and a table."""
+        lines = ["```mermaid", "flowchart LR", f"  {IMAGES}([input images])"]
+        for s in self._specs:
+            lines.append(f"  {s.name}[{s.name}]")
+            lines += [f"  {read} --> {s.name}" for read in (s.reads or (IMAGES,))]
+        lines += ["```", "", "| stage | reads | writes | backends | what it does |", "|---|---|---|---|---|"]
+        for s in self._specs:
+            writes = ", ".join(f"`{w}`" for w in (s.writes, *(f"{f}/" for f in s.folders)))
+            reads = ", ".join(f"`{r}`" for r in s.reads) or "input images"
+            backends = ", ".join(f"`{b}`" for b in s.backends.names)
+            lines.append(f"| `{s.name}` | {reads} | {writes} | {s.backends.flag} {backends} | {s.summary} |")
+        return "\n".join(lines) + "\n"
+
+
 def _ordered(specs: list[StageSpec]) -> list[StageSpec]:
     """A topological order that keeps the declared order wherever the reads allow (raises on a cycle)."""
     done: list[StageSpec] = []

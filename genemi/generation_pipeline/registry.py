@@ -68,3 +68,7 @@ def using(graph: StageGraph) -> Iterator[StageGraph]:
         yield graph
     finally:
         STAGES = before
+
+
+if __name__ == "__main__":  # the graph as docs/generation_pipeline.md shows it
+    print(STAGES.markdown(), end="")

@@ -234,3 +234,11 @@ def test_the_branch_merges_across_shards(toy_run, demo_inputs, tmp_path, capsys)
     for name in ("toys.jsonl", "scores.jsonl", "variations.jsonl"):
         assert (root / name).read_bytes() == (out / name).read_bytes(), name
     assert _tree(root / "variations").keys() == _tree(out / "variations").keys()
+
+
+def test_the_docs_show_the_declared_graph():
+    """docs/generation_pipeline.md holds the graph as `python -m genemi.generation_pipeline.registry` prints it."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "generation_pipeline.md").read_text()
+    shown = doc.split("<!-- graph:start -->\n", 1)[1].split("<!-- graph:end -->", 1)[0]
+    assert shown == registry.STAGES.markdown()
+    assert "caption --> inpaint" in shown and "segment --> inpaint" in shown  # the join is drawn

@@ -73,6 +73,23 @@ class TextNegativeRecord(Record):
     negatives: list[TextNegative] = Field(default_factory=list)
 
 
+class TripletRecord(Record):
+    """A whole-image hard negative (TripletCLIP): a source image with its caption, and a minimally rewritten,
+    false caption painted as a new image (``genemi generate export``'s ``triplets.jsonl``; ``--loss triplet``
+    training input)."""
+
+    id: str = Field(description="<image id>/neg_<k>: one per negative caption")
+    image: str = Field(description="the source image, relative to the source image root")
+    caption: str = Field(description="the source caption (true of the image)")
+    neg_caption: str = Field(description="the rewritten caption (false of the image)")
+    neg_image: str = Field(description="the negative caption painted, relative to the run's output folder")
+    kind: str | None = Field(default=None, description="the edit: swap_relation, swap_attributes, replace_object, ...")
+    itm_own: float | None = Field(default=None, description="BLIP ITM logit of the negative image with its own caption")
+    itm_source: float | None = Field(default=None, description="... with the source caption")
+    clip_own: float | None = Field(default=None, description="CLIPScore of the negative image with its own caption")
+    clip_source: float | None = Field(default=None, description="... with the source caption")
+
+
 #: Keys of the original GeNeMi ``variation_annotation.json`` records.
 LEGACY_VARIATION_KEYS = (
     "origin_name", "name", "source", "item", "short", "save",

@@ -3,20 +3,23 @@ browser actually shows: the thumbnails in a screenshot and the score filter appl
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from genemi.errors import ConfigError
 from genemi.generation_pipeline import gallery
 from genemi.manifest import encode_line, iter_json_lines
-from tests.generation_pipeline.scored_run import COLOURS, write_scored_run
+from tests.generation_pipeline.scored_run import COLOURS, write_large_run, write_scored_run
 
 CHROMIUM = shutil.which("chromium")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs it)")
@@ -184,6 +187,170 @@ def test_unscored_run_and_missing_images_show_placeholders(run):
     assert "variation image unreadable" in page
 
 
+def _edit_scores(run, edit) -> None:
+    """Rewrite scores.jsonl after ``edit(records)`` (records as JSON objects)."""
+    path = run.output_dir / "scores.jsonl"
+    records = [obj for _, obj in iter_json_lines(path)]
+    edit(records)
+    path.write_text("".join(encode_line(r) + "\n" for r in records))
+
+
+def _variation(records, vid: str) -> dict:
+    return next(v for r in records for it in r.get("items", []) for v in it["variations"] if v["id"] == vid)
+
+
+def _thumbs(g: Path) -> dict[str, tuple[bytes, int]]:
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in (g / "thumbs").iterdir()}
+
+
+def test_thumbnails_are_drawn_once_and_reused_until_their_image_or_settings_change(run):
+    g = run.output_dir / "gallery"
+    first = build(run)
+    assert (first.thumbnails, first.thumbnails_reused) == (19, 0)
+    drawn, sheet = _thumbs(g), (g / "contact_sheet.png").stat().st_mtime_ns
+    page = (g / "index.html").read_bytes()
+
+    again = build(run)
+    assert (again.thumbnails, again.thumbnails_reused) == (19, 19)
+    assert _thumbs(g) == drawn  # not written again: same bytes, same modification times
+    assert (g / "contact_sheet.png").stat().st_mtime_ns == sheet and (g / "index.html").read_bytes() == page
+
+    # a variation image repainted: its thumbnail alone is drawn again (and the contact sheet, which shows it)
+    vid = "img_0.png/item_01/var_2"
+    painted = next((run.output_dir / "variations" / "img_0.png" / "item_01").glob("var_2-*.png"))
+    Image.new("RGB", (96, 80), (250, 0, 250)).save(painted)
+    name = gallery.thumb_name(vid)
+    s = build(run)
+    assert s.thumbnails_reused == 18
+    now = _thumbs(g)
+    assert now[name][0] != drawn[name][0] and {k: v for k, v in now.items() if k != name} == {
+        k: v for k, v in drawn.items() if k != name}
+    assert (g / "contact_sheet.png").stat().st_mtime_ns != sheet
+    with Image.open(g / "thumbs" / name) as im:
+        assert im.getpixel((im.width // 2, 10))[1] < 60  # magenta: the new image
+
+    # a thumbnail changed on disk is drawn again, byte for byte as before
+    other = gallery.thumb_name("img_1.png/item_01/var_0")
+    (g / "thumbs" / other).write_bytes(b"not a jpeg")
+    assert build(run).thumbnails_reused == 18
+    assert (g / "thumbs" / other).read_bytes() == drawn[other][0]
+
+    # another thumbnail size: everything is drawn again; the record lists exactly the thumbnails in use
+    s = build(run, thumb_size=64)
+    assert s.thumbnails_reused == 0 and all(max(Image.open(p).size) == 64 for p in (g / "thumbs").iterdir())
+    record = json.loads((g / "thumbs.json").read_text())
+    assert set(record["thumbs"]) == {p.name for p in (g / "thumbs").iterdir()} and set(record["files"]) == {
+        "contact_sheet.png"}
+
+
+def test_thumbnails_of_a_variation_no_longer_in_the_run_are_removed(run):
+    g = run.output_dir / "gallery"
+    build(run)
+    gone = "img_0.png/item_00/var_3"
+    _edit_scores(run, lambda recs: recs[0]["items"][0]["variations"].pop())
+    s = build(run)
+    assert s.thumbnails == 18 and s.thumbnails_reused == 18
+    assert not (g / "thumbs" / gallery.thumb_name(gone)).exists()
+    assert gallery.thumb_name(gone) not in json.loads((g / "thumbs.json").read_text())["thumbs"]
+
+
+def test_manifest_names_come_from_the_registry(run, monkeypatch):
+    from genemi.generation_pipeline.gallery import loading
+
+    names = {"score": "scored-renamed.jsonl", "inpaint": "painted-renamed.jsonl", "segment": "masks-renamed.jsonl"}
+    monkeypatch.setattr(loading, "stage_spec", lambda name: SimpleNamespace(writes=names[name]))
+    for old, new in (("scores.jsonl", "score"), ("variations.jsonl", "inpaint"), ("masks.jsonl", "segment")):
+        (run.output_dir / old).rename(run.output_dir / names[new])
+    s = build(run)
+    assert s.scored and s.passing == 10
+    assert "box score 0.90 · mask 0.95" in (run.output_dir / "gallery" / "index.html").read_text()
+    for name in names.values():
+        (run.output_dir / name).unlink()
+    with pytest.raises(ConfigError, match="neither scored-renamed.jsonl nor painted-renamed.jsonl"):
+        build(run)
+
+
+def test_non_finite_scores_fail_every_threshold(run):
+    def edit(records):
+        _variation(records, "img_0.png/item_00/var_0")["itm_score"] = [float("inf"), 1.0]
+        _variation(records, "img_0.png/item_00/var_1")["itm_score"] = [float("nan"), 1.0]
+        _variation(records, "img_0.png/item_00/var_2")["iva_score"] = float("inf")
+
+    _edit_scores(run, edit)
+    s = build(run, min_itm=-1e9, min_iva=-1e9)
+    assert s.passing == 15 - 3  # of the 15 painted, all but the three non-finite ones
+    g = run.output_dir / "gallery"
+    cards = Cards((g / "index.html").read_text()).by_id
+    assert cards["img_0.png/item_00/var_0"]["badges"] == ["filtered (ITM)"]
+    assert cards["img_0.png/item_00/var_0"]["attrs"]["data-itm"] == "Infinity"
+    assert cards["img_0.png/item_00/var_1"]["attrs"]["data-itm"] == "NaN"
+    assert cards["img_0.png/item_00/var_2"]["badges"] == ["filtered (IVA)"]
+    assert "[Infinity,40.0]" in (g / "data" / "scores-0001.js").read_text()  # JS literals the page fails
+
+
+def _shard_rows(g: Path, kind: str) -> list:
+    rows = []
+    for k, path in enumerate(sorted((g / "data").glob(f"{kind}-*.js")), 1):
+        text = path.read_text()
+        head = f'galleryShard("{kind}",{k},'
+        assert text.startswith(head) and text.endswith(");\n"), path.name
+        rows += json.loads(text[len(head):-3])
+    return rows
+
+
+def test_search_index_and_scores_are_sharded_on_demand_data(run, monkeypatch):
+    from genemi.generation_pipeline.gallery import shards
+
+    g = run.output_dir / "gallery"
+    g.mkdir()
+    (g / "run-scores.js").write_text("window.GALLERY_SCORES=[];")  # what an earlier version wrote
+    monkeypatch.setattr(shards, "SHARD_BYTES", 400)
+    build(run, items_per_page=3)
+    search = sorted(p.name for p in (g / "data").glob("search-*.js"))
+    assert len(search) == 4 and not (g / "run-scores.js").exists()
+    rows = _shard_rows(g, "search")
+    assert [(r[0], r[1], r[2], r[3]) for r in rows] == [
+        (1, "img_0.png/item_00", "img_0.png", "cat"), (1, "img_0.png/item_01", "img_0.png", "dog"),
+        (1, "img_1.png/item_00", "img_1.png", "cat"), (2, "img_1.png/item_01", "img_1.png", "dog")]
+    assert rows[0][4] == "a cat and a dog number 0"
+    assert rows[0][5][0] == ["img_0.png/item_00/var_0", "red cube", "a red cube and a dog", "a red cube next to something"]
+    assert sorted(map(tuple, _shard_rows(g, "scores"))) == sorted(run.scores.values())
+    body = re.search(r"<body [^>]*>", (g / "index.html").read_text()).group(0)
+    assert 'data-search-shards="4"' in body and f'data-score-shards="{len(list((g / "data").glob("scores-*")))}"' in body
+    assert 'data-run-pass="10" data-run-scored="15"' in body
+
+    monkeypatch.setattr(shards, "SHARD_BYTES", 1 << 20)
+    build(run)
+    assert sorted(p.name for p in (g / "data").iterdir()) == ["scores-0001.js", "search-0001.js"]
+
+
+def test_pager_links_reach_any_page():
+    from genemi.generation_pipeline.gallery.rendering import pager_links, pager_pages
+
+    assert pager_pages(1, 1) == [1]
+    assert pager_pages(57, 200) == [1, 47, 55, 56, 57, 58, 59, 67, 157, 200]
+    assert pager_pages(3, 2000) == [1, 2, 3, 4, 5, 13, 103, 1003, 2000]
+    links = pager_links(57, 200)
+    assert links[0] == ("link", "page-0056.html", "← prev") and links[-1] == ("link", "page-0058.html", "next →")
+    assert ("cur", "", "57") in links and ("link", "page-0157.html", "157") in links and ("link", "index.html", "1") in links
+    assert [t for k, _, t in links if k == "off"] == ["…"] * 5  # gaps after 1, 47, 59, 67 and 157
+
+
+def test_a_large_run_keeps_pages_small_and_loads_no_run_wide_file_on_every_page(tmp_path):
+    inp, out = write_large_run(tmp_path, 120)
+    s = gallery.build_gallery(out, inp, items_per_page=50, thumb_size=32, contact_sheet_rows=0)
+    g = out / "gallery"
+    assert s.pages == 3 and s.items == 120 and not (g / "contact_sheet.png").exists()
+    for name in ("index.html", "page-0002.html"):
+        page = (g / name).read_text()
+        assert len(page.encode()) <= 300_000, name  # 50 items
+        loaded = re.findall(r'<(?:script|link)[^>]* (?:src|href)="([^"]+)"', page)
+        assert loaded == ["gallery.css", "gallery.js"], loaded
+        assert len(Cards(page).cards) == 50 * 4
+    assert all((g / f).stat().st_size <= 100_000 for f in ("gallery.css", "gallery.js"))
+    assert '<a href="page-0003.html" data-page="page-0003.html">3</a>' in (g / "index.html").read_text()
+
+
 # --- a real browser -------------------------------------------------------------------------------------
 
 
@@ -249,3 +416,76 @@ def test_browser_leaves_an_unscored_run_unfiltered(run, tmp_path):
     dom = Cards(text)
     assert len(dom.cards) == 16 and not any("hidden" in c["attrs"] or c["badges"] for c in dom.cards)
     assert "run not scored: filters inactive" in text
+
+
+def _dom(tmp_path: Path, url: str) -> str:
+    """The DOM once the page's scripts, the data files they load and any jump they make are done."""
+    return _chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", url).stdout
+
+
+def _data_loaded(dom: str) -> list[str]:
+    return re.findall(r'<script src="(data/[^"]+)"', dom)
+
+
+def _hits(dom: str) -> list[tuple[str, str]]:
+    """``(href, text)`` of each search result."""
+    return [(html.unescape(h), html.unescape(t)) for h, t in re.findall(r'<a class="hit" href="([^"]+)">([^<]+)</a>', dom)]
+
+
+@needs_chromium
+def test_browser_search_finds_items_on_other_pages_and_links_them(run, tmp_path):
+    teapot = "img_1.png/item_01/var_3"
+    _edit_scores(run, lambda recs: _variation(recs, teapot)["captions"].__setitem__(
+        1, "a zebra-striped teapot <img src=x onerror=alert(1)>"))
+    build(run, items_per_page=1)  # 4 pages of one item
+    g = run.output_dir / "gallery"
+    index = (g / "index.html").as_uri()
+    assert _data_loaded(_dom(tmp_path, index)) == []  # a page loads nothing run-wide until asked
+
+    dom = _dom(tmp_path, index + "?q=Zebra%20TEAPOT")
+    assert _data_loaded(dom) == ["data/search-0001.js"]
+    assert "1 match for “Zebra TEAPOT”" in dom
+    query = "?min_itm=0.0&min_iva=14.0"
+    assert _hits(dom) == [(f"page-0004.html{query}#{teapot}", teapot)]
+    assert '<img src="x"' not in dom and "teapot &lt;img src=x onerror=alert(1)&gt;" in dom  # shown as text
+    target = _dom(tmp_path, f"{g.as_uri()}/page-0004.html{query}#{teapot}")
+    assert 'data-page="4"' in target and "page 4 of 4" in target and teapot in Cards(target).by_id
+
+    # image ids find their items, short labels their variations (the one on this page links its anchor)
+    assert _hits(_dom(tmp_path, index + "?q=IMG_1.PNG")) == [
+        (f"page-0003.html{query}#img_1.png/item_00", "img_1.png/item_00"),
+        (f"page-0004.html{query}#img_1.png/item_01", "img_1.png/item_01")]
+    stars = _hits(_dom(tmp_path, index + "?q=yellow+star"))
+    assert [href.split("#")[0] for href, _ in stars] == ["", f"page-0002.html{query}", f"page-0003.html{query}",
+                                                         f"page-0004.html{query}"]
+    assert all(text.endswith("/var_3") for _, text in stars)
+    assert "no match for “dromedary”" in _dom(tmp_path, index + "?q=dromedary")
+
+
+@needs_chromium
+def test_browser_jumps_to_a_page_keeping_the_filter(run, tmp_path):
+    build(run, items_per_page=1)
+    index = (run.output_dir / "gallery" / "index.html").as_uri()
+    dom = _dom(tmp_path, index + "?min_itm=0.9#page=3")
+    assert 'data-page="3"' in dom and "page 3 of 4" in dom and "items 3–3 of 4" in dom
+    assert set(Cards(dom).by_id) == {f"img_1.png/item_00/var_{j}" for j in range(4)}
+    assert "page-0004.html?min_itm=0.9&min_iva=14.0" in Cards(dom).links  # the filter came along
+    assert 'data-page="4"' in _dom(tmp_path, index + "#page=99")  # past the end: the last page
+
+
+@needs_chromium
+def test_browser_fails_non_finite_scores_at_any_threshold(run, tmp_path):
+    bad = ["img_0.png/item_00/var_0", "img_0.png/item_00/var_1", "img_0.png/item_00/var_2"]
+
+    def edit(records):
+        _variation(records, bad[0])["itm_score"] = [float("inf"), 1.0]
+        _variation(records, bad[1])["itm_score"] = [float("nan"), 1.0]
+        _variation(records, bad[2])["iva_score"] = float("inf")
+
+    _edit_scores(run, edit)
+    build(run)
+    dom = _dom(tmp_path, (run.output_dir / "gallery" / "index.html").as_uri() + "?min_itm=-100&min_iva=-100")
+    cards = Cards(dom).by_id
+    assert [vid for vid, c in cards.items() if "filtered" in c["classes"]] == bad
+    assert "this page: 12 of 15 scored variations pass (1 failed); 16 cards shown · run: 12 of 15 pass" in dom
+    assert _data_loaded(dom) == ["data/scores-0001.js"]  # the run-wide count at other thresholds

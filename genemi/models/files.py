@@ -631,8 +631,10 @@ def _inspect_zip(f: CountedFile, path: Path, what: str) -> WeightsFile:
     try:
         zf = zipfile.ZipFile(f)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        detail = "" if str(exc) == "File is not a zip file" else f"; {exc}"
         raise fail(what, path, f"truncated: it starts as a zip archive (the torch.save format) but the zip "
-                               f"directory at its end is missing or damaged ({exc})") from None
+                               f"directory at its end is missing or damaged ({f.size:,} bytes on disk{detail})"
+                   ) from None
     infos = {info.filename: info for info in zf.infolist()}
     pkl = next((n for n in infos if n.endswith("/data.pkl") and n.count("/") == 1), None)
     if pkl is None:

@@ -1,0 +1,174 @@
+"""The corrupt-weights matrix: every model flag of every stage x {truncated, empty, text, another model}.
+
+``genemi generate`` must stop before the first image with exit code 2 and one line on stderr naming the flag and
+the file (or its folder), with no traceback and no manifest written: the checks read each model file's structure
+(:mod:`genemi.models.files`) instead of finding the damage when the stage loads its weights."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from genemi.generation_pipeline import pipeline
+
+MODES = ("truncated", "empty", "text", "wrong")
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    from genemi.models import tiny
+
+    root = tmp_path_factory.mktemp("corrupt_models")
+    out = {**tiny.save_tiny_blip(root), **tiny.save_tiny_blip_itm(root), **tiny.save_tiny_grounding_dino(root),
+           **tiny.save_tiny_grounding_dino_original(root), **tiny.save_tiny_sam(root),
+           **tiny.save_tiny_chat_lm(root), **tiny.save_tiny_masked_lm(root), **tiny.save_tiny_causal_lm(root),
+           **tiny.save_tiny_sd_inpainting(root)}
+    out["tag2text"] = tiny.save_tiny_tag2text(root)["tag2text"]
+    out["clip"] = tiny.save_tiny_clip(root / "clip")
+    return out
+
+
+def _damage(path: Path, mode: str) -> None:
+    if mode == "truncated":
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    elif mode == "empty":
+        path.write_bytes(b"")
+    else:  # what a failed hub download leaves
+        path.write_text("Entry not found\n")
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    return Path(shutil.copytree(src, dst) if src.is_dir() else shutil.copy(src, dst))
+
+
+# flag -> (how to build the damaged input: (models, tmp, mode) -> (flag value, path named), other argv)
+def _folder(key: str, weights: str, wrong: str):
+    def build(models, tmp, mode):
+        if mode == "wrong":
+            return models[wrong], models[wrong]
+        folder = _copy(models[key], tmp / key)
+        _damage(folder / weights, mode)
+        return folder, folder / weights
+    return build
+
+
+def _file(key: str, wrong: str, suffix: str = ""):
+    def build(models, tmp, mode):
+        src = models[key] if not isinstance(models[key], dict) else models[key]["open_clip_state_dict"]
+        path = _copy(models[wrong] if mode == "wrong" else src, tmp / f"model{suffix or src.suffix}")
+        if mode != "wrong":
+            _damage(path, mode)
+        return path, path
+    return build
+
+
+def _tag2text(models, tmp, mode):
+    folder = _copy(models["tag2text"], tmp / "tag2text")
+    ckpt = folder / "tag2text_tiny.pth"
+    if mode == "wrong":
+        shutil.copy(models["sam"], ckpt)
+    else:
+        _damage(ckpt, mode)
+    return ckpt, ckpt
+
+
+def _text_encoder(models, tmp, mode):
+    if mode == "wrong":
+        return models["causal_lm"], models["causal_lm"] / "config.json"
+    folder = _copy(models["gd_text_encoder"], tmp / "bert")
+    _damage(folder / "config.json", mode)
+    return folder, folder / "config.json"
+
+
+def _sd_config(models, tmp, mode):
+    if mode == "wrong":
+        return models["blip"], models["blip"]
+    folder = _copy(models["sd_inpainting"], tmp / "sd")
+    _damage(folder / "unet" / "config.json", mode)
+    return folder, folder / "unet" / "config.json"
+
+
+CASES = {
+    "--blip-caption-model": (_folder("blip", "model.safetensors", "blip_itm"), lambda m: ["--stages", "tag",
+                                                                                         "--tagger", "blip"]),
+    "--tag2text-checkpoint": (_tag2text, lambda m: ["--stages", "tag", "--tagger", "tag2text"]),
+    "--gd-model": (_folder("grounding_dino", "model.safetensors", "blip"), lambda m: ["--stages", "ground"]),
+    "--gd-checkpoint": (_file("gd_checkpoint", "sam"), lambda m: ["--stages", "ground", "--gd-config",
+                                                                 str(m["gd_config"])]),
+    "--gd-text-encoder": (_text_encoder, lambda m: ["--stages", "ground", "--gd-config", str(m["gd_config"]),
+                                                    "--gd-checkpoint", str(m["gd_checkpoint"])]),
+    "--sam-checkpoint": (_file("sam", "gd_checkpoint"), lambda m: ["--stages", "segment"]),
+    "--llm-model": (_folder("chat_lm", "model.safetensors", "masked_lm"), lambda m: ["--stages", "portray",
+                                                                                    "--portrayer", "hf"]),
+    "--sd-checkpoint": (_folder("sd_inpainting", "unet/diffusion_pytorch_model.safetensors", "blip"),
+                        lambda m: ["--stages", "inpaint"]),
+    "--sd-checkpoint FILE": (_file("sd_inpainting_single_file", "blip_itm_weights", ".safetensors"),
+                             lambda m: ["--stages", "inpaint", "--sd-config", str(m["sd_inpainting"])]),
+    "--sd-config": (_sd_config, lambda m: ["--stages", "inpaint", "--sd-checkpoint",
+                                           str(m["sd_inpainting_single_file"])]),
+    "--blip-model": (_folder("blip_itm", "model.safetensors", "blip"), lambda m: ["--stages", "score"]),
+    "--clip-score-pretrained": (_file("clip", "sam"), lambda m: ["--stages", "score", "--blip-model",
+                                                                 str(m["blip_itm"]), "--clip-score-model",
+                                                                 str(m["clip"]["config"])]),
+}
+
+#: what the one line says besides the flag and the file, per mode (the "wrong" model: per flag)
+REASONS = {"truncated": ("truncated",), "empty": ("is empty",), "text": ("is a text file", "is not valid JSON")}
+WRONG = {
+    "--blip-caption-model": "holds a BlipForImageTextRetrieval, not a BLIP captioning model",
+    "--tag2text-checkpoint": "not a Tag2Text checkpoint",
+    "--gd-model": "holds a 'blip' model, not 'grounding-dino'",
+    "--gd-checkpoint": "not an original Grounding DINO checkpoint",
+    "--gd-text-encoder": "holds a 'gpt2' model, not 'bert'",
+    "--sam-checkpoint": "not a segment-anything checkpoint",
+    "--llm-model": "holds a RobertaForMaskedLM, not a causal LM",
+    "--sd-checkpoint": "no model_index.json",
+    "--sd-checkpoint FILE": "holds no Stable Diffusion UNet",
+    "--sd-config": "no model_index.json",
+    "--blip-model": "holds a BlipForConditionalGeneration, not an image-text matching model",
+    "--clip-score-pretrained": "does not fit the tiny-clip architecture",
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("flag", list(CASES))
+def test_a_damaged_model_stops_the_run_before_any_image_in_one_line(models, tmp_path, capsys, flag, mode):
+    models = {**models, "blip_itm_weights": models["blip_itm"] / "model.safetensors"}
+    build, extra = CASES[flag]
+    value, named = build(models, tmp_path, mode)
+    images, out = tmp_path / "images", tmp_path / "out"
+    images.mkdir()
+    argv = ["--input-dir", str(images), "--output-dir", str(out), "--device", "cpu", "--no-progress",
+            *extra(models), flag.split()[0], str(value)]
+    capsys.readouterr()
+    assert pipeline.main(argv) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("genemi generate: error: "), err
+    assert "Traceback" not in err and flag.split()[0] in err and (str(named) in err or str(value) in err), err
+    reasons = (WRONG[flag],) if mode == "wrong" else REASONS[mode]
+    assert any(reason in err for reason in reasons), err
+    assert not out.exists() or not list(out.rglob("*.jsonl")), list(out.rglob("*"))
+
+
+def test_the_undamaged_models_pass_every_check(models, tmp_path, capsys):
+    """The same command lines with the good files get past every model check: they stop only at what the pipeline
+    looks at after the checks (the stage's input manifest, then the images; the folder has none), so the matrix
+    above fails for the damage, not for its setup."""
+    models = {**models, "blip_itm_weights": models["blip_itm"] / "model.safetensors"}
+    good = {"--blip-caption-model": models["blip"], "--tag2text-checkpoint": models["tag2text"] / "tag2text_tiny.pth",
+            "--gd-model": models["grounding_dino"], "--gd-checkpoint": models["gd_checkpoint"],
+            "--gd-text-encoder": models["gd_text_encoder"], "--sam-checkpoint": models["sam"],
+            "--llm-model": models["chat_lm"], "--sd-checkpoint": models["sd_inpainting"],
+            "--sd-checkpoint FILE": models["sd_inpainting_single_file"], "--sd-config": models["sd_inpainting"],
+            "--blip-model": models["blip_itm"], "--clip-score-pretrained": models["clip"]["open_clip_state_dict"]}
+    for k, (flag, (_, extra)) in enumerate(CASES.items()):
+        images, out = tmp_path / f"case{k}" / "images", tmp_path / f"case{k}" / "out"
+        images.mkdir(parents=True)
+        argv = ["--input-dir", str(images), "--output-dir", str(out), "--device", "cpu", "--no-progress",
+                *extra(models), flag.split()[0], str(good[flag])]
+        code = pipeline.main(argv)
+        err = capsys.readouterr().err
+        assert code == 2 and flag.split()[0] not in err and "Traceback" not in err, err
+        assert ("needs" in err and ".jsonl" in err) or "no jpg/jpeg/png/webp images under" in err, (flag, err)

@@ -113,16 +113,51 @@ def missing_inputs(graph: StageGraph, specs: Sequence[StageSpec], out: Path) -> 
     return gaps
 
 
-def run_pipeline(cfg: RunConfig, progress: bool = True) -> dict:
-    """Run the selected stages on this shard's images; returns (and writes) the run summary."""
-    import torch
+@dataclass
+class RunPlan:
+    """A run checked and ready: what :func:`plan_run` decided before the first image; an executor runs it."""
 
+    cfg: RunConfig
+    specs: list[StageSpec]  # the selected stages, in run order
+    stages: list[Any]  # their Stage objects, built and checked
+    out: Path  # this shard's output folder
+    shard: tuple[int, int]  # (index, count)
+    device: str
+    inputs: list  # this shard's input images (ImageInput), sorted by id
+    fingerprints: dict[str, dict]  # stage -> settings record
+
+    @property
+    def graph(self) -> StageGraph:
+        return self.cfg.graph
+
+    def primary_records(self, spec: StageSpec) -> list:
+        """The stage's primary input records of this shard's images (the input images for a first stage)."""
+        from genemi.manifest import read_records
+
+        if spec.primary is None:
+            return self.inputs
+        ids = {r.id for r in self.inputs}
+        primary = self.graph[spec.primary]
+        return [r for r in read_records(self.out / primary.writes, primary.record) if r.id in ids]
+
+    def joined(self, spec: StageSpec) -> dict:
+        """The other manifests the stage reads, looked up by id."""
+        from genemi.manifest import ManifestIndex
+
+        return {name: ManifestIndex(self.out / self.graph[name].writes, self.graph[name].record)
+                for name in spec.reads[1:]}
+
+
+def plan_run(cfg: RunConfig) -> RunPlan:
+    """Everything before the first image: the output folder is writable, every selected stage is built and
+    checked (settings, model files' structure), what each reads exists or will be written first, the settings
+    match those of the manifests being resumed (or ``--force`` removes what is stale), and the inputs are read."""
     from genemi.distributed import DistEnv, resolve_device
     from genemi.generation_pipeline.inputs import collect_inputs, shard
     from genemi.generation_pipeline.settings import REMEDY, remove_outputs, stage_settings
-    from genemi.generation_pipeline.stage import StageContext, run_stage
-    from genemi.manifest import ManifestIndex, read_records, require_writable_dir, write_atomic
-    from genemi.run_settings import check_settings, record_settings
+    from genemi.generation_pipeline.stage import StageContext
+    from genemi.manifest import require_writable_dir
+    from genemi.run_settings import check_settings
 
     graph = cfg.graph
     specs = graph.select(cfg.stages)
@@ -132,7 +167,6 @@ def run_pipeline(cfg: RunConfig, progress: bool = True) -> dict:
     device = str(resolve_device(cfg.device, DistEnv.from_environ()))
     context = StageContext(image_root=Path(cfg.input_dir or "."), output_dir=out, device=device,
                            dtype=_dtype(cfg.dtype), seed=cfg.seed)
-    # fail before work: every stage that will run is built and checked, and what it reads is there
     with registry.using(graph):
         stages = [spec.build(cfg.section(spec.name), context) for spec in specs]
         for stage in stages:
@@ -153,37 +187,59 @@ def run_pipeline(cfg: RunConfig, progress: bool = True) -> dict:
     if cfg.limit is not None:
         inputs = inputs[: cfg.limit]
     mine = shard(inputs, n, i)
-    ids = {r.id for r in mine}
     for spec, stage in zip(specs, stages):
         if not spec.reads:
             stage.check_inputs(mine)
-    summary = {"shard": {"index": i, "count": n}, "images": len(mine), "device": device,
-               "pipeline": [{"stage": s.name, "reads": list(s.reads) or [IMAGES], "writes": s.writes,
-                             "folders": list(s.folders)} for s in graph],
-               "stages": {}, "config": asdict(cfg), "settings": fingerprints}
-    start = time.perf_counter()
-    with registry.using(graph):
-        for spec, stage in zip(specs, stages):
-            if spec.primary is None:
-                records = mine
-            else:
-                primary = graph[spec.primary]
-                records = [r for r in read_records(out / primary.writes, primary.record) if r.id in ids]
-            joined = {name: ManifestIndex(out / graph[name].writes, graph[name].record) for name in spec.reads[1:]}
-            record_settings(out / spec.writes, fingerprints[spec.name])
-            stats = run_stage(stage, records, out, cfg.section(spec.name).batch_size, progress, cfg.retry_failed,
-                              joined)
-            if cfg.offload or spec is specs[-1]:
+    return RunPlan(cfg, specs, stages, out, (i, n), device, mine, fingerprints)
+
+
+def stage_summary(stats) -> dict:
+    """A stage's entry in ``run_summary.json``."""
+    return {**asdict(stats), "images_per_second": stats.images_per_second,
+            "overhead_fraction": stats.overhead_fraction}
+
+
+def execute_local(plan: RunPlan, progress: bool = True) -> dict[str, dict]:
+    """Run the plan's stages one after another in this process; returns each stage's summary."""
+    import torch
+
+    from genemi.generation_pipeline.stage import run_stage
+    from genemi.run_settings import record_settings
+
+    cfg, out = plan.cfg, plan.out
+    done: dict[str, dict] = {}
+    with registry.using(plan.graph):
+        for spec, stage in zip(plan.specs, plan.stages):
+            record_settings(out / spec.writes, plan.fingerprints[spec.name])
+            stats = run_stage(stage, plan.primary_records(spec), out, cfg.section(spec.name).batch_size, progress,
+                              cfg.retry_failed, plan.joined(spec))
+            if cfg.offload or spec is plan.specs[-1]:
                 stage.offload()
-            summary["stages"][spec.name] = {**asdict(stats), "images_per_second": stats.images_per_second,
-                                            "overhead_fraction": stats.overhead_fraction}
-            logging.getLogger(__name__).info("%s: %s", spec.name, summary["stages"][spec.name])
+            done[spec.name] = stage_summary(stats)
+            logging.getLogger(__name__).info("%s: %s", spec.name, done[spec.name])
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
+    return done
+
+
+def run_pipeline(cfg: RunConfig, progress: bool = True) -> dict:
+    """Run the selected stages on this shard's images; returns (and writes) the run summary."""
+    from genemi.manifest import read_records, write_atomic
+
+    plan = plan_run(cfg)
+    graph, out = plan.graph, plan.out
+    i, n = plan.shard
+    summary = {"shard": {"index": i, "count": n}, "images": len(plan.inputs), "device": plan.device,
+               "pipeline": [{"stage": s.name, "reads": list(s.reads) or [IMAGES], "writes": s.writes,
+                             "folders": list(s.folders)} for s in graph],
+               "stages": {}, "config": asdict(cfg), "settings": plan.fingerprints}
+    start = time.perf_counter()
+    summary["stages"] = execute_local(plan, progress)
     masks = out / graph["segment"].writes if "segment" in graph else None
     if cfg.save_annotated_image and masks is not None and masks.exists():
         from genemi.generation_pipeline.previews import save_previews
 
+        ids = {r.id for r in plan.inputs}
         records = [r for r in read_records(masks, graph["segment"].record) if r.id in ids]
         summary["previews"] = save_previews(records, Path(cfg.input_dir or "."), out / "previews")
     summary["seconds"] = time.perf_counter() - start

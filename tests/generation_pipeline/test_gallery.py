@@ -171,7 +171,23 @@ def test_errors_are_reported_not_raised(run, capsys):
     assert gallery.main(["--output-dir", str(run.output_dir), "--input-dir", str(run.input_dir),
                          "--items-per-page", "0"]) == 2
     assert "--items-per-page" in capsys.readouterr().err
+    assert gallery.main(["--output-dir", str(run.output_dir), "--input-dir", str(run.input_dir),
+                         "--threads", "0"]) == 2
+    assert "--threads must be at least 1" in capsys.readouterr().err
     assert not (run.output_dir / "gallery").exists()
+
+
+def test_threads_do_not_change_the_gallery(run, tmp_path):
+    def files(folder: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+                and p.name != "thumbs.json"}  # modification times
+
+    one, three = tmp_path / "one", tmp_path / "three"
+    (run.input_dir / "img_1.png").write_bytes(b"not an image")  # unreadable: reported once, in order
+    a = gallery.build_gallery(run.output_dir, run.input_dir, one, items_per_page=3, threads=1)
+    b = gallery.build_gallery(run.output_dir, run.input_dir, three, items_per_page=3, threads=3)
+    assert files(one) == files(three) and len(files(one)) == 2 + 2 + 2 + 1 + 15 + 2
+    assert a.unreadable == b.unreadable and a.unreadable[0].startswith("img_1.png: ") and len(a.unreadable) == 1
 
 
 def test_unscored_run_and_missing_images_show_placeholders(run):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,9 @@ from genemi.generation_pipeline.gallery.shards import remove_stale_shards, score
 from genemi.generation_pipeline.gallery.thumbnails import Thumbnailer
 from genemi.manifest import write_atomic
 from genemi.score_filters import DEFAULT_MIN_ITM, DEFAULT_MIN_IVA
+
+#: threads drawing thumbnails by default
+DEFAULT_THREADS = min(8, os.cpu_count() or 1)
 
 
 @dataclass
@@ -45,13 +49,15 @@ class GallerySummary:
 
 
 def _check_settings(items_per_page: int, thumb_size: int, min_itm: float, min_iva: float,
-                    contact_sheet_rows: int) -> None:
+                    contact_sheet_rows: int, threads: int) -> None:
     if items_per_page < 1:
         raise ConfigError(f"--items-per-page must be at least 1, not {items_per_page}")
     if not 32 <= thumb_size <= 2048:
         raise ConfigError(f"--thumb-size must be between 32 and 2048, not {thumb_size}")
     if contact_sheet_rows < 0:
         raise ConfigError(f"--contact-sheet-rows must be 0 (no sheet) or more, not {contact_sheet_rows}")
+    if threads < 1:
+        raise ConfigError(f"--threads must be at least 1, not {threads}")
     for name, x in (("--min-itm", min_itm), ("--min-iva", min_iva)):
         if not math.isfinite(x):
             raise ConfigError(f"{name} must be a finite number, not {x}")
@@ -59,13 +65,14 @@ def _check_settings(items_per_page: int, thumb_size: int, min_itm: float, min_iv
 
 def build_gallery(output_dir: str | Path, input_dir: str | Path | None = None, gallery_dir: str | Path | None = None,
                   *, items_per_page: int = 50, thumb_size: int = 256, min_itm: float = DEFAULT_MIN_ITM,
-                  min_iva: float = DEFAULT_MIN_IVA, contact_sheet_rows: int = CONTACT_SHEET_MAX_ROWS) -> GallerySummary:
+                  min_iva: float = DEFAULT_MIN_IVA, contact_sheet_rows: int = CONTACT_SHEET_MAX_ROWS,
+                  threads: int = DEFAULT_THREADS) -> GallerySummary:
     """Write the gallery of the run in ``output_dir`` (see :mod:`genemi.generation_pipeline.gallery`); returns
-    what was written."""
+    what was written. ``threads`` draw thumbnails (the output does not depend on it)."""
     out = Path(output_dir)
     if not out.is_dir():
         raise ConfigError(f"--output-dir {out} is not a folder")
-    _check_settings(items_per_page, thumb_size, min_itm, min_iva, contact_sheet_rows)
+    _check_settings(items_per_page, thumb_size, min_itm, min_iva, contact_sheet_rows, threads)
     inp = Path(input_dir) if input_dir is not None else input_dir_from_summary(out)
     if not inp.is_dir():
         raise ConfigError(f"source image folder {inp} not found (give --input-dir)")
@@ -74,7 +81,7 @@ def build_gallery(output_dir: str | Path, input_dir: str | Path | None = None, g
         raise ConfigError(f"--gallery-dir {gdir} must be its own folder, not the run or the image folder")
 
     run = load_run(out)
-    thumbnailer = Thumbnailer(out, inp, gdir, run.masks, thumb_size)
+    thumbnailer = Thumbnailer(out, inp, gdir, run.masks, thumb_size, threads)
     counts = run.counts(min_itm, min_iva)
     search = write_shards(gdir, "search", search_rows(run.rows, items_per_page))
     scores = write_shards(gdir, "scores", score_rows(run.rows))
@@ -86,9 +93,9 @@ def build_gallery(output_dir: str | Path, input_dir: str | Path | None = None, g
                       per_page=items_per_page, pages=pages)
     sheet = []
     for page in range(1, pages + 1):
+        rows = run.rows[(page - 1) * items_per_page: page * items_per_page]
         views = []
-        for row in run.rows[(page - 1) * items_per_page: page * items_per_page]:
-            thumbs = thumbnailer.item(row)
+        for row, thumbs in zip(rows, thumbnailer.items(rows)):
             views.append(item_view(row, thumbs, run.masks.get(row.item.id), min_itm, min_iva))
             if len(sheet) < contact_sheet_rows:
                 sheet.append(sheet_row(row, thumbs, thumbnailer.folder, min_itm, min_iva))
@@ -134,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--contact-sheet-rows", type=int, default=CONTACT_SHEET_MAX_ROWS,
                    help=f"items (rows) in contact_sheet.png, the first ones; 0: no sheet "
                    f"(default: {CONTACT_SHEET_MAX_ROWS})")
+    p.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                   help=f"threads drawing thumbnails (default: the CPU count, at most 8: {DEFAULT_THREADS})")
     return p
 
 
@@ -154,4 +163,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     return run_tool("genemi generate gallery", build_parser(), argv, lambda a: build_gallery(
         a.output_dir, a.input_dir, a.gallery_dir, items_per_page=a.items_per_page, thumb_size=a.thumb_size,
-        min_itm=a.min_itm, min_iva=a.min_iva, contact_sheet_rows=a.contact_sheet_rows), print_summary)
+        min_itm=a.min_itm, min_iva=a.min_iva, contact_sheet_rows=a.contact_sheet_rows, threads=a.threads),
+        print_summary)

@@ -14,7 +14,10 @@ import hashlib
 import json
 import os
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import groupby
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
@@ -175,13 +178,12 @@ class ThumbCache:
         entry = self.entries.get(name)
         if key is None or entry is None or entry[0] != key or not self._unchanged(self.folder / name, entry[3:5]):
             return None
-        self.kept[name] = entry
         return entry
 
-    def store(self, name: str, key: str | None, thumb: Thumb, *extra: int) -> None:
-        if key is not None:
-            st = os.stat(self.folder / name)
-            self.kept[name] = [key, thumb.width, thumb.height, st.st_size, st.st_mtime_ns, *extra]
+    def entry(self, name: str, key: str, thumb: Thumb, *extra: int) -> list:
+        """The entry of a thumbnail just written."""
+        st = os.stat(self.folder / name)
+        return [key, thumb.width, thumb.height, st.st_size, st.st_mtime_ns, *extra]
 
     def key_of(self, name: str) -> str | None:
         """The key of a thumbnail used by this run (None: not recorded)."""
@@ -209,11 +211,14 @@ class ThumbCache:
 
 
 class Thumbnailer:
-    """Makes (or reuses) the thumbnails of each row; collects the names used and the images that could not be
-    read."""
+    """Makes (or reuses) the thumbnails of rows; collects the names used and the images that could not be read.
 
-    def __init__(self, output_dir: Path, input_dir: Path, gallery_dir: Path, masks: dict[str, ItemMask], size: int):
-        self.out, self.inp, self.size, self.masks = output_dir, input_dir, size, masks
+    The rows of one image are one task (its source decoded at most once); with ``threads`` > 1 the tasks run in
+    threads (Pillow and scipy release the GIL while they resize, encode and measure)."""
+
+    def __init__(self, output_dir: Path, input_dir: Path, gallery_dir: Path, masks: dict[str, ItemMask], size: int,
+                 threads: int = 1):
+        self.out, self.inp, self.size, self.masks, self.threads = output_dir, input_dir, size, masks, threads
         self.folder = gallery_dir / "thumbs"
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -224,20 +229,43 @@ class Thumbnailer:
         self.reused = 0
         #: "<id>: <reason>" for each source or variation image that could not be read
         self.unreadable: list[str] = []
-        self._source: tuple[str, Image.Image | ImageError] | None = None
+        self._reported: set[str] = set()
+        self._lock = threading.Lock()
 
-    def item(self, row: Row) -> ItemThumbs:
+    def items(self, rows: Sequence[Row]) -> list[ItemThumbs]:
+        """The thumbnails of ``rows``, in order."""
+        tasks = [list(group) for _, group in groupby(rows, key=lambda r: r.image.id)]
+        if self.threads > 1 and len(tasks) > 1:
+            with ThreadPoolExecutor(min(self.threads, len(tasks))) as pool:
+                done = list(pool.map(self._image, tasks))
+        else:
+            done = [self._image(task) for task in tasks]
+        out: list[ItemThumbs] = []
+        for thumbs, unreadable in done:
+            out += thumbs
+            for what in unreadable:  # an image whose items span two pages is reported once
+                if what not in self._reported:
+                    self._reported.add(what)
+                    self.unreadable.append(what)
+        return out
+
+    def _image(self, rows: list[Row]) -> tuple[list[ItemThumbs], list[str]]:
+        """The thumbnails of one image's rows, and the images that could not be read."""
+        task = _ImageTask(self.inp / rows[0].image.image, rows[0].image.id)
+        return [self._item(row, task) for row in rows], task.unreadable
+
+    def _item(self, row: Row, task: "_ImageTask") -> ItemThumbs:
         rec, item = row.image, row.item
         mask = self.masks.get(item.id)
         name = thumb_name(item.id, ".src.jpg")
-        key = _file_key(self.inp / rec.image, self.size, item.crop, item.box, _mask_digest(mask))
+        key = _file_key(task.path, self.size, item.crop, item.box, _mask_digest(mask))
         entry = self.cache.lookup(name, key)
         problem = None
         if entry is not None and len(entry) == 7:
             src_thumb: Thumb | None = self._use(name, entry)
             src_size: tuple[int, int] | None = (entry[5], entry[6])
         else:
-            src = self._decode_source(rec.id, self.inp / rec.image)
+            src = task.source()
             if isinstance(src, Image.Image):
                 src_thumb = self._save(source_thumbnail(src, item, mask, self.size), name, key, *src.size)
                 src_size = src.size
@@ -247,11 +275,11 @@ class Thumbnailer:
         thumbs = ItemThumbs(src_thumb, problem)
         for v in item.variations:
             if v.status == "ok":
-                thumbs.variations[v.id] = self._variation(v.id, v.image, item, src_size)
+                thumbs.variations[v.id] = self._variation(v.id, v.image, item, src_size, task)
         return thumbs
 
-    def _variation(self, vid: str, image: str | None, item: PlannedItem,
-                   src_size: tuple[int, int] | None) -> Thumb | str:
+    def _variation(self, vid: str, image: str | None, item: PlannedItem, src_size: tuple[int, int] | None,
+                   task: "_ImageTask") -> Thumb | str:
         if image is None:
             return "no image recorded"
         name, path = thumb_name(vid, ".jpg"), self.out / image
@@ -262,23 +290,15 @@ class Thumbnailer:
         try:
             img = load_rgb(path)
         except ImageError as exc:
-            self.unreadable.append(f"{vid}: {exc}")
+            task.unreadable.append(f"{vid}: {exc}")
             return f"variation image unreadable: {exc}"
         return self._save(variation_thumbnail(img, item, src_size, self.size), name, key)
 
-    def _decode_source(self, image_id: str, path: Path) -> Image.Image | ImageError:
-        """The decoded source image (one kept: an image's items are consecutive), or why it cannot be read."""
-        if self._source is None or self._source[0] != image_id:
-            try:
-                self._source = (image_id, load_rgb(path))
-            except ImageError as exc:
-                self._source = (image_id, exc)
-                self.unreadable.append(f"{image_id}: {exc}")
-        return self._source[1]
-
     def _use(self, name: str, entry: list) -> Thumb:
-        self.written.add(name)
-        self.reused += 1
+        with self._lock:
+            self.cache.kept[name] = entry
+            self.written.add(name)
+            self.reused += 1
         return Thumb(name, entry[1], entry[2])
 
     def _save(self, img: Image.Image, name: str, key: str | None, *extra: int) -> Thumb:
@@ -287,8 +307,11 @@ class Thumbnailer:
             raise ConfigError(f"refusing thumbnail name {name!r}")
         img.convert("RGB").save(target, "JPEG", quality=JPEG_QUALITY)
         thumb = Thumb(name, img.width, img.height)
-        self.cache.store(name, key, thumb, *extra)
-        self.written.add(name)
+        entry = None if key is None else self.cache.entry(name, key, thumb, *extra)
+        with self._lock:
+            if entry is not None:
+                self.cache.kept[name] = entry
+            self.written.add(name)
         return thumb
 
     def finish(self) -> None:
@@ -297,3 +320,21 @@ class Thumbnailer:
             if _THUMB_RE.fullmatch(path.name) and path.name not in self.written:
                 path.unlink()
         self.cache.save()
+
+
+class _ImageTask:
+    """One source image of a task: decoded when first needed (at most once), and what could not be read."""
+
+    def __init__(self, path: Path, image_id: str):
+        self.path, self.image_id = path, image_id
+        self.unreadable: list[str] = []
+        self._decoded: Image.Image | ImageError | None = None
+
+    def source(self) -> Image.Image | ImageError:
+        if self._decoded is None:
+            try:
+                self._decoded = load_rgb(self.path)
+            except ImageError as exc:
+                self._decoded = exc
+                self.unreadable.append(f"{self.image_id}: {exc}")
+        return self._decoded

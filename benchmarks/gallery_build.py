@@ -11,6 +11,7 @@ run-wide data the pages load on demand (search index, scores), the thumbnails an
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import statistics
@@ -54,7 +55,8 @@ def main() -> None:
     root = args.keep or Path(tempfile.mkdtemp(prefix="genemi-gallerybench-"))
     t0 = time.perf_counter()
     inp, out = write_large_run(root, args.items)
-    print(f"synthetic run: {args.items:,} items in {time.perf_counter() - t0:.1f}s ({root})")
+    print(f"synthetic run: {args.items:,} items in {time.perf_counter() - t0:.1f}s ({root}); "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     gdir = out / "gallery"
     first, rerun = [], []
     for r in range(args.rounds):
@@ -69,7 +71,7 @@ def main() -> None:
         print(f"round {r + 1}: first build {first[-1]:.1f}s, rerun {rerun[-1]:.1f}s")
     a, b = statistics.median(first), statistics.median(rerun)
     print(f"\n{s.items:,} items, {s.variations:,} variations, {s.pages} pages of {args.items_per_page}, "
-          f"{s.thumbnails:,} thumbnails of {args.thumb_size} px")
+          f"{s.thumbnails:,} thumbnails of {args.thumb_size} px; load average {os.getloadavg()[0]:.1f}")
     print(f"| build (median of {args.rounds}) | seconds | items/s | ratio to first build |")
     print("|---|---|---|---|")
     print(f"| first build (every thumbnail drawn) | {a:.1f} | {s.items / a:,.0f} | 1.00 |")

@@ -128,9 +128,9 @@ def write_large_run(root: Path, items: int, *, items_per_image: int = 2, variati
     m[box[1]:box[3], box[0]:box[2]] = True
     rle = rle_encode(m)
     masks, scored = [], []
-    n_images = -(-items // items_per_image)
-    left = items
-    for i in range(n_images):
+    left, i = items, -1
+    while left > 0:
+        i += 1
         name = f"COCO_train2014_{i:012d}.jpg"
         src = rng.integers(40, 215, (h, w, 3), dtype=np.uint8)
         Image.fromarray(src).save(inp / name, quality=90)

@@ -118,14 +118,26 @@ def card_img(page: str, vid: str) -> str:
     return page[src: page.index('"', src)]
 
 
-def test_data_text_is_html_escaped(run):
+def _edit_scores(run, edit) -> None:
+    """Rewrite scores.jsonl after ``edit(records)`` (records as JSON objects)."""
     path = run.output_dir / "scores.jsonl"
     records = [obj for _, obj in iter_json_lines(path)]
-    var = records[0]["items"][0]["variations"][0]
-    var["captions"][0] = '<script>alert("x")</script>'
-    var["short"] = "<b>bold</b> & co"
-    records[0]["caption"] = "<img src=x onerror=alert(1)>"
+    edit(records)
     path.write_text("".join(encode_line(r) + "\n" for r in records))
+
+
+def _variation(records, vid: str) -> dict:
+    return next(v for r in records for it in r.get("items", []) for v in it["variations"] if v["id"] == vid)
+
+
+def test_data_text_is_html_escaped(run):
+    def edit(records):
+        var = records[0]["items"][0]["variations"][0]
+        var["captions"][0] = '<script>alert("x")</script>'
+        var["short"] = "<b>bold</b> & co"
+        records[0]["caption"] = "<img src=x onerror=alert(1)>"
+
+    _edit_scores(run, edit)
     build(run)
     page = (run.output_dir / "gallery" / "index.html").read_text()
     assert "<script>alert" not in page and "<b>bold</b>" not in page and "<img src=x" not in page
@@ -203,20 +215,25 @@ def test_unscored_run_and_missing_images_show_placeholders(run):
     assert "variation image unreadable" in page
 
 
-def _edit_scores(run, edit) -> None:
-    """Rewrite scores.jsonl after ``edit(records)`` (records as JSON objects)."""
-    path = run.output_dir / "scores.jsonl"
-    records = [obj for _, obj in iter_json_lines(path)]
-    edit(records)
-    path.write_text("".join(encode_line(r) + "\n" for r in records))
-
-
-def _variation(records, vid: str) -> dict:
-    return next(v for r in records for it in r.get("items", []) for v in it["variations"] if v["id"] == vid)
-
-
 def _thumbs(g: Path) -> dict[str, tuple[bytes, int]]:
     return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in (g / "thumbs").iterdir()}
+
+
+def test_the_first_page_lists_the_first_failed_images_and_counts_the_rest(run, monkeypatch):
+    from genemi.generation_pipeline.gallery import rendering
+
+    def edit(records):
+        failed = next(r for r in records if r["status"] == "failed")
+        records += [failed | {"id": f"img_{k}.png", "image": f"img_{k}.png"} for k in (3, 4, 5)]
+
+    _edit_scores(run, edit)
+    monkeypatch.setattr(rendering, "FAILED_IMAGES_LISTED", 2)
+    assert build(run, items_per_page=2).failed_images == 4
+    first, second = ((run.output_dir / "gallery" / n).read_text() for n in ("index.html", "page-0002.html"))
+    listed = re.search(r'<details class="failed-images">.*?</details>', first).group(0)
+    assert "4 image(s) failed before painting (the first 2 listed)" in listed and listed.count("<li>") == 2
+    assert "<b>img_2.png</b>: ground / no_boxes: no item grounded to a box" in listed
+    assert "failed-images" not in second
 
 
 def test_thumbnails_are_drawn_once_and_reused_until_their_image_or_settings_change(run):

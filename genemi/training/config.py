@@ -15,7 +15,7 @@ from typing import Literal
 
 from genemi.errors import ConfigError
 from genemi.training.datasets import check_dataset_type
-from genemi.training.losses import LossConfig
+from genemi.training.losses import LOSSES, LossConfig
 from genemi.training.mining import MINING_MODES
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
@@ -52,13 +52,15 @@ class DataConfig:
     image_root: Path | None = None  # root of the images that ``dataset`` names
     coco_dataset: Path | None = None  # pool of ordinary pairs mixed into each group
     coco_image_dir: Path | None = None
-    source_image_root: Path | None = None  # unedited source images (--include-source); default coco_image_dir
+    source_image_root: Path | None = None  # unedited source images (--include-source, triplets); default coco_image_dir
     itm_threshold: float | None = 0.0  # keep variations with mean BLIP-ITM > this (None: no filter)
     iva_threshold: float | None = 14.0  # keep variations with IVA > this (None: no filter)
     include_source: bool = False
     csv_img_key: str = "filepath"
     csv_caption_key: str = "title"
     csv_separator: str = "\t"
+    csv_neg_caption_key: str | None = None  # CSV column of a negative caption per row (NegCLIP/TripletCLIP style)
+    csv_neg_image_key: str | None = None  # CSV column of that caption's picture (TripletCLIP), with the above
     workers: int = 2
     augment: bool = False  # open_clip's random-resized-crop train transform instead of the eval transform
     normalize_captions: bool = True
@@ -82,6 +84,26 @@ class DataConfig:
         if self.dataset_type != "webdataset" and (self.train_num_samples is not None or self.dataset_resampled):
             raise ConfigError("--train-num-samples and --dataset-resampled apply to --dataset-type webdataset only "
                               f"(an epoch of {self.dataset_type} is one pass over its groups)")
+        if self.csv_neg_image_key and not self.csv_neg_caption_key:
+            raise ConfigError("--csv-neg-image-key needs --csv-neg-caption-key: a negative image is the picture of "
+                              "the row's negative caption")
+
+    @property
+    def source_root(self) -> Path | None:
+        """Where unedited source images live: ``source_image_root``, else ``coco_image_dir``, else ``image_root``."""
+        return self.source_image_root or self.coco_image_dir or self.image_root
+
+    @property
+    def has_negative_captions(self) -> bool:
+        """Whether this dataset type (with these options) can carry hard-negative captions."""
+        return self.dataset_type in ("text_negatives", "webdataset", "triplets") or (
+            self.dataset_type == "csv" and bool(self.csv_neg_caption_key))
+
+    @property
+    def has_negative_images(self) -> bool:
+        """Whether this dataset type (with these options) can carry negative images (TripletCLIP's I')."""
+        return self.dataset_type in ("webdataset", "triplets") or (
+            self.dataset_type == "csv" and bool(self.csv_neg_image_key))
 
 
 @dataclass
@@ -133,8 +155,16 @@ class TrainConfig:
             raise ConfigError(f"--max-steps must be at least 1, not {self.max_steps} (nothing would be trained)")
         if self.max_nonfinite_steps < 1:
             raise ConfigError("max_nonfinite_steps must be >= 1")
-        if self.loss.name in ("ceclip", "negclip") and self.data.dataset_type in ("variations", "coco", "csv"):
+        if self.loss.name in ("ceclip", "negclip") and not self.data.has_negative_captions:
             raise ConfigError(
                 f"--loss {self.loss.name} needs hard-negative captions: use --dataset-type text_negatives "
-                "(or webdataset shards with 'negatives' in their json)"
+                "(or webdataset shards with 'negatives' in their json, triplets, or csv with --csv-neg-caption-key)"
+            )
+        if getattr(LOSSES.get(self.loss.name), "needs_negative_images", False) and not self.data.has_negative_images:
+            given = f"--dataset-type {self.data.dataset_type}"
+            given += " without --csv-neg-image-key" if self.data.dataset_type == "csv" else ""
+            raise ConfigError(
+                f"--loss {self.loss.name} needs negative images (a picture of each negative caption), which {given} "
+                "has none: use --dataset-type triplets (genemi generate export's triplets.jsonl), csv with "
+                "--csv-neg-caption-key and --csv-neg-image-key, or webdataset shards with neg_image.* + neg_caption.txt"
             )

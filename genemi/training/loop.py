@@ -101,17 +101,24 @@ class TrainStep:
         return torch.autocast(device_type=self.device.type, dtype=self.dtype)
 
     def forward_loss(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """One model forward for the batch: images and negative images together, captions and negative captions
+        together (one pass per tower, so DDP syncs once); then the loss in fp32."""
         images, texts = batch.images, batch.texts
         b = texts.shape[0]
         all_texts = texts if batch.neg_texts is None else torch.cat([texts, batch.neg_texts.flatten(0, 1)])
+        all_images = images if batch.neg_images is None else torch.cat([images, batch.neg_images])
         with self._autocast():
-            image_features, text_features, logit_scale = self.model(images, all_texts)[:3]
+            image_features, text_features, logit_scale = self.model(all_images, all_texts)[:3]
         # The loss runs in fp32 whatever the autocast precision.
-        text_features = text_features.float()
+        image_features, text_features = image_features.float(), text_features.float()
         neg = None if batch.neg_texts is None else text_features[b:].view(b, batch.neg_texts.shape[1], -1)
+        neg_images = None
+        if batch.neg_images is not None:  # [B, D]: row i holds the picture of row i's negative (zeros if none)
+            neg_images = image_features.new_zeros(b, image_features.shape[1])
+            neg_images = neg_images.index_put((batch.neg_image_valid,), image_features[b:])
         return self.loss_fn(
-            image_features.float(), text_features[:b], logit_scale.float(),
-            neg_features=neg, neg_valid=batch.neg_valid,
+            image_features[:b], text_features[:b], logit_scale.float(), neg_features=neg, neg_valid=batch.neg_valid,
+            neg_image_features=neg_images, neg_image_valid=batch.neg_image_valid,
         )  # fmt: skip
 
     def __call__(self, micro_batches: list[Batch], lr: float) -> dict[str, float] | None:
@@ -360,7 +367,7 @@ def fit(cfg: TrainConfig, progress: bool = True) -> FitResult:
     data = build_train_data(
         cfg.data, spec, bundle.transform(is_train=cfg.data.augment), bundle.tokenizer, cfg.mining.batch_size,
         cfg.seed, env.rank, env.world_size, needs_negatives=getattr(loss_fn, "needs_negatives", False),
-        pin_memory=device.type == "cuda",
+        pin_memory=device.type == "cuda", needs_negative_images=getattr(loss_fn, "needs_negative_images", False),
     )  # fmt: skip
     logger.info("data: %s", data.stats)
     steps_per_epoch = (data.steps_per_epoch or 0) // cfg.optim.accum_freq

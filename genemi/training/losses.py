@@ -1,4 +1,5 @@
-"""Contrastive losses: ``clip`` (GeNeMi), ``negclip`` and ``ceclip`` (CE-CLIP: ITC + IMC + CMR).
+"""Contrastive losses: ``clip`` (GeNeMi), ``negclip``, ``ceclip`` (CE-CLIP: ITC + IMC + CMR) and ``triplet``
+(TripletCLIP: hard-negative captions *and* their pictures).
 
 Every loss takes L2-normalised features and the logit-scale *multiplier* (``exp`` of the parameter) and
 returns a dict of named terms whose ``"loss"`` entry is what the trainer back-propagates; the trainer
@@ -8,7 +9,9 @@ loss over the global batch (open_clip's ``local_loss=False``).
 
 Shapes: ``image_features`` ``[B, D]``, ``text_features`` ``[B, D]`` (positive captions),
 ``neg_features`` ``[B, K, D]`` (``K`` hard-negative captions per sample, type ``k`` in column ``k``),
-``neg_valid`` ``[B, K]`` bool.
+``neg_valid`` ``[B, K]`` bool; for ``triplet`` also ``neg_image_features`` ``[B, D]`` (row ``i``: the picture of
+the negative caption in ``neg_features[i, 0]``) and ``neg_image_valid`` ``[B]`` bool. A loss that needs negative
+captions declares ``needs_negatives``; one that needs negative images, ``needs_negative_images``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genemi.distributed import all_gather_with_local_grad
-from genemi.errors import ConfigError
+from genemi.errors import ConfigError, TrainingError
 
 ImcVariant = Literal["fixed", "released_2024", "released_2023"]
 ThresholdType = Literal["mean", "max", "fixed"]
@@ -31,7 +34,7 @@ ThresholdType = Literal["mean", "max", "fixed"]
 class LossConfig:
     """Which objective to train and its knobs (CE-CLIP names in brackets)."""
 
-    name: Literal["clip", "negclip", "ceclip"] = "clip"
+    name: Literal["clip", "negclip", "ceclip", "triplet"] = "clip"
     #: hard negatives are extra image->text columns [--hardnegative]; always on for negclip
     hard_negatives_in_itc: bool = True
     #: mask invalid negatives out of the ITC softmax; None = loss default (negclip: True, ceclip: False as the original)
@@ -60,6 +63,12 @@ class LossConfig:
 def _symmetric_ce(logits_i2t: torch.Tensor, logits_t2i: torch.Tensor) -> torch.Tensor:
     labels = torch.arange(logits_t2i.shape[0], device=logits_t2i.device)
     return (F.cross_entropy(logits_i2t, labels) + F.cross_entropy(logits_t2i, labels)) / 2
+
+
+def _top1(logits: torch.Tensor) -> torch.Tensor:
+    """Fraction of rows whose largest logit is the diagonal one (row ``i``, column ``i``)."""
+    labels = torch.arange(logits.shape[0], device=logits.device)
+    return (logits.argmax(dim=1) == labels).to(logits.dtype).mean()
 
 
 class ClipLoss(nn.Module):
@@ -236,11 +245,93 @@ def imc_loss(positive: torch.Tensor, caption_neg: torch.Tensor, variant: ImcVari
     return F.cross_entropy(logits, target)
 
 
+def negclip_terms(img: torch.Tensor, txt: torch.Tensor, neg: torch.Tensor, neg_valid: torch.Tensor,
+                  logit_scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """TripletCLIP's ``negclip(I, T, N)``: image->text cross-entropy over the candidates ``[T ; N]`` (``2B``
+    columns, the right caption at column ``i``) plus text->image cross-entropy over the images only, halved;
+    and its accuracy (mean of the two directions' top-1). ``neg_valid`` ``[B]`` masks columns of ``N`` out."""
+    logits = logit_scale * img @ txt.T
+    logits_neg = (logit_scale * img @ neg.T).masked_fill(~neg_valid[None, :], float("-inf"))
+    i2t = torch.cat([logits, logits_neg], dim=1)
+    return _symmetric_ce(i2t, logits.T), (_top1(i2t) + _top1(logits.T)) / 2
+
+
+class TripletClipLoss(nn.Module):
+    """TripletCLIP (Patel et al., NeurIPS 2024): ``negclip(I, T, T') + negclip(I', T', T)``.
+
+    ``T'`` is a minimally rewritten caption that is false of ``I`` and ``I'`` its picture (a generated image),
+    so the second half is the same objective seen from the negative pair, with the true captions as its hard
+    negatives (see :func:`negclip_terms`). With every row carrying a valid negative this is exactly the
+    official ``tripletclip_loss`` (values, accuracy and gradients, logit scale included; tested against its
+    reference cases).
+
+    Generalisation for batches that mix in rows without a negative (``--coco-dataset`` pool pairs, an
+    unreadable negative image): a row whose negative caption is invalid has its ``T'`` column masked out of
+    the first half; a row without a valid negative caption *and* negative image is left out of the second
+    half, which is then ``negclip`` over the remaining rows only (zero when none remain). The terms
+    ``negclip_positive`` and ``negclip_negative`` are the two halves; ``accuracy`` is the mean of the halves'
+    accuracies (the first alone when no row has a negative image).
+    """
+
+    needs_negatives = True
+    needs_negative_images = True
+
+    def __init__(self, cfg: LossConfig | None = None):
+        super().__init__()
+        self.cfg = cfg or LossConfig(name="triplet")
+
+    def on_epoch_start(self) -> None:
+        pass
+
+    def forward(
+        self,
+        image_features: torch.Tensor,
+        text_features: torch.Tensor,
+        logit_scale: torch.Tensor,
+        neg_features: torch.Tensor | None = None,
+        neg_valid: torch.Tensor | None = None,
+        neg_image_features: torch.Tensor | None = None,
+        neg_image_valid: torch.Tensor | None = None,
+        **_unused,
+    ) -> dict[str, torch.Tensor]:
+        """``neg_features`` ``[B, D]`` or ``[B, 1, D]`` (``T'``), ``neg_image_features`` ``[B, D]`` (``I'``);
+        the validity masks ``[B]`` / ``[B, 1]`` default to all rows valid."""
+        b = image_features.shape[0]
+        if neg_features is None or neg_image_features is None:
+            raise TrainingError("--loss triplet needs negative captions and negative images in every batch")
+        if neg_features.ndim == 3:
+            if neg_features.shape[1] != 1:
+                raise TrainingError(f"--loss triplet takes one negative caption per row (the one its negative "
+                                    f"image depicts), got {neg_features.shape[1]}")
+            neg_features = neg_features[:, 0]
+            neg_valid = None if neg_valid is None else neg_valid[:, 0]
+        caption_ok = torch.ones(b, dtype=torch.bool, device=image_features.device) if neg_valid is None else neg_valid
+        image_ok = caption_ok if neg_image_valid is None else caption_ok & neg_image_valid.bool()
+        img = all_gather_with_local_grad(image_features)
+        txt = all_gather_with_local_grad(text_features)
+        neg_txt = all_gather_with_local_grad(neg_features)
+        neg_img = all_gather_with_local_grad(neg_image_features)
+        caption_ok = all_gather_with_local_grad(caption_ok.bool())
+        image_ok = all_gather_with_local_grad(image_ok)
+
+        positive, positive_acc = negclip_terms(img, txt, neg_txt, caption_ok, logit_scale)
+        rows = image_ok.nonzero().squeeze(1)  # every row when all have a negative: the official loss
+        if rows.numel():
+            negative, negative_acc = negclip_terms(neg_img[rows], neg_txt[rows], txt[rows], image_ok[rows],
+                                                   logit_scale)  # fmt: skip
+        else:
+            negative, negative_acc = positive.new_zeros(()), None
+        accuracy = positive_acc if negative_acc is None else (positive_acc + negative_acc) / 2
+        return {"loss": positive + negative, "negclip_positive": positive.detach(),
+                "negclip_negative": negative.detach(), "accuracy": accuracy.detach()}
+
+
 #: ``--loss`` name -> loss class
 LOSSES: dict[str, type[nn.Module]] = {
     "clip": ClipLoss,
     "negclip": NegClipLoss,
     "ceclip": CeClipLoss,
+    "triplet": TripletClipLoss,
 }
 
 

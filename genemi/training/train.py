@@ -82,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--image-root", help="folder the dataset's image paths are relative to")
     g.add_argument("--coco-dataset", help="COCO Karpathy JSON whose pairs are mixed into each group")
     g.add_argument("--coco-image_dir", "--coco-image-dir", dest="coco_image_dir", help="COCO image folder")
-    g.add_argument("--source-image-root", help="folder of unedited source images (--include-source)")
+    g.add_argument("--source-image-root",
+                   help="folder of unedited source images (--include-source; the triplets' image) [--coco-image_dir, "
+                   "else --image-root]")
     g.add_argument("--itm-threshold", type=_threshold, help="keep variations with mean ITM > this; 'none' = off [0]")
     g.add_argument("--iva-threshold", type=_threshold, help="keep variations with IVA > this; 'none' = off [14]")
     g.add_argument("--include-source", action="store_true", default=None,
@@ -90,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--csv-img-key", help="CSV image column [filepath]")
     g.add_argument("--csv-caption-key", help="CSV caption column [title]")
     g.add_argument("--csv-separator", help="CSV separator [tab]")
+    g.add_argument("--csv-neg-caption-key", help="CSV column of a negative caption per row, e.g. neg_caption [none]")
+    g.add_argument("--csv-neg-image-key",
+                   help="CSV column of that negative caption's picture, e.g. neg_image (for --loss triplet) [none]")
     g.add_argument("--workers", type=int, help="data loader processes [2]")
     g.add_argument("--augment", action="store_true", default=None, help="random resized crops (default: eval transform)")
     g.add_argument("--max-negatives", type=int, help="hard negatives per caption to use [all]")
@@ -147,7 +152,8 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
             "coco_dataset": args.coco_dataset, "coco_image_dir": args.coco_image_dir,
             "source_image_root": args.source_image_root, "include_source": args.include_source,
             "csv_img_key": args.csv_img_key, "csv_caption_key": args.csv_caption_key,
-            "csv_separator": args.csv_separator, "workers": args.workers, "augment": args.augment,
+            "csv_separator": args.csv_separator, "csv_neg_caption_key": args.csv_neg_caption_key,
+            "csv_neg_image_key": args.csv_neg_image_key, "workers": args.workers, "augment": args.augment,
             "max_negatives": args.max_negatives, "encoding": args.encoding,
             "train_num_samples": args.train_num_samples, "dataset_resampled": args.dataset_resampled,
         },

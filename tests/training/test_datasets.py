@@ -49,7 +49,8 @@ def batch_captions(batch):
 
 def test_dataset_type_flag_and_config_come_from_the_registry():
     action = next(a for a in train.build_parser()._actions if a.dest == "dataset_type")
-    assert list(action.choices) == list(DATASET_TYPES) == ["variations", "coco", "text_negatives", "csv", "webdataset"]
+    assert list(action.choices) == list(DATASET_TYPES) == ["variations", "coco", "text_negatives", "csv", "webdataset",
+                                                          "triplets"]
     assert all(description in action.help for _, description in DATASET_TYPES.values())
     with pytest.raises(ConfigError, match="unknown dataset type 'parquet'; available: variations, coco"):
         DataConfig(dataset_type="parquet")

@@ -1,4 +1,4 @@
-"""Losses on hand-computed cases and against the original CE-CLIP fixtures."""
+"""Losses on hand-computed cases and against the original CE-CLIP and TripletCLIP fixtures."""
 
 import math
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from genemi.training.losses import CeClipLoss, ClipLoss, LossConfig, NegClipLoss, imc_loss
+from genemi.training.losses import CeClipLoss, ClipLoss, LossConfig, NegClipLoss, TripletClipLoss, imc_loss
 
 
 def _unit(*rows):
@@ -198,3 +198,89 @@ def test_ceclip_matches_original_threshold_sequences(shared_dir):
             ref = step["outputs_float64"]
             assert out["loss"].item() == pytest.approx(float(ref["total_reference"]), abs=1e-9)
             assert torch.allclose(loss.thresholds, torch.as_tensor(ref["thresholds_next"]).double()[0], atol=1e-9)
+
+
+# --- TripletCLIP ----------------------------------------------------------------------------------------------
+
+
+def _ce(row, target):
+    """Cross-entropy of one row of logits (plain floats) with the right answer at ``target``."""
+    return -row[target] + math.log(sum(math.exp(v) for v in row))
+
+
+def test_triplet_is_two_negclip_halves_on_a_hand_computed_two_by_two():
+    img, txt = _unit([1.0, 0.0], [0.0, 1.0]), _unit([1.0, 0.0], [0.6, 0.8])
+    neg_txt, neg_img = _unit([0.8, 0.6], [0.0, 1.0]), _unit([0.6, 0.8], [1.0, 0.0])
+    out = TripletClipLoss()(img, txt, torch.tensor(1.0, dtype=torch.float64), neg_features=neg_txt.view(2, 1, 2),
+                            neg_image_features=neg_img)
+    # negclip(I, T, T'): rows of I against [T0, T1, T'0, T'1]; rows of T against [I0, I1]
+    first = ((_ce([1.0, 0.6, 0.8, 0.0], 0) + _ce([0.0, 0.8, 0.6, 1.0], 1)) / 2
+             + (_ce([1.0, 0.0], 0) + _ce([0.6, 0.8], 1)) / 2) / 2
+    # negclip(I', T', T): rows of I' against [T'0, T'1, T0, T1]; rows of T' against [I'0, I'1]
+    second = ((_ce([0.96, 0.8, 0.6, 1.0], 0) + _ce([0.8, 0.0, 1.0, 0.6], 1)) / 2
+              + (_ce([0.96, 0.8], 0) + _ce([0.8, 0.0], 1)) / 2) / 2
+    assert out["negclip_positive"].item() == pytest.approx(first, abs=1e-12)
+    assert out["negclip_negative"].item() == pytest.approx(second, abs=1e-12)
+    assert out["loss"].item() == pytest.approx(first + second, abs=1e-12)
+    # top-1: first half i2t 1/2 (row 1 prefers T'1), t2i 2/2; second half i2t 0/2, t2i 1/2
+    assert out["accuracy"].item() == pytest.approx(((0.5 + 1.0) / 2 + (0.0 + 0.5) / 2) / 2)
+
+
+def test_triplet_rows_without_a_negative_are_masked_out_and_left_out():
+    g = torch.Generator().manual_seed(3)
+    img, txt, neg_txt, neg_img = (F.normalize(torch.randn(4, 8, generator=g, dtype=torch.float64), dim=-1)
+                                  for _ in range(4))  # fmt: skip
+    s = torch.tensor(5.0, dtype=torch.float64)
+    caption_ok = torch.tensor([True, True, True, False])  # row 3: a pool pair, no negative at all
+    image_ok = torch.tensor([True, False, True, False])  # row 1: its negative image could not be read
+    neg_txt_in, neg_img_in = neg_txt.clone().requires_grad_(), neg_img.clone().requires_grad_()
+    out = TripletClipLoss()(img, txt, s, neg_features=neg_txt_in[:, None], neg_valid=caption_ok[:, None],
+                            neg_image_features=neg_img_in, neg_image_valid=image_ok)
+    out["loss"].backward()
+    labels = lambda n: torch.arange(n)  # noqa: E731
+    i2t = torch.cat([s * img @ txt.T, s * img @ neg_txt[:3].T], 1)  # T'3 is no candidate
+    first = (F.cross_entropy(i2t, labels(4)) + F.cross_entropy(s * txt @ img.T, labels(4))) / 2
+    rows = [0, 2]  # only the rows with a negative caption and a negative image
+    i2t = torch.cat([s * neg_img[rows] @ neg_txt[rows].T, s * neg_img[rows] @ txt[rows].T], 1)
+    second = (F.cross_entropy(i2t, labels(2)) + F.cross_entropy(s * neg_txt[rows] @ neg_img[rows].T, labels(2))) / 2
+    assert out["negclip_positive"].item() == pytest.approx(first.item(), abs=1e-12)
+    assert out["negclip_negative"].item() == pytest.approx(second.item(), abs=1e-12)
+    assert out["loss"].item() == pytest.approx((first + second).item(), abs=1e-12)
+    assert torch.all(neg_txt_in.grad[3] == 0) and torch.all(neg_img_in.grad[[1, 3]] == 0)  # they take no part
+    assert neg_txt_in.grad[1].abs().sum() > 0  # row 1's caption is still a hard negative in the first half
+    # no row with a negative image: the first half alone; no negative at all: plain CLIP
+    none = torch.zeros(4, dtype=torch.bool)
+    alone = TripletClipLoss()(img, txt, s, neg_features=neg_txt, neg_valid=caption_ok, neg_image_features=neg_img,
+                              neg_image_valid=none)
+    assert alone["negclip_negative"].item() == 0 and alone["loss"].item() == pytest.approx(first.item(), abs=1e-12)
+    plain = TripletClipLoss()(img, txt, s, neg_features=neg_txt, neg_valid=none, neg_image_features=neg_img)
+    assert plain["loss"].item() == pytest.approx(ClipLoss()(img, txt, s)["loss"].item(), abs=1e-12)
+
+
+def _close_to_reference(got, want, tol):
+    """Within ``tol`` relative to the reference tensor's largest magnitude (element-wise relative error is
+    meaningless for gradient entries that cancel to near zero)."""
+    want = torch.as_tensor(want, dtype=got.dtype)
+    return bool((got - want).abs().max() <= tol * want.abs().max())
+
+
+def test_triplet_matches_the_official_tripletclip_loss(shared_dir):
+    path = shared_dir / "fixtures" / "tripletclip_loss" / "cases.pt"
+    if not path.exists():
+        pytest.skip("TripletCLIP fixtures absent")
+    cases = torch.load(path, weights_only=True)
+    assert {c["img"].dtype for c in cases} == {torch.float32, torch.float64}
+    for case in cases:
+        tol = 1e-5 if case["img"].dtype == torch.float32 else 1e-12
+        name = (case["dtype"], case["batch"], case["dim"], case["logit_scale"])
+        inputs = {k: case[k].clone().requires_grad_() for k in ("img", "text", "neg_img", "neg_text")}
+        scale = torch.tensor(case["logit_scale"], dtype=case["img"].dtype, requires_grad=True)
+        out = TripletClipLoss()(inputs["img"], inputs["text"], scale, neg_features=inputs["neg_text"][:, None],
+                                neg_image_features=inputs["neg_img"])
+        out["loss"].backward()
+        assert _close_to_reference(out["loss"].detach(), case["loss"], tol), name
+        assert _close_to_reference(out["negclip_positive"], case["negclip_pos_half"], tol), name
+        assert out["accuracy"].item() == pytest.approx(case["accuracy"], abs=1e-9), name
+        for key, tensor in inputs.items():
+            assert _close_to_reference(tensor.grad, case[f"grad_{key}"], tol), (name, key)
+        assert _close_to_reference(scale.grad, case["grad_logit_scale"], tol), name

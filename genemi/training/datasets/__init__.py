@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Callable
 
 from genemi.errors import ConfigError
-from genemi.training.datasets import coco, csv_pairs, text_negatives, variations, webdataset
+from genemi.training.datasets import coco, csv_pairs, text_negatives, triplets, variations, webdataset
 from genemi.training.datasets.base import DataRequest, TrainData
 
 #: name -> (builder(request) -> train data, one-line description)
@@ -20,9 +20,12 @@ DATASET_TYPES: dict[str, tuple[Callable[[DataRequest], TrainData], str]] = {
                                      "grouped by --mode"),
     "coco": (coco.build, "COCO captions (Karpathy JSON or official captions_*.json), one pair per image"),
     "text_negatives": (text_negatives.build, "JSONL of captions with typed hard negatives, for --loss ceclip|negclip"),
-    "csv": (csv_pairs.build, "open_clip CSV/TSV (--csv-img-key, --csv-caption-key, --csv-separator)"),
-    "webdataset": (webdataset.build, "tar shards (jpg|png|webp + txt [+ json negatives]) streamed, split over "
-                                     "ranks and workers"),
+    "csv": (csv_pairs.build, "open_clip CSV/TSV (--csv-img-key, --csv-caption-key, --csv-separator; a negative "
+                             "per row with --csv-neg-caption-key [--csv-neg-image-key])"),
+    "webdataset": (webdataset.build, "tar shards (jpg|png|webp + txt [+ json negatives] [+ neg_caption.txt + "
+                                     "neg_image.jpg]) streamed, split over ranks and workers"),
+    "triplets": (triplets.build, "JSONL of TripletRecord (genemi generate export's triplets.jsonl): image, caption, "
+                                 "negative caption and its picture, for --loss triplet"),
 }
 
 

@@ -1,8 +1,11 @@
 """What every dataset type shares: pairs read from disk, pairs loaded for a batch, and the request a reader serves.
 
-A reader turns its files into :class:`PairSpec` (image path, candidate captions, optional typed negatives);
-loading picks one caption and transforms the image into a :class:`LoadedPair`. A pair whose image cannot be
-used is recorded in :attr:`LoadedGroup.skipped` and warned about once, never a crash. A dataset type's builder
+A reader turns its files into :class:`PairSpec` (image path, candidate captions, optional typed negatives,
+optional negative image: the picture of the first negative caption, TripletCLIP's ``I'``); loading picks one
+caption and transforms the image (and, when the loss asks for them, the negative image) into a
+:class:`LoadedPair`. A pair whose image cannot be used is recorded in :attr:`LoadedGroup.skipped` and warned
+about once, never a crash; an unusable *negative* image is recorded and warned about the same way, and its
+pair is kept without it (the loss then treats the row as one without a negative image). A dataset type's builder
 (see :data:`genemi.training.datasets.DATASET_TYPES`) takes a :class:`DataRequest` and returns
 :class:`TrainData`, which the loop iterates.
 """
@@ -30,12 +33,14 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PairSpec:
-    """An image path with its candidate captions and optional typed hard-negative captions."""
+    """An image path with its candidate captions, optional typed hard-negative captions and an optional
+    negative image (the path of the picture of ``negatives[0]``)."""
 
     image: str
     captions: tuple[str, ...]
     negatives: tuple[str, ...] = ()
     neg_valid: tuple[bool, ...] = ()
+    neg_image: str | None = None
 
 
 @dataclass
@@ -51,6 +56,10 @@ class PairTable:
     @property
     def num_negatives(self) -> int:
         return max((len(p.negatives) for p in [*self.pairs, *self.pool]), default=0)
+
+    @property
+    def num_negative_images(self) -> int:
+        return sum(p.neg_image is not None for p in self.pairs)
 
 
 def singleton_table(pairs: list[PairSpec], pool: list[PairSpec] | None = None) -> PairTable:
@@ -69,6 +78,7 @@ class LoadedPair:
     caption: str
     negatives: tuple[str, ...]
     neg_valid: tuple[bool, ...]
+    neg_image: torch.Tensor | None = None  # the picture of negatives[0], transformed like ``image``
 
 
 @dataclass
@@ -103,12 +113,28 @@ def load_pair(pair: PairSpec, transform: Callable, rng: random.Random, normalize
     return pair_with_image(pair, transform(load_rgb(pair.image)), rng, normalize)
 
 
-def load_or_skip(pair: PairSpec, transform: Callable, rng: random.Random, normalize: bool, out: LoadedGroup) -> None:
-    """Append the loaded pair to ``out``, or record it as skipped when its image cannot be used."""
+def negative_image_or_skip(path: str, load: Callable[[], torch.Tensor], out: LoadedGroup) -> torch.Tensor | None:
+    """``load()`` (the transformed negative image), or ``None`` after recording in ``out`` that it could not be
+    used (counted and warned once per ``path``, like a skipped image; its pair trains without it)."""
     try:
-        out.pairs.append(load_pair(pair, transform, rng, normalize))
+        return load()
+    except ImageError as exc:
+        skip_pair(out, path, f"{exc} (negative image; its pair is kept without it)")
+        return None
+
+
+def load_or_skip(pair: PairSpec, transform: Callable, rng: random.Random, normalize: bool, out: LoadedGroup,
+                 negative_images: bool = False) -> None:  # fmt: skip
+    """Append the loaded pair to ``out``, or record it as skipped when its image cannot be used. With
+    ``negative_images`` the pair's negative image is loaded too (see :func:`negative_image_or_skip`)."""
+    try:
+        loaded = load_pair(pair, transform, rng, normalize)
     except ImageError as exc:
         skip_pair(out, pair.image, str(exc))
+        return
+    if negative_images and pair.neg_image:
+        loaded.neg_image = negative_image_or_skip(pair.neg_image, lambda: transform(load_rgb(pair.neg_image)), out)
+    out.pairs.append(loaded)
 
 
 @dataclass(frozen=True)
@@ -124,6 +150,7 @@ class DataRequest:
     rank: int = 0
     world_size: int = 1
     needs_negatives: bool = False  # the loss needs hard-negative captions
+    needs_negative_images: bool = False  # the loss needs negative images (the pictures of the negative captions)
     pin_memory: bool = False
 
     def dataset(self) -> Path:

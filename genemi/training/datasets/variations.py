@@ -103,8 +103,7 @@ def build(req: DataRequest) -> TrainData:
     cfg = req.cfg
     records, stats = filter_variations(read_variation_records(req.dataset(), cfg.encoding), cfg.itm_threshold,
                                        cfg.iva_threshold)  # fmt: skip
-    source_root = cfg.source_image_root or cfg.coco_image_dir or cfg.image_root
-    table = build_variation_table(records, req.spec, cfg.image_root, source_root, cfg.include_source)
+    table = build_variation_table(records, req.spec, cfg.image_root, cfg.source_root, cfg.include_source)
     table.pool = read_pool(cfg)
     table.stats = {**stats, "groups": len(table.groups), "pool": len(table.pool)}
     return mined_train_data(req, table)

@@ -1,7 +1,10 @@
 """``webdataset``: tar shards streamed with the ``webdataset`` library, for data too large to index.
 
 Each sample is ``KEY.jpg|jpeg|png|webp`` + ``KEY.txt`` (+ ``KEY.json`` whose ``negatives`` lists strings or
-``{text, valid}`` objects), as ``genemi generate export --formats webdataset`` writes them.
+``{text, valid}`` objects), as ``genemi generate export --formats webdataset`` writes them. A whole-image hard
+negative (TripletCLIP) adds ``KEY.neg_caption.txt`` (or ``KEY.neg_caption`` / ``KEY.neg_txt``), the rewritten
+caption, and ``KEY.neg_image.jpg|jpeg|png|webp`` (or ``KEY.neg_jpg`` ...), its picture; the negative caption
+comes first among the sample's negatives, and a negative image without a negative caption is ignored.
 
 Splitting: every epoch the shard list is shuffled with ``(seed, epoch)`` (the same order on every rank), then
 rank ``r`` of ``R`` takes every ``R``-th shard from ``r`` (genemi's own rank, from the launcher's variables)
@@ -36,14 +39,18 @@ from webdataset.tariterators import base_plus_ext
 from webdataset.utils import make_seed
 
 from genemi.caption_files import read_json
-from genemi.errors import DataError
-from genemi.training.datasets.base import (DataRequest, LoadedGroup, PairSpec, TrainData, pair_with_image,
-                                           skip_pair)
+from genemi.errors import DataError, ImageError
+from genemi.training.datasets.base import (DataRequest, LoadedGroup, PairSpec, TrainData, negative_image_or_skip,
+                                           pair_with_image, skip_pair)
 from genemi.training.datasets.collate import PairCollator
 
 logger = logging.getLogger(__name__)
 
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")
+#: a sample's negative caption (TripletCLIP's T'), first found wins
+NEG_CAPTION_EXTS = ("neg_caption.txt", "neg_caption", "neg_txt")
+#: its picture (TripletCLIP's I'), first found wins
+NEG_IMAGE_EXTS = tuple(f"neg_image.{e}" for e in IMAGE_EXTS) + tuple(f"neg_{e}" for e in IMAGE_EXTS)
 #: open_clip's per-shard sample counts: ``{"shard-000.tar": 10000, ...}`` next to the shards
 SIZES_FILE = "sizes.json"
 #: samples held for shuffling within a worker's stream
@@ -124,11 +131,12 @@ class WebDatasetPairs(IterableDataset):
     def __init__(self, shards: str | Sequence[str], transform: Callable, seed: int = 0, rank: int = 0,
                  world_size: int = 1, shuffle_buffer: int = SHUFFLE_BUFFER, normalize_captions: bool = True,
                  samples_per_worker: int | None = None, resampled: bool = False,
-                 encoding: str = "utf-8"):  # fmt: skip
+                 encoding: str = "utf-8", negative_images: bool = False):  # fmt: skip
         self.urls = shard_urls(shards)
         self.transform, self.seed, self.rank, self.world_size = transform, seed, rank, world_size
         self.shuffle_buffer, self.normalize, self.encoding = shuffle_buffer, normalize_captions, encoding
         self.samples_per_worker, self.resampled, self.epoch = samples_per_worker, resampled, 0
+        self.negative_images = negative_images  # also decode the samples' negative images
 
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
         """Select the epoch's shard order and shuffling (a stream restarts at epoch boundaries only)."""
@@ -176,13 +184,24 @@ class WebDatasetPairs(IterableDataset):
         except json.JSONDecodeError as exc:
             skip_pair(out, key, f"{key}.json: invalid JSON ({exc.msg})")
             return out
-        image = self._image(sample[ext], f"{key}.{ext}", out)
-        if image is None:
+        try:
+            image = self._image(sample[ext], f"{key}.{ext}")
+        except ImageError as exc:
+            skip_pair(out, f"{key}.{ext}", str(exc))
             return out
         negs = meta.get("negatives", []) if isinstance(meta, dict) else []
         negatives = tuple(n["text"] if isinstance(n, dict) else str(n) for n in negs)
         valid = tuple(bool(n.get("valid", True)) if isinstance(n, dict) else True for n in negs)
-        out.pairs.append(pair_with_image(PairSpec(key, (caption,), negatives, valid), image, rng, self.normalize))
+        neg_caption_ext = next((e for e in NEG_CAPTION_EXTS if e in sample), None)
+        neg_image_ext = next((e for e in NEG_IMAGE_EXTS if e in sample), None) if neg_caption_ext else None
+        if neg_caption_ext:
+            negatives = (self._text(sample, neg_caption_ext, key).strip(), *negatives)
+            valid = (True, *valid)
+        pair = pair_with_image(PairSpec(key, (caption,), negatives, valid), image, rng, self.normalize)
+        if self.negative_images and neg_image_ext:
+            name = f"{key}.{neg_image_ext}"
+            pair.neg_image = negative_image_or_skip(name, lambda: self._image(sample[neg_image_ext], name), out)
+        out.pairs.append(pair)
         return out
 
     def _text(self, sample: dict[str, Any], ext: str, key: str) -> str:
@@ -194,15 +213,26 @@ class WebDatasetPairs(IterableDataset):
                             f"{self.encoding}; pass --encoding (e.g. latin-1) or re-encode the captions as UTF-8"
                             ) from exc
 
-    def _image(self, data: bytes, name: str, out: LoadedGroup):
+    def _image(self, data: bytes, name: str):
+        """The transformed image; ``ImageError`` naming it when the bytes are no image."""
         from PIL import Image
 
         try:
             with Image.open(io.BytesIO(data)) as img:
                 return self.transform(img.convert("RGB"))
         except (OSError, ValueError, SyntaxError) as exc:
-            skip_pair(out, name, f"{name}: {exc}")
-            return None
+            raise ImageError(f"{name}: {exc}") from exc
+
+
+def check_negative_images(url: str) -> None:
+    """Refuse shards whose first sample has no negative image with its caption (a loss on negative images would
+    silently train on none); later samples without one are rows without a negative."""
+    first = next(iter(iter_tar_samples(url)), {})
+    if not any(e in first for e in NEG_CAPTION_EXTS) or not any(e in first for e in NEG_IMAGE_EXTS):
+        keys = ", ".join(sorted(k for k in first if not k.startswith("__"))) or "none"
+        raise DataError(f"the loss needs negative images, but the first sample of {url} has none (its files: {keys}; "
+                        "expected neg_image.<jpg|jpeg|png|webp> or neg_<jpg|...>, with neg_caption.txt, neg_caption "
+                        "or neg_txt)")
 
 
 def build(req: DataRequest) -> TrainData:
@@ -219,12 +249,16 @@ def build(req: DataRequest) -> TrainData:
     num_samples = cfg.train_num_samples or count_samples(urls)
     if num_samples < 1:
         raise DataError(f"the webdataset shards {cfg.dataset} hold no samples")
+    if req.needs_negative_images:
+        check_negative_images(urls[0])
     batches, per_worker = epoch_length(num_samples, req.batch_size, req.world_size, cfg.workers)
     dataset = WebDatasetPairs(urls, req.transform, req.seed, req.rank, req.world_size,
                               normalize_captions=cfg.normalize_captions, samples_per_worker=per_worker,
-                              resampled=cfg.dataset_resampled, encoding=cfg.encoding)  # fmt: skip
-    k = cfg.max_negatives or (4 if req.needs_negatives else 0)
-    loader = DataLoader(dataset, batch_size=req.batch_size, collate_fn=PairCollator(req.tokenizer, k),
-                        **req.loader_kwargs())  # fmt: skip
+                              resampled=cfg.dataset_resampled, encoding=cfg.encoding,
+                              negative_images=req.needs_negative_images)  # fmt: skip
+    # a loss on negative images takes one negative caption: the one the negative image depicts
+    k = 1 if req.needs_negative_images else cfg.max_negatives or (4 if req.needs_negatives else 0)
+    collate = PairCollator(req.tokenizer, k, negative_images=req.needs_negative_images)
+    loader = DataLoader(dataset, batch_size=req.batch_size, collate_fn=collate, **req.loader_kwargs())
     stats = {"shards": len(urls), "samples": num_samples, "epoch_samples": batches * req.batch_size * req.world_size}
     return TrainData(loader, dataset, k, batches, stats)

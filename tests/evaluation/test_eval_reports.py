@@ -9,7 +9,7 @@ import pytest
 
 from genemi.errors import ConfigError
 from genemi.evaluation import eval_autogmentation as cli
-from genemi.evaluation.benchmarks.base import ItemLog, picks, tied
+from genemi.evaluation.benchmarks.base import ItemLog, picks, tied, tied_any
 from genemi.evaluation.benchmarks.genemi_testset import row_metrics, row_ties
 from genemi.evaluation.benchmarks.retention import ranks
 from genemi.evaluation.comparison import compare, item_flips
@@ -24,6 +24,7 @@ def test_tie_rules_by_hand():
     assert not picks([0.5, 0.5], 1, "first") and not picks([0.5, 0.5], 1, "strict")
     assert picks([0.2, 0.7, 0.1], 1, "strict") and picks([0.2, 0.7, 0.1], 1, "first")
     assert tied([0.3, 0.3, 0.1], 0) and not tied([0.3, 0.2, 0.1], 0) and tied([0.1, 0.3, 0.3], 2)
+    assert tied_any([0.3, 0.5, 0.3], 0) and not tied([0.3, 0.5, 0.3], 0) and not tied_any([0.3, 0.2, 0.1], 0)
     with pytest.raises(ValueError, match="tie rule"):
         picks([1, 2], 0, "loose")
 
@@ -32,10 +33,13 @@ def test_item_log_rows_and_tie_count():
     log = ItemLog("first")
     assert log.choose("a", [0.4, 0.4], 0, subset="s") is True
     assert log.choose("b", [0.1, 0.9], 0, subset="s") is False
-    assert log.ties == 1
+    # the right option equals a wrong one, but another wrong one is better: a tie, not the decisive one
+    assert log.choose("c", [0.4, 0.9, 0.4], 0, subset="s") is False
+    assert log.ties == 1 and log.ties_any == 2
     assert log.rows[0] == {"subset": "s", "item_id": "a", "scores": [0.4, 0.4], "right": 0, "chosen": 0,
-                           "correct": True, "tie": True}
-    assert log.rows[1]["chosen"] == 1 and log.rows[1]["tie"] is False
+                           "correct": True, "tie": True, "tie_any": True}
+    assert log.rows[1]["chosen"] == 1 and log.rows[1]["tie"] is False and log.rows[1]["tie_any"] is False
+    assert log.rows[2]["tie"] is False and log.rows[2]["tie_any"] is True
     strict = ItemLog("strict")
     assert strict.choose(7, [0.4, 0.4]) is False and strict.rows[0]["chosen"] == -1 and strict.rows[0]["item_id"] == "7"
 
@@ -45,13 +49,16 @@ def test_genemi_testset_rows_under_both_rules():
     s = np.array([[0.5, 0.5], [0.1, 0.9]])
     assert row_metrics(s, "strict") == ([False, True], [True, True], [False, True])
     assert row_metrics(s, "first") == ([True, True], [True, True], [True, True])
-    assert row_ties(s) and not row_ties(np.eye(2))
+    assert row_ties(s) == (True, True) and row_ties(np.eye(2)) == (False, False)
+    # caption 2 equals caption 0 on image 0 but caption 1 is better there: a tie with a wrong option, not the best
+    s3 = np.array([[0.5, 0.7, 0.5], [0.1, 0.9, 0.0], [0.0, 0.0, 0.9]])
+    assert row_ties(s3) == (False, True)
 
 
 def test_retrieval_ranks_count_ties_below_and_flag_them():
-    scores = np.array([[0.9, 0.9, 0.1], [0.2, 0.3, 0.8]])
-    r, t = ranks(scores, [{0}, {0, 2}])
-    assert r.tolist() == [1, 0] and t.tolist() == [True, False]
+    scores = np.array([[0.9, 0.9, 0.1], [0.2, 0.3, 0.8], [0.5, 0.9, 0.5]])
+    r, t, t_any = ranks(scores, [{0}, {0, 2}, {0}])
+    assert r.tolist() == [1, 0, 2] and t.tolist() == [True, False, False] and t_any.tolist() == [True, False, True]
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])

@@ -308,7 +308,7 @@ def test_winoground_parquet_with_embedded_images_scores_like_jsonl(tmp_path, mon
     assert ra.metrics == rb.metrics == {"text": 50.0, "image": 50.0, "group": 50.0}
     assert ra.rows == rb.rows and ra.ties == rb.ties == 1 and Winoground.official_ties == "strict"
     assert ra.rows[0] == {"subset": None, "item_id": "0", "scores": [0.875, 0.25, 0.125, 0.75], "text": True,
-                          "image": True, "group": True, "tie": False}
+                          "image": True, "group": True, "tie": False, "tie_any": False}
     assert ra.rows[1]["scores"] == [0.5, 0.5, 0.5, 0.75] and ra.rows[1]["tie"] and not ra.rows[1]["group"]
     first = run(b, WINO_VECS, ties="first")  # caption_0 / image_0 win their ties
     assert first.metrics == {"text": 100.0, "image": 100.0, "group": 100.0}

@@ -7,8 +7,13 @@ listed first, so the outcome depends on the official option order, which the ben
 class names its scorer's rule in ``official_ties``; ``genemi eval --ties strict|first`` sets ``ties`` on every
 benchmark.
 
+Exact ties are counted two ways: ``ties``, items whose right option scores exactly what the *best* wrong
+option scores (the tie rule decided the item), and ``ties_any``, items whose right option scores exactly what
+*any* wrong option scores (an identical option; the tie rule decides the item's rank, and its top-1
+decision too when no wrong option scores higher). ``ties <= ties_any``.
+
 Per-item output. Every ``score`` records one row per item in an :class:`ItemLog` (item id, subset, every
-option's score, the decision, whether it was an exact tie); ``--save-item-scores`` writes them.
+option's score, the decision, ``tie`` and ``tie_any``); ``--save-item-scores`` writes them.
 """
 
 from __future__ import annotations
@@ -35,10 +40,14 @@ class BenchmarkResult:
     missing_images: int = 0
     missing_examples: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    #: items whose right option tied exactly with a wrong one (decided by ``tie_rule``)
+    #: items whose right option scored exactly what the best wrong option scored (decided by ``tie_rule``)
     ties: int = 0
+    #: items whose right option scored exactly what some wrong option scored (includes ``ties``)
+    ties_any: int = 0
     tie_rule: str = "strict"
     images_per_s: float = float("nan")
+    #: how the benchmark was set up, where it changes the numbers (e.g. ARO Order's protocol and seeds)
+    settings: dict = field(default_factory=dict)
     #: one row per evaluated item (not stored in the result JSON; see ``--save-item-scores``)
     rows: list[dict] = field(default_factory=list, repr=False)
 
@@ -58,19 +67,25 @@ def picks(scores: Sequence[float] | np.ndarray, index: int, ties: str) -> bool:
 
 
 def tied(scores: Sequence[float] | np.ndarray, index: int) -> bool:
-    """Is option ``index`` exactly equal to the best of the other options?"""
+    """Is option ``index`` exactly equal to the best of the other options (the tie rule decides)?"""
     scores = np.asarray(scores, dtype=np.float64)
     others = np.delete(scores, index)
     return bool(others.size and scores[index] == others.max())
 
 
+def tied_any(scores: Sequence[float] | np.ndarray, index: int) -> bool:
+    """Is option ``index`` exactly equal to any other option?"""
+    scores = np.asarray(scores, dtype=np.float64)
+    return bool((np.delete(scores, index) == scores[index]).any())
+
+
 class ItemLog:
-    """Decides items under one tie rule and keeps a row per item (and the count of exact ties)."""
+    """Decides items under one tie rule and keeps a row per item (and the counts of exact ties)."""
 
     def __init__(self, ties: str):
         if ties not in TIE_RULES:
             raise ValueError(f"unknown tie rule {ties!r}; expected one of {TIE_RULES}")
-        self.rule, self.rows, self.ties = ties, [], 0
+        self.rule, self.rows, self.ties, self.ties_any = ties, [], 0, 0
 
     def choose(self, item_id: object, scores: Sequence[float] | np.ndarray, index: int = 0,
                subset: str | None = None, **extra: object) -> bool:
@@ -78,17 +93,21 @@ class ItemLog:
         scores = np.asarray(scores, dtype=np.float64)
         ok, tie = picks(scores, index, self.rule), tied(scores, index)
         chosen = int(np.argmax(scores)) if self.rule == "first" or not tie else -1
-        self.add(item_id, subset, tie, scores=[float(v) for v in scores], right=index, chosen=chosen,
-                 correct=ok, **extra)
+        self.add(item_id, subset, tie, tied_any(scores, index), scores=[float(v) for v in scores], right=index,
+                 chosen=chosen, correct=ok, **extra)
         return ok
 
-    def add(self, item_id: object, subset: str | None, tie: bool, **columns: object) -> None:
-        """A row of free-form columns (``scores`` lists become ``score_0``, ``score_1``... when written)."""
+    def add(self, item_id: object, subset: str | None, tie: bool, tie_any: bool | None = None,
+            **columns: object) -> None:
+        """A row of free-form columns (``scores`` lists become ``score_0``, ``score_1``... when written);
+        ``tie_any`` defaults to ``tie`` (items of two options, or of pairwise comparisons)."""
+        tie_any = bool(tie) if tie_any is None else bool(tie_any)
         self.ties += bool(tie)
-        self.rows.append({"subset": subset, "item_id": str(item_id), **columns, "tie": bool(tie)})
+        self.ties_any += tie_any
+        self.rows.append({"subset": subset, "item_id": str(item_id), **columns, "tie": bool(tie), "tie_any": tie_any})
 
     def fill(self, result: "BenchmarkResult") -> "BenchmarkResult":
-        result.ties, result.tie_rule, result.rows = self.ties, self.rule, self.rows
+        result.ties, result.ties_any, result.tie_rule, result.rows = self.ties, self.ties_any, self.rule, self.rows
         return result
 
 

@@ -30,6 +30,7 @@ from genemi.evaluation.benchmarks.base import (
     percent,
     picks,
     tied,
+    tied_any,
 )
 from genemi.evaluation.scoring import Embeddings, ImageRef
 from genemi.manifest import iter_json_lines
@@ -58,9 +59,12 @@ def row_metrics(s: np.ndarray, ties: str = "strict") -> tuple[list[bool], list[b
     return text, image, [t and m for t, m in zip(text, image)]
 
 
-def row_ties(s: np.ndarray) -> bool:
-    """Does any right pair tie exactly with a wrong one (in its row or column)?"""
-    return any(tied(s[i, :], i) or tied(s[:, i], i) for i in range(s.shape[0]))
+def row_ties(s: np.ndarray) -> tuple[bool, bool]:
+    """Does any right pair tie exactly with the best wrong one of its row or column (the tie rule decides),
+    and with any wrong one?"""
+    k = range(s.shape[0])
+    return (any(tied(s[i, :], i) or tied(s[:, i], i) for i in k),
+            any(tied_any(s[i, :], i) or tied_any(s[:, i], i) for i in k))
 
 
 def _item_key(rec) -> tuple:
@@ -128,9 +132,9 @@ class GenemiTestSet:
             refs, caps = [r for r, _ in row], [c for _, c in row]
             if not missing.ok(*refs):
                 continue
-            s = emb.image_matrix(refs).astype(np.float64) @ emb.text_matrix(caps).astype(np.float64).T
+            s = emb.scores(refs, caps)
             t, im, g = row_metrics(s, self.ties)
-            log.add(n, None, row_ties(s), images=";".join(r.path for r in refs),
+            log.add(n, None, *row_ties(s), images=";".join(r.path for r in refs),
                     scores=[float(v) for v in s.ravel()], text=t, image=im, group=g, correct=all(g))
             text += t
             image += im

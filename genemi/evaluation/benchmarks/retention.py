@@ -19,26 +19,28 @@ import numpy as np
 from genemi.caption_files import read_caption_entries
 from genemi.errors import DataError
 from genemi.evaluation.benchmarks.base import BenchmarkResult, ItemLog, MissingTracker, digest
-from genemi.evaluation.scoring import Embeddings, ImageRef
+from genemi.evaluation.scoring import Embeddings, ImageRef, unique_product
 from genemi.images import IMAGE_EXTENSIONS
 
 
 
-def ranks(scores: np.ndarray, positives: list[set[int]]) -> tuple[np.ndarray, np.ndarray]:
+def ranks(scores: np.ndarray, positives: list[set[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows are queries. A query's rank = candidates scoring >= its best positive, minus that positive
-    (0 = strictly first), and whether a non-positive candidate ties exactly with that best positive."""
-    out, ties = [], []
+    (0 = strictly first); whether the best non-positive candidate ties exactly with that best positive
+    (the top-1 decision is a tie), and whether any non-positive candidate does (the rank counts a tie)."""
+    out, ties, ties_any = [], [], []
     for row, pos in zip(scores, positives):
         best = max(row[p] for p in pos)
         out.append(int((row >= best).sum()) - 1)
         others = np.delete(row, sorted(pos))
-        ties.append(bool(others.size and (others == best).any()))
-    return np.array(out, dtype=np.int64), np.array(ties, dtype=bool)
+        ties.append(bool(others.size and others.max() == best))
+        ties_any.append(bool(others.size and (others == best).any()))
+    return np.array(out, dtype=np.int64), np.array(ties, dtype=bool), np.array(ties_any, dtype=bool)
 
 
 def recall_at_k(scores: np.ndarray, positives: list[set[int]], ks=(1, 5, 10)) -> dict[int, float]:
     """Recall@K in percent: the fraction of queries whose rank (see :func:`ranks`) is below K."""
-    r, _ = ranks(scores, positives)
+    r = ranks(scores, positives)[0]
     return {k: 100.0 * float((r < k).mean()) if len(r) else float("nan") for k in ks}
 
 
@@ -67,19 +69,17 @@ class Retrieval:
         for n, (_, caps) in enumerate(pairs):
             texts += caps
             owner += [n] * len(caps)
-        img = emb.image_matrix([r for r, _ in pairs]).astype(np.float64)
-        txt = emb.text_matrix(texts).astype(np.float64)
-        sims = img @ txt.T
+        sims = unique_product(emb.image_matrix([r for r, _ in pairs]), emb.text_matrix(texts))
         own = defaultdict(set)
         for t, n in enumerate(owner):
             own[n].add(t)
         log = ItemLog(self.ties)
-        i2t_rank, i2t_tie = ranks(sims, [own[n] for n in range(len(pairs))])
-        t2i_rank, t2i_tie = ranks(sims.T, [{n} for n in owner])
+        i2t_rank, i2t_tie, i2t_any = ranks(sims, [own[n] for n in range(len(pairs))])
+        t2i_rank, t2i_tie, t2i_any = ranks(sims.T, [{n} for n in owner])
         for n, (ref, _) in enumerate(pairs):
-            log.add(ref.path, "i2t", bool(i2t_tie[n]), rank=int(i2t_rank[n]), correct=bool(i2t_rank[n] == 0))
+            log.add(ref.path, "i2t", i2t_tie[n], i2t_any[n], rank=int(i2t_rank[n]), correct=bool(i2t_rank[n] == 0))
         for t, n in enumerate(owner):
-            log.add(f"{pairs[n][0].path}#{texts[t]}", "t2i", bool(t2i_tie[t]), rank=int(t2i_rank[t]),
+            log.add(f"{pairs[n][0].path}#{texts[t]}", "t2i", t2i_tie[t], t2i_any[t], rank=int(t2i_rank[t]),
                     correct=bool(t2i_rank[t] == 0))
         metrics = {}
         for direction, r in (("i2t", i2t_rank), ("t2i", t2i_rank)):
@@ -139,11 +139,11 @@ class ZeroShot:
         if not samples:
             return BenchmarkResult(self.name, {"top1": float("nan"), "top5": float("nan")}, ["top1", "top5"],
                                    len(self.samples), 0, missing.count, missing.examples)
-        logits = emb.image_matrix([r for r, _ in samples]).astype(np.float64) @ weights.T
-        rank, tie = ranks(logits, [{y} for _, y in samples])
+        logits = unique_product(emb.image_matrix([r for r, _ in samples]), weights)
+        rank, tie, tie_any = ranks(logits, [{y} for _, y in samples])
         log = ItemLog(self.ties)
-        for (ref, y), row, r, t in zip(samples, logits, rank, tie):
-            log.add(ref.path, None, bool(t), label=self.classnames[y], predicted=self.classnames[int(np.argmax(row))],
+        for (ref, y), row, r, t, ta in zip(samples, logits, rank, tie, tie_any):
+            log.add(ref.path, None, t, ta, label=self.classnames[y], predicted=self.classnames[int(np.argmax(row))],
                     rank=int(r), correct=bool(r == 0))
         metrics = {"top1": float(100 * (rank < 1).mean()), "top5": float(100 * (rank < 5).mean())}
         return log.fill(BenchmarkResult(self.name, metrics, ["top1", "top5"], len(self.samples), len(samples),

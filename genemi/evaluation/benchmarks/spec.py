@@ -20,8 +20,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import numpy as np
-
 from genemi.caption_files import read_json
 from genemi.errors import ConfigError, DataError, ManifestError
 from genemi.evaluation.benchmarks.base import BenchmarkResult, ItemLog, MissingTracker, digest, mean, percent
@@ -113,8 +111,8 @@ class Spec:
             t2i = []
             for k, query, refs, label in self.t2i[subset]:
                 if missing.ok(*refs):
-                    scores = emb.image_matrix(refs).astype(np.float64) @ emb.text(query).astype(np.float64)
-                    t2i.append(log.choose(f"{subset}/t2i:{k}", scores, label, subset=f"{subset}/t2i"))
+                    t2i.append(log.choose(f"{subset}/t2i:{k}", emb.image_sims(query, refs), label,
+                                          subset=f"{subset}/t2i"))
             metrics[f"{subset}/i2t"], metrics[f"{subset}/t2i"] = percent(i2t), percent(t2i)
             items += len(self.i2t[subset]) + len(self.t2i[subset])
             evaluated += len(i2t) + len(t2i)

@@ -181,7 +181,7 @@ class SugarCrepePP(_SubsetFiles):
             for item_id, filename, p1, p2, neg in items:
                 n_items += 1
                 t = emb.text_sims(neg, [p1, p2])  # s(neg, p1), s(neg, p2)
-                s12 = float(emb.text(p1).astype("float64") @ emb.text(p2).astype("float64"))
+                s12 = float(emb.text_sims(p1, [p2])[0])
                 tot_ok = picks([s12, t[0]], 0, self.ties) and picks([s12, t[1]], 0, self.ties)
                 tie = tied([s12, t[0]], 0) or tied([s12, t[1]], 0)
                 tot.append(tot_ok)

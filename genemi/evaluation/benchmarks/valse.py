@@ -156,6 +156,14 @@ class Valse:
         metrics["avg_9col"] = mean(columns)
         notes = [] if len(self.items) == len(VALSE_INSTRUMENTS) else [
             f"instruments missing: {', '.join(i for i in VALSE_INSTRUMENTS if i not in self.items)}"]
+        tied = {}
+        for row in log.rows:
+            tied[row["subset"]] = tied.get(row["subset"], 0) + row["tie"]
+        if log.ties:
+            notes.append(f"{log.ties} item(s) tie exactly ({', '.join(f'{i} {n}' for i, n in tied.items() if n)}): "
+                         "caption and foil score the same; the original script's softmax decides such an item by "
+                         "floating-point noise (0.50000012 on one machine, 0.49999976 on another), so they are "
+                         f"listed as ties and decided by the {self.ties!r} rule")
         notes += [f"{i}: {n} COCO image(s) looked up in {self.images.instrument(i)} (no folder for their COCO split; "
                   "set images.coco2014_val / coco2014_train / coco2017_val / coco2017_train or images.root)"
                   for i, n in self.unredirected.items() if n]

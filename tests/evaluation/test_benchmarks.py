@@ -3,6 +3,7 @@ injected embeddings of known similarities (ties, macro-averaging, missing images
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -227,6 +228,27 @@ def test_vl_checklist_every_config_columns_and_missing_files(tmp_path):
     assert r.metrics["Object"] == 50 and math.isnan(r.metrics["Relation"])
     assert r.metrics["avg"] == pytest.approx((50 + 100 + 50) / 3)
     assert r.missing_images == 1 and any("missing.json" in n for n in r.notes)
+
+
+def test_vl_checklist_drops_absent_images_before_taking_the_first_samples(tmp_path):
+    """The official loader keeps the samples whose image exists, then takes the first MAX_NUM/2 of them."""
+    root = tmp_path / "vlc"
+    corpus = root / "corpus" / "v1" / "Attribute" / "color"
+    corpus.mkdir(parents=True)
+    (corpus / "vg.yaml").write_text('ANNO_PATH: "data/color.json"\nIMG_ROOT: "vg/"\n')
+    (root / "data").mkdir()
+    names = ["gone0.jpg", "a.jpg", "gone1.jpg", "b.jpg", "c.jpg", "d.jpg"]
+    (root / "data" / "color.json").write_text(json.dumps([[n, {"POS": [f"pos {n}"], "NEG": [f"neg {n}"]}]
+                                                          for n in names]))
+    write_images(tmp_path / "images" / "vg", ["a.jpg", "b.jpg", "c.jpg", "d.jpg"])
+    bench = VLCheckList(root, tmp_path / "images", max_per_file=3)
+    kept = [Path(ref.path).name for ref, _, _ in bench.files["Attribute/color/vg.yaml"]]
+    assert kept == ["a.jpg", "b.jpg", "c.jpg"]
+    img = lambda n: str(tmp_path / "images" / "vg" / n)  # noqa: E731
+    r = score(bench, {(img("a.jpg"), "pos a.jpg"): 1, (img("b.jpg"), "pos b.jpg"): 1, (img("c.jpg"), "neg c.jpg"): 1})
+    assert r.evaluated == 3 and r.metrics["Attribute/color"] == pytest.approx(200 / 3)
+    assert r.items == 5 and r.missing_images == 2  # the two absent images met before the third sample
+    assert any("2 sample(s)" in n and "absent" in n for n in r.notes)
 
 
 def test_winoground_text_image_group(tmp_path):

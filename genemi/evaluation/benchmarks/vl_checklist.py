@@ -3,15 +3,20 @@
 Reads the repository's configs ``corpus/v1/<Category>/<sub>/.../<source>.yaml`` (``ANNO_PATH`` relative to the
 repository root, ``IMG_ROOT`` relative to the image root) and their JSON lists of
 ``[image_path, {"POS": [...], "NEG": [...]}]``. Per file: accuracy of s(image, POS[0]) > s(image, NEG[0]) over
-the first ``max_per_file`` samples (the reference runs use 1000). **Every** config is evaluated (the
-official ``Evaluate.start()`` scored only the last type of each run). Columns as in papers: Attribute
-{action, color, material, size, state}, Object {Location, Size}, Relation {action, spatial}, each the mean of
-its files; category = mean of its columns; ``avg`` = mean of the 9 columns. Missing annotation files and
-images are listed in the result, never fatal.
+the first ``max_per_file`` samples whose image file exists, in file order: the official loader
+(``vl_checklist/data_loader.py``, ``load_itc_samples``) drops samples whose image is absent first, then
+``Evaluate.eval`` takes the first ``MAX_NUM / 2`` (the reference configs: ``MAX_NUM: 2000``, so 1000). Every
+config is evaluated, as the official ``Evaluate.start()`` does (it loops over every type in all three commits
+of om-ai-lab/VL-CheckList; the fork CE-CLIP pins, rabiulcste/vl_checklist @ ``ca0c68d``, evaluates only
+the last type). Columns as in papers: Attribute {action, color, material, size, state}, Object {Location,
+Size}, Relation {action, spatial}, each the mean of its files; category = mean of its columns; ``avg`` = mean
+of the 9 columns. Missing annotation files and images are listed in the result, never fatal: ``items`` counts
+the samples taken plus the absent ones passed over before them (``missing_images``).
 """
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -50,6 +55,7 @@ class VLCheckList:
         self.columns: dict[str, str] = {}  # config -> "Category/column"
         self.annotations: list[Path] = []  # the annotation files read (their content keys the cache)
         self.problems: list[str] = []
+        self.absent: dict[str, int] = {}  # config -> samples passed over because their image file is absent
         for cfg in sorted(self.corpus.rglob("*.yaml")):
             rel = cfg.relative_to(self.corpus)
             if len(rel.parts) < 3 or rel.parts[0] not in COLUMNS:
@@ -61,14 +67,24 @@ class VLCheckList:
                 continue
             data = read_json(anno)
             img_root = self.images / str(spec.get("IMG_ROOT", ""))
-            items = []
-            for entry in data[: self.max_per_file]:
+            items, absent = [], 0
+            for entry in data:
+                if len(items) >= self.max_per_file:
+                    break
                 try:
                     path, texts = entry[0], entry[1]
-                    items.append((ImageRef(str(img_root / path)), texts["POS"][0], texts["NEG"][0]))
+                    item = (ImageRef(str(img_root / path)), texts["POS"][0], texts["NEG"][0])
                 except (IndexError, KeyError, TypeError):
                     self.problems.append(f"{anno}: malformed sample {str(entry)[:80]}")
                     break
+                if os.path.exists(item[0].path):
+                    items.append(item)
+                else:
+                    absent += 1
+            if absent:
+                self.absent[str(rel)] = absent
+                self.problems.append(f"{rel}: {absent} sample(s) whose image is absent under {img_root} were "
+                                     f"dropped before taking the first {self.max_per_file} (as the official loader)")
             self.files[str(rel)] = items
             self.annotations.append(anno)
             self.columns[str(rel)] = f"{rel.parts[0]}/{rel.parts[1]}"
@@ -80,7 +96,9 @@ class VLCheckList:
         return [i[0] for i in items], [t for i in items for t in (i[1], i[2])]
 
     def cache_key(self) -> str:
-        return digest(*(self.corpus / f for f in self.files), *self.annotations, str(self.images), str(self.max_per_file))
+        kept = "\n".join(ref.path for items in self.files.values() for ref, _, _ in items)  # depends on the disk
+        return digest(*(self.corpus / f for f in self.files), *self.annotations, str(self.images), str(self.max_per_file),
+                      kept)
 
     def score(self, emb: Embeddings) -> BenchmarkResult:
         missing, log = MissingTracker(emb), ItemLog(self.ties)
@@ -106,5 +124,6 @@ class VLCheckList:
             column_values += values
         metrics["avg"] = mean(column_values)
         headline = [c for c in ("Object", "Attribute", "Relation", "avg")]
-        return log.fill(BenchmarkResult(self.name, metrics, headline, n_items, n_eval, missing.count,
+        absent = sum(self.absent.values())
+        return log.fill(BenchmarkResult(self.name, metrics, headline, n_items + absent, n_eval, missing.count + absent,
                                         missing.examples, list(self.problems)))

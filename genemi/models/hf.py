@@ -77,20 +77,19 @@ def require_model_type(path: str | Path, model_cls, what: str) -> Path:
     return folder
 
 
-def check_pretrained(path: str | Path, model_cls, what: str, architectures: Sequence[str] = (),
+def check_pretrained(path: str | Path, what: str, model_type: str | None = None, architectures: Sequence[str] = (),
                      prefixes: Sequence[str] = (), processor: bool = False, kind: str = ""):
-    """What :func:`load_pretrained` would refuse, found without loading a weight: a local folder whose
-    ``config.json`` names the model type ``model_cls`` loads (and an architecture containing one of
-    ``architectures`` when given; ``kind`` names them in messages), whose
-    weights are all there (:func:`genemi.models.files.inspect_model_folder`: single or sharded, read as
-    structure) with a weight under each of ``prefixes``, and whose tokenizer files (and with ``processor``,
-    processor config) exist. Returns the :class:`~genemi.models.files.ModelFolder`."""
+    """What :func:`load_pretrained` would refuse, found without loading a weight (nor importing a model class):
+    a local folder whose ``config.json`` names ``model_type`` (and an architecture containing one of
+    ``architectures`` when given; ``kind`` names them in messages), whose weights are all there
+    (:func:`genemi.models.files.inspect_model_folder`: single or sharded, read as structure) with a weight under
+    each of ``prefixes``, and whose tokenizer files (and with ``processor``, processor config) exist. Returns
+    the :class:`~genemi.models.files.ModelFolder`."""
     from genemi.models import files
 
     folder = require_local_dir(path, what)
     found = files.inspect_model_folder(folder, what)
-    expected = getattr(getattr(model_cls, "config_class", None), "model_type", None) or None
-    files.expect_model(found, what, expected, architectures, prefixes, kind)
+    files.expect_model(found, what, model_type, architectures, prefixes, kind)
     files.require_any(folder, files.TOKENIZER_FILES, what, "tokenizer files")
     if processor:
         files.read_json(files.require_any(folder, files.PROCESSOR_FILES, what, "processor config"), what)

@@ -58,13 +58,13 @@ def load_grounding_model(model_dir: str | Path | None = None, gd_config: str | N
     if not model_dir:
         raise ConfigError("grounding needs --gd-model (a local transformers Grounding DINO folder) or "
                           "--gd-config + --gd-checkpoint (the original files)")
-    from transformers import AutoProcessor, GroundingDinoForObjectDetection
-
     from genemi.models.hf import check_pretrained, load_pretrained
 
     if check_only:
-        check_pretrained(model_dir, GroundingDinoForObjectDetection, "--gd-model", processor=True)
+        check_pretrained(model_dir, "--gd-model", "grounding-dino", processor=True)
         return None
+    from transformers import AutoProcessor, GroundingDinoForObjectDetection
+
     model, processor = load_pretrained(GroundingDinoForObjectDetection, model_dir, "Grounding DINO",
                                        processor_cls=AutoProcessor)
     if (Path(model_dir).expanduser() / ORIGINAL_MARKER).is_file():

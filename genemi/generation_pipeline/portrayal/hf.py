@@ -47,12 +47,10 @@ class HFPortrayer(ChatPortrayer):
     def check(self) -> None:
         """A causal LM folder whose config, weights (read as structure) and tokenizer are all there
         (:func:`genemi.models.hf.check_pretrained`), with a chat template."""
-        from transformers import AutoModelForCausalLM
-
         if not self.config.llm_model:
             raise ConfigError("--portrayer hf needs --llm-model DIR: a local instruction-tuned causal LM folder "
                               "with a chat template")
-        folder = check_pretrained(self.config.llm_model, AutoModelForCausalLM, "--llm-model",
+        folder = check_pretrained(self.config.llm_model, "--llm-model",
                                   architectures=("ForCausalLM", "LMHeadModel"), kind="a causal LM (…ForCausalLM)").path
         if not has_chat_template(folder):
             raise CheckpointError(f"{_WHAT}: {folder} has no chat template (chat_template.jinja or "

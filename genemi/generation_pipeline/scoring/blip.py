@@ -62,8 +62,6 @@ class BlipMatcher:
     def check(self) -> None:
         """The folder holds a BLIP image-text matching model whose config, weights (read as structure, the ITM
         head included) and processor are all there (:func:`genemi.models.hf.check_pretrained`)."""
-        from transformers import BlipForImageTextRetrieval
-
         from genemi.models.hf import check_pretrained
 
         if self.batch_size < 1:
@@ -72,7 +70,7 @@ class BlipMatcher:
             raise ConfigError("--scorer blip needs --blip-model DIR: a local BLIP image-text matching folder "
                               "(e.g. a download of Salesforce/blip-itm-large-coco)")
         try:
-            check_pretrained(self.path, BlipForImageTextRetrieval, "--blip-model", processor=True,
+            check_pretrained(self.path, "--blip-model", "blip", processor=True,
                              architectures=("BlipForImageTextRetrieval",), prefixes=("vision_model.", "itm_head."),
                              kind="an image-text matching model (BlipForImageTextRetrieval, e.g. blip-itm-large-coco)")
         except CheckpointError as exc:

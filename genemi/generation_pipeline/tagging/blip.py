@@ -22,13 +22,11 @@ class BlipTagger:
     def check(self) -> None:
         """The folder holds a BLIP captioning model whose config, weights (read as structure) and processor are
         all there (:func:`genemi.models.hf.check_pretrained`)."""
-        from transformers import BlipForConditionalGeneration
-
         from genemi.models.hf import check_pretrained
 
         if not self.path:
             raise ConfigError("--tagger blip needs --blip-caption-model (a local BLIP captioning folder)")
-        check_pretrained(self.path, BlipForConditionalGeneration, "--blip-caption-model", processor=True,
+        check_pretrained(self.path, "--blip-caption-model", "blip", processor=True,
                          architectures=("BlipForConditionalGeneration",), prefixes=("vision_model.", "text_decoder."),
                          kind="a BLIP captioning model (BlipForConditionalGeneration)")
 

@@ -26,9 +26,11 @@ def tokens(texts):
     return torch.zeros(len(texts), 4, dtype=torch.long)
 
 
-def request(cfg, batch_size=4, rank=0, world_size=1, needs_negatives=False, mode="item_based", tokenizer=tokens):
+def request(cfg, batch_size=4, rank=0, world_size=1, needs_negatives=False, mode="item_based", tokenizer=tokens,
+            needs_negative_images=False):  # fmt: skip
     return DataRequest(cfg, mining_spec(mode, groups_per_batch=4), to_tensor, tokenizer, batch_size, seed=0, rank=rank,
-                       world_size=world_size, needs_negatives=needs_negatives)
+                       world_size=world_size, needs_negatives=needs_negatives,
+                       needs_negative_images=needs_negative_images)  # fmt: skip
 
 
 def captions_of(stream):

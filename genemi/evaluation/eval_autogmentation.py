@@ -24,7 +24,7 @@ DATA_FLAGS = {
     "coco_order_annotations": ("aro", "coco_order.annotations"), "coco_order_images": ("aro", "coco_order.images"),
     "flickr_order_annotations": ("aro", "flickr_order.annotations"),
     "flickr_order_images": ("aro", "flickr_order.images"), "order_seeds": ("aro", "seeds"),
-    "aro_order_protocol": ("aro", "order_protocol"),
+    "aro_order_protocol": ("aro", "order_protocol"), "aro_python_random_skip": ("aro", "python_random_skip"),
     "coco_order_options": ("aro", "coco_order.options_file"),
     "flickr_order_options": ("aro", "flickr_order.options_file"),
     "coco_order_write_options": ("aro", "coco_order.write_options"),
@@ -50,6 +50,18 @@ SHARED_DATA_FLAGS = {
     "crepe_images": (("crepe_productivity", "images"), ("crepe_systematicity", "images")),
     "embedded_image_cache": (("winoground", "image_cache"), ("colorswap", "image_cache")),
 }
+
+
+def flag_for(section: str, option: str) -> str | None:
+    """The flag that sets a data-config option (its own flag first, else a shared one), e.g.
+    ``("sugarcrepe", "images")`` -> ``--coco-val2017``; None when only the data config can."""
+    for dest, target in DATA_FLAGS.items():
+        if target == (section, option):
+            return "--" + dest.replace("_", "-")
+    for dest, targets in SHARED_DATA_FLAGS.items():
+        if (section, option) in targets:
+            return "--" + dest.replace("_", "-")
+    return None
 
 
 def seed_list(text: str) -> list[int]:
@@ -114,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="COCO/Flickr-Order caption options: ARO's own (official, default: its perturbations of the "
                    "raw caption, which may repeat it) or genemi's variant that never offers the true caption twice "
                    "(strict)")
+    b.add_argument("--aro-python-random-skip", type=int, default=None, metavar="N",
+                   help="COCO/Flickr-Order official protocol: discard N words of Python's random stream before the "
+                   "first caption (default 0, a plain reading of ARO's code). Use 1 to reproduce a run of ARO's own "
+                   "code where `import spacy` imports rich, which draws once from random (docs/benchmark_data.md)")
     b.add_argument("--coco-order-options", metavar="FILE",
                    help="fixed COCO-Order options (JSONL written by --coco-order-write-options), so models are "
                    "compared on identical options; the annotations are then not read")
@@ -222,7 +238,7 @@ def run(args) -> tuple[Path, list[str]]:
 
     from genemi.distributed import DistEnv, resolve_device
     from genemi.evaluation.benchmarks import build_benchmarks
-    from genemi.evaluation.runner import evaluate, pending, write_result
+    from genemi.evaluation.runner import check_inputs, evaluate, pending, write_result
     from genemi.evaluation.scoring import ClipEmbedder, EmbeddingCache
     from genemi.evaluation.snapshots import collect_models
     from genemi.models.clip import create_clip
@@ -245,6 +261,7 @@ def run(args) -> tuple[Path, list[str]]:
         raise ConfigError(f"--reference {args.reference!r} is not among the models: "
                           f"{', '.join(m.label for m in models)}")
     benchmarks = build_benchmarks(names, data, args.ties)
+    check_inputs(benchmarks, flag_for)  # a benchmark without a single image file: stop before loading a model
     device = resolve_device(args.device, DistEnv.from_environ())
     output = Path(args.output) / args.model_name
     require_writable_dir(output, "--output")  # before any model is scored
@@ -257,7 +274,7 @@ def run(args) -> tuple[Path, list[str]]:
             continue
         bundle = create_clip(args.clip_model, model.pretrained, quick_gelu=quick_gelu)
         embedder = ClipEmbedder(bundle, device, args.batch_size, args.workers, args.precision, not args.no_progress)
-        results = evaluate(embedder, todo, cache, args.fail_on_missing)
+        results = evaluate(embedder, todo, cache, args.fail_on_missing, flag_for)
         weights = bundle.checkpoint.path if bundle.checkpoint is not None else None
         meta = {"label": model.label, "checkpoint": str(weights) if weights else None,
                 "weights": "checkpoint" if model.pretrained else ("model folder" if weights else "random"),
@@ -268,7 +285,7 @@ def run(args) -> tuple[Path, list[str]]:
         for res in results.values():
             speed = "" if res.images_per_s != res.images_per_s else f", {res.images_per_s:.1f} images/s"
             print(f"{model.label}: {res.name}: {res.evaluated} of {res.items} items{speed}, {res.ties} exact "
-                  f"tie(s) ({res.tie_rule} rule)")
+                  f"tie(s) with the best wrong option, {res.ties_any} with any ({res.tie_rule} rule)")
         for res in results.values():
             if res.missing_images:
                 print(f"{model.label}: {res.name}: {res.missing_images} of {res.items} items skipped (unreadable "

@@ -66,7 +66,19 @@ def markdown_table(results: list[dict]) -> str:
         bench = r.get("benchmarks", {})
         cells = [_fmt(bench.get(b, {}).get("metrics", {}).get(m)) for b, m in columns]
         rows.append(f"| {r['label']} | " + " | ".join(cells) + " |")
-    return "\n".join([head, rule, *rows]) + "\n"
+    return "\n".join([head, rule, *rows, *coverage_lines(results)]) + "\n"
+
+
+def coverage_lines(results: list[dict]) -> list[str]:
+    """Markdown lines naming every benchmark evaluated on part of its items (none when all were)."""
+    lines = []
+    for r in results:
+        for name, data in r.get("benchmarks", {}).items():
+            items, evaluated = data.get("items", 0), data.get("evaluated", 0)
+            if evaluated < items:
+                lines.append(f"- {r['label']}: {name}: {evaluated:,} of {items:,} items evaluated "
+                             f"({data.get('missing_images', 0):,} with missing or unreadable images)")
+    return ["", "Partial coverage:", *lines] if lines else []
 
 
 #: one line style per baseline (the colour says the metric, the style says which baseline)

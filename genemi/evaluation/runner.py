@@ -1,4 +1,9 @@
-"""Evaluate models on benchmarks; one JSON per model, merged with what was already evaluated."""
+"""Evaluate models on benchmarks; one JSON per model, merged with what was already evaluated.
+
+A benchmark that evaluates no item is an error (:class:`NothingEvaluated`, naming the image folder and the
+data-config key or flag that sets it), never a NaN result: :func:`check_inputs` refuses a benchmark none of
+whose image files exists before any model is loaded, and :func:`evaluate` one whose images all failed to
+decode. Partial coverage is kept and reported (``items``, ``evaluated``, ``missing_images``)."""
 
 from __future__ import annotations
 
@@ -7,18 +12,54 @@ import logging
 import time
 from dataclasses import fields
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from genemi.errors import DataError
 from genemi.evaluation.benchmarks.base import Benchmark, BenchmarkResult
-from genemi.evaluation.scoring import Embedder, EmbeddingCache, embed
+from genemi.evaluation.scoring import Embedder, EmbeddingCache, embed, image_exists
 
 logger = logging.getLogger(__name__)
 
+#: (data-config section, option) -> the command-line flag that sets it, or None
+FlagOf = Callable[[str, str], "str | None"]
+
+
+class NothingEvaluated(DataError):
+    """A benchmark none of whose items could be evaluated."""
+
+
+def image_source(bench: Benchmark) -> tuple[str, str, str]:
+    """Where a benchmark's images are expected: (data-config section, option, folder). Benchmarks name the
+    option in ``image_option`` (default ``images``; the folder is the attribute of the option's last part)
+    and the registry sets ``section``."""
+    option = getattr(bench, "image_option", "images")
+    folder = getattr(bench, option.rsplit(".", 1)[-1], None)
+    return getattr(bench, "section", bench.name), option, str(folder)
+
+
+def nothing_evaluated(bench: Benchmark, reason: str, flag_of: FlagOf | None = None) -> NothingEvaluated:
+    """The one-line error for a benchmark that evaluated nothing: what happened, the folder and its flag."""
+    section, option, folder = image_source(bench)
+    flag = flag_of(section, option) if flag_of else None
+    setting = f"{flag} or data config {section}.{option}" if flag else f"data config {section}.{option}"
+    return NothingEvaluated(f"{bench.name}: 0 items evaluated ({reason}); check the image folder {folder} ({setting})")
+
+
+def check_inputs(benchmarks: Sequence[Benchmark], flag_of: FlagOf | None = None) -> None:
+    """Refuse, before any model is loaded, a benchmark with no item or none of whose image files exists."""
+    for bench in benchmarks:
+        images, _ = bench.inputs()
+        if not images:
+            raise nothing_evaluated(bench, "it has no items", flag_of)
+        if not any(image_exists(ref) for ref in images):
+            unique = len({ref.key for ref in images})
+            raise nothing_evaluated(bench, f"none of its {unique} image files exists, e.g. {images[0].key}", flag_of)
+
 
 def evaluate(embedder: Embedder, benchmarks: Sequence[Benchmark], cache: EmbeddingCache | None = None,
-             fail_on_missing: bool = False) -> dict[str, BenchmarkResult]:
-    """Score every benchmark with one embedder (each benchmark's unique inputs embedded once)."""
+             fail_on_missing: bool = False, flag_of: FlagOf | None = None) -> dict[str, BenchmarkResult]:
+    """Score every benchmark with one embedder (each benchmark's unique inputs embedded once).
+    Raises :class:`NothingEvaluated` for a benchmark of which no item could be evaluated."""
     results = {}
     for bench in benchmarks:
         start = time.perf_counter()
@@ -26,6 +67,11 @@ def evaluate(embedder: Embedder, benchmarks: Sequence[Benchmark], cache: Embeddi
         emb = embed(embedder, images, texts, cache, bench.cache_key())
         embedded = time.perf_counter()
         result = bench.score(emb)
+        if not result.evaluated:
+            example = f", e.g. {result.missing_examples[0]}" if result.missing_examples else ""
+            reason = (f"{result.missing_images} of {result.items} items have unreadable images{example}"
+                      if result.items else "it has no items")
+            raise nothing_evaluated(bench, reason, flag_of)
         if result.missing_images and fail_on_missing:
             raise DataError(f"{bench.name}: {result.missing_images} item(s) have unreadable images, e.g. "
                             f"{result.missing_examples[:2]} (drop --fail-on-missing to skip them)")

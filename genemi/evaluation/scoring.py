@@ -47,13 +47,17 @@ class ImageRef:
         return key if self.box is None else f"{key}@{','.join(f'{v:g}' for v in self.box)}"
 
 
-#: open zip archives of this process, by (process id, path): DataLoader workers must not share a handle
-_ZIPS: dict[tuple[int, str], zipfile.ZipFile] = {}
+#: open zip archives of this process, by (process id, path, size, modification time): DataLoader workers must
+#: not share a handle, and a rewritten archive is opened again
+_ZIPS: dict[tuple, zipfile.ZipFile] = {}
 
 
 def _zip(path: str) -> zipfile.ZipFile:
-    key = (os.getpid(), path)
+    stat = os.stat(path)
+    key = (os.getpid(), path, stat.st_size, stat.st_mtime_ns)
     if key not in _ZIPS:
+        for old in [k for k in _ZIPS if k[:2] == key[:2]]:
+            _ZIPS.pop(old).close()
         _ZIPS[key] = zipfile.ZipFile(path)
     return _ZIPS[key]
 
@@ -74,17 +78,11 @@ def image_exists(ref: ImageRef) -> bool:
         return False
     if ref.member is None:
         return True
-    from genemi.errors import DataError
-
     try:
-        return ref.member in _member_set(ref.path)
-    except DataError:
+        _zip(ref.path).getinfo(ref.member)
+    except (KeyError, OSError, zipfile.BadZipFile):
         return False
-
-
-@lru_cache(maxsize=16)
-def _member_set(path: str) -> frozenset[str]:
-    return frozenset(zip_members(path))
+    return True
 
 
 def load_image(ref: ImageRef):

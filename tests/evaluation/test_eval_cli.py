@@ -155,6 +155,8 @@ def test_cli_missing_images_reported_or_fatal_and_wrong_architecture(tmp_path, t
     assert "1 of 3 items skipped" in capsys.readouterr().err
     data = json.loads((tmp_path / "o1" / "genemi" / "b.json").read_text())["benchmarks"]["winoground"]
     assert data["missing_images"] == 1 and data["evaluated"] == 2
+    summary = (tmp_path / "o1" / "genemi" / "results.md").read_text()  # partial coverage, as counts
+    assert "Partial coverage:\n- b: winoground: 2 of 3 items evaluated (1 with missing or unreadable images)" in summary
     assert cli.main(base + ["--output", str(tmp_path / "o2"), "--fail-on-missing"]) == 2
     assert "unreadable images" in capsys.readouterr().err
     wrong = ["--clip-model", "ViT-B-32", "--baseline", f"b={tiny_clip['open_clip_state_dict']}",
@@ -233,3 +235,34 @@ def test_cuda_autocast_embeddings_match_fp32(tiny_clip, tmp_path):
     fp32 = ClipEmbedder(bundle, "cpu", workers=0, progress=False, precision="fp32").embed_texts(texts)
     bf16 = ClipEmbedder(bundle, "cuda", workers=0, progress=False, precision="auto").embed_texts(texts)
     assert abs(fp32 - bf16).max() < 5e-2
+
+
+def test_zero_evaluated_items_is_an_error_naming_the_folder_and_flag(tmp_path, tiny_clip, capsys):
+    """ColorSwap as shipped used to evaluate 0 of 12 items, exit 0 and report NaN; any benchmark with nothing
+    to evaluate now stops (exit 2) with one line naming the image folder and the flag; a zip is read."""
+    from tests.evaluation.test_whatsup_colorswap import colorswap_as_shipped
+
+    root, _ = colorswap_as_shipped(tmp_path)
+    base = ["--clip-model", str(tiny_clip["config"]), "--baseline", f"b={tiny_clip['open_clip_state_dict']}",
+            "--device", "cpu", "--workers", "0", "--no-progress"]
+    assert cli.main(base + ["--colorswap-root", str(root), "--output", str(tmp_path / "o1")]) == 0
+    data = json.loads((tmp_path / "o1" / "genemi" / "b.json").read_text())["benchmarks"]["colorswap"]
+    assert (data["items"], data["evaluated"]) == (12, 12)
+    capsys.readouterr()
+    (root / "data" / "images.zip").rename(root / "data" / "elsewhere.bin")  # the JSON without its images
+    assert cli.main(base + ["--colorswap-root", str(root), "--output", str(tmp_path / "o2")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("genemi eval: error: colorswap: 0 items evaluated")
+    assert str(root) in err[0] and "--colorswap-root" in err[0]
+    assert not (tmp_path / "o2" / "genemi" / "b.json").exists()
+    # images that exist but none decodes: found after embedding, same error
+    sc = tmp_path / "sc"
+    sc.mkdir()
+    (sc / "swap_obj.json").write_text(json.dumps({"0": {"filename": "x.jpg", "caption": "a", "negative_caption": "b"}}))
+    (tmp_path / "coco").mkdir()
+    (tmp_path / "coco" / "x.jpg").write_bytes(b"not a jpeg")
+    assert cli.main(base + ["--sugarcrepe-root", str(sc), "--coco-val2017", str(tmp_path / "coco"),
+                            "--output", str(tmp_path / "o3")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("genemi eval: error: sugarcrepe: 0 items evaluated (1 of 1 items have unreadable")
+    assert "--coco-val2017" in err[-1] and str(tmp_path / "coco") in err[-1]

@@ -281,6 +281,69 @@ def test_colorswap_first_tie_rule(tmp_path):
     assert r.metrics["image"] == 100.0 and r.ties == 1
 
 
+def colorswap_as_shipped(tmp_path, n=12, prefix="images/"):
+    """The repository's layout, not extracted: data/test.json and data/images.zip (members images/img_<id>_<k>.png)."""
+    import zipfile
+
+    data = tmp_path / "colorswap" / "data"
+    data.mkdir(parents=True)
+    examples = [{"id": k, "caption_1": f"a red cup on a blue table {k}", "caption_2": f"a blue cup on a red table {k}",
+                 "image_1": f"images/img_{k}_1.png", "image_2": f"images/img_{k}_2.png", "image_source": "midjourney",
+                 "caption_source": "human"} for k in range(n)]
+    (data / "test.json").write_text(json.dumps(examples, indent=4))
+    with zipfile.ZipFile(data / "images.zip", "w") as zf:
+        for k in range(n):
+            for j in (1, 2):
+                zf.writestr(f"{prefix}img_{k}_{j}.png", png_bytes((20 * k, 100 * j, 0)))
+    return tmp_path / "colorswap", examples
+
+
+def test_colorswap_as_its_repository_ships_it_reads_images_from_the_zip(tmp_path):
+    root, examples = colorswap_as_shipped(tmp_path)
+    bench = ColorSwap(root)
+    zip_path = str(root / "data" / "images.zip")
+    assert [(i1.path, i1.member) for _, _, i1, _, _, _, _ in bench.items][:2] == [
+        (zip_path, "images/img_0_1.png"), (zip_path, "images/img_1_1.png")]
+    scores = {}
+    for k, (_, _, i1, i2, c1, c2, _) in enumerate(bench.items):  # items 0-5 all right, 6-11 text wrong
+        scores.update({(i1.key, c1): 0.9, (i1.key, c2): 0.1, (i2.key, c1): 0.2 if k < 6 else 0.85, (i2.key, c2): 0.8})
+    r = run(bench, scores)
+    assert (r.items, r.evaluated, r.missing_images) == (12, 12, 0)
+    assert r.metrics == {"text": 50.0, "image": 100.0, "group": 50.0}
+
+
+def test_colorswap_zip_members_under_a_folder_or_ambiguous(tmp_path):
+    root, _ = colorswap_as_shipped(tmp_path, n=2, prefix="colorswap_release/images/")
+    bench = ColorSwap(root)
+    assert bench.items[0][2].member == "colorswap_release/images/img_0_1.png"
+    import zipfile
+
+    with zipfile.ZipFile(root / "data" / "images.zip", "a") as zf:  # a second img_0_2.png elsewhere
+        zf.writestr("other/images/img_0_2.png", png_bytes((1, 2, 3)))
+    bench = ColorSwap(root)
+    assert bench.items[0][3].member is None  # ambiguous: left as the (absent) file, counted missing
+    assert run(bench, {}).missing_images == 1
+
+
+def test_zip_members_embed_like_the_extracted_files(tmp_path, tiny_clip):
+    from genemi.evaluation.scoring import ClipEmbedder, ImageRef
+    from genemi.models.clip import create_clip
+
+    root, _ = colorswap_as_shipped(tmp_path, n=2)
+    extracted = tmp_path / "extracted"
+    import zipfile
+
+    zipfile.ZipFile(root / "data" / "images.zip").extractall(extracted)
+    bundle = create_clip(str(tiny_clip["config"]), tiny_clip["open_clip_state_dict"])
+    emb = ClipEmbedder(bundle, "cpu", batch_size=4, workers=0, progress=False)
+    refs = [ImageRef(str(root / "data" / "images.zip"), member=f"images/img_{k}_{j}.png") for k in (0, 1) for j in (1, 2)]
+    files = [ImageRef(str(extracted / "images" / f"img_{k}_{j}.png")) for k in (0, 1) for j in (1, 2)]
+    a, errors = emb.embed_images(refs + [ImageRef(str(root / "data" / "images.zip"), member="images/nope.png")])
+    b, _ = emb.embed_images(files)
+    assert errors[:4] == [None] * 4 and "image not found" in errors[4] and "nope.png" in errors[4]
+    assert abs(a[:4] - b).max() < 1e-6
+
+
 def colorswap_parquet(path: Path, rows: list[dict], drop: str | None = None) -> None:
     """A Parquet file in the hub layout: image columns are structs {bytes, path}, as ``datasets`` writes."""
     import pyarrow as pa

@@ -103,7 +103,10 @@ def build_benchmarks(names: list[str], data: Mapping[str, Mapping[str, Any]], ti
     for name in names:
         if name not in BENCHMARKS:
             raise ConfigError(f"unknown benchmark {name!r}; available: {', '.join(BENCHMARKS)}")
-        out += BENCHMARKS[name][0](data.get(name) or {})
+        built = BENCHMARKS[name][0](data.get(name) or {})
+        for bench in built:
+            bench.section = name  # the data-config section (and flags) its data came from
+        out += built
     for bench in out:
         bench.ties = getattr(bench, "official_ties", "strict") if ties == "official" else ties
     return out

@@ -10,7 +10,10 @@ Two on-disk layouts, both as released (nothing is downloaded):
   (:mod:`genemi.evaluation.benchmarks.hub_files`, as Winoground's Parquet);
 * the GitHub release (``Top34051/colorswap``, its Google Drive archive): ``<root>/<split>.json`` (or
   ``<root>/data/<split>.json``), a JSON list of the same fields with ``image_1``/``image_2`` paths relative
-  to the JSON file's folder (``images/img_0_1.png``, from ``images.zip``).
+  to the JSON file's folder (``images/img_0_1.png``). The images ship as ``images.zip`` beside the JSON and
+  are read from the archive directly (no extraction); an extracted ``images/`` folder is used where it has
+  the file. In the archive, an image is the member named like the JSON path, else the one member whose name
+  ends with it, else the one member with its file name.
 
 Metric: Winoground's text / image / group scores (:func:`~genemi.evaluation.benchmarks.winoground.
 winoground_scores`), caption_1 belonging to image_1. The authors' image-text-matching evaluation is a Colab
@@ -20,16 +23,27 @@ so a tie is a failure (``official_ties = "strict"``).
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from genemi.caption_files import read_json
 from genemi.errors import DataError, ManifestError
 from genemi.evaluation.benchmarks.base import BenchmarkResult, ItemLog, MissingTracker, digest, percent
 from genemi.evaluation.benchmarks.hub_files import embedded_images, read_parquet
 from genemi.evaluation.benchmarks.winoground import score_2x2
-from genemi.evaluation.scoring import Embeddings, ImageRef
+from genemi.evaluation.scoring import Embeddings, ImageRef, zip_members
 
 SPLITS = ("train", "test")
+
+
+def _find_member(index: dict[str, list[str]], name: str) -> str | None:
+    """The archive member for a JSON image path: exact name, else the one whose trailing path (then file name)
+    it is; None when absent or ambiguous."""
+    for key in (name, PurePosixPath(name).name):
+        hits = index.get(key, [])
+        exact = [m for m in hits if m == key]
+        if exact or len(hits) == 1:
+            return (exact or hits)[0]
+    return None
 FIELDS = ("image_1", "image_2", "caption_1", "caption_2")
 EXTRA_FIELDS = ("image_source", "caption_source")
 
@@ -37,6 +51,7 @@ EXTRA_FIELDS = ("image_source", "caption_source")
 class ColorSwap:
     name = "colorswap"
     official_ties = ties = "strict"  # Winoground schema: s(right) > s(wrong)
+    image_option = "root"
 
     def __init__(self, root: str | Path, split: str = "test", image_cache: str | Path | None = None):
         self.root = Path(root)
@@ -48,6 +63,7 @@ class ColorSwap:
         #: (split, item id, image_1, image_2, caption_1, caption_2, extra columns)
         self.items: list[tuple[str, str, ImageRef, ImageRef, str, str, dict]] = []
         self.files: list[Path] = []
+        self._archives: dict[Path, tuple[Path | None, dict[str, list[str]]]] = {}
         for name in splits:
             json_file, parquet = self._find(name)
             if json_file is not None:
@@ -106,10 +122,39 @@ class ColorSwap:
             for key in ("image_1", "image_2"):
                 if not isinstance(obj[key], str):
                     raise ManifestError(f"{where}: {key} must be an image path relative to {path.parent}")
-                refs.append(ImageRef(str(path.parent / obj[key])))
+                refs.append(self._release_image(path.parent, obj[key]))
             out.append((split, self._id(obj, len(self.items) + k), *refs, obj["caption_1"], obj["caption_2"],
                         {f: obj.get(f) for f in EXTRA_FIELDS}))
         return out
+
+    def _release_image(self, folder: Path, name: str) -> ImageRef:
+        """The extracted file if it is there, else the member of the folder's image archive (else the absent
+        file, which is then counted as missing)."""
+        path = folder / name
+        if path.is_file():
+            return ImageRef(str(path))
+        archive, members = self._archive(folder)
+        if archive is not None:
+            member = _find_member(members, PurePosixPath(name).as_posix().lstrip("./"))
+            if member is not None:
+                return ImageRef(str(archive), member=member)
+        return ImageRef(str(path))
+
+    def _archive(self, folder: Path) -> tuple[Path | None, dict[str, list[str]]]:
+        """``images.zip`` (else the only ``*.zip``) in ``folder``, with its members indexed by name, by
+        trailing path and by file name."""
+        if folder not in self._archives:
+            zips = [folder / "images.zip"] if (folder / "images.zip").is_file() else sorted(folder.glob("*.zip"))
+            found: tuple[Path | None, dict[str, list[str]]] = (None, {})
+            if len(zips) == 1:
+                index: dict[str, list[str]] = {}
+                for member in zip_members(zips[0]):
+                    parts = PurePosixPath(member).parts
+                    for k in range(len(parts)):
+                        index.setdefault("/".join(parts[k:]), []).append(member)
+                found = (zips[0], index)
+            self._archives[folder] = found
+        return self._archives[folder]
 
     def _from_parquet(self, split: str, path: Path) -> list:
         rows = read_parquet(path, ("caption_1", "caption_2"), optional=("id", *EXTRA_FIELDS))

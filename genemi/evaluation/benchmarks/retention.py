@@ -100,6 +100,7 @@ def _templates(kind: str):
 
 class ZeroShot:
     name = "zeroshot"
+    image_option = "root"
     official_ties = ties = "strict"  # a class scoring equal to the true one ranks above it
 
     def __init__(self, root: str | Path, classnames: str | Path | None = None, templates: str = "openai"):

@@ -57,6 +57,7 @@ def _items(path: Path, direction: str) -> list[tuple[Any, list[Any], int]]:
 class Spec:
     name = "spec"
     official_ties = ties = "first"  # torch.argmax in spec/models/clip_wrapper.py: the first maximum wins
+    image_option = "root"
 
     def __init__(self, root: str | Path, subsets: Sequence[str] | None = None):
         self.root = Path(root)

@@ -104,6 +104,9 @@ class ValseImages:
     def __repr__(self) -> str:
         return repr((self.flat, sorted(self.sources.items()), sorted(self.instruments.items())))
 
+    def __str__(self) -> str:
+        return ", ".join(dict.fromkeys(str(f) for f in self.instruments.values() if f is not None)) or "(none)"
+
 
 class Valse:
     name = "valse"

@@ -84,6 +84,7 @@ def _qa_preposition(subset: str, right_caption: str) -> str:
 class WhatsUp:
     name = "whatsup"
     official_ties = ties = "first"  # aro_datasets.py: np.argmax over the options, right option first
+    image_option = "root"  # and coco_images / vg_images for the QA sets
 
     def __init__(self, root: str | Path, coco_images: str | Path | None = None, vg_images: str | Path | None = None,
                  subsets: list[str] | tuple[str, ...] | str | None = None):

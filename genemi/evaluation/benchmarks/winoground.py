@@ -83,6 +83,7 @@ def _find(root: Path) -> tuple[str, list[Path]]:
 class Winoground:
     name = "winoground"
     official_ties = ties = "strict"  # the paper's and the dataset card's c0_i0 > c1_i0 ...; clip_benchmark: "first"
+    image_option = "root"  # images/ (or the Parquet files) under the root
 
     def __init__(self, root: str | Path, image_cache: str | Path | None = None):
         self.root = Path(root)

@@ -337,3 +337,23 @@ def test_registry_protocol_options_file_and_write_options(tmp_path):
                                            "python_random_skip": -1}})
     with pytest.raises(ConfigError, match="needs images"):
         build_benchmarks(["aro"], {"aro": {"flickr_order": {"options_file": out}}})
+
+
+def test_python_random_skip_flag_reaches_the_benchmark_and_the_results(tmp_path, capsys):
+    """``--aro-python-random-skip`` (issue 24): was only a YAML key; the result records it."""
+    from genemi.evaluation import eval_autogmentation as cli
+
+    ann = _karpathy(tmp_path, ["A dog."])
+    args = cli.build_parser().parse_args(["--coco-order-annotations", str(ann), "--coco-order-images",
+                                          str(tmp_path / "img"), "--aro-python-random-skip", "1"])
+    data = cli.data_config(args)
+    assert data["aro"]["python_random_skip"] == 1
+    (bench,) = build_benchmarks(["aro"], data)
+    # Random(0) skipping one word: the trigram shuffle of "A dog ." gives "a dog" again (see above)
+    assert bench.items[0][0].options[3] == "a dog"
+    r = _score(bench, {"a dog": [1.0, 0, 0, 0]})
+    assert r.settings["python_random_skip"] == 1 and r.settings["protocol"] == "official"
+    assert r.settings["seeds"] == [0, 1, 2, 3, 4]
+    (default,) = build_benchmarks(["aro"], {"aro": {"coco_order": {"annotations": ann, "images": tmp_path / "img"}}})
+    assert default.cache_key() != bench.cache_key()
+    assert _score(default, {}).settings["python_random_skip"] == 0

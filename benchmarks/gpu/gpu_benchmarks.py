@@ -1,23 +1,27 @@
 """The GPU benchmarks of the one-command GPU check (``benchmarks/gpu/run.sh``), each with its baseline in
-the same process, each under a time budget (a timing loop stops early rather than overrun), all with
-random weights built from configs (nothing is downloaded):
+the same process, each under a time budget (a timing loop stops early rather than overrun; a section still
+running at its budget + ``OVERRUN_GRACE_S`` is interrupted and the next one runs), all with random weights
+built from configs (nothing is downloaded). In the order they run, the figure the docs need most first:
 
-* ``train_ViT-B-32`` / ``train_ViT-L-14``: one optimizer step, bf16 autocast, batch 256 / 64: genemi
-  ``clip`` and ``ceclip`` (K = 4 negatives) against open_clip's own ``ClipLoss`` step (images/s, ratios);
-* ``eval_sugarcrepe``: a SugarCrepe-sized synthetic run (7,511 items over 1,560 images) on ViT-B-32 through
-  genemi's batched harness, and one item at a time (the official scripts' way) on a subset (items/s);
-* ``grounding_dino``: Grounding DINO Swin-T (transformers config, BERT-base text) through genemi's backend,
-  fp32 and bf16 (images/s: preprocessing, model forward, whole ``detect``);
-* ``sam_vit_h``: SAM ViT-H (segment_anything's registry, no checkpoint) through genemi's segmenter, fp32;
 * ``sd2_inpaint``: the Stable Diffusion 2 inpainting UNet (in_channels 9), OpenCLIP ViT-H text encoder and
   VAE, bf16, 512 px, 4 and 8 variations with classifier-free guidance (UNet batch 8 / 16): s per step,
   variations/s at 50 and 100 steps, achieved TFLOP/s (1.61 TFLOP per CFG step per variation) as a fraction
   of the card's bf16 dense peak;
+* ``train_ViT-B-32`` (and ``train_ViT-L-14``, fifth): one optimizer step, bf16 autocast, batch 256 / 64: genemi
+  ``clip`` and ``ceclip`` (K = 4 negatives) against open_clip's own ``ClipLoss`` step (images/s, ratios);
+* ``eval_sugarcrepe``: a SugarCrepe-sized synthetic run (7,511 items over 1,560 images) on ViT-B-32 through
+  genemi's batched harness, and one item at a time (the official scripts' way) on a subset (items/s); fewer
+  image-loading workers where /dev/shm is small;
+* ``grounding_dino``: Grounding DINO Swin-T (transformers config, BERT-base text) through genemi's backend,
+  fp32 and bf16 (images/s: preprocessing, model forward, whole ``detect``);
+* ``sam_vit_h``: SAM ViT-H (segment_anything's registry, no checkpoint) through genemi's segmenter, fp32;
 * ``offload_24gb``: peak GPU memory of each stage model at inference, and whether the chain fits a 24 GB
   card with ``--offload`` (one stage's models on the GPU at a time) or without it.
 
-Writes ``OUT/gpu_summary.json`` and ``OUT/gpu_summary.md`` after every benchmark (a run cut short still
-leaves what it measured). ``--dry-run``: CPU, tiny models of the same architectures, one step each.
+Writes ``OUT/gpu_summary.json`` and ``OUT/gpu_summary.md`` (summary.py) when each benchmark starts and ends (a
+run cut short still leaves what it measured; ``summary.py finish``, which run.sh always calls, completes it).
+Without CUDA it writes a summary saying so and exits 2. ``--dry-run``: CPU, tiny models of the same
+architectures, one step each, no budgets.
 
     python benchmarks/gpu/gpu_benchmarks.py --out OUT            # on a CUDA machine (run.sh calls this)
     python benchmarks/gpu/gpu_benchmarks.py --out OUT --dry-run  # CPU, about a minute
@@ -25,34 +29,43 @@ leaves what it measured). ``--dry-run``: CPU, tiny models of the same architectu
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
-import shutil
-import statistics
-import subprocess
-import sys
-import tempfile
 import time
-import traceback
-import xml.etree.ElementTree as ET
-from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
-from pathlib import Path
 
-import torch
+PROCESS_START = time.perf_counter()  # the total budget counts imports and CUDA start-up too
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import traceback  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+from datetime import datetime, timezone  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from summary import BENCHMARKS, fmt, nvidia_smi, read_junit, shm_free_bytes, shm_info, versions  # noqa: E402
+from summary import write_summaries  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 GiB = 2**30
 
-#: every benchmark entry the summaries hold, in order (the test checks each is there)
-BENCHMARKS = ("train_ViT-B-32", "train_ViT-L-14", "eval_sugarcrepe", "grounding_dino", "sam_vit_h", "sd2_inpaint",
-              "offload_24gb")
-#: seconds each may take on the GPU, model builds included (the whole run.sh: <= 7 minutes on an H100)
-BUDGETS = {"train_ViT-B-32": 40, "train_ViT-L-14": 50, "eval_sugarcrepe": 55, "grounding_dino": 35, "sam_vit_h": 30,
-           "sd2_inpaint": 65, "offload_24gb": 5}
-TOTAL_BUDGET = 240
+#: seconds each section may take on the GPU, model builds included, in run order (summary.BENCHMARKS)
+BUDGETS = {"sd2_inpaint": 50, "train_ViT-B-32": 30, "eval_sugarcrepe": 35, "grounding_dino": 20, "sam_vit_h": 15,
+           "train_ViT-L-14": 25, "offload_24gb": 5}
+#: seconds for the whole benchmark process from its start: imports, CUDA start-up and meta (STARTUP_S), then
+#: the sections (a section gets at most what is left); run.sh's timeout adds OVERRUN_GRACE_S and a margin
+TOTAL_BUDGET = 200
+STARTUP_S = 20
+#: a section still running this long after its budget is interrupted (SIGALRM), keeping its figures so far
+OVERRUN_GRACE_S = 10
 
 SD_TFLOP_PER_CFG_STEP = 1.61  # one variation, 512 px (64x64 latents), UNet on the conditional + unconditional half
 #: (substring of torch.cuda.get_device_name, bf16 dense tensor TFLOP/s from the datasheet), first match wins
@@ -97,6 +110,11 @@ RELATIONS = ["next to", "on top of", "behind", "in front of", "under", "near", "
 # --- bookkeeping --------------------------------------------------------------------------------------------
 
 
+class SectionTimeout(BaseException):
+    """Raised in the main thread when a section runs past its budget + grace (a BaseException, so that the
+    ``except Exception`` fallbacks inside the benchmarks do not swallow it)."""
+
+
 class Section:
     """One benchmark's entry: its figures (value + unit), notes, status and time budget."""
 
@@ -125,13 +143,13 @@ class Section:
 
 
 class Run:
-    def __init__(self, args):
+    def __init__(self, args, t0: float | None = None):
         self.args, self.dry_run = args, args.dry_run
         self.device = torch.device(args.device)
         self.cuda = self.device.type == "cuda"
         self.out = Path(args.out)
         self.out.mkdir(parents=True, exist_ok=True)
-        self.t0 = time.perf_counter()
+        self.t0 = time.perf_counter() if t0 is None else t0
         self.total_budget = args.total_budget
         self.tmp = Path(tempfile.mkdtemp(prefix="genemi-gpucheck-"))
         self.stage_memory: dict[str, dict] = {}  # stage model -> weights / peak GiB (for offload_24gb)
@@ -145,7 +163,8 @@ class Run:
         meta = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "dry_run": self.dry_run,
                 "device": str(self.device), "python": platform.python_version(), "host": platform.node(),
                 "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "versions": versions(),
-                "tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "tf32_cudnn": torch.backends.cudnn.allow_tf32}
+                "tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "tf32_cudnn": torch.backends.cudnn.allow_tf32,
+                "shm": shm_info()}
         if self.cuda:
             name = torch.cuda.get_device_name(self.device)
             props = torch.cuda.get_device_properties(self.device)
@@ -162,7 +181,7 @@ class Run:
             })
         else:
             meta.update({"card": "CPU (dry run)" if self.dry_run else "CPU", "bf16_peak_tflops": None,
-                         "bf16_peak_assumption": "CPU: no bf16 peak assumed"})
+                         "bf16_peak_assumption": "CPU: no bf16 peak assumed", "nvidia_smi": nvidia_smi()})
         return meta
 
     # -- output
@@ -171,25 +190,51 @@ class Run:
         write_summaries(self.out, self.summary)
 
     def run_section(self, name: str, fn) -> None:
-        """Run one benchmark under its budget; its failure is recorded and costs the others nothing."""
+        """Run one benchmark under its budget; its failure is recorded and costs the others nothing. Outside a
+        dry run, a section still running ``OVERRUN_GRACE_S`` after its budget is interrupted (SIGALRM raises
+        :class:`SectionTimeout` in it) with status ``timeout``: its figures so far stay, the next section runs."""
         sec = Section(self, name)
         self.summary["benchmarks"][name] = sec.entry
         print(f"\n== {name} (budget {sec.budget:.0f} s)", flush=True)
+        self.write()  # a process killed from outside leaves this section "running" (summary.py: "killed")
+        limit = sec.budget + OVERRUN_GRACE_S
+        alarm = (not self.dry_run and hasattr(signal, "setitimer")
+                 and threading.current_thread() is threading.main_thread())
+        previous = None
+
+        def overran(signum, frame):
+            raise SectionTimeout()
+
         try:
-            if sec.budget < 3 and not self.dry_run:
-                sec.entry["status"] = "skipped"
-                sec.note("no time left in the run's total budget")
-            else:
-                fn(sec)
-                sec.entry["status"] = "partial" if sec.stopped_early else "ok"
-                if sec.stopped_early:
-                    sec.note("stopped early at its time budget: fewer iterations or variants than planned")
+            try:
+                if sec.budget < 3 and not self.dry_run:
+                    sec.entry["status"] = "skipped"
+                    sec.note("no time left in the run's total budget")
+                else:
+                    if alarm:
+                        previous = signal.signal(signal.SIGALRM, overran)
+                        signal.setitimer(signal.ITIMER_REAL, limit)
+                    fn(sec)
+                    sec.entry["status"] = "partial" if sec.stopped_early else "ok"
+                    if sec.stopped_early:
+                        sec.note("stopped early at its time budget: fewer iterations or variants than planned")
+            finally:
+                if alarm:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+        except SectionTimeout:
+            sec.entry["status"] = "timeout"
+            sec.entry["error"] = (f"still running {OVERRUN_GRACE_S} s after its {sec.budget:.0f} s budget: "
+                                  f"interrupted at {limit:.0f} s")
+            sec.note("figures recorded before the interruption are kept")
+            print(f"   {name}: {sec.entry['error']}", flush=True)
         except Exception as exc:  # noqa: BLE001
             sec.entry["status"] = "error"
             sec.entry["error"] = f"{type(exc).__name__}: {exc}"[:2000]
             sec.entry["traceback"] = traceback.format_exc()[-4000:]
             traceback.print_exc()
         finally:
+            if previous is not None:
+                signal.signal(signal.SIGALRM, previous)
             sec.entry["wall_s"] = round(time.perf_counter() - sec.start, 1)
             free_memory()
             for key, f in sec.entry["figures"].items():
@@ -198,44 +243,16 @@ class Run:
             self.write()
 
 
-def versions() -> dict:
-    from importlib import metadata
-
-    out = {}
-    for dist in ("torch", "torchvision", "transformers", "diffusers", "open_clip_torch", "segment-anything",
-                 "accelerate", "pydantic", "pydantic-core", "huggingface-hub", "tokenizers", "numpy", "pillow",
-                 "safetensors", "timm", "spacy", "triton"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = None
-    try:
-        import genemi
-
-        out["genemi"] = f"{genemi.__version__} ({Path(genemi.__file__).parent})"
-    except Exception as exc:  # noqa: BLE001
-        out["genemi"] = f"not importable: {exc}"
-    return out
-
-
-def nvidia_smi() -> str | None:
-    try:
-        return subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limit",
-                               "--format=csv,noheader"], capture_output=True, text=True, timeout=20).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
 def free_memory() -> None:
-    import gc
+    if torch.cuda.is_available():  # on the CPU (dry run) there is no cache to give back: skip the slow collect
+        import gc
 
-    gc.collect()
-    if torch.cuda.is_available():
+        gc.collect()
         torch.cuda.empty_cache()
 
 
@@ -422,6 +439,34 @@ def subset_files(root: Path, n_images: int, out: Path) -> Path:
     return out
 
 
+def loader_workers(wanted: int, batch_bytes: int, free: int | None = None) -> tuple[int, str | None]:
+    """How many image-loading workers /dev/shm can carry (``free`` bytes; default: measured): each worker keeps
+    up to 2 collated batches there (DataLoader's prefetch_factor) and the main process one more, with a 25 %
+    margin; a Docker default of 64 MiB holds not even one 256-image batch (147 MiB at 224 px): 0 workers."""
+    free = shm_free_bytes() if free is None else free
+    if wanted <= 0 or free is None:
+        return wanted, None
+    fits = max(0, int((free / 1.25 / batch_bytes - 1) // 2))
+    if fits >= wanted:
+        return wanted, None
+    return fits, (f"/dev/shm has {free / GiB:.2f} GiB free: {fits} image-loading workers instead of {wanted} "
+                  f"(each keeps up to 2 batches of {batch_bytes / 2**20:.0f} MiB there)")
+
+
+def with_loader_fallback(fn, embedder, sec: Section):
+    """``fn()``; if its image-loading workers die for want of shared memory, once more in the main process."""
+    try:
+        return fn()
+    except RuntimeError as exc:
+        text = str(exc)
+        if embedder.workers == 0 or not any(k in text for k in ("shared memory", "DataLoader worker", "shm")):
+            raise
+        sec.note(f"image-loading workers failed ({text.strip().splitlines()[0][:200]}): ran again with 0 workers")
+        print(f"   loader workers failed, again with 0 workers: {text.strip().splitlines()[0][:200]}", flush=True)
+        embedder.workers = 0
+        return fn()
+
+
 def bench_eval(run: Run, sec: Section) -> None:
     from genemi.evaluation.benchmarks.sugarcrepe import SugarCrepe
     from genemi.evaluation.runner import evaluate
@@ -450,19 +495,25 @@ def bench_eval(run: Run, sec: Section) -> None:
     start = time.perf_counter()
     ann, images = write_sugarcrepe(run.tmp / "sugarcrepe", n_images, sizes, image_size)
     sec.fig("synthetic images written (untimed setup)", time.perf_counter() - start, "s")
+    px = bundle.preprocess_cfg.get("size", 224)
+    px = px[0] if isinstance(px, (list, tuple)) else px
+    workers, shm_note = loader_workers(workers, batch * 3 * px * px * 4)
+    if shm_note:
+        sec.note(shm_note)
+        print(f"   {shm_note}", flush=True)
     embedder = ClipEmbedder(bundle, device, batch, workers, progress=False)
     full = SugarCrepe(ann, images)
     small = SugarCrepe(subset_files(ann, n_sub, run.tmp / "subset"), images)
     n_full = sum(len(v) for v in full.items.values())
     n_small = sum(len(v) for v in small.items.values())
     reset_peak(run)
-    if not run.dry_run:
-        evaluate(embedder, [small])  # warm-up: loader workers, kernels, autotuning
+    if not run.dry_run:  # warm-up: loader workers, kernels, autotuning
+        with_loader_fallback(lambda: evaluate(embedder, [small]), embedder, sec)
     start = time.perf_counter()
-    batched = evaluate(embedder, [small])["sugarcrepe"].metrics
+    batched = with_loader_fallback(lambda: evaluate(embedder, [small]), embedder, sec)["sugarcrepe"].metrics
     t_small = time.perf_counter() - start
     start = time.perf_counter()
-    evaluate(embedder, [full])
+    with_loader_fallback(lambda: evaluate(embedder, [full]), embedder, sec)
     t_full = time.perf_counter() - start
 
     # one item at a time (SugarCrepe's main_eval.py): image, its two captions, compare; same autocast as above
@@ -507,7 +558,7 @@ def bench_eval(run: Run, sec: Section) -> None:
     alloc, reserved = peak_gib(run)
     sec.fig("peak GPU memory allocated", alloc, "GiB")
     sec.fig("peak GPU memory reserved", reserved, "GiB")
-    sec.fig("image-loading workers", workers, "processes")
+    sec.fig("image-loading workers", embedder.workers, "processes")
     sec.fig("batch size", batch, "images or captions")
 
 
@@ -811,92 +862,24 @@ def bench_offload(run: Run, sec: Section) -> None:
              "libraries, measured after the benchmarks) to the stage's peak reserved memory")
 
 
-# --- CUDA tests and summaries --------------------------------------------------------------------------------
+# --- the run ------------------------------------------------------------------------------------------------
 
 
-def read_junit(path: Path, rc: int | None, log: Path | None) -> dict:
-    entry: dict = {"exit_code": rc, "tests": []}
-    if log is not None and log.is_file():
-        lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
-        words = ("passed", "failed", "skipped", "deselected", "error")
-        entry["summary_line"] = next((ln.strip("= ") for ln in reversed(lines)
-                                      if " in " in ln and any(w in ln for w in words)), None)
-    if not path.is_file():
-        entry["note"] = f"no JUnit file {path}"
-        return entry
-    root = ET.parse(path).getroot()
-    for case in root.iter("testcase"):
-        outcome, message = "passed", ""
-        for tag in ("failure", "error", "skipped"):
-            node = case.find(tag)
-            if node is not None:
-                outcome, message = {"failure": "failed"}.get(tag, tag), (node.get("message") or "")[:300]
-                break
-        entry["tests"].append({"name": f"{case.get('classname')}::{case.get('name')}", "outcome": outcome,
-                               "seconds": float(case.get("time") or 0), "message": message})
-    return entry
+def sections(run: Run) -> dict:
+    """Each benchmark's function, by name (run order: summary.BENCHMARKS)."""
+    return {
+        "sd2_inpaint": lambda s: bench_sd(run, s),
+        "train_ViT-B-32": lambda s: bench_train(run, s, "ViT-B-32", 256),
+        "eval_sugarcrepe": lambda s: bench_eval(run, s),
+        "grounding_dino": lambda s: bench_grounding(run, s),
+        "sam_vit_h": lambda s: bench_sam(run, s),
+        "train_ViT-L-14": lambda s: bench_train(run, s, "ViT-L-14", 64),
+        "offload_24gb": lambda s: bench_offload(run, s),
+    }
 
 
-def fmt(value) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        if value != 0 and abs(value) < 0.01:
-            return f"{value:.2e}"
-        return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.1f}"
-    return str(value)
-
-
-def write_summaries(out: Path, summary: dict) -> None:
-    (out / "gpu_summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    meta = summary["meta"]
-    lines = [f"# genemi GPU check: {meta.get('card')}", ""]
-    lines.append(f"{'DRY RUN (CPU, tiny models): no GPU figure. ' if meta.get('dry_run') else ''}"
-                 f"{meta.get('date')}, device {meta.get('device')}, Python {meta.get('python')}, "
-                 f"wall {meta.get('wall_s')} s.")
-    v = meta.get("versions", {})
-    lines.append("Versions: " + ", ".join(f"{k} {v[k]}" for k in v if v[k]) + ".")
-    if meta.get("nvidia_smi"):
-        lines.append(f"nvidia-smi: {meta['nvidia_smi']}.")
-    lines.append(f"bf16 peak assumed: {meta.get('bf16_peak_assumption')}.")
-    lines.append("")
-    tests = summary.get("cuda_tests")
-    lines.append("## CUDA tests")
-    lines.append("")
-    if tests:
-        lines.append(f"pytest exit code {tests.get('exit_code')}; {tests.get('summary_line') or ''}")
-        lines.append("")
-        if tests.get("tests"):
-            lines += ["| test | outcome | s |", "|---|---|---|"]
-            lines += [f"| `{t['name']}` | {t['outcome']}{': ' + t['message'] if t['message'] else ''} | "
-                      f"{t['seconds']:.1f} |" for t in tests["tests"]]
-    else:
-        lines.append("not run")
-    for name, entry in summary["benchmarks"].items():
-        lines += ["", f"## {name}", "",
-                  f"status: {entry['status']}, {entry['wall_s']} s of a {entry['budget_s']} s budget", ""]
-        if entry.get("error"):
-            lines += [f"error: `{entry['error'][:500]}`", ""]
-        if entry["figures"]:
-            lines += ["| figure | value | unit |", "|---|---|---|"]
-            lines += [f"| {k} | {fmt(f['value'])} | {f['unit']} |" for k, f in entry["figures"].items()]
-        if entry["notes"]:
-            lines += [""] + [f"- {n}" for n in entry["notes"]]
-    for name, att in summary.get("attached", {}).items():
-        lines += ["", f"## {name} (attached log)", "", f"exit code {att['exit_code']}", "", "```",
-                  *att["tail"].splitlines(), "```"]
-    (out / "gpu_summary.md").write_text("\n".join(lines) + "\n")
-
-
-def attach(out: Path, name: str, log: Path, rc: int) -> None:
-    """Add another script's log tail (``--attach NAME LOG RC``) to existing summaries."""
-    path = out / "gpu_summary.json"
-    summary = json.loads(path.read_text())
-    text = log.read_text(errors="replace") if log.is_file() else "(no log)"
-    summary.setdefault("attached", {})[name] = {"exit_code": rc, "tail": "\n".join(text.splitlines()[-40:])}
-    write_summaries(out, summary)
+def not_run(note: str) -> dict:
+    return {"status": "not run", "budget_s": None, "wall_s": None, "figures": {}, "notes": [note]}
 
 
 def main(argv=None) -> int:
@@ -910,35 +893,32 @@ def main(argv=None) -> int:
     ap.add_argument("--tests-junit", default=None, help="JUnit XML of the CUDA tests, to include")
     ap.add_argument("--tests-log", default=None, help="pytest output of the CUDA tests, to include")
     ap.add_argument("--tests-rc", type=int, default=None)
-    ap.add_argument("--attach", nargs=3, metavar=("NAME", "LOG", "RC"), help="only add a log to existing summaries")
     args = ap.parse_args(argv)
-    if args.attach:
-        attach(Path(args.out), args.attach[0], Path(args.attach[1]), int(args.attach[2]))
-        return 0
     args.device = args.device or ("cpu" if args.dry_run else "cuda")
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        print("no CUDA device: run with --dry-run on a CPU machine", file=sys.stderr)
-        return 2
+    no_cuda = args.device.startswith("cuda") and not torch.cuda.is_available()
+    if no_cuda:
+        args.device = "cpu"  # only for the summary's meta: nothing runs
     if args.dry_run:
         torch.set_num_threads(min(2, torch.get_num_threads()))
-    run = Run(args)
+    run = Run(args, t0=PROCESS_START if argv is None else None)
     if args.tests_junit or args.tests_rc is not None:
         run.summary["cuda_tests"] = read_junit(Path(args.tests_junit or "/nonexistent"), args.tests_rc,
                                                Path(args.tests_log) if args.tests_log else None)
+    if no_cuda:
+        run.summary["meta"]["card"] = "no CUDA device"
+        for name in BENCHMARKS:
+            run.summary["benchmarks"][name] = not_run("no CUDA device: torch.cuda.is_available() is False (see the "
+                                                      "versions step); --dry-run runs the code on the CPU")
+        run.write()
+        shutil.rmtree(run.tmp, ignore_errors=True)
+        print("no CUDA device: run with --dry-run on a CPU machine (summaries written)", file=sys.stderr)
+        return 2
     run.write()
     meta = run.summary["meta"]
     print(f"card: {meta['card']}; {meta['bf16_peak_assumption']}")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()))
     wanted = set(args.only.split(",")) if args.only else set(BENCHMARKS)
-    plan = {
-        "train_ViT-B-32": lambda s: bench_train(run, s, "ViT-B-32", 256),
-        "train_ViT-L-14": lambda s: bench_train(run, s, "ViT-L-14", 64),
-        "eval_sugarcrepe": lambda s: bench_eval(run, s),
-        "grounding_dino": lambda s: bench_grounding(run, s),
-        "sam_vit_h": lambda s: bench_sam(run, s),
-        "sd2_inpaint": lambda s: bench_sd(run, s),
-        "offload_24gb": lambda s: bench_offload(run, s),
-    }
+    plan = sections(run)
     try:
         for name in BENCHMARKS:
             if name not in wanted:
@@ -952,7 +932,7 @@ def main(argv=None) -> int:
     statuses = {n: e["status"] for n, e in run.summary["benchmarks"].items()}
     print(f"\nsummaries: {run.out / 'gpu_summary.json'}, {run.out / 'gpu_summary.md'}")
     print("statuses: " + ", ".join(f"{n} {s}" for n, s in statuses.items()))
-    return 1 if any(s == "error" for s in statuses.values()) else 0
+    return 1 if any(s in ("error", "timeout") for s in statuses.values()) else 0
 
 
 if __name__ == "__main__":

@@ -122,19 +122,22 @@ def bench_tiny(work: Path, rounds: int) -> None:
     fresh = [json.loads(subprocess.run([sys.executable, __file__, "--fresh", json.dumps({k: str(v) for k, v in
                                                                                          models.items()})],
                                        check=True, capture_output=True, text=True).stdout) for _ in range(3)]
-    imports, checks = (statistics.median(f[k] for f in fresh) for k in ("imports", "checks"))
-    print(f"  in a fresh process (median of 3): importing genemi's backends {imports:.2f} s, then the first checks "
-          f"{checks:.2f} s (they import transformers' / diffusers' / segment-anything's model classes)")
+    first = {name: statistics.median(f[name] for f in fresh) for name in fresh[0]}
+    print(f"  in a fresh process (median of 3): importing genemi's backends {first.pop('imports'):.2f} s, then the "
+          "first checks (with the imports each makes): " + ", ".join(f"{k} {v:.2f} s" for k, v in first.items()))
 
 
 def fresh_process(models: dict) -> None:
-    """``--fresh``: the checks' first call in a new process, its imports timed apart (printed as JSON)."""
+    """``--fresh``: the checks' first call in a new process, the imports of genemi's backends timed apart
+    (printed as JSON: seconds per backend)."""
     start = time.perf_counter()
     backends = backends_for(**models)
-    imported = time.perf_counter()
-    for backend in backends.values():
+    times = {"imports": time.perf_counter() - start}
+    for name, backend in backends.items():
+        start = time.perf_counter()
         backend.check()
-    print(json.dumps({"imports": imported - start, "checks": time.perf_counter() - imported}))
+        times[name] = time.perf_counter() - start
+    print(json.dumps(times))
 
 
 # --- full-size layouts ------------------------------------------------------------------------------------

@@ -12,6 +12,10 @@ format                 what it looks like
 ``openai_jit``         OpenAI TorchScript archive (``ViT-B-32.pt`` as downloaded by ``clip``)
 ``state_dict``         a plain state dict (open_clip ``.bin``/``.pt`` or ``.safetensors``)
 =====================  ==========================================================================
+
+:func:`inspect_checkpoint` gives the same :class:`Checkpoint` from the file's structure alone
+(:mod:`genemi.models.files`, every tensor on the ``meta`` device), for checks that must not load weights;
+:func:`state_dict_problems` compares names and shapes with a model (a ``meta`` one too).
 """
 
 from __future__ import annotations

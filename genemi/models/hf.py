@@ -18,6 +18,18 @@ import torch
 from genemi.errors import CheckpointError
 
 
+def load_errors() -> tuple[type[Exception], ...]:
+    """What ``from_pretrained`` raises for files it cannot use (safetensors has its own error type)."""
+    from safetensors import SafetensorError
+
+    return OSError, ValueError, KeyError, SafetensorError
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message (its type when it has none), for one-line errors."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:limit]
+
+
 def hub_id_hint(text: str | Path) -> str:
     """`` (looks like a hub id: ...)`` with the command that downloads exactly ``text``, when ``text`` has the
     shape of a Hugging Face hub id (``owner/name``) and is not a path on this machine; otherwise ``""``."""
@@ -107,9 +119,8 @@ def load_pretrained(model_cls, path: str | Path, what: str, device: str = "cpu",
         with quiet_loading():
             processor = processor_cls.from_pretrained(folder, local_files_only=True)
             model = model_cls.from_pretrained(folder, local_files_only=True)
-    except (OSError, ValueError, KeyError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise CheckpointError(f"{what}: cannot load {folder}: {first[:300]}") from exc
+    except load_errors() as exc:
+        raise CheckpointError(f"{what}: cannot load {folder}: {first_line(exc)}") from exc
     return model.to(device).eval(), processor
 
 

@@ -172,3 +172,42 @@ def test_the_undamaged_models_pass_every_check(models, tmp_path, capsys):
         err = capsys.readouterr().err
         assert code == 2 and flag.split()[0] not in err and "Traceback" not in err, err
         assert ("needs" in err and ".jsonl" in err) or "no jpg/jpeg/png/webp images under" in err, (flag, err)
+
+
+def test_stable_diffusion_files_fit_the_unet_genemi_paints_with(models, tmp_path):
+    """A ``.ckpt`` single file is read under its ``state_dict`` (Python objects a safe load refuses are refused
+    now, not when diffusers loads it); its UNet must match the ``--sd-config`` one; a folder's UNet must take 9
+    (inpainting) or 4 (text-to-image) input channels."""
+    import argparse
+    import json
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from genemi.errors import CheckpointError
+    from genemi.generation_pipeline.inpainting.config import InpaintConfig
+    from genemi.generation_pipeline.inpainting.diffusers_backend import DiffusersInpainter
+    from genemi.generation_pipeline.stage import StageContext
+
+    def check(path, config=models["sd_inpainting"]):
+        DiffusersInpainter(InpaintConfig(sd_checkpoint=str(path), sd_config=str(config)), StageContext()).check()
+
+    weights = load_file(str(models["sd_inpainting_single_file"]))
+    ckpt = tmp_path / "sd.ckpt"
+    torch.save({"state_dict": weights, "global_step": 5}, ckpt)
+    check(ckpt)
+    torch.save({"state_dict": weights, "callbacks": argparse.Namespace(every=1)}, ckpt)
+    with pytest.raises(CheckpointError, match=r"sd.ckpt: holds Python objects that a safe load refuses "
+                                              r"\(argparse.Namespace\)"):
+        check(ckpt)
+    conv = "model.diffusion_model.input_blocks.0.0.weight"
+    text_to_image = tmp_path / "t2i.safetensors"
+    save_file({**weights, conv: weights[conv][:, :4].contiguous()}, str(text_to_image))
+    with pytest.raises(CheckpointError, match="its UNet takes 4 input channels at width 16, the --sd-config UNet 9 "
+                                              "at width 16"):
+        check(text_to_image)
+    folder = _copy(models["sd_inpainting"], tmp_path / "sd8")
+    config = json.loads((folder / "unet" / "config.json").read_text())
+    (folder / "unet" / "config.json").write_text(json.dumps({**config, "in_channels": 8}))
+    with pytest.raises(CheckpointError, match="unet: the UNet has 8 input channels, expected an inpainting UNet"):
+        DiffusersInpainter(InpaintConfig(sd_checkpoint=str(folder)), StageContext()).check()

@@ -180,7 +180,7 @@ def load_blip_itm(path):
     weights lack the ITM head (e.g. a captioning BLIP) is refused instead of scoring with random weights."""
     from transformers import AutoProcessor, BlipForImageTextRetrieval
 
-    from genemi.models.hf import quiet_loading, require_local_dir
+    from genemi.models.hf import first_line, load_errors, quiet_loading, require_local_dir
 
     folder = require_local_dir(path, "BLIP image-text matching model (--blip-model)")
     try:
@@ -188,8 +188,8 @@ def load_blip_itm(path):
             processor = AutoProcessor.from_pretrained(folder, local_files_only=True)
             model, info = BlipForImageTextRetrieval.from_pretrained(folder, local_files_only=True,
                                                                     output_loading_info=True)
-    except (OSError, ValueError, KeyError) as exc:
-        raise CheckpointError(f"--blip-model {folder}: cannot load it: {exc}") from exc
+    except load_errors() as exc:
+        raise CheckpointError(f"--blip-model {folder}: cannot load it: {first_line(exc)}") from exc
     missing = sorted(info.get("missing_keys") or [])
     if missing:
         raise CheckpointError(f"--blip-model {folder}: weights missing for {len(missing)} tensors "

@@ -46,7 +46,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--items-per-page", type=int, default=50)
     ap.add_argument("--thumb-size", type=int, default=256)
-    ap.add_argument("--keep", type=Path, default=None, help="build in this folder and keep it (default: a temporary one)")
+    ap.add_argument("--keep", type=Path, default=None,
+                    help="build in this folder and keep it (default: a temporary one)")
     args = ap.parse_args()
 
     from genemi.generation_pipeline.gallery import build_gallery

@@ -346,10 +346,12 @@ def test_search_index_and_scores_are_sharded_on_demand_data(run, monkeypatch):
         (1, "img_0.png/item_00", "img_0.png", "cat"), (1, "img_0.png/item_01", "img_0.png", "dog"),
         (1, "img_1.png/item_00", "img_1.png", "cat"), (2, "img_1.png/item_01", "img_1.png", "dog")]
     assert rows[0][4] == "a cat and a dog number 0"
-    assert rows[0][5][0] == ["img_0.png/item_00/var_0", "red cube", "a red cube and a dog", "a red cube next to something"]
+    # a variation id under its item's id is stored relative to it
+    assert rows[0][5][0] == ["/var_0", "red cube", "a red cube and a dog", "a red cube next to something"]
     assert sorted(map(tuple, _shard_rows(g, "scores"))) == sorted(run.scores.values())
     body = re.search(r"<body [^>]*>", (g / "index.html").read_text()).group(0)
-    assert 'data-search-shards="4"' in body and f'data-score-shards="{len(list((g / "data").glob("scores-*")))}"' in body
+    scores = len(list((g / "data").glob("scores-*")))
+    assert 'data-search-shards="4"' in body and f'data-score-shards="{scores}"' in body
     assert 'data-run-pass="10" data-run-scored="15"' in body
 
     monkeypatch.setattr(shards, "SHARD_BYTES", 1 << 20)
@@ -365,7 +367,8 @@ def test_pager_links_reach_any_page():
     assert pager_pages(3, 2000) == [1, 2, 3, 4, 5, 13, 103, 1003, 2000]
     links = pager_links(57, 200)
     assert links[0] == ("link", "page-0056.html", "← prev") and links[-1] == ("link", "page-0058.html", "next →")
-    assert ("cur", "", "57") in links and ("link", "page-0157.html", "157") in links and ("link", "index.html", "1") in links
+    assert ("cur", "", "57") in links and ("link", "page-0157.html", "157") in links
+    assert ("link", "index.html", "1") in links
     assert [t for k, _, t in links if k == "off"] == ["…"] * 5  # gaps after 1, 47, 59, 67 and 157
 
 
@@ -462,7 +465,8 @@ def _data_loaded(dom: str) -> list[str]:
 
 def _hits(dom: str) -> list[tuple[str, str]]:
     """``(href, text)`` of each search result."""
-    return [(html.unescape(h), html.unescape(t)) for h, t in re.findall(r'<a class="hit" href="([^"]+)">([^<]+)</a>', dom)]
+    found = re.findall(r'<a class="hit" href="([^"]+)">([^<]+)</a>', dom)
+    return [(html.unescape(href), html.unescape(text)) for href, text in found]
 
 
 @needs_chromium
@@ -492,6 +496,9 @@ def test_browser_search_finds_items_on_other_pages_and_links_them(run, tmp_path)
     assert [href.split("#")[0] for href, _ in stars] == ["", f"page-0002.html{query}", f"page-0003.html{query}",
                                                          f"page-0004.html{query}"]
     assert all(text.endswith("/var_3") for _, text in stars)
+    assert _hits(_dom(tmp_path, index + "?q=item_01/var_2")) == [
+        (f"page-0002.html{query}#img_0.png/item_01/var_2", "img_0.png/item_01/var_2"),
+        (f"page-0004.html{query}#img_1.png/item_01/var_2", "img_1.png/item_01/var_2")]
     assert "no match for “dromedary”" in _dom(tmp_path, index + "?q=dromedary")
 
 

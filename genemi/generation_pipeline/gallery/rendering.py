@@ -12,6 +12,7 @@ import re
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
+from types import SimpleNamespace
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
@@ -104,12 +105,12 @@ def _mean(xs: list[float]) -> float:
 
 
 def variation_view(v: PlannedVariation, thumb: Thumb | str | None, scored: bool, min_itm: float,
-                   min_iva: float) -> dict:
+                   min_iva: float) -> SimpleNamespace:
     """A variation card: ``thumb`` is its thumbnail or why there is none (failed variations have none)."""
     view = dict(id=v.id, vid=v.id.rsplit("/", 1)[-1], short=v.short, kind=v.kind,
                 tip=f"{v.id} · seed {v.seed}\nprompt: {v.prompt}", failed=v.status != "ok")
     if view["failed"]:
-        return view | dict(error=v.error, captions=[(c, "") for c in v.captions])
+        return SimpleNamespace(**view, error=v.error, captions=[(c, "") for c in v.captions])
     itm, probs, clip = v.itm_score or [], v.itm_prob or [], v.clip_score or []
     captions = []
     for k, c in enumerate(v.captions):
@@ -128,27 +129,27 @@ def variation_view(v: PlannedVariation, thumb: Thumb | str | None, scored: bool,
         scores.append(("IVA ", f"{fmt(iva, '.1f')}%") if iva is not None else ("IVA not scored", None))
         if clip:
             scores.append((f"CLIP {fmt(_mean(clip), '.1f')}", None))
-    return view | dict(thumb=thumb if isinstance(thumb, Thumb) else None,
-                       missing=thumb if isinstance(thumb, str) else None, captions=captions, scores=scores,
-                       note=v.iva_note, reasons=filter_reasons(v, min_itm, min_iva) if scored else [],
-                       itm=number_attr(m), iva=number_attr(iva))
+    return SimpleNamespace(**view, thumb=thumb if isinstance(thumb, Thumb) else None,
+                           missing=thumb if isinstance(thumb, str) else None, captions=captions, scores=scores,
+                           note=v.iva_note, reasons=filter_reasons(v, min_itm, min_iva) if scored else [],
+                           itm=number_attr(m), iva=number_attr(iva))
 
 
-def item_view(row: Row, thumbs: ItemThumbs, mask: ItemMask | None, min_itm: float, min_iva: float) -> dict:
+def item_view(row: Row, thumbs: ItemThumbs, mask: ItemMask | None, min_itm: float, min_iva: float) -> SimpleNamespace:
     """An item's section: its source card, then its variation cards."""
     rec, item = row.image, row.item
     meta = [f"box {', '.join(f'{x:.0f}' for x in item.box)}", f"crop {', '.join(map(str, item.crop))}"]
     if mask is not None:
         meta.insert(0, f"box score {mask.box_score:.2f} · mask {mask.mask_score:.2f} · area {mask.area} px")
     failed = item.status != "ok"
-    return dict(id=item.id, label=item.item, caption=rec.caption, backend=item.backend, note=item.note,
+    return SimpleNamespace(id=item.id, label=item.item, caption=rec.caption, backend=item.backend, note=item.note,
                 error=str(item.error) if failed and item.error else None, failed=failed, failure=item.error,
                 source=thumbs.source, source_title=rec.image if thumbs.source else thumbs.source_problem, meta=meta,
                 variations=[variation_view(v, thumbs.variations.get(v.id), row.scored, min_itm, min_iva)
                             for v in item.variations])
 
 
-def render_page(page: int, items: list[dict], failed_images: list[VariationPlan], ctx: PageContext) -> bytes:
+def render_page(page: int, items: list[SimpleNamespace], failed_images: list[VariationPlan], ctx: PageContext) -> bytes:
     """One page; ``failed_images`` are listed (the first :data:`FAILED_IMAGES_LISTED`) when given."""
     first = (page - 1) * ctx.per_page + 1
     shown = f"items {first}–{first + len(items) - 1} of {ctx.items}" if items else "no items"

@@ -27,9 +27,13 @@ _SHARD_RE = re.compile(r"(search|scores)-\d{4,}\.js")
 
 
 def search_rows(rows: list[Row], per_page: int) -> list[list]:
-    """``[page, item id, image id, item label, image caption, [[variation id, short label, caption, ...]]]``."""
+    """``[page, item id, image id, item label, image caption, [[variation id, short label, caption, ...]]]``; a
+    variation id under its item's id is written relative to it (``"/var_0"``)."""
+    def vid(item_id: str, variation_id: str) -> str:
+        return variation_id[len(item_id):] if variation_id.startswith(item_id + "/") else variation_id
+
     return [[k // per_page + 1, r.item.id, r.image.id, r.item.item, r.image.caption or "",
-             [[v.id, v.short, *v.captions] for v in r.item.variations]] for k, r in enumerate(rows)]
+             [[vid(r.item.id, v.id), v.short, *v.captions] for v in r.item.variations]] for k, r in enumerate(rows)]
 
 
 def score_rows(rows: list[Row]) -> list[list]:

@@ -141,11 +141,14 @@
   var MAX_SHOWN = 200, results = $("results"), input = $("q"), prepared = null;
   function lower(parts) { return parts.join("\n").toLowerCase(); }
   /* data/search-*.js rows: [page, item id, image id, item label, image caption, [[variation id, short label,
-     caption, ...], ...]] */
+     caption, ...], ...]]; a variation id starting with "/" is relative to its item's id */
   function prepare(rows) {
     return rows.map(function (r) {
       return {page: r[0], id: r[1], label: r[3], caption: r[4], text: lower([r[1], r[2], r[3], r[4]]),
-        vars: r[5].map(function (v) { return {id: v[0], short: v[1], caps: v.slice(2), text: lower(v)}; })};
+        vars: r[5].map(function (v) {
+          var id = v[0].charAt(0) === "/" ? r[1] + v[0] : v[0];
+          return {id: id, short: v[1], caps: v.slice(2), text: lower([id].concat(v.slice(1)))};
+        })};
     });
   }
   function matches(text, terms) {

@@ -584,10 +584,10 @@ def _safetensors_entry(name: str, entry: Any, what: str, path: Path) -> tuple[Te
         raise fail(what, path, f"tensor {name!r} has dtype {dtype!r}, which safetensors does not know")
     bits, torch_name = SAFETENSORS_DTYPES[dtype]
     info = TensorInfo(tuple(shape), torch_name)
-    need, span = info.numel * bits / 8, offsets[1] - offsets[0]
-    if need != span:
-        raise fail(what, path, f"damaged header: tensor {name!r} ({dtype} {list(shape)}) needs {need:,.0f} bytes, "
-                               f"its data_offsets span {span:,}")
+    need_bits, span = info.numel * bits, offsets[1] - offsets[0]
+    if need_bits != 8 * span:
+        raise fail(what, path, f"damaged header: tensor {name!r} ({dtype} {list(shape)}) needs {need_bits / 8:,.0f} "
+                               f"bytes, its data_offsets span {span:,}")
     return info, offsets[0], offsets[1]
 
 

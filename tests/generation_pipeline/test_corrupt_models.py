@@ -211,3 +211,39 @@ def test_stable_diffusion_files_fit_the_unet_genemi_paints_with(models, tmp_path
     (folder / "unet" / "config.json").write_text(json.dumps({**config, "in_channels": 8}))
     with pytest.raises(CheckpointError, match="unet: the UNet has 8 input channels, expected an inpainting UNet"):
         DiffusersInpainter(InpaintConfig(sd_checkpoint=str(folder)), StageContext()).check()
+
+
+def test_checkpoints_are_fitted_key_by_key_to_the_model_they_load_into(models, tmp_path):
+    """SAM, Tag2Text and CLIP files are compared, name and shape, with their model built on the ``meta``
+    device: a missing key or a wrong shape is named before any image (and every CLIP format passes)."""
+    import torch
+
+    from genemi.errors import CheckpointError
+    from genemi.generation_pipeline.segmentation.sam import check_sam_checkpoint
+    from genemi.models.clip import check_clip
+    from genemi.models.tag2text.loader import check_tag2text
+
+    sam = torch.load(models["sam"], weights_only=True)
+    assert check_sam_checkpoint(models["sam"])["variant"] == "custom"
+    key = "mask_decoder.iou_prediction_head.layers.1.bias"
+    torch.save({k: v for k, v in sam.items() if k != key}, tmp_path / "sam_missing.pth")
+    with pytest.raises(CheckpointError, match=f"does not fit SAM .*: missing keys \\(1\\): {key}"):
+        check_sam_checkpoint(tmp_path / "sam_missing.pth")
+    torch.save({**sam, key: torch.zeros(3)}, tmp_path / "sam_shape.pth")
+    with pytest.raises(CheckpointError, match=f"shape mismatches \\(1\\): {key} \\(3,\\) vs model"):
+        check_sam_checkpoint(tmp_path / "sam_shape.pth")
+
+    ckpt = models["tag2text"] / "tag2text_tiny.pth"
+    assert check_tag2text(ckpt).num_classes == 40
+    state = torch.load(ckpt, weights_only=True)["model"]
+    folder = _copy(models["tag2text"], tmp_path / "t2t")
+    torch.save({"model": {k: v for k, v in state.items() if k != "fc.b"}}, folder / "tag2text_tiny.pth")
+    with pytest.raises(CheckpointError, match="checkpoint does not fit the model \\(missing keys: fc.b\\)"):
+        check_tag2text(folder / "tag2text_tiny.pth")
+
+    clip = models["clip"]
+    for fmt in ("open_clip_state_dict", "openai_state_dict", "openai_jit", "genemi_snapshot", "ceclip_train"):
+        assert check_clip(str(clip["config"]), clip[fmt], "--clip-score-pretrained") == clip[fmt]
+    assert check_clip(f"local-dir:{clip['open_clip_dir']}", None).name == "open_clip_model.safetensors"
+    with pytest.raises(CheckpointError, match="does not fit the ViT-B-32 architecture"):
+        check_clip("ViT-B-32", clip["open_clip_state_dict"], "--clip-score-pretrained")

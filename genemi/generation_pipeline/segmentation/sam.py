@@ -88,10 +88,11 @@ def load_sam(checkpoint: str | Path, device: str | torch.device = "cpu"):
     """``(Sam, config)`` from an original ``sam_vit_*.pth`` (plain state dict, loaded with weights_only)."""
     from genemi.models.checkpoints import load_weights_strict, torch_load
 
+    obj = torch_load(checkpoint)
     try:
-        sd = sam_state_dict(torch_load(checkpoint))
+        sd = sam_state_dict(obj)
     except CheckpointError as exc:
-        raise CheckpointError(f"{checkpoint}: {exc}") if str(exc).startswith("expected") else exc
+        raise CheckpointError(f"{checkpoint}: {exc}") from None
     c = sam_config_from_state_dict(sd)
     sam = build_sam(c)
     load_weights_strict(sam, sd, str(checkpoint), hint=_variant(c))

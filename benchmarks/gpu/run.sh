@@ -109,6 +109,7 @@ except (OSError, subprocess.SubprocessError) as exc:
 import torch
 cuda = torch.cuda.is_available()
 print("torch", torch.__version__, "cuda", torch.version.cuda, "available", cuda)
+print("cuda_available=" + str(cuda), flush=True)  # run.sh reads this line
 if cuda:
     free, total = torch.cuda.mem_get_info()
     print(f"card {torch.cuda.get_device_name()}: {total / 2**30:.1f} GiB, {free / 2**30:.1f} GiB free, capability "
@@ -121,7 +122,6 @@ for d in ("torchvision", "transformers", "diffusers", "open_clip_torch", "segmen
         print(d, "missing")
 import genemi
 print("genemi", genemi.__version__, genemi.__file__)
-print("cuda_available=" + str(cuda))
 EOF
     echo "(exit $?)"
 } 2>&1 | tee "$scratch/versions.txt"

@@ -20,12 +20,12 @@ DEVICE_TIMEOUT_S = 480  # the device call's timeout_s that docs/performance.md g
 
 @pytest.fixture(scope="module")
 def gpu():
-    """benchmarks/gpu/summary.py and gpu_benchmarks.py, imported as run.sh runs them (their folder on sys.path)."""
+    """benchmarks/gpu/gpu_summary.py and gpu_benchmarks.py, imported as run.sh runs them (their folder on sys.path)."""
     sys.path.insert(0, str(GPU))
     import gpu_benchmarks
-    import summary
+    import gpu_summary
 
-    return summary, gpu_benchmarks
+    return gpu_summary, gpu_benchmarks
 
 
 def complete(out: Path, gpu_summary) -> dict:
@@ -235,7 +235,7 @@ def test_a_python_that_cannot_run_still_leaves_a_summary_naming_the_failure(tmp_
            "GPU_WHEELS": str(tmp_path / "no-wheels")}
     result, out = run_check(tmp_path, env)
     assert result.returncode == 1
-    assert "summary.py finish failed (exit 1)" in (out / "gpu_summary.md").read_text()
+    assert "gpu_summary.py finish failed (exit 1)" in (out / "gpu_summary.md").read_text()
     summary = json.loads((out / "gpu_summary.json").read_text())
     assert summary["meta"]["incomplete"] and summary["benchmark_process"]["exit_code"] == 1
 
@@ -283,7 +283,7 @@ def test_a_section_over_budget_is_interrupted_and_the_rest_still_runs(tmp_path, 
     assert entries["eval_sugarcrepe"]["status"] == "error" and "broken section" in entries["eval_sugarcrepe"]["error"]
     assert all(entries[n]["status"] == "ok" for n in ("grounding_dino", "sam_vit_h", "train_ViT-L-14", "offload_24gb"))
     assert len(summary["cuda_tests"]["tests"]) == 2
-    # summary.py finish keeps all of it
+    # gpu_summary.py finish keeps all of it
     again = summary_mod.finish(out, rc, out / "missing.log")
     assert again["benchmarks"] == entries and again["benchmark_process"]["exit_code"] == 1
 

@@ -18,10 +18,10 @@ built from configs (nothing is downloaded). In the order they run, the figure th
 * ``offload_24gb``: peak GPU memory of each stage model at inference, and whether the chain fits a 24 GB
   card with ``--offload`` (one stage's models on the GPU at a time) or without it.
 
-Writes ``OUT/gpu_summary.json`` and ``OUT/gpu_summary.md`` (summary.py) when each benchmark starts and ends (a
-run cut short still leaves what it measured; ``summary.py finish``, which run.sh always calls, completes it).
-Without CUDA it writes a summary saying so and exits 2. ``--dry-run``: CPU, tiny models of the same
-architectures, one step each, no budgets.
+Writes ``OUT/gpu_summary.json`` and ``OUT/gpu_summary.md`` (gpu_summary.py) when each benchmark starts and
+ends (a run cut short still leaves what it measured; ``gpu_summary.py finish``, which run.sh always calls,
+completes it). Without CUDA it writes a summary saying so and exits 2. ``--dry-run``: CPU, tiny models of the
+same architectures, one step each, no budgets.
 
     python benchmarks/gpu/gpu_benchmarks.py --out OUT            # on a CUDA machine (run.sh calls this)
     python benchmarks/gpu/gpu_benchmarks.py --out OUT --dry-run  # CPU, about a minute
@@ -51,13 +51,13 @@ from pathlib import Path  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from summary import BENCHMARKS, fmt, nvidia_smi, read_junit, shm_free_bytes, shm_info, versions  # noqa: E402
-from summary import write_summaries  # noqa: E402
+from gpu_summary import BENCHMARKS, fmt, nvidia_smi, read_junit, shm_free_bytes, shm_info, versions  # noqa: E402
+from gpu_summary import write_summaries  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 GiB = 2**30
 
-#: seconds each section may take on the GPU, model builds included, in run order (summary.BENCHMARKS)
+#: seconds each section may take on the GPU, model builds included, in run order (gpu_summary.BENCHMARKS)
 BUDGETS = {"sd2_inpaint": 50, "train_ViT-B-32": 30, "eval_sugarcrepe": 35, "grounding_dino": 20, "sam_vit_h": 15,
            "train_ViT-L-14": 25, "offload_24gb": 5}
 #: seconds for the whole benchmark process from its start: imports, CUDA start-up and meta (STARTUP_S), then
@@ -196,7 +196,7 @@ class Run:
         sec = Section(self, name)
         self.summary["benchmarks"][name] = sec.entry
         print(f"\n== {name} (budget {sec.budget:.0f} s)", flush=True)
-        self.write()  # a process killed from outside leaves this section "running" (summary.py: "killed")
+        self.write()  # a process killed from outside leaves this section "running" (gpu_summary.py finish: "killed")
         limit = sec.budget + OVERRUN_GRACE_S
         alarm = (not self.dry_run and hasattr(signal, "setitimer")
                  and threading.current_thread() is threading.main_thread())
@@ -866,7 +866,7 @@ def bench_offload(run: Run, sec: Section) -> None:
 
 
 def sections(run: Run) -> dict:
-    """Each benchmark's function, by name (run order: summary.BENCHMARKS)."""
+    """Each benchmark's function, by name (run order: gpu_summary.BENCHMARKS)."""
     return {
         "sd2_inpaint": lambda s: bench_sd(run, s),
         "train_ViT-B-32": lambda s: bench_train(run, s, "ViT-B-32", 256),

@@ -12,7 +12,7 @@
 #      GPU_SITE (where the wheels are installed, default /tmp/genemi-gpu-site), GPU_CHECK_BUDGET_S (seconds
 #      for the benchmark process, default 200; its timeout is that + 25).
 # Exit status: 0 when the tests and every benchmark ran without error, else 1; the summaries are written anyway
-# (summary.py finish completes them after the benchmark process, whatever became of it; if even that fails,
+# (gpu_summary.py finish completes them after the benchmark process, whatever became of it; if even that fails,
 # a last-resort gpu_summary.md/json written here names the failure).
 set -uo pipefail
 
@@ -34,7 +34,7 @@ t_versions=25   # python: torch, CUDA, card memory, driver, package versions
 t_tests=80      # the CUDA tests
 t_bench=$((budget + 25))  # the benchmarks: budget + one section's overrun grace (10 s) + exit
 t_inpaint=35    # benchmarks/pipeline_stages.py --only inpaint --device cuda
-t_finish=15     # summary.py finish
+t_finish=15     # gpu_summary.py finish
 t_sum=$((t_wheels + t_genemi + t_smi + t_shm + t_versions + t_tests + t_bench + t_inpaint + t_finish))
 kill_after=5    # `timeout -k`: SIGKILL this long after SIGTERM (counted in the device command's margin)
 
@@ -167,23 +167,24 @@ fi
 
 # 6. complete the summaries, whatever became of the benchmark process
 step "summary"
-finish=("$PYTHON" "$here/summary.py" finish --out "$out" --bench-rc "$bench_rc" --bench-log "$out/gpu_benchmarks.log"
-        --tests-junit "$out/cuda_tests.xml" --tests-log "$out/cuda_tests.log" --tests-rc "$tests_rc" "${attach[@]}")
+finish=("$PYTHON" "$here/gpu_summary.py" finish --out "$out" --bench-rc "$bench_rc"
+        --bench-log "$out/gpu_benchmarks.log" --tests-junit "$out/cuda_tests.xml" --tests-log "$out/cuda_tests.log"
+        --tests-rc "$tests_rc" "${attach[@]}")
 (( dry )) && finish+=(--dry-run)
 timeout -k $kill_after $t_finish "${finish[@]}"
 finish_rc=$?
 if [[ $finish_rc -ne 0 || ! -s "$out/gpu_summary.md" || ! -s "$out/gpu_summary.json" ]]; then
     status=1
-    echo "summary.py finish failed (exit $finish_rc): writing a last-resort summary" >&2
+    echo "gpu_summary.py finish failed (exit $finish_rc): writing a last-resort summary" >&2
     {
         echo "# genemi GPU check: incomplete"
         echo
-        echo "summary.py finish failed (exit $finish_rc); CUDA tests exit $tests_rc, benchmarks exit $bench_rc."
+        echo "gpu_summary.py finish failed (exit $finish_rc); CUDA tests exit $tests_rc, benchmarks exit $bench_rc."
         for f in "$scratch/versions.txt" "$out/cuda_tests.log" "$out/gpu_benchmarks.log"; do
             echo; echo "## $(basename "$f")"; echo; echo '```'; tail -n 30 "$f" 2>/dev/null; echo '```'
         done
     } >"$out/gpu_summary.md"
-    printf '{"meta": {"card": "unknown", "incomplete": "summary.py finish failed (exit %d)"},\n' "$finish_rc" \
+    printf '{"meta": {"card": "unknown", "incomplete": "gpu_summary.py finish failed (exit %d)"},\n' "$finish_rc" \
         >"$out/gpu_summary.json"
     printf ' "cuda_tests": {"exit_code": %d}, "benchmark_process": {"exit_code": %d}, "benchmarks": {}}\n' \
         "$tests_rc" "$bench_rc" >>"$out/gpu_summary.json"

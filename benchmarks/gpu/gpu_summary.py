@@ -5,7 +5,7 @@ needs neither torch nor CUDA, so that a run whose benchmark process never starte
 was stopped by its timeout still leaves a complete summary: the machine, the versions, the CUDA tests' results,
 every benchmark with its status (and, for one that did not finish, why), and the other logs' tails.
 
-    python benchmarks/gpu/summary.py finish --out OUT --bench-rc RC --bench-log LOG \\
+    python benchmarks/gpu/gpu_summary.py finish --out OUT --bench-rc RC --bench-log LOG \\
         [--tests-junit XML --tests-log LOG --tests-rc RC] [--attach NAME LOG RC]...
 """
 

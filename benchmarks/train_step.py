@@ -26,26 +26,49 @@ SMALL_VIT = {
 
 
 def build_model(name: str, device: torch.device):
+    """'small' (SMALL_VIT), 'tiny' (the test suite's tiny CLIP) or an open_clip name, randomly initialised."""
     from genemi.models.clip import build_clip, resolve_model_spec
+    from genemi.models.tiny.clip import TINY_CLIP_CFG
 
-    cfg = SMALL_VIT if name == "small" else resolve_model_spec(name).model_cfg
+    cfg = {"small": SMALL_VIT, "tiny": TINY_CLIP_CFG}.get(name) or resolve_model_spec(name).model_cfg
     torch.manual_seed(0)
     return build_clip(cfg).to(device).train(), cfg
 
 
-def timed(fn, warmup: int, iters: int, device: torch.device) -> float:
+def caption_tokens(name: str, cfg: dict, count: int, device: torch.device) -> torch.Tensor:
+    """``count`` COCO-like sentences of 8-16 words, tokenised (padding included) as the trainer sees them."""
+    from genemi.models.clip import build_tokenizer
+
+    words = "a man riding a red bike next to a small dog on the wet street near two parked cars".split()
+    return build_tokenizer(name, cfg)([" ".join(words[: 8 + i % 9]) for i in range(count)]).to(device)
+
+
+def timed(fn, warmup: int, iters: int, device: torch.device, clock=time.perf_counter) -> float:
+    """Median seconds of ``fn`` over ``iters`` calls after ``warmup``; ``clock=time.process_time`` counts this
+    process's CPU seconds (all its threads) instead of wall time, for a CPU shared with other work."""
     for _ in range(warmup):
         fn()
     times = []
     for _ in range(iters):
         if device.type == "cuda":
             torch.cuda.synchronize()
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
         if device.type == "cuda":
             torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
     return statistics.median(times)
+
+
+def interleaved(variants: dict, rounds: int, warmup: int, iters: int, device: torch.device,
+                clock=time.perf_counter) -> dict[str, list[float]]:  # fmt: skip
+    """Time each variant (name -> step function) once per round, the variants in turn within a round, so drift
+    (thermal, other load) hits them alike; returns each variant's per-round medians."""
+    results: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, fn in variants.items():
+            results[name].append(timed(fn, warmup, iters, device, clock))
+    return results
 
 
 def main(argv=None) -> int:
@@ -72,13 +95,7 @@ def main(argv=None) -> int:
     size = cfg["vision_cfg"]["image_size"]
     g = torch.Generator().manual_seed(0)
     images = torch.randn(args.batch, 3, size, size, generator=g).to(device)
-    # Real captions: tokenise COCO-like sentences (padding included), as the trainer sees them.
-    from genemi.models.clip import build_tokenizer
-
-    tok = build_tokenizer(args.model, cfg)
-    words = "a man riding a red bike next to a small dog on the wet street near two parked cars".split()
-    sentences = [" ".join(words[: 8 + i % 9]) for i in range(args.batch * (1 + args.negatives))]
-    tokens = tok(sentences).to(device)
+    tokens = caption_tokens(args.model, cfg, args.batch * (1 + args.negatives), device)
     texts, negs = tokens[: args.batch], tokens[args.batch :].view(args.batch, args.negatives, -1)
     valid = torch.ones(args.batch, args.negatives, dtype=torch.bool, device=device)
     train_cfg = TrainConfig(precision=args.precision, max_logit_scale=100.0)
@@ -107,12 +124,9 @@ def main(argv=None) -> int:
     plain = Batch(images, texts, None, None, 0)
     hard = Batch(images, texts, negs, valid, 0)
 
-    # Interleave the three so drift (thermal, other load) hits them alike.
-    results = {"open_clip ClipLoss": [], "genemi clip": [], f"genemi ceclip (K={args.negatives})": []}
-    fns = [baseline, lambda: clip_step([plain], 1e-5), lambda: ceclip_step([hard], 1e-5)]
-    for _ in range(3):
-        for key, fn in zip(results, fns):
-            results[key].append(timed(fn, args.warmup, args.iters, device))
+    results = interleaved({"open_clip ClipLoss": baseline, "genemi clip": lambda: clip_step([plain], 1e-5),
+                           f"genemi ceclip (K={args.negatives})": lambda: ceclip_step([hard], 1e-5)},
+                          3, args.warmup, args.iters, device)  # fmt: skip
     med = {k: statistics.median(v) for k, v in results.items()}
     base = med["open_clip ClipLoss"]
     print(f"device={device} model={args.model} batch={args.batch} precision={args.precision} "

@@ -45,12 +45,18 @@ def _lf_copy(dst_root: Path) -> Path:
     return dst_root
 
 
+def require_wordnet() -> Path:
+    """Make sure WordNet's files are there (the cheap part of :func:`load_wordnet`, for checks before work);
+    raises BackendUnavailable with an install hint."""
+    return _lf_copy(cache_root() / "nltk_data")
+
+
 @lru_cache(maxsize=1)
 def load_wordnet():
     """The nltk WordNet corpus reader (loaded once per process)."""
     import nltk
 
-    root = _lf_copy(cache_root() / "nltk_data")
+    root = require_wordnet()
     if str(root) not in nltk.data.path:
         nltk.data.path.insert(0, str(root))
     from nltk.corpus import wordnet

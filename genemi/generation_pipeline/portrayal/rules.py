@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Sequence
 
-from genemi.errors import BackendUnavailable, ConfigError
+from genemi.errors import BackendUnavailable
 from genemi.generation_pipeline.portrayal.base import ItemPortrayals, PortrayalRequest, derive_seed
 from genemi.records import Failure, Portrayal
 from genemi.text import vocabulary as vocab
@@ -301,14 +301,14 @@ class RulesPortrayer:
         self.config, self.context = config, context
 
     def check(self) -> None:
-        if self.config.num_portrayals < 1:
-            raise ConfigError(f"--num-portrayals must be >= 1, got {self.config.num_portrayals}")
-        from genemi.text.wordnet import load_wordnet
+        from genemi.text.wordnet import require_wordnet
 
-        load_wordnet()  # raises BackendUnavailable with an install hint
+        require_wordnet()  # raises BackendUnavailable with an install hint; loading it takes seconds: load()
 
     def load(self) -> None:
-        return None
+        from genemi.text.wordnet import load_wordnet
+
+        load_wordnet()
 
     def offload(self) -> None:
         return None

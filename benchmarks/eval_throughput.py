@@ -1,18 +1,30 @@
-"""Evaluation throughput: genemi's batched harness against one-item-at-a-time scoring (the official
-scripts' way), same model, same inputs, same process; plus the full SugarCrepe wall time.
+"""Evaluation throughput: ``genemi eval``'s harness with its defaults against SugarCrepe's official script
+(``main_eval.py`` at RAIVNLab/sugar-crepe ``0047054b``) with its defaults, same model, same items, same process,
+interleaved rounds, medians.
 
-    python benchmarks/eval_throughput.py                                  # ViT-B-32, random weights, CPU
-    python benchmarks/eval_throughput.py --device cuda --subset 2000
-    python benchmarks/eval_throughput.py --sugarcrepe-root sugar-crepe/data --images coco/val2017  # real images
+    python benchmarks/eval_throughput.py --model tiny                 # genemi's tiny CLIP (tests' model), CPU
+    python benchmarks/eval_throughput.py --model ViT-B-32             # random weights, CPU
+    python benchmarks/eval_throughput.py --model tiny --sweep 1:0,2:0,1:1,2:2   # genemi under threads:workers
+    python benchmarks/eval_throughput.py --device cuda --subset 0     # every item, on a GPU
 
-Without ``--images`` a deterministic synthetic image is written for each COCO file name (so only speed,
-not accuracy, is meaningful). Annotation files default to ../shared/data/sugarcrepe when present.
+The baseline does what ``main_eval.py`` does per item, with its defaults (torch's default thread count, no
+loader): open the image, encode the caption, encode the negative caption, encode the transformed image (three
+forward passes of batch 1, texts padded to the context length), compare ``pos > neg``. The candidate is
+``evaluate()`` with a :class:`ClipEmbedder` built with no options, as ``genemi eval`` builds it without flags.
+Each round runs both (the order alternates); the report gives each side's median over the rounds, the ratio
+of medians and the median of the per-round ratios, and checks that both reach the same accuracies.
+
+Items: every item whose image is among the first ``--subset`` file names (all subsets), which keeps SugarCrepe's
+ratio of items to images (7,511 / 1,560). Without ``--images`` a deterministic synthetic JPEG of ``--image-size``
+(default 640x480, COCO's usual size) is written per file name, so speed but not accuracy is meaningful.
+Annotation files default to ../shared/data/sugarcrepe when present.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -22,23 +34,23 @@ import torch
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "sugarcrepe"
 
 
-def synthetic_images(names, folder: Path) -> Path:
+def synthetic_images(names, folder: Path, size: tuple[int, int]) -> Path:
+    import numpy as np
     from PIL import Image
 
     folder.mkdir(parents=True, exist_ok=True)
     for k, name in enumerate(sorted(names)):
-        g = torch.Generator().manual_seed(k)
-        arr = (torch.rand(240, 320, 3, generator=g) * 255).to(torch.uint8).numpy()
-        Image.fromarray(arr).save(folder / name, quality=90)
+        rng = np.random.default_rng(k)
+        small = rng.integers(0, 256, (size[1] // 20, size[0] // 20, 3), dtype=np.uint8)  # smooth, JPEG-like
+        Image.fromarray(small).resize(size, Image.BICUBIC).save(folder / name, quality=90)
     return folder
 
 
 def subset_files(root: Path, n_images: int, out: Path) -> Path:
-    """Every item (of every file) whose image is among the first ``n_images`` file names: keeps SugarCrepe's
-    real ratio of items to unique images (7,511 / 1,560), which is what sharing image embeddings exploits."""
+    """Every item (of every file) whose image is among the first ``n_images`` file names (0: all)."""
     files = {f.name: json.loads(f.read_text()) for f in sorted(root.glob("*.json"))}
-    names = sorted({v["filename"] for data in files.values() for v in data.values()})[:n_images]
-    keep = set(names)
+    names = sorted({v["filename"] for data in files.values() for v in data.values()})
+    keep = set(names[:n_images] if n_images else names)
     out.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
         (out / name).write_text(json.dumps({k: v for k, v in data.items() if v["filename"] in keep}))
@@ -46,72 +58,128 @@ def subset_files(root: Path, n_images: int, out: Path) -> Path:
 
 
 @torch.no_grad()
-def one_at_a_time(bundle, bench, device) -> dict[str, float]:
-    from genemi.images import load_rgb
+def official_script(bundle, bench, device) -> dict[str, float]:
+    """main_eval.py's loop: per item, Image.open, then encode_text(caption), encode_text(negative),
+    encode_image(transform(image)), each normalised, and ``pos > neg``; accuracy per subset in percent."""
+    from PIL import Image
 
     transform, model, out = bundle.transform(False), bundle.model, {}
     for subset, items in bench.items.items():
         correct = 0
         for _, filename, pos, neg in items:
-            img = transform(load_rgb(bench.images / filename))[None].to(device)
-            i = torch.nn.functional.normalize(model.encode_image(img), dim=-1)
-            t = torch.nn.functional.normalize(model.encode_text(bundle.tokenizer([pos, neg]).to(device)), dim=-1)
-            s = (i @ t.T)[0]
-            correct += bool(s[0] > s[1])
-        out[subset] = 100 * correct / len(items)
+            image = Image.open(bench.images / filename)
+            p = torch.nn.functional.normalize(model.encode_text(bundle.tokenizer(pos).to(device)), dim=-1)
+            n = torch.nn.functional.normalize(model.encode_text(bundle.tokenizer(neg).to(device)), dim=-1)
+            i = torch.nn.functional.normalize(model.encode_image(transform(image).unsqueeze(0).to(device)), dim=-1)
+            correct += (p @ i.T).item() > (n @ i.T).item()
+        out[subset] = 100 * correct / len(items) if items else float("nan")
     return out
+
+
+def genemi(bundle, bench, device, threads=None, workers=None) -> dict[str, float]:
+    from genemi.evaluation.runner import evaluate
+    from genemi.evaluation.scoring import ClipEmbedder
+
+    embedder = ClipEmbedder(bundle, device, progress=False, **({} if threads is None else {"threads": threads}),
+                            **({} if workers is None else {"workers": workers}))
+    metrics = evaluate(embedder, [bench])["sugarcrepe"].metrics
+    return {s: metrics[s] for s in bench.items}
+
+
+def timed(fn, *args, **kwargs) -> tuple[float, dict]:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return time.perf_counter() - start, out
+
+
+def build_model(name: str, tmp: Path):
+    from genemi.models.clip import create_clip
+
+    torch.manual_seed(0)
+    if name == "tiny":
+        from genemi.models.tiny.clip import tiny_clip_config
+
+        config = tmp / "tiny-clip.json"
+        config.write_text(json.dumps({"model_cfg": tiny_clip_config()}))
+        return create_clip(str(config), None)
+    return create_clip(name, None)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="ViT-B-32")
+    ap.add_argument("--model", default="ViT-B-32", help="open_clip name, or 'tiny' (genemi's test CLIP)")
     ap.add_argument("--sugarcrepe-root", default=str(SHARED))
     ap.add_argument("--images", default=None, help="COCO val2017 folder (default: synthetic images)")
+    ap.add_argument("--image-size", default="640x480", help="synthetic image size WxH")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--batch-size", type=int, default=128)
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--subset", type=int, default=150,
-                    help="compare on the items of the first N images (all subsets), default 150")
-    ap.add_argument("--skip-full", action="store_true", help="only the comparison, not the full 7,511 items")
+    ap.add_argument("--subset", type=int, default=150, help="items of the first N images (0: every item)")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (medians are reported)")
+    ap.add_argument("--sweep", default=None, metavar="T:W,...",
+                    help="instead of the comparison: genemi alone under these torch threads:loader workers")
     args = ap.parse_args()
 
     from genemi.evaluation.benchmarks.sugarcrepe import SugarCrepe
-    from genemi.evaluation.runner import evaluate
-    from genemi.evaluation.scoring import ClipEmbedder
-    from genemi.models.clip import create_clip
+    from genemi.evaluation.scoring import default_threads, default_workers
 
-    root = Path(args.sugarcrepe_root)
     tmp = Path(tempfile.mkdtemp(prefix="genemi-evalbench-"))
-    full = SugarCrepe(root, args.images or tmp)
-    images = Path(args.images) if args.images else synthetic_images(
-        {f for items in full.items.values() for _, f, _, _ in items}, tmp / "val2017")
-    torch.manual_seed(0)
-    bundle = create_clip(args.model, None)
+    root = subset_files(Path(args.sugarcrepe_root), args.subset, tmp / "annotations")
+    names = {f for data in (json.loads(f.read_text()) for f in root.glob("*.json")) for f in
+             (v["filename"] for v in data.values())}
+    w, h = (int(v) for v in args.image_size.split("x"))
+    images = Path(args.images) if args.images else synthetic_images(names, tmp / "val2017", (w, h))
+    bench = SugarCrepe(root, images)
+    n_items = sum(len(v) for v in bench.items.values())
     device = torch.device(args.device)
-    bundle.model.to(device)
-    embedder = ClipEmbedder(bundle, device, args.batch_size, args.workers, progress=False)
+    bundle = build_model(args.model, tmp)
+    bundle.model.to(device).eval()
+    start_threads = torch.get_num_threads()
+    print(f"{args.model} (random weights) on {device}, {n_items} SugarCrepe items over {len(names)} images "
+          f"({'synthetic ' + args.image_size if not args.images else args.images}); torch {torch.__version__}, "
+          f"default threads {start_threads}")
 
-    small = SugarCrepe(subset_files(root, args.subset, tmp / "subset"), images)
-    n_small = sum(len(v) for v in small.items.values())
-    start = time.perf_counter()
-    batched = evaluate(embedder, [small])["sugarcrepe"].metrics
-    t_batched = time.perf_counter() - start
-    start = time.perf_counter()
-    single = one_at_a_time(bundle, small, device)
-    t_single = time.perf_counter() - start
-    same = all(abs(batched[s] - v) < 1e-9 for s, v in single.items())
-    print(f"{args.model} (random weights) on {args.device}, torch threads {torch.get_num_threads()}, "
-          f"batch {args.batch_size}, {args.workers} loader workers")
-    print(f"  subset: {n_small} SugarCrepe items on {args.subset} images")
-    print(f"    one at a time (official way) : {t_single:7.1f} s  ({n_small / t_single:6.1f} items/s)")
-    print(f"    genemi batched harness       : {t_batched:7.1f} s  ({n_small / t_batched:6.1f} items/s)")
-    print(f"    speed-up                     : {t_single / t_batched:7.2f}x   identical accuracies: {same}")
-    if not args.skip_full:
-        start = time.perf_counter()
-        evaluate(embedder, [SugarCrepe(root, images)])
-        t_full = time.perf_counter() - start
-        n_full = sum(len(v) for v in full.items.values())
-        print(f"  full SugarCrepe ({n_full} items, 1,560 images): {t_full:.1f} s wall ({n_full / t_full:.1f} items/s)")
+    if args.sweep:
+        configs = [tuple(int(x) for x in c.split(":")) for c in args.sweep.split(",")]
+        times = {c: [] for c in configs}
+        genemi(bundle, bench, device, *configs[0])  # warm-up (page cache, first loader)
+        for r in range(args.rounds):
+            for c in (configs if r % 2 == 0 else configs[::-1]):
+                times[c].append(timed(genemi, bundle, bench, device, *c)[0])
+                torch.set_num_threads(start_threads)
+        for (t, wk), ts in times.items():
+            med = statistics.median(ts)
+            print(f"  genemi, {t} thread(s), {wk} loader worker(s): median {med:6.2f} s  ({n_items / med:7.1f} items/s)"
+                  f"  rounds {', '.join(f'{x:.2f}' for x in ts)}")
+        return
+
+    print(f"  genemi defaults on {device.type}: {default_threads(device) or start_threads} thread(s), "
+          f"{default_workers(device)} loader worker(s), batch 256")
+    warm = SugarCrepe(subset_files(root, 3, tmp / "warm"), images)
+    official_script(bundle, warm, device), genemi(bundle, warm, device)  # warm-up (kernels, first loader)
+    torch.set_num_threads(start_threads)
+    base_t, cand_t = [], []
+    for r in range(args.rounds):
+        order = ("base", "cand") if r % 2 == 0 else ("cand", "base")
+        for side in order:
+            torch.set_num_threads(start_threads)  # the official script runs with torch's default
+            if side == "base":
+                t, base_acc = timed(official_script, bundle, bench, device)
+                base_t.append(t)
+            else:
+                t, cand_acc = timed(genemi, bundle, bench, device)
+                cand_t.append(t)
+        print(f"  round {r + 1}: official {base_t[-1]:7.2f} s, genemi {cand_t[-1]:6.2f} s, "
+              f"ratio {base_t[-1] / cand_t[-1]:5.2f}x", flush=True)
+    same = all(abs(base_acc[s] - cand_acc[s]) < 1e-9 for s in base_acc)
+    mb, mc = statistics.median(base_t), statistics.median(cand_t)
+    ratios = [b / c for b, c in zip(base_t, cand_t)]
+    print(f"  official script (main_eval.py's way, defaults): median {mb:7.2f} s  ({n_items / mb:7.1f} items/s)")
+    print(f"  genemi harness (defaults)                     : median {mc:7.2f} s  ({n_items / mc:7.1f} items/s)")
+    print(f"  speed-up: {mb / mc:.2f}x (ratio of medians), {statistics.median(ratios):.2f}x (median of per-round "
+          f"ratios, range {min(ratios):.2f}-{max(ratios):.2f}) over {args.rounds} rounds; identical accuracies: {same}")
 
 
 if __name__ == "__main__":

@@ -266,3 +266,30 @@ def test_zero_evaluated_items_is_an_error_naming_the_folder_and_flag(tmp_path, t
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("genemi eval: error: sugarcrepe: 0 items evaluated (1 of 1 items have unreadable")
     assert "--coco-val2017" in err[-1] and str(tmp_path / "coco") in err[-1]
+
+
+def test_thread_and_worker_defaults_by_device(monkeypatch, tiny_clip, tmp_path):
+    """CPU: no loader processes, one torch thread per core but one (OMP_NUM_THREADS wins); CUDA: a loader
+    process per spare core (at most 8), torch's threads. The thread count is restored after embedding."""
+    from genemi.evaluation import scoring
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    for cores, cpu_threads, cuda_workers in ((1, 1, 0), (2, 1, 1), (16, 15, 8)):
+        monkeypatch.setattr(scoring, "_cores", lambda n=cores: n)
+        assert scoring.default_workers("cpu") == 0 and scoring.default_threads("cpu") == cpu_threads
+        assert scoring.default_workers("cuda") == cuda_workers and scoring.default_threads("cuda") is None
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert scoring.default_threads("cpu") is None
+    monkeypatch.setenv("OMP_NUM_THREADS", "")
+    monkeypatch.setattr(scoring, "_cores", lambda: 3)
+    bundle = create_clip(str(tiny_clip["config"]), tiny_clip["open_clip_state_dict"])
+    emb = ClipEmbedder(bundle, "cpu", progress=False)
+    assert (emb.workers, emb.threads) == (0, 2)
+    seen = []
+    monkeypatch.setattr(bundle.model, "encode_image", lambda x: seen.append(torch.get_num_threads()) or x.flatten(1))
+    before = torch.get_num_threads()
+    _image(tmp_path / "a.png", 0)
+    emb.embed_images([ImageRef(str(tmp_path / "a.png"))])
+    assert seen == [2] and torch.get_num_threads() == before
+    parsed = cli.build_parser().parse_args(["--baseline", "x="])
+    assert parsed.workers is None  # the CLI leaves the choice to the device

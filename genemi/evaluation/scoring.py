@@ -205,12 +205,16 @@ def _unique_rows(m: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """The distinct rows of ``m`` (first occurrences, in order) and, if any row repeats, each row's index
     among them (None when every row is distinct)."""
     first: dict[bytes, int] = {}
-    inverse = np.fromiter((first.setdefault(row.tobytes(), len(first)) for row in np.ascontiguousarray(m)),
-                          dtype=np.int64, count=len(m))
-    if len(first) == len(m):
+    keep: list[int] = []
+    inverse = np.empty(len(m), dtype=np.int64)
+    for row, vec in enumerate(np.ascontiguousarray(m)):
+        key = vec.tobytes()
+        if key not in first:
+            first[key] = len(keep)
+            keep.append(row)
+        inverse[row] = first[key]
+    if len(keep) == len(m):
         return m, None
-    keep = np.zeros(len(first), dtype=np.int64)
-    keep[inverse[::-1]] = np.arange(len(m) - 1, -1, -1)  # the first row of each group
     return m[keep], inverse
 
 

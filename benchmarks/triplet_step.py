@@ -35,6 +35,7 @@ def main(argv=None) -> int:
     p.add_argument("--iters", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--threads", type=int, help="torch CPU threads [torch's default]")
     p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                    help="wall time, or this process's CPU time (steadier on a CPU shared with other work) [wall]")
     args = p.parse_args(argv)
@@ -46,6 +47,8 @@ def main(argv=None) -> int:
     from genemi.training.loop import TrainStep, build_optimizer
     from genemi.training.losses import LossConfig, build_loss
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     model, cfg = build_model(args.model, device)
     size, b = cfg["vision_cfg"]["image_size"], args.batch

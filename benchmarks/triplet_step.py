@@ -81,8 +81,9 @@ def main(argv=None) -> int:
     # Each round times the two back to back, so a round's ratio is the least disturbed by load that comes and goes.
     ratios = [t / c for c, t in zip(results["genemi clip"], results["genemi triplet"])]
     ratio = statistics.median(ratios)
+    verdict = "met" if ratio <= 2.2 else "NOT met"
     print(f"triplet / clip = {ratio:.2f}x, the median of the rounds' ratios ({', '.join(f'{r:.2f}' for r in ratios)}); "
-          f"ratio of the medians {med['genemi triplet'] / base:.2f}x. Target <= 2.2x: {'met' if ratio <= 2.2 else 'NOT met'}")
+          f"ratio of the medians {med['genemi triplet'] / base:.2f}x. Target <= 2.2x: {verdict}")
     return 0
 
 

@@ -2,9 +2,9 @@
 from :data:`~genemi.training.datasets.DATASET_TYPES`.
 
 One module per format under :mod:`genemi.training.datasets` (``variations``, ``coco``, ``text_negatives``,
-``csv_pairs``, ``webdataset``, ``triplets``); the shared pieces live in ``datasets.base`` (pairs, loaded pairs, the request),
-``datasets.mined`` (the map-style path of the indexed formats) and ``datasets.collate`` (batches). Their
-public names are re-exported here for callers of the single-module layout.
+``csv_pairs``, ``webdataset``, ``triplets``); the shared pieces live in ``datasets.base`` (pairs, loaded pairs,
+the request), ``datasets.mined`` (the map-style path of the indexed formats) and ``datasets.collate`` (batches).
+Their public names are re-exported here for callers of the single-module layout.
 
 A missing or corrupt image is skipped with a warning and counted (``Batch.skipped``), never a crash.
 """

@@ -106,7 +106,8 @@ def test_csv_negative_columns(shapes, triplets):
     assert pairs[0].negatives == (first.neg_caption,) and pairs[0].neg_valid == (True,)
     assert pairs[0].neg_image == str(shapes.images / first.neg_image)
     assert pairs[-1].negatives == () and pairs[-1].neg_image is None  # empty cells: no negative
-    captions_only = read_csv_pairs(triplets.tsv, shapes.images, "filepath", "title", "\t", neg_caption_key="neg_caption")
+    captions_only = read_csv_pairs(triplets.tsv, shapes.images, "filepath", "title", "\t",
+                                   neg_caption_key="neg_caption")
     assert captions_only[0].negatives == (first.neg_caption,) and all(p.neg_image is None for p in captions_only)
     cfg = DataConfig(dataset_type="csv", dataset=triplets.tsv, image_root=shapes.images, workers=0,
                      csv_neg_caption_key="neg_caption", csv_neg_image_key="neg_image")  # fmt: skip

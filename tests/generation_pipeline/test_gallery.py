@@ -268,6 +268,11 @@ def test_thumbnails_are_drawn_once_and_reused_until_their_image_or_settings_chan
     assert build(run).thumbnails_reused == 18
     assert (g / "thumbs" / other).read_bytes() == drawn[other][0]
 
+    # an unreadable record is no record: everything is drawn again, the same bytes
+    (g / "thumbs.json").write_text("{not json")
+    assert build(run).thumbnails_reused == 0
+    assert {k: v[0] for k, v in _thumbs(g).items()} == {k: v[0] for k, v in now.items()}
+
     # another thumbnail size: everything is drawn again; the record lists exactly the thumbnails in use
     s = build(run, thumb_size=64)
     assert s.thumbnails_reused == 0 and all(max(Image.open(p).size) == 64 for p in (g / "thumbs").iterdir())

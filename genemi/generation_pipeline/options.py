@@ -24,6 +24,12 @@ class StageSection:
     with the flag's name before anything runs."""
 
     backends: ClassVar[BackendRegistry]
+    #: the backends that ask the run's chat model (section ``llm``, :mod:`genemi.generation_pipeline.chat`)
+    llm_backends: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def uses_llm(self) -> bool:
+        return self.backend in self.llm_backends
 
     def __post_init__(self) -> None:
         self.backends.check_name(self.backend)

@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Sequence
 
 from genemi.errors import ConfigError
 from genemi.generation_pipeline import registry
+from genemi.generation_pipeline.chat import ChatConfig
 from genemi.generation_pipeline.graph import IMAGES, StageGraph, StageSpec
 from genemi.generation_pipeline.options import add_section_arguments, check_backend_options, flag_of, require_positive
 
@@ -49,6 +50,7 @@ class RunConfig:
     num_shards: int | None = None
     shard_index: int | None = None
     save_annotated_image: bool = False
+    llm: ChatConfig = field(default_factory=ChatConfig)  # the chat model of the LLM backends (YAML section llm)
 
     #: the stage graph the sections were derived from (set by :func:`config_class`)
     graph: ClassVar[StageGraph]
@@ -166,7 +168,7 @@ def plan_run(cfg: RunConfig) -> RunPlan:
     require_writable_dir(out, "the output folder")
     device = str(resolve_device(cfg.device, DistEnv.from_environ()))
     context = StageContext(image_root=Path(cfg.input_dir or "."), output_dir=out, device=device,
-                           dtype=_dtype(cfg.dtype), seed=cfg.seed)
+                           dtype=_dtype(cfg.dtype), seed=cfg.seed, llm=cfg.llm)
     with registry.using(graph):
         stages = [spec.build(cfg.section(spec.name), context) for spec in specs]
         for stage in stages:
@@ -174,7 +176,7 @@ def plan_run(cfg: RunConfig) -> RunPlan:
     gaps = missing_inputs(graph, specs, out)
     if gaps:
         raise ConfigError("; ".join(gaps))
-    fingerprints = {spec.name: stage_settings(cfg.section(spec.name), cfg.seed, cfg.dtype) for spec in specs}
+    fingerprints = {spec.name: stage_settings(cfg.section(spec.name), cfg.seed, cfg.dtype, cfg.llm) for spec in specs}
     if cfg.force:
         removed = remove_outputs(out, graph.downstream(s.name for s in specs))
         if removed:
@@ -423,6 +425,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--num-shards", type=int, default=None, help="split the images in N shards (default: WORLD_SIZE)")
     run.add_argument("--shard-index", type=int, default=None, help="which shard this process runs (default: RANK)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    users = [f"{s.backends.flag} {'|'.join(s.config.llm_backends)}" for s in graph if s.config.llm_backends]
+    group = p.add_argument_group(f"chat model of {' and '.join(users) or 'the LLM backends'} (YAML section llm)")
+    add_section_arguments(group, ChatConfig, "llm")
     for spec in graph:
         group = p.add_argument_group(f"stage {spec.name}: {spec.summary} (YAML section {spec.name})")
         add_section_arguments(group, spec.config, spec.name, {"backend": spec.backends.names})
@@ -455,8 +460,12 @@ def resolve_config(args) -> RunConfig:
         from_preset = preset.get(spec.name) if isinstance(preset.get(spec.name), dict) else {}
         flagged[spec.name] = {k for k, v in section.items() if v is not None}
         given[spec.name] = flagged[spec.name] | set(from_preset)
+    overrides["llm"] = {f.name: getattr(args, f"llm__{f.name}") for f in dataclasses.fields(ChatConfig)}
+    llm_flagged = {k for k, v in overrides["llm"].items() if v is not None}
+    llm_preset = set(preset["llm"]) if isinstance(preset.get("llm"), dict) else set()
     cfg = load_config(config_class(graph), args.config, overrides)
     selected = {s.name for s in graph.select(cfg.stages)}
+    check_llm_options(cfg, [s for s in graph if s.name in selected], llm_flagged, llm_preset)
     for spec in graph:
         check_backend_options(cfg.section(spec.name), given[spec.name])
         unused = sorted(flagged[spec.name] - {"batch_size"}) if spec.name not in selected else []
@@ -466,6 +475,29 @@ def resolve_config(args) -> RunConfig:
                 "%s: for stage %s, which --stages %s does not run (ignored)",
                 ", ".join(flag_of(fields[k]) for k in unused), spec.name, cfg.stages)
     return cfg
+
+
+def check_llm_options(cfg: RunConfig, specs: Sequence[StageSpec], flagged: set[str], preset: set[str]) -> None:
+    """Chat-model options (section ``llm``) for a backend no selected stage uses are refused, naming who would
+    use them; when no selected stage can ask a chat model at all, flags are reported as ignored (as a stage's
+    flags are when --stages does not run it)."""
+    fields = {f.name: f for f in dataclasses.fields(ChatConfig)}
+    askers = [s for s in specs if s.config.llm_backends]
+    if not askers:
+        if flagged:
+            logging.getLogger(__name__).warning("%s: for the chat model, which no stage of --stages %s asks "
+                                                "(ignored)", ", ".join(flag_of(fields[k]) for k in sorted(flagged)),
+                                                cfg.stages)
+        return
+    for name in sorted(flagged | preset):
+        allowed = fields[name].metadata.get("backends") or ()
+        if any(cfg.section(s.name).backend in allowed for s in askers):
+            continue
+        need = " or ".join(f"{s.backends.flag} {' or '.join(b for b in s.config.llm_backends if b in allowed)}"
+                           for s in askers)
+        have = ", ".join(f"{s.backends.flag} {cfg.section(s.name).backend}" for s in askers)
+        raise ConfigError(f"{flag_of(fields[name])} applies only to {need}, not {have}; drop it or choose that "
+                          "backend")
 
 
 def _print_summary(summary: dict) -> None:

@@ -19,17 +19,19 @@ REMEDY = ("--force to start this stage over (removes its outputs and those of ev
           "--allow-changed-settings to continue with mixed settings (recorded)")
 
 
-def stage_settings(section: Any, seed: int, dtype: str) -> dict[str, Any]:
-    """The content-shaping settings of one stage's config section, plus the run's seed and dtype."""
+def stage_settings(section: Any, seed: int, dtype: str, llm: Any = None) -> dict[str, Any]:
+    """The content-shaping settings of one stage's config section, plus the run's seed and dtype, and the chat
+    model's options (section ``llm``) when the stage's backend asks it."""
     values: dict[str, Any] = {"seed": seed, "dtype": dtype}
     backend = getattr(section, "backend", None)
-    for f in dataclasses.fields(section):
-        meta = f.metadata
-        if "help" not in meta or not meta.get("content", True):
-            continue
-        if meta.get("backends") and backend not in meta["backends"]:
-            continue  # an option of another backend changes nothing
-        values[f.name] = getattr(section, f.name)
+    for options in (section, llm if getattr(section, "uses_llm", False) else None):
+        for f in dataclasses.fields(options) if options is not None else ():
+            meta = f.metadata
+            if "help" not in meta or not meta.get("content", True):
+                continue
+            if meta.get("backends") and backend not in meta["backends"]:
+                continue  # an option of another backend changes nothing
+            values[f.name] = getattr(options, f.name)
     return fingerprint(values)
 
 

@@ -58,6 +58,7 @@ class StageContext:
     device: str = "cpu"
     dtype: Any = None  # torch dtype of model weights, None = fp32
     seed: int = 0
+    llm: Any = None  # the run's chat model options (ChatConfig, section llm), for the backends that ask one
 
 
 @dataclass

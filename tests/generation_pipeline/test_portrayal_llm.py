@@ -14,14 +14,26 @@ import pytest
 from genemi.errors import CheckpointError, ConfigError
 from genemi.generation_pipeline.portrayal.answers import format_request
 from genemi.generation_pipeline.portrayal.base import PORTRAYERS, PortrayalRequest
+from dataclasses import fields
+
+from genemi.generation_pipeline.chat import ChatConfig
 from genemi.generation_pipeline.portrayal.config import PortrayConfig
-from genemi.generation_pipeline.portrayal.hf import HFPortrayer
-from genemi.generation_pipeline.portrayal.openai import OpenAIPortrayer
+from genemi.generation_pipeline.portrayal.llm import HFPortrayer, OpenAIPortrayer
 from genemi.generation_pipeline.stage import StageContext
 
 K = 4
 KEY = "sk-test-0123456789abcdef"
 ITEMS = ("dog", "red car", "wooden bench", "unicorn")
+
+
+_CHAT = {f.name for f in fields(ChatConfig)}
+
+
+def portrayer(backend: str, seed: int = 0, **options):
+    """A portrayer of ``backend``; ``options`` go to its section or to the run's chat model (section llm)."""
+    chat = ChatConfig(**{k: v for k, v in options.items() if k in _CHAT})
+    section = PortrayConfig(backend=backend, **{k: v for k, v in options.items() if k not in _CHAT})
+    return PORTRAYERS.build(backend, section, StageContext(seed=seed, llm=chat))
 
 
 def text_answer(items) -> str:
@@ -137,12 +149,13 @@ def api(server, monkeypatch):
     monkeypatch.setenv("GENEMI_TEST_KEY", KEY)
 
     def make(**options) -> OpenAIPortrayer:
-        opts = dict(backend="openai", api_base=server.base, api_model="fake-model", api_key_env="GENEMI_TEST_KEY",
-                    timeout=0.3, retries=3, json_mode=False)
-        p = PORTRAYERS.build("openai", PortrayConfig(**{**opts, **options}), StageContext(seed=3))
-        p.backoff_base, p.delays = 0.001, []
-        delay = p._delay
-        p._delay = lambda attempt, retry_after: p.delays.append(delay(attempt, retry_after)) or p.delays[-1]
+        opts = dict(api_base=server.base, api_model="fake-model", api_key_env="GENEMI_TEST_KEY", timeout=0.3,
+                    retries=3, json_mode=False)
+        p = portrayer("openai", seed=3, **{**opts, **options})
+        client = p.chat
+        client.backoff_base, p.delays = 0.001, []
+        delay = client._delay
+        client._delay = lambda attempt, retry_after: p.delays.append(delay(attempt, retry_after)) or p.delays[-1]
         p.check()
         return p
 
@@ -231,7 +244,7 @@ def test_openai_500_twice_then_ok(server, api):
     [result] = p.portray([request("img1", ["dog"])])
     assert_portrayed(result, ["dog"])
     assert len(server.requests) == 3 and len(p.delays) == 2
-    assert p.delays[0] <= p.backoff_base and p.delays[1] <= 2 * p.backoff_base  # exponential, jittered
+    assert p.delays[0] <= p.chat.backoff_base and p.delays[1] <= 2 * p.chat.backoff_base  # exponential, jittered
 
 
 def test_openai_gives_up_after_retries(server, api):
@@ -250,7 +263,7 @@ def test_openai_401_fails_at_once_without_leaking_the_key(server, api):
     assert len(server.requests) == 1 and p.delays == []
     err = results[0]["dog"].error
     assert err.type == "APIError" and "401" in err.message and "Incorrect API key provided" in err.message
-    assert_no_key(results, err.model_dump_json(), p.__dict__)
+    assert_no_key(results, err.model_dump_json(), p.__dict__, p.chat.__dict__)
 
 
 def test_openai_one_failing_image_does_not_fail_the_batch(server, api):
@@ -293,18 +306,16 @@ def test_openai_server_gone_during_the_run(api, server):
 
 
 @pytest.mark.parametrize("options, words", [
-    ({"api_base": None}, ["--api-base"]),
-    ({"api_model": None}, ["--api-model"]),
-    ({"api_base": None, "api_model": None}, ["--api-base", "--api-model"]),
+    ({"api_base": None}, ["--portrayer openai needs --api-base"]),
+    ({"api_model": None}, ["--portrayer openai needs --api-model"]),
+    ({"api_base": None, "api_model": None}, ["--portrayer openai needs --api-base and --api-model"]),
     ({"api_base": "ftp://example.org/v1"}, ["--api-base", "http"]),
     ({"api_base": "localhost:8000"}, ["--api-base", "http"]),
 ])
 def test_openai_check(options, words):
-    config = PortrayConfig(backend="openai", api_base="http://localhost:8000/v1", api_model="m")
-    for name, value in options.items():
-        setattr(config, name, value)
+    p = portrayer("openai", **{"api_base": "http://localhost:8000/v1", "api_model": "m", **options})
     with pytest.raises(ConfigError) as info:
-        OpenAIPortrayer(config, StageContext()).check()
+        p.check()
     assert all(w in str(info.value) for w in words)
 
 
@@ -320,7 +331,7 @@ def chat_lm(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def hf(chat_lm):
-    p = PORTRAYERS.build("hf", PortrayConfig(backend="hf", llm_model=str(chat_lm), max_new_tokens=12), StageContext())
+    p = portrayer("hf", llm_model=str(chat_lm), max_new_tokens=12)
     p.check()
     p.load()
     return p
@@ -332,27 +343,29 @@ def conversations(p, n: int = 3):
 
 
 def test_hf_batched_greedy_equals_one_at_a_time(hf):
-    assert isinstance(hf, HFPortrayer) and hf.tokenizer.padding_side == "left"
+    chat = hf.chat
+    assert isinstance(hf, HFPortrayer) and chat.tokenizer.padding_side == "left"
     convs = conversations(hf)
-    lengths = {len(hf.tokenizer(hf.prompt(c), add_special_tokens=False).input_ids) for c in convs}
+    lengths = {len(chat.tokenizer(chat.prompt(c), add_special_tokens=False).input_ids) for c in convs}
     assert len(lengths) == 3  # the batch really is padded
-    batched = hf.complete(convs, [0, 1, 2])
-    single = [hf.complete([c], [s])[0] for s, c in enumerate(convs)]
+    batched = chat.complete(convs, [0, 1, 2])
+    single = [chat.complete([c], [s])[0] for s, c in enumerate(convs)]
     assert batched == single and len(set(batched)) > 1
 
 
 def test_hf_sampling_is_seeded_per_conversation(hf, monkeypatch):
-    monkeypatch.setattr(hf.config, "temperature", 1.0)
+    chat = hf.chat
+    monkeypatch.setattr(chat.config, "temperature", 1.0)
     convs = conversations(hf)
-    together = hf.complete(convs, [5, 6, 7])
-    assert hf.complete(convs[1:2], [6]) == together[1:2]
-    assert hf.complete(convs[1:2], [8]) != together[1:2]
+    together = chat.complete(convs, [5, 6, 7])
+    assert chat.complete(convs[1:2], [6]) == together[1:2]
+    assert chat.complete(convs[1:2], [8]) != together[1:2]
 
 
 def test_hf_garbage_fails_after_exactly_one_retry(hf, monkeypatch):
     calls = []
-    complete = hf.complete
-    monkeypatch.setattr(hf, "complete", lambda convs, seeds: calls.append(convs) or complete(convs, seeds))
+    complete = hf.chat.complete
+    monkeypatch.setattr(hf.chat, "complete", lambda convs, seeds: calls.append(convs) or complete(convs, seeds))
     results = hf.portray([request("a", ["dog", "red car"]), request("b", ["wooden bench"]), request("c", [])])
     assert len(calls) == 2 and len(calls[1]) == 2  # one retry conversation per image with items
     assert calls[1][0][-1]["content"] == format_request(["dog", "red car"], None)
@@ -366,9 +379,9 @@ def test_hf_check_errors(tmp_path, chat_lm):
     from genemi.models.tiny import save_tiny_causal_lm
 
     def check(path):
-        HFPortrayer(PortrayConfig(backend="hf", llm_model=path), StageContext()).check()
+        portrayer("hf", llm_model=path).check()
 
-    with pytest.raises(ConfigError, match="--llm-model"):
+    with pytest.raises(ConfigError, match="--portrayer hf needs --llm-model"):
         check(None)
     with pytest.raises(CheckpointError, match="hub id"):
         check("Qwen/Qwen2.5-7B-Instruct")
@@ -383,11 +396,9 @@ def test_hf_check_errors(tmp_path, chat_lm):
 def test_openai_check_reaches_the_server_before_work(server):
     import socket
 
-    config = PortrayConfig(backend="openai", api_base=server.base, api_model="m")
-    OpenAIPortrayer(config, StageContext()).check()  # answers (even 501 for GET /models): reachable
+    portrayer("openai", api_base=server.base, api_model="m").check()  # answers (even 501 for GET /models)
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    config.api_base = f"http://127.0.0.1:{port}/v1"
     with pytest.raises(ConfigError, match=f"--api-base http://127.0.0.1:{port}/v1: no server answers there"):
-        OpenAIPortrayer(config, StageContext()).check()
+        portrayer("openai", api_base=f"http://127.0.0.1:{port}/v1", api_model="m").check()

@@ -13,8 +13,8 @@ from genemi.records import Failure, Portrayal
 #: name -> "module:Class" (each class: ``Class(PortrayConfig, StageContext)``)
 PORTRAYERS = BackendRegistry("portray", "--portrayer", {
     "rules": "genemi.generation_pipeline.portrayal.rules:RulesPortrayer",
-    "hf": "genemi.generation_pipeline.portrayal.hf:HFPortrayer",
-    "openai": "genemi.generation_pipeline.portrayal.openai:OpenAIPortrayer",
+    "hf": "genemi.generation_pipeline.portrayal.llm:HFPortrayer",
+    "openai": "genemi.generation_pipeline.portrayal.llm:OpenAIPortrayer",
 })
 
 

@@ -1,4 +1,5 @@
-"""The driver shared by chat-model portrayers (``hf``, ``openai``): prompts in, parsed portrayals out.
+"""The chat-model portrayers (``hf``, ``openai``): prompts in, parsed portrayals out, through the run's chat
+client (:mod:`genemi.generation_pipeline.chat`).
 
 Per image one conversation (system = the instructions, user = its items and caption); a batch of images is
 completed at once. Items the answer does not portray are asked for again once, in one new conversation per
@@ -7,23 +8,22 @@ image listing only those items; what is still missing is recorded as failed with
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from typing import Sequence
 
+from genemi.generation_pipeline.chat import Conversation, build_chat
 from genemi.generation_pipeline.portrayal.answers import format_request, load_instructions, parse_answer
 from genemi.generation_pipeline.portrayal.base import ItemPortrayals, PortrayalRequest, derive_seed
 from genemi.records import Failure
 
-Conversation = list[dict]
 
-
-class ChatPortrayer(ABC):
-    """A portrayer backed by a chat model; subclasses implement :meth:`complete` (and ``check``/``load``)."""
+class ChatPortrayer:
+    """A portrayer backed by the run's chat client of the same name (``hf`` or ``openai``)."""
 
     name: str
 
     def __init__(self, config, context):
         self.config, self.context = config, context
+        self.chat = build_chat(self.name, context.llm, context, f"--portrayer {self.name}")
         self._instructions: dict[int, str] = {}
 
     def instructions(self, k: int) -> str:
@@ -33,19 +33,14 @@ class ChatPortrayer(ABC):
         return self._instructions[k]
 
     def check(self) -> None:
+        self.chat.check()
         self.instructions(self.config.num_portrayals)
 
     def load(self) -> None:
-        pass
+        self.chat.load()
 
     def offload(self) -> None:
-        pass
-
-    @abstractmethod
-    def complete(self, conversations: list[Conversation], seeds: list[int]) -> list[str | Exception]:
-        """One answer text per conversation, in order; a conversation that failed on its own (say, an HTTP
-        error after every retry) gives its exception in place of the text. ``seeds`` make sampling
-        reproducible per conversation."""
+        self.chat.offload()
 
     def conversation(self, items: Sequence[str], caption: str | None, k: int) -> Conversation:
         return [{"role": "system", "content": self.instructions(k)},
@@ -66,7 +61,7 @@ class ChatPortrayer(ABC):
             return {}
         convs = [self.conversation(items[i], requests[i].caption, requests[i].k) for i in todo]
         seeds = [derive_seed(requests[i].seed, "retry") if retry else requests[i].seed for i in todo]
-        answers = self.complete(convs, seeds)
+        answers = self.chat.complete(convs, seeds)
         missing: dict[int, list[str]] = {}
         for i, answer in zip(todo, answers, strict=True):
             if isinstance(answer, Exception):
@@ -84,3 +79,11 @@ class ChatPortrayer(ABC):
                     failure = Failure(stage="portray", type="unparseable_answer", message=reason)
                     results[i][item] = ItemPortrayals(error=failure, raw=answer)
         return missing
+
+
+class HFPortrayer(ChatPortrayer):
+    name = "hf"
+
+
+class OpenAIPortrayer(ChatPortrayer):
+    name = "openai"

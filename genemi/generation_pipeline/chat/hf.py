@@ -1,8 +1,8 @@
-"""``hf`` portrayer: an instruction-tuned causal LM from a local folder (transformers) writes the portrayals.
+"""``hf`` chat client: an instruction-tuned causal LM from a local folder (transformers, ``--llm-model``).
 
 Greedy decoding (``--temperature 0``) runs a batch of prompts in one left-padded ``generate`` call. Sampling
-runs one prompt per call under that image's seed, so a sampled answer depends on the image and the global
-seed only, never on which images shared its batch.
+runs one prompt per call under that conversation's seed, so a sampled answer depends on the request and the
+global seed only, never on which requests shared its batch.
 """
 
 from __future__ import annotations
@@ -13,11 +13,9 @@ from pathlib import Path
 import torch
 
 from genemi.errors import CheckpointError, ConfigError
-from genemi.generation_pipeline.portrayal.llm import ChatPortrayer, Conversation
+from genemi.generation_pipeline.chat.base import Conversation
 from genemi.generation_pipeline.stage import release_to_cpu
 from genemi.models.hf import check_pretrained, load_pretrained
-
-_WHAT = "portrayal LM (--llm-model)"
 
 
 def has_chat_template(folder: Path) -> bool:
@@ -31,12 +29,16 @@ def has_chat_template(folder: Path) -> bool:
         return False
 
 
-class HFPortrayer(ChatPortrayer):
-    name = "hf"
+class HFChat:
+    """A local chat LM; ``config`` is the run's :class:`~genemi.generation_pipeline.chat.ChatConfig`."""
 
-    def __init__(self, config, context):
-        super().__init__(config, context)
+    def __init__(self, config, context, who: str):
+        self.config, self.context, self.who = config, context, who
         self.model = self.tokenizer = None
+
+    @property
+    def what(self) -> str:
+        return f"the chat LM of {self.who} (--llm-model)"
 
     @property
     def dtype(self) -> torch.dtype:
@@ -48,22 +50,21 @@ class HFPortrayer(ChatPortrayer):
         """A causal LM folder whose config, weights (read as structure) and tokenizer are all there
         (:func:`genemi.models.hf.check_pretrained`), with a chat template."""
         if not self.config.llm_model:
-            raise ConfigError("--portrayer hf needs --llm-model DIR: a local instruction-tuned causal LM folder "
+            raise ConfigError(f"{self.who} needs --llm-model DIR: a local instruction-tuned causal LM folder "
                               "with a chat template")
         folder = check_pretrained(self.config.llm_model, "--llm-model",
                                   architectures=("ForCausalLM", "LMHeadModel"), kind="a causal LM (…ForCausalLM)").path
         if not has_chat_template(folder):
-            raise CheckpointError(f"{_WHAT}: {folder} has no chat template (chat_template.jinja or "
+            raise CheckpointError(f"{self.what}: {folder} has no chat template (chat_template.jinja or "
                                   "tokenizer_config.json); use an instruction-tuned (chat) model")
-        super().check()
 
     def load(self) -> None:
         if self.model is None:
             from transformers import AutoModelForCausalLM
 
-            model, tok = load_pretrained(AutoModelForCausalLM, self.config.llm_model, _WHAT)
+            model, tok = load_pretrained(AutoModelForCausalLM, self.config.llm_model, self.what)
             if not getattr(tok, "chat_template", None):
-                raise CheckpointError(f"{_WHAT}: the tokenizer of {self.config.llm_model} has no chat template")
+                raise CheckpointError(f"{self.what}: the tokenizer of {self.config.llm_model} has no chat template")
             tok.padding_side = "left"
             if tok.pad_token is None:
                 tok.pad_token = tok.eos_token

@@ -1,4 +1,4 @@
-"""``openai`` portrayer: any OpenAI-compatible chat-completions server (vLLM, llama.cpp server, Ollama, SGLang).
+"""``openai`` chat client: any OpenAI-compatible chat-completions server (vLLM, llama.cpp server, Ollama, SGLang).
 
 Standard library only: ``--api-concurrency`` ``urllib`` requests in flight from a thread pool. A request that
 meets 429, 408, 5xx, a timeout or a broken connection is retried with exponential back-off and jitter,
@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from genemi import __version__
 from genemi.errors import ConfigError, GenemiError
-from genemi.generation_pipeline.portrayal.llm import ChatPortrayer, Conversation
+from genemi.generation_pipeline.chat.base import Conversation
 
 
 class APIError(GenemiError):
@@ -69,14 +69,15 @@ def _server_message(body: bytes) -> str:
     return text
 
 
-class OpenAIPortrayer(ChatPortrayer):
-    name = "openai"
+class OpenAIChat:
+    """A chat-completions server; ``config`` is the run's :class:`~genemi.generation_pipeline.chat.ChatConfig`."""
+
     backoff_base = 1.0  # seconds before the first retry, doubled each retry (times a jitter in [0.5, 1])
     backoff_max = 60.0  # longest single wait, Retry-After included
     message_chars = 300  # server messages are cut to this length
 
-    def __init__(self, config, context):
-        super().__init__(config, context)
+    def __init__(self, config, context, who: str):
+        self.config, self.context, self.who = config, context, who
         self.json_mode = config.json_mode  # turned off for good when the server refuses response_format
         self._jitter = random.Random()
 
@@ -84,15 +85,18 @@ class OpenAIPortrayer(ChatPortrayer):
         c = self.config
         missing = [flag for flag, value in (("--api-base", c.api_base), ("--api-model", c.api_model)) if not value]
         if missing:
-            raise ConfigError(f"--portrayer openai needs {' and '.join(missing)}, e.g. --api-base "
+            raise ConfigError(f"{self.who} needs {' and '.join(missing)}, e.g. --api-base "
                               "http://localhost:8000/v1 --api-model <the name the server serves>")
         url = urlsplit(c.api_base)
         if url.scheme not in ("http", "https") or not url.netloc:
             raise ConfigError(f"--api-base {c.api_base!r} is not an http:// or https:// URL")
-        if c.concurrency < 1 or c.retries < 0 or c.timeout <= 0:
-            raise ConfigError("--api-concurrency must be >= 1, --api-retries >= 0 and --api-timeout > 0")
-        super().check()
         self._probe()
+
+    def load(self) -> None:
+        pass
+
+    def offload(self) -> None:
+        pass
 
     def _probe(self) -> None:
         """Reach the server once before any image is processed: any HTTP answer will do (``GET /models``
@@ -112,7 +116,7 @@ class OpenAIPortrayer(ChatPortrayer):
         return self.config.api_base.rstrip("/") + "/chat/completions"
 
     def complete(self, conversations: list[Conversation], seeds: list[int]) -> list[str | Exception]:
-        pool = ThreadPoolExecutor(max(1, min(self.config.concurrency, len(conversations))), "portray-api")
+        pool = ThreadPoolExecutor(max(1, min(self.config.concurrency, len(conversations))), "chat-api")
         try:
             futures = [pool.submit(self.chat, c, s) for c, s in zip(conversations, seeds, strict=True)]
             wait(futures)

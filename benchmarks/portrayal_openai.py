@@ -57,12 +57,13 @@ def start_server(latency: float) -> ThreadingHTTPServer:
 
 def run(base: str, images: int, concurrency: int) -> tuple[float, int]:
     """(items/s, items portrayed) for ``images`` images of two items each, through one ``portray`` call."""
+    from genemi.generation_pipeline.chat import ChatConfig
     from genemi.generation_pipeline.portrayal.base import PORTRAYERS, PortrayalRequest
     from genemi.generation_pipeline.portrayal.config import PortrayConfig
     from genemi.generation_pipeline.stage import StageContext
 
-    config = PortrayConfig(backend="openai", api_base=base, api_model="fake", json_mode=False, concurrency=concurrency)
-    portrayer = PORTRAYERS.build("openai", config, StageContext())
+    chat = ChatConfig(api_base=base, api_model="fake", json_mode=False, concurrency=concurrency)
+    portrayer = PORTRAYERS.build("openai", PortrayConfig(backend="openai"), StageContext(llm=chat))
     portrayer.check()
     requests = [PortrayalRequest(key=f"img{i}", items=ITEMS, caption=None, k=K, seed=i) for i in range(images)]
     start = time.perf_counter()
@@ -76,15 +77,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=100)
     parser.add_argument("--latency", type=float, default=0.2, help="seconds the fake server takes per answer")
-    parser.add_argument("--concurrency", type=int, default=None, help="default: PortrayConfig's")
+    parser.add_argument("--concurrency", type=int, default=None, help="default: ChatConfig's")
     args = parser.parse_args()
 
-    from genemi.generation_pipeline.portrayal.config import PortrayConfig
+    from genemi.generation_pipeline.chat import ChatConfig
 
     server = start_server(args.latency)
     base = f"http://127.0.0.1:{server.server_address[1]}/v1"
     try:
-        concurrency = args.concurrency or PortrayConfig().concurrency
+        concurrency = args.concurrency or ChatConfig().concurrency
         total = args.images * len(ITEMS)
         rate, done = run(base, args.images, concurrency)
         print(f"concurrency {concurrency:>3}: {rate:8.1f} items/s ({done}/{total} items portrayed)")

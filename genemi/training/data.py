@@ -1,5 +1,5 @@
 """Training data, the trainer's entry point: :func:`build_train_data` picks the reader for ``--dataset-type``
-from :data:`~genemi.training.datasets.DATASET_TYPES`.
+from :data:`~genemi.training.datasets.registry.DATASET_TYPES`.
 
 One module per format under :mod:`genemi.training.datasets` (``variations``, ``coco``, ``text_negatives``,
 ``csv_pairs``, ``webdataset``, ``triplets``); the shared pieces live in ``datasets.base`` (pairs, loaded pairs,

@@ -11,7 +11,8 @@ from torch.utils.data import DataLoader
 from genemi.errors import ConfigError, DataError, ManifestError
 from genemi.training import train
 from genemi.training.config import DataConfig
-from genemi.training.datasets import DATASET_TYPES, DataRequest, build_train_data
+from genemi.training.datasets import DATASET_TYPES, build_train_data
+from genemi.training.datasets.base import DataRequest
 from genemi.training.datasets.webdataset import WebDatasetPairs
 from genemi.training.mining import mining_spec
 from genemi.training.data import read_coco_pairs, read_csv_pairs, read_text_negative_pairs, read_variation_records
@@ -70,7 +71,7 @@ def _variation_steps(shapes):
 def test_each_reader_through_the_registry(shapes, name, path, negatives):
     cfg = DataConfig(dataset_type=name, dataset=getattr(shapes, path), image_root=shapes.images, workers=0,
                      itm_threshold=None, iva_threshold=None)
-    data = DATASET_TYPES[name][0](request(cfg, needs_negatives=negatives))
+    data = build_train_data(request(cfg, needs_negatives=negatives))
     want_steps = _variation_steps(shapes) if name == "variations" else shapes.num_sources // 4
     batches = list(data.loader)
     assert data.steps_per_epoch == want_steps == len(batches)

@@ -151,6 +151,12 @@ class Stage(ABC):
             return item.record
         return self.fail(item, self.upstream_failure(item.record))
 
+    def source_image(self, item: StageItem):
+        """The item's source image (RGB, EXIF-oriented) from the run's image root; raises ImageError."""
+        from genemi.images import load_rgb
+
+        return load_rgb(self.context.image_root / item.record.image)
+
     def prepare(self, item: StageItem) -> Any:
         """I/O for one item (decoding its image, ...), run in a background thread while the previous batch
         computes; the value becomes ``item.prepared``. Raising makes the item a failed record."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from genemi.generation_pipeline.stage import Stage, StageItem
-from genemi.images import load_rgb
 from genemi.records import DetectionRecord, Failure, TagRecord
 
 
@@ -11,7 +10,7 @@ class GroundStage(Stage):
     name = "ground"
 
     def prepare(self, item: StageItem[TagRecord]):
-        return load_rgb(self.context.image_root / item.record.image)
+        return self.source_image(item)
 
     def process(self, items: list[StageItem[TagRecord]]) -> None:
         with self.timed():

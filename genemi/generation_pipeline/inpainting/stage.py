@@ -26,7 +26,6 @@ from genemi.generation_pipeline.inpainting.config import VARIATIONS, InpaintConf
 from genemi.generation_pipeline.inpainting.geometry import Placement, crop_alpha, dilate, fit_to_square, paste, unfit
 from genemi.masks import rle_decode
 from genemi.generation_pipeline.stage import Stage, StageContext, StageItem
-from genemi.images import load_rgb
 from genemi.records import Failure, ItemMask, MaskRecord, PlannedItem, VariationPlan
 
 TMP_PREFIX = ".tmp-"  # unfinished image files (ignored by merge, removed when their folder is written again)
@@ -121,7 +120,7 @@ class InpaintStage(Stage):
 
     def prepare(self, item: StageItem[VariationPlan]) -> PreparedRecord:
         rec = item.record
-        image = np.asarray(load_rgb(self.context.image_root / rec.image))
+        image = np.asarray(self.source_image(item))
         prepared = PreparedRecord(image=image)
         masks_record: MaskRecord | None = item.inputs.get("segment")
         masks = {m.id: m for m in masks_record.items} if masks_record is not None else None

@@ -9,7 +9,6 @@ import torch
 
 from genemi.generation_pipeline.segmentation.crop import crop_window
 from genemi.generation_pipeline.stage import Stage, StageItem
-from genemi.images import load_rgb
 from genemi.masks import rle_encode
 from genemi.records import Box, DetectionRecord, Failure, ItemMask, MaskRecord
 
@@ -39,7 +38,7 @@ class SegmentStage(Stage):
         return MaskRecord(**item.record.carried(), ungrounded=item.record.ungrounded, status="failed", error=failure)
 
     def prepare(self, item: StageItem[DetectionRecord]) -> np.ndarray:
-        return np.asarray(load_rgb(self.context.image_root / item.record.image))
+        return np.asarray(self.source_image(item))
 
     def process(self, items: list[StageItem[DetectionRecord]]) -> None:
         for item in items:

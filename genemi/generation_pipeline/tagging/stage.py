@@ -6,7 +6,6 @@ from typing import Sequence
 
 from genemi.errors import ConfigError
 from genemi.generation_pipeline.stage import Stage, StageItem
-from genemi.images import load_rgb
 from genemi.records import Failure, ImageInput, TagRecord
 
 
@@ -24,7 +23,7 @@ class TagStage(Stage):
                          status="failed", error=failure)
 
     def prepare(self, item: StageItem[ImageInput]):
-        return load_rgb(self.context.image_root / item.record.image)
+        return self.source_image(item)
 
     def process(self, items: list[StageItem[ImageInput]]) -> None:
         with self.timed():

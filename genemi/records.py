@@ -273,3 +273,38 @@ class VariationPlan(ImageStageRecord):
 
     items: list[PlannedItem] = Field(default_factory=list)
 
+
+# --- whole-image hard negatives (TripletCLIP): negative captions, their pictures and their scores ---------
+# One line per image in ``negcaptions.jsonl`` (written by ``negcaption``), ``negimages.jsonl`` (``t2i`` adds each
+# negative's image) and ``negscores.jsonl`` (``negscore`` adds its scores). Ids: ``<image id>/cap_<c>/neg_<k>``
+# (negative k of the image's source caption c).
+
+
+class PlannedNegative(Record):
+    """One negative caption of one source caption, then its picture and scores."""
+
+    id: str = Field(description="<image id>/cap_<c>/neg_<k>")
+    source: str = Field(description="the source caption (true of the image) it rewrites")
+    caption: str | None = Field(default=None, description="the negative caption (false of the image)")
+    kind: str | None = Field(default=None, description="the edit: swap_relation, swap_attributes, replace_object, "
+                                                      "replace_attribute, change_count, ...")
+    seed: int = Field(description="seed derived from (global seed, negative id): the rewrite's and the picture's")
+    model: str = Field(description="what wrote the caption: rules, or the chat model (folder or served name)")
+    raw: str | None = Field(default=None, description="the model's answer when it could not be used")
+    # --- filled by ``t2i`` (negimages.jsonl) and ``negscore`` (negscores.jsonl)
+    image: str | None = Field(default=None, description="the negative caption painted, relative to the output folder")
+    truncated: bool | None = Field(default=None, description="the caption was longer than the text encoder takes")
+    itm_own: float | None = Field(default=None, description="BLIP ITM logit of the image with its own caption")
+    itm_source: float | None = Field(default=None, description="BLIP ITM logit of the image with the source caption")
+    clip_own: float | None = Field(default=None, description="CLIPScore of the image with its own caption")
+    clip_source: float | None = Field(default=None, description="CLIPScore of the image with the source caption")
+    status: Status = "ok"
+    error: Failure | None = None
+
+
+class NegativePlan(ImageStageRecord):
+    """Per image: the negatives of its source captions (``negcaptions.jsonl``, ``negimages.jsonl``,
+    ``negscores.jsonl``)."""
+
+    negatives: list[PlannedNegative] = Field(default_factory=list)
+

@@ -15,6 +15,7 @@ Types (the original CE-CLIP four first, in its order ``[relation, adj, noun, ver
 ``swap_att``                exchange adjectives between two noun phrases (or move one to another)
 ``add_obj``                 add a noun phrase ("a man" -> "a man and a dog")
 ``add_att``                 add an adjective to a noun phrase ("a car" -> "a red car")
+``change_count``            change how many there are ("two dogs" -> "three dogs", "a dog" -> "two dogs")
 ``shuffle_*``               NegCLIP/ARO word-order perturbations (see :mod:`genemi.text.order`)
 ==========================  ==========================================================================
 """
@@ -29,13 +30,14 @@ from spacy.lang.en.stop_words import STOP_WORDS
 
 from genemi.negatives.sources import ReplacementSource, Slot, noun_lemma, verb_lemma
 from genemi.text import vocabulary as vocab
-from genemi.text.inflection import indefinite_article, match_case
+from genemi.text.inflection import indefinite_article, match_case, pluralize, singularize
 from genemi.text.order import ORDER_PERTURBATIONS
 from genemi.text.parsing import ParsedCaption
 
 #: CE-CLIP's four types, in the order of its ``valid_caption`` mask columns 1..4
 ORIGINAL_TYPES = ("swap_obj", "replace_att", "replace_obj", "replace_act")
-EDIT_TYPES = ORIGINAL_TYPES + ("replace_rel", "swap_att", "add_obj", "add_att") + tuple(ORDER_PERTURBATIONS)
+EDIT_TYPES = (ORIGINAL_TYPES + ("replace_rel", "swap_att", "add_obj", "add_att", "change_count")
+              + tuple(ORDER_PERTURBATIONS))
 #: named type sets accepted by ``--types``
 TYPE_SETS = {
     "ceclip": ORIGINAL_TYPES,
@@ -338,6 +340,49 @@ def add_att(parsed: ParsedCaption, rng: random.Random, ctx: EditContext) -> str:
     return pieces.text()
 
 
+#: number words a count edit reads and writes (it never writes "one": the noun would have to become singular)
+_NUMBERS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+_PLURAL_FORMS = {"is": "are", "was": "were", "has": "have", "does": "do"}
+
+
+def change_count(parsed: ParsedCaption, rng: random.Random, ctx: EditContext) -> str:
+    """How many there are: a number word before a plural noun becomes another from two to six ("two dogs" -> "three
+    dogs"); "a"/"an"/"one" before a singular countable noun becomes two or three of it ("a dog is running" ->
+    "two dogs are running": the verb of which it is the subject agrees)."""
+    toks = parsed.tokens
+    options = []
+    for chunk in _object_chunks(parsed):
+        head = toks[chunk.root]
+        if head.text.lower() in vocab.MASS_NOUNS or head.text.lower() in vocab.PLURALIA_TANTUM:
+            continue
+        for i in range(chunk.start, chunk.root):
+            word = toks[i].text.lower()
+            if word in _NUMBERS[1:] and head.tag == "NNS":
+                options.append((i, chunk, False))
+            elif word in ("a", "an", "one") and head.tag == "NN" and toks[i].dep in ("det", "nummod"):
+                options.append((i, chunk, True))
+    if not options:
+        raise NotApplicable("no counted object (a number, or 'a' before a countable noun)")
+    i, chunk, singular = rng.choice(options)
+    current = toks[i].text.lower()
+    new = rng.choice([n for n in (("two", "three") if singular else _NUMBERS[1:6]) if n != current])
+    changes = {i: match_case(new, toks[i].text)}
+    if singular:
+        changes[chunk.root] = pluralize(toks[chunk.root].text)
+        if toks[chunk.root].dep in ("nsubj", "nsubjpass"):  # its verb (and auxiliaries) agree with a plural
+            verb = toks[chunk.root].head
+            for k in [verb] + [k for k, t in enumerate(toks) if t.head == verb and t.dep in ("aux", "auxpass")]:
+                word = toks[k].text.lower()
+                if word in _PLURAL_FORMS:
+                    changes[k] = match_case(_PLURAL_FORMS[word], toks[k].text)
+                elif toks[k].tag == "VBZ":  # third person singular -> plural present (rides -> ride)
+                    changes[k] = match_case(word[:-2] if word.endswith("oes") else singularize(word), toks[k].text)
+    pieces = Pieces(parsed)
+    for k in sorted(changes, reverse=True):  # later positions first: earlier indices stay valid
+        pieces.replace(k, k + 1, changes[k])
+    return pieces.text()
+
+
 class _CategoryFilter:
     """Wraps a source to drop adjectives of categories a noun phrase already has."""
 
@@ -374,6 +419,7 @@ EDITS: dict[str, Callable[[ParsedCaption, random.Random, EditContext], str]] = {
     "swap_att": swap_att,
     "add_obj": add_obj,
     "add_att": add_att,
+    "change_count": change_count,
     **{name: _order(name) for name in ORDER_PERTURBATIONS},
 }
 

@@ -444,3 +444,31 @@ def test_a_resumed_run_with_nothing_left_reports_no_nan(capsys):
     busy = NegativesSummary(output="n.jsonl", captions_in_input=5, already_done=0, written=5, seconds=2.0, workers=1)
     _print_summary(busy, ("ceclip",))
     assert "(2 captions/s, 1 worker(s))" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("caption, expected", [
+    ("A dog is running on the beach.", {"Two dogs are running on the beach.", "Three dogs are running on the beach."}),
+    ("A man rides a horse", {"Two men ride a horse", "Three men ride a horse", "A man rides two horses",
+                             "A man rides three horses"}),
+    ("two cats sleep on a sofa", {f"{n} cats sleep on a sofa" for n in ("three", "four", "five", "six")}
+     | {"two cats sleep on two sofas", "two cats sleep on three sofas"}),
+])
+def test_change_count_changes_the_number_and_keeps_agreement(caption, expected):
+    import random
+
+    from genemi.negatives.edits import EditContext, change_count
+    from genemi.text.parsing import parse_captions
+
+    parsed = next(parse_captions([caption]))
+    seen = {change_count(parsed, random.Random(seed), EditContext([])) for seed in range(40)}
+    assert seen and seen <= expected, seen - expected
+
+
+def test_change_count_needs_a_counted_object():
+    import random
+
+    from genemi.negatives.edits import EditContext, NotApplicable, change_count
+    from genemi.text.parsing import parse_captions
+
+    with pytest.raises(NotApplicable, match="no counted object"):
+        change_count(next(parse_captions(["some water in the sun"])), random.Random(0), EditContext([]))

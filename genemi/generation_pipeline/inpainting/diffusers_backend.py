@@ -18,10 +18,15 @@ import numpy as np
 import torch
 
 from genemi.errors import CheckpointError, ConfigError, GenemiError
+from genemi.generation_pipeline.diffusion import (SINGLE_FILE_SUFFIXES, NonFiniteOutput, check_single_file,
+                                                  native_size, to_pixels)
+from genemi.generation_pipeline.diffusion import pipeline_folder as _pipeline_folder
 from genemi.generation_pipeline.inpainting.config import INPAINT_PRESETS, InpaintConfig
 from genemi.generation_pipeline.stage import StageContext, release_to_cpu
-from genemi.models.files import PipelineFolder, inspect_pipeline_folder, inspect_weights, require_weights_only
+from genemi.models.files import PipelineFolder, inspect_pipeline_folder
 from genemi.models.hf import hub_id_hint, quiet_loading
+
+__all__ = ["DiffusersInpainter", "NonFiniteOutput", "PaintJob", "PaintResult", "inpaint_settings"]
 
 #: --sd-scheduler name -> diffusers class (built from the checkpoint's scheduler config)
 SCHEDULER_CLASSES = {
@@ -29,11 +34,6 @@ SCHEDULER_CLASSES = {
     "euler_a": "EulerAncestralDiscreteScheduler", "dpm++": "DPMSolverMultistepScheduler",
     "unipc": "UniPCMultistepScheduler",
 }
-SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
-
-
-class NonFiniteOutput(GenemiError):
-    """The model returned NaN or infinite pixels for a variation (e.g. fp16 overflow)."""
 
 
 @dataclass
@@ -63,19 +63,6 @@ def inpaint_settings(config: InpaintConfig) -> tuple[int, float, str | None]:
     return int(steps), float(guidance), config.sd_scheduler or preset["scheduler"]
 
 
-def _hub_hint(text: str) -> str:
-    return hub_id_hint(text)
-
-
-def _pipeline_folder(path: Path, flag: str) -> Path:
-    if not path.is_dir():
-        raise ConfigError(f"{flag} {path}: not a local folder{_hub_hint(str(path))}; genemi never downloads models")
-    if not (path / "model_index.json").is_file():
-        raise ConfigError(f"{flag} {path}: no model_index.json (expected a diffusers pipeline folder, e.g. a "
-                          "downloaded stable-diffusion-2-inpainting)")
-    return path
-
-
 def _unet_config(pipeline: PipelineFolder, flag: str) -> dict:
     """The pipeline's UNet config, refused unless genemi can paint with it (9 input channels: inpainting;
     4: text-to-image)."""
@@ -88,28 +75,6 @@ def _unet_config(pipeline: PipelineFolder, flag: str) -> dict:
         raise CheckpointError(f"{flag} {unet.path}: the UNet has {channels} input channels, expected an inpainting "
                               "UNet (9) or a text-to-image one (4)")
     return unet.config
-
-
-#: the first UNet convolution in the original (CompVis) layout a single file holds
-_SINGLE_FILE_CONV_IN = "model.diffusion_model.input_blocks.0.0.weight"
-
-
-def _check_single_file(path: Path, unet: dict) -> None:
-    """A single ``.safetensors``/``.ckpt`` file read as structure: an original-layout Stable Diffusion checkpoint
-    whose UNet has the input channels and width of the ``--sd-config`` UNet it is loaded with."""
-    found = inspect_weights(path, "--sd-checkpoint")
-    if found.format != "safetensors":
-        require_weights_only(found, "--sd-checkpoint")
-    conv = found.tensors("state_dict").get(_SINGLE_FILE_CONV_IN)
-    if conv is None or len(conv.shape) != 4:
-        raise CheckpointError(f"--sd-checkpoint {path}: holds no Stable Diffusion UNet in the original layout "
-                              f"({_SINGLE_FILE_CONV_IN} is missing), which from_single_file reads")
-    width, channels = conv.shape[:2]
-    want = (unet.get("block_out_channels") or [None])[0], unet.get("in_channels")
-    if (width, channels) != want:
-        raise CheckpointError(f"--sd-checkpoint {path}: its UNet takes {channels} input channels at width {width}, "
-                              f"the --sd-config UNet {want[1]} at width {want[0]}: give the config folder of the same "
-                              "model type")
 
 
 class DiffusersInpainter:
@@ -143,10 +108,10 @@ class DiffusersInpainter:
                 raise ConfigError(f"--sd-checkpoint {path} is a single file: give --sd-config, the local diffusers "
                                   "folder of the same model type whose configs it uses (genemi never downloads them)")
             folder = _pipeline_folder(Path(c.sd_config).expanduser(), "--sd-config")
-            _check_single_file(path, _unet_config(inspect_pipeline_folder(folder, "--sd-config", weights=False),
-                                                  "--sd-config"))
+            check_single_file(path, _unet_config(inspect_pipeline_folder(folder, "--sd-config", weights=False),
+                                                 "--sd-config"), "--sd-checkpoint", "--sd-config")
         else:
-            raise ConfigError(f"--sd-checkpoint {c.sd_checkpoint}: not found{_hub_hint(str(c.sd_checkpoint))}; "
+            raise ConfigError(f"--sd-checkpoint {c.sd_checkpoint}: not found{hub_id_hint(str(c.sd_checkpoint))}; "
                               "genemi never downloads models")
         if c.sd_size is not None and (c.sd_size < 8 or c.sd_size % 8):
             raise ConfigError(f"--sd-size {c.sd_size}: must be a positive multiple of 8")
@@ -195,19 +160,13 @@ class DiffusersInpainter:
             pipe.vae.enable_slicing()  # decode (and encode) one image at a time: bounded memory
         if c.sd_vae_tiling:
             pipe.vae.enable_tiling()
-        size = c.sd_size or self._native_size(pipe)
+        size = c.sd_size or native_size(pipe)
         multiple = pipe.vae_scale_factor * 2 ** (len(pipe.unet.config.block_out_channels) - 1)
         if size % multiple:
             raise ConfigError(f"--sd-size {size}: this model needs a multiple of {multiple}")
         if c.sd_compile:
             pipe.unet = torch.compile(pipe.unet)
         return pipe
-
-    @staticmethod
-    def _native_size(pipe) -> int:
-        sample = pipe.unet.config.sample_size
-        sample = sample[0] if isinstance(sample, (list, tuple)) else sample
-        return int(sample) * int(pipe.vae_scale_factor)
 
     @property
     def size(self) -> int:
@@ -216,7 +175,7 @@ class DiffusersInpainter:
             return int(self.config.sd_size)
         if self.pipe is None:
             raise RuntimeError("the inpainting model is not loaded yet (call load() first)")
-        return self._native_size(self.pipe)
+        return native_size(self.pipe)
 
     def offload(self) -> None:
         if self.pipe is not None:
@@ -303,12 +262,10 @@ class DiffusersInpainter:
                 generator=[torch.Generator("cpu").manual_seed(int(jobs[j].seeds[k])) for j, k in chunk], **kwargs,
             ).images
             for (j, k), img in zip(chunk, out):
-                if not np.isfinite(img).all():
-                    results[j].errors[k] = NonFiniteOutput(
-                        f"the model returned non-finite pixels for variation {k} (seed {jobs[j].seeds[k]}); "
-                        "with --dtype fp16 try bf16 or fp32")
-                    continue
-                results[j].images[k] = np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
+                try:
+                    results[j].images[k] = to_pixels(img, f"variation {k} (seed {jobs[j].seeds[k]})")
+                except NonFiniteOutput as exc:
+                    results[j].errors[k] = exc
             for j, _ in chunk:
                 remaining[j] -= 1
                 if remaining[j] == 0:

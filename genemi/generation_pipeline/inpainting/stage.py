@@ -12,74 +12,28 @@ with the same seeds.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from genemi.errors import DataError
+from genemi.generation_pipeline.image_files import (contained_path, id_tail, remove_leftovers, safe_component,
+                                                    write_image_atomic)
 from genemi.generation_pipeline.inpainting.config import VARIATIONS, InpaintConfig
 from genemi.generation_pipeline.inpainting.geometry import Placement, crop_alpha, dilate, fit_to_square, paste, unfit
 from genemi.masks import rle_decode
 from genemi.generation_pipeline.stage import Stage, StageContext, StageItem
 from genemi.records import Failure, ItemMask, MaskRecord, PlannedItem, VariationPlan
 
-TMP_PREFIX = ".tmp-"  # unfinished image files (ignored by merge, removed when their folder is written again)
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-
-
-def safe_component(text: str, limit: int = 100) -> str:
-    """One path component from data: ``[A-Za-z0-9._-]`` kept, anything else ``_``, no leading dot (so never
-    ``.``, ``..`` or hidden), at most ``limit`` characters; a name that had to change gets a short hash of the
-    original so that different names stay different."""
-    clean = _UNSAFE.sub("_", text)
-    clean = re.sub(r"^\.+", lambda m: "_" * len(m[0]), clean) or "_"
-    if clean != text or len(clean) > limit:
-        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-        clean = f"{clean[:limit]}-{digest}"
-    return clean
-
-
-def _tail(child_id: str, parent_id: str) -> str:
-    return child_id[len(parent_id) + 1 :] if child_id.startswith(parent_id + "/") else child_id
+__all__ = ["InpaintStage", "regenerate_variation", "safe_component", "variation_path"]
 
 
 def variation_path(output_dir: Path, record_id: str, item_id: str, var_id: str, slug: str, ext: str) -> Path:
     """Where a variation image goes, always inside ``output_dir/variations`` (raises DataError otherwise)."""
-    root = Path(output_dir) / VARIATIONS
-    item_part = _tail(item_id, record_id)
-    name = f"{safe_component(_tail(var_id, item_id))}-{safe_component(slug)}.{ext}"
-    path = root / safe_component(record_id) / safe_component(item_part) / name
-    resolved_root = root.resolve()
-    if not path.resolve().is_relative_to(resolved_root) or path.resolve() == resolved_root:
-        raise DataError(f"variation {var_id!r}: image path {path} would leave {root}")
-    return path
-
-
-def write_image_atomic(path: Path, array: np.ndarray, fmt: str) -> None:
-    """Write an RGB image through a temporary file in the same folder + ``os.replace`` (never half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(TMP_PREFIX + path.name)
-    img = Image.fromarray(np.ascontiguousarray(array, dtype=np.uint8))
-    with open(tmp, "wb") as fh:
-        if fmt == "png":
-            img.save(fh, format="PNG")
-        else:
-            img.save(fh, format="JPEG", quality=95)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _remove_leftovers(folder: Path) -> None:
-    if folder.is_dir():
-        for entry in os.scandir(folder):
-            if entry.name.startswith(TMP_PREFIX) and entry.is_file():
-                Path(entry.path).unlink(missing_ok=True)
+    name = f"{safe_component(id_tail(var_id, item_id))}-{safe_component(slug)}.{ext}"
+    return contained_path(output_dir, VARIATIONS, (record_id, id_tail(item_id, record_id)), name,
+                          f"variation {var_id!r}")
 
 
 @dataclass
@@ -207,7 +161,7 @@ class InpaintStage(Stage):
                 continue
             path = variation_path(self.context.output_dir, rec.id, item.id, var.id, var.slug, ext)
             if not folder_cleaned:
-                _remove_leftovers(path.parent)
+                remove_leftovers(path.parent)
                 folder_cleaned = True
             write_image_atomic(path, self.compose(prep.image, p, p.result.images[slot]), ext)
             rel = path.relative_to(self.context.output_dir).as_posix()

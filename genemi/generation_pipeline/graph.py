@@ -31,6 +31,12 @@ class StageSpec:
     config: type  # its config section (a dataclass with ``backend``, ``batch_size`` and ``backends``)
     stage: str  # "module:Class" of its :class:`~genemi.generation_pipeline.stage.Stage`
     folders: tuple[str, ...] = field(default=())  # folders of files its records name (relative paths)
+    #: the config section it is configured by when another stage's (default: its own, named as the stage)
+    section: str | None = None
+
+    @property
+    def section_name(self) -> str:
+        return self.section or self.name
 
     @property
     def backends(self):
@@ -72,6 +78,11 @@ class StageGraph:
                     raise ConfigError(f"stage {spec.name} reads {read!r}, which is not a stage")
             if len(set(spec.reads)) != len(spec.reads):
                 raise ConfigError(f"stage {spec.name} names a stage it reads twice: {', '.join(spec.reads)}")
+        for spec in specs:
+            owner = by_name.get(spec.section_name)
+            if owner is None or owner.config is not spec.config:
+                raise ConfigError(f"stage {spec.name} is configured by section {spec.section_name!r}, which is not a "
+                                  f"stage's own section of the same type")
         self._specs = tuple(_ordered(specs))
         self._by_name = {s.name: s for s in self._specs}
 
@@ -113,6 +124,13 @@ class StageGraph:
         return StageGraph(specs)
 
     # --- relations --------------------------------------------------------------------------------------
+
+    def sections(self) -> dict[str, list[StageSpec]]:
+        """Config section name -> the stages it configures (a section is named as the stage that owns it)."""
+        out: dict[str, list[StageSpec]] = {}
+        for spec in self._specs:
+            out.setdefault(spec.section_name, []).append(spec)
+        return out
 
     def readers(self, name: str) -> list[StageSpec]:
         """The stages that read ``name`` directly."""

@@ -61,14 +61,16 @@ class RunConfig:
         self.graph.select(self.stages)  # an unknown stage or an empty range is refused here
 
     def section(self, stage: str) -> Any:
-        return getattr(self, stage)
+        """The config section of ``stage`` (its own, or the one it shares: see ``StageSpec.section``)."""
+        return getattr(self, self.graph[stage].section_name)
 
 
 @functools.lru_cache(maxsize=None)
 def config_class(graph: StageGraph) -> type:
-    """``PipelineConfig`` of a graph: :class:`RunConfig` plus one field per stage, named as the stage, holding
-    its config section (the YAML section of the same name)."""
-    fields = [(spec.name, spec.config, field(default_factory=spec.config)) for spec in graph]
+    """``PipelineConfig`` of a graph: :class:`RunConfig` plus one field per config section (named as the stage
+    that owns it; stages configured by another stage's section share it), the YAML section of the same name."""
+    fields = [(name, specs[0].config, field(default_factory=specs[0].config))
+              for name, specs in graph.sections().items()]
     cls = make_dataclass("PipelineConfig", fields, bases=(RunConfig,), namespace={"graph": graph})
     cls.__module__ = __name__
     return cls
@@ -418,7 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="resume a stage whose output was written with other settings (the change is recorded in "
                      "<manifest>.settings.json); without it such a rerun stops and names the differences")
     run.add_argument("--batch-size", type=_batch_sizes, default=None,
-                     help="images per batch: N for every stage, or " + ",".join(f"{s.name}={s.config().batch_size}" for s in graph))
+                     help="images per batch: N for every stage, or " + ",".join(f"{s.name}={s.config().batch_size}" for s in graph)
+                     + " (stages sharing a config section share its batch size)")
     run.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: the local GPU when there is one)")
     run.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default=None, help="precision of the models (default: fp32)")
     run.add_argument("--offload", action="store_true", default=None, help="keep only the active stage's model on the GPU")
@@ -428,9 +431,10 @@ def build_parser() -> argparse.ArgumentParser:
     users = [f"{s.backends.flag} {'|'.join(s.config.llm_backends)}" for s in graph if s.config.llm_backends]
     group = p.add_argument_group(f"chat model of {' and '.join(users) or 'the LLM backends'} (YAML section llm)")
     add_section_arguments(group, ChatConfig, "llm")
-    for spec in graph:
-        group = p.add_argument_group(f"stage {spec.name}: {spec.summary} (YAML section {spec.name})")
-        add_section_arguments(group, spec.config, spec.name, {"backend": spec.backends.names})
+    for name, specs in graph.sections().items():
+        what = "; ".join(f"stage {s.name}: {s.summary}" for s in specs)
+        group = p.add_argument_group(f"{what} (YAML section {name})")
+        add_section_arguments(group, specs[0].config, name, {"backend": specs[0].backends.names})
     return p
 
 
@@ -451,29 +455,32 @@ def resolve_config(args) -> RunConfig:
     preset = read_preset(args.config) if args.config else {}
     given: dict[str, set[str]] = {}
     flagged: dict[str, set[str]] = {}
-    for spec in graph:
-        section = {f.name: getattr(args, f"{spec.name}__{f.name}") for f in dataclasses.fields(spec.config)
-                   if hasattr(args, f"{spec.name}__{f.name}")}
-        if args.batch_size and spec.name in args.batch_size:
-            section["batch_size"] = args.batch_size[spec.name]
-        overrides[spec.name] = section
-        from_preset = preset.get(spec.name) if isinstance(preset.get(spec.name), dict) else {}
-        flagged[spec.name] = {k for k, v in section.items() if v is not None}
-        given[spec.name] = flagged[spec.name] | set(from_preset)
+    sections = graph.sections()
+    for name, specs in sections.items():
+        section = {f.name: getattr(args, f"{name}__{f.name}") for f in dataclasses.fields(specs[0].config)
+                   if hasattr(args, f"{name}__{f.name}")}
+        for s in specs:
+            if args.batch_size and s.name in args.batch_size:
+                section["batch_size"] = args.batch_size[s.name]
+        overrides[name] = section
+        from_preset = preset.get(name) if isinstance(preset.get(name), dict) else {}
+        flagged[name] = {k for k, v in section.items() if v is not None}
+        given[name] = flagged[name] | set(from_preset)
     overrides["llm"] = {f.name: getattr(args, f"llm__{f.name}") for f in dataclasses.fields(ChatConfig)}
     llm_flagged = {k for k, v in overrides["llm"].items() if v is not None}
     llm_preset = set(preset["llm"]) if isinstance(preset.get("llm"), dict) else set()
     cfg = load_config(config_class(graph), args.config, overrides)
     selected = {s.name for s in graph.select(cfg.stages)}
     check_llm_options(cfg, [s for s in graph if s.name in selected], llm_flagged, llm_preset)
-    for spec in graph:
-        check_backend_options(cfg.section(spec.name), given[spec.name])
-        unused = sorted(flagged[spec.name] - {"batch_size"}) if spec.name not in selected else []
+    for name, specs in sections.items():
+        check_backend_options(getattr(cfg, name), given[name])
+        runs = any(s.name in selected for s in specs)
+        unused = sorted(flagged[name] - {"batch_size"}) if not runs else []
         if unused:
-            fields = {f.name: f for f in dataclasses.fields(spec.config)}
+            fields = {f.name: f for f in dataclasses.fields(specs[0].config)}
             logging.getLogger(__name__).warning(
                 "%s: for stage %s, which --stages %s does not run (ignored)",
-                ", ".join(flag_of(fields[k]) for k in unused), spec.name, cfg.stages)
+                ", ".join(flag_of(fields[k]) for k in unused), " / ".join(s.name for s in specs), cfg.stages)
     return cfg
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from genemi.generation_pipeline import pipeline
-from genemi.generation_pipeline.portrayal.base import PORTRAYERS, ItemPortrayals, derive_seed, slugify
+from genemi.generation_pipeline.seeds import derive_seed
+from genemi.generation_pipeline.portrayal.base import PORTRAYERS, ItemPortrayals, slugify
 from genemi.generation_pipeline.portrayal.config import PortrayConfig
 from genemi.generation_pipeline.portrayal.stage import PortrayStage
 from genemi.generation_pipeline.stage import StageContext

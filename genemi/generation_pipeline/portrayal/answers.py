@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import json
 import re
-from importlib import resources
-from pathlib import Path
 from typing import Any, Sequence
 
 from genemi.errors import ConfigError
+from genemi.generation_pipeline.chat.prompts import load_prompt
 from genemi.records import Portrayal
 from genemi.text import vocabulary as vocab
 
@@ -46,26 +45,7 @@ def load_instructions(path: str | None, k: int) -> str:
     """The instruction (system) prompt with ``{k}`` filled in: the user's file, or genemi's own."""
     if k < 1:
         raise ConfigError(f"the number of portrayals must be >= 1, got {k}")
-    if path:
-        file = Path(path).expanduser()
-        if not file.is_file():
-            raise ConfigError(f"instruction prompt file {file} does not exist")
-        try:
-            text = file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read instruction prompt file {file}: {exc}") from exc
-    else:
-        try:
-            text = resources.files(__package__).joinpath(INSTRUCTIONS_RESOURCE).read_text(encoding="utf-8")
-        except (OSError, FileNotFoundError) as exc:
-            raise ConfigError(f"genemi's instruction prompt {INSTRUCTIONS_RESOURCE} is missing from the "
-                              "installation (reinstall genemi)") from exc
-    if not text.strip():
-        raise ConfigError(f"instruction prompt {path or INSTRUCTIONS_RESOURCE} is empty")
-    return text.strip().replace("{k}", str(k)) + "\n"
-
-
-# --- item names ------------------------------------------------------------------------------------------
+    return load_prompt(path, __package__, INSTRUCTIONS_RESOURCE, k=k)
 
 
 def _norm(text: str) -> str:

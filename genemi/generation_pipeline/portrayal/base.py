@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence
@@ -51,12 +50,6 @@ class Portrayer(Protocol):
 
     def portray(self, requests: Sequence[PortrayalRequest]) -> list[dict[str, ItemPortrayals]]:
         """Per request: item -> its portrayals (every item of the request present)."""
-
-
-def derive_seed(global_seed: int, key: str) -> int:
-    """A 63-bit seed from (global seed, id): the same variation always gets the same seed."""
-    digest = hashlib.sha256(f"{global_seed}:{key}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
 
 _UNSAFE = re.compile(r"[^a-z0-9]+")

@@ -12,7 +12,8 @@ from typing import Sequence
 
 from genemi.generation_pipeline.chat import Conversation, build_chat
 from genemi.generation_pipeline.portrayal.answers import format_request, load_instructions, parse_answer
-from genemi.generation_pipeline.portrayal.base import ItemPortrayals, PortrayalRequest, derive_seed
+from genemi.generation_pipeline.seeds import derive_seed
+from genemi.generation_pipeline.portrayal.base import ItemPortrayals, PortrayalRequest
 from genemi.records import Failure
 
 

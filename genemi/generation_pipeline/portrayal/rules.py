@@ -19,7 +19,8 @@ from functools import lru_cache
 from typing import Sequence
 
 from genemi.errors import BackendUnavailable
-from genemi.generation_pipeline.portrayal.base import ItemPortrayals, PortrayalRequest, derive_seed
+from genemi.generation_pipeline.seeds import derive_seed
+from genemi.generation_pipeline.portrayal.base import ItemPortrayals, PortrayalRequest
 from genemi.records import Failure, Portrayal
 from genemi.text import vocabulary as vocab
 from genemi.text.inflection import indefinite_article, pluralize

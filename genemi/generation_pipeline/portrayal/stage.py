@@ -7,7 +7,8 @@ so any variation can be regenerated alone with the same pixels.
 
 from __future__ import annotations
 
-from genemi.generation_pipeline.portrayal.base import ItemPortrayals, PortrayalRequest, derive_seed, slugify
+from genemi.generation_pipeline.seeds import derive_seed
+from genemi.generation_pipeline.portrayal.base import ItemPortrayals, PortrayalRequest, slugify
 from genemi.generation_pipeline.stage import Stage, StageItem
 from genemi.records import Failure, MaskRecord, PlannedItem, PlannedVariation, VariationPlan
 

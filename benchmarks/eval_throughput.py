@@ -77,13 +77,14 @@ def official_script(bundle, bench, device) -> dict[str, float]:
 
 
 def genemi(bundle, bench, device, threads=None, workers=None) -> dict[str, float]:
+    """evaluate() with a ClipEmbedder of genemi's defaults (or the given threads / workers); the accuracies and,
+    under ``"threads"``, the torch threads it used for the texts."""
     from genemi.evaluation.runner import evaluate
     from genemi.evaluation.scoring import ClipEmbedder
 
-    embedder = ClipEmbedder(bundle, device, progress=False, **({} if threads is None else {"threads": threads}),
-                            **({} if workers is None else {"workers": workers}))
+    embedder = ClipEmbedder(bundle, device, progress=False, threads=threads, workers=workers)
     metrics = evaluate(embedder, [bench])["sugarcrepe"].metrics
-    return {s: metrics[s] for s in bench.items}
+    return {**{s: metrics[s] for s in bench.items}, "threads": embedder.threads_used}
 
 
 def timed(fn, *args, **kwargs) -> tuple[float, dict]:
@@ -118,6 +119,9 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--subset", type=int, default=150, help="items of the first N images (0: every item)")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (medians are reported)")
+    ap.add_argument("--baseline-threads", type=int, default=None, metavar="N",
+                    help="run the official script with N torch threads instead of torch's default (for context: "
+                    "its default on a shared box is what users get)")
     ap.add_argument("--sweep", default=None, metavar="T:W,...",
                     help="instead of the comparison: genemi alone under these torch threads:loader workers")
     args = ap.parse_args()
@@ -155,28 +159,30 @@ def main() -> None:
                   f"  rounds {', '.join(f'{x:.2f}' for x in ts)}")
         return
 
-    print(f"  genemi defaults on {device.type}: {default_threads(device) or start_threads} thread(s), "
-          f"{default_workers(device)} loader worker(s), batch 256")
+    print(f"  genemi defaults on {device.type}: {default_workers(device)} loader worker(s), batch 256, torch threads "
+          f"by device (CPU: the idle cores when embedding starts; now {default_threads(device) or start_threads})")
     warm = SugarCrepe(subset_files(root, 3, tmp / "warm"), images)
     official_script(bundle, warm, device), genemi(bundle, warm, device)  # warm-up (kernels, first loader)
     torch.set_num_threads(start_threads)
+    base_threads = args.baseline_threads or start_threads
+    print(f"  official script: {base_threads} thread(s)" + ("" if args.baseline_threads else " (torch's default)"))
     base_t, cand_t = [], []
     for r in range(args.rounds):
         order = ("base", "cand") if r % 2 == 0 else ("cand", "base")
         for side in order:
-            torch.set_num_threads(start_threads)  # the official script runs with torch's default
+            torch.set_num_threads(base_threads)  # the official script runs with torch's default
             if side == "base":
                 t, base_acc = timed(official_script, bundle, bench, device)
                 base_t.append(t)
             else:
                 t, cand_acc = timed(genemi, bundle, bench, device)
                 cand_t.append(t)
-        print(f"  round {r + 1}: official {base_t[-1]:7.2f} s, genemi {cand_t[-1]:6.2f} s, "
-              f"ratio {base_t[-1] / cand_t[-1]:5.2f}x", flush=True)
+        print(f"  round {r + 1}: official {base_t[-1]:7.2f} s, genemi {cand_t[-1]:6.2f} s "
+              f"({cand_acc['threads']} thread(s)), ratio {base_t[-1] / cand_t[-1]:5.2f}x", flush=True)
     same = all(abs(base_acc[s] - cand_acc[s]) < 1e-9 for s in base_acc)
     mb, mc = statistics.median(base_t), statistics.median(cand_t)
     ratios = [b / c for b, c in zip(base_t, cand_t)]
-    print(f"  official script (main_eval.py's way, defaults): median {mb:7.2f} s  ({n_items / mb:7.1f} items/s)")
+    print(f"  official script (main_eval.py's way)          : median {mb:7.2f} s  ({n_items / mb:7.1f} items/s)")
     print(f"  genemi harness (defaults)                     : median {mc:7.2f} s  ({n_items / mc:7.1f} items/s)")
     print(f"  speed-up: {mb / mc:.2f}x (ratio of medians), {statistics.median(ratios):.2f}x (median of per-round "
           f"ratios, range {min(ratios):.2f}-{max(ratios):.2f}) over {args.rounds} rounds; identical accuracies: {same}")

@@ -182,8 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="autocast precision (auto: bf16 on CUDA, fp32 on CPU)")
     r.add_argument("--workers", type=int, default=None,
                    help="image loading processes (default by device: 0 on CPU, where images are decoded between "
-                   "forward passes; one per spare core, at most 8, on CUDA). On CPU genemi also runs torch with one "
-                   "thread per core but one unless OMP_NUM_THREADS is set (docs/performance.md)")
+                   "forward passes; one per spare core, at most 8, on CUDA). On CPU genemi also runs torch with as many "
+                   "threads as cores are idle when embedding starts, unless OMP_NUM_THREADS is set (docs/performance.md)")
     r.add_argument("--cache-dir", default=None, help="embedding cache folder (keyed by model and benchmark file hashes)")
     r.add_argument("--save-item-scores", nargs="?", const="csv", choices=FORMATS, default=None, metavar="FORMAT",
                    help="also write one row per item and benchmark (every option's score, decision, tie) to "

@@ -18,6 +18,7 @@ import hashlib
 import io
 import logging
 import os
+import time
 import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -307,27 +308,54 @@ def default_workers(device: str | torch.device) -> int:
     return min(8, max(0, _cores() - 1))
 
 
+def idle_cores(window: float = 0.1) -> float | None:
+    """How many CPU cores stood idle over ``window`` seconds (Linux ``/proc/stat``; None elsewhere). Sampled
+    while this process waits, so it counts what the rest of the machine leaves free."""
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat", encoding="ascii") as fh:
+            ticks = [int(v) for v in fh.readline().split()[1:9]]  # user nice system idle iowait irq softirq steal
+        return ticks[3] + ticks[4], sum(ticks)
+
+    try:
+        idle0, total0 = sample()
+        time.sleep(window)
+        idle1, total1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    if total1 <= total0:
+        return None
+    return (os.cpu_count() or 1) * (idle1 - idle0) / (total1 - total0)
+
+
 def default_threads(device: str | torch.device) -> int | None:
-    """torch threads while embedding when none are asked for (None: leave torch's setting). CPU: one per core
-    but one, at least 1, leaving a core to the rest of the machine (on the 2-core box 1 thread ran the
-    harness 1.5-2.7x faster than torch's default of 2, the box being shared); an ``OMP_NUM_THREADS`` in the
-    environment is obeyed instead. CUDA: torch's setting (the forward pass runs on the GPU)."""
+    """torch threads while embedding when none are asked for (None: leave torch's setting). CPU: the cores
+    found idle when embedding starts (:func:`idle_cores`), at least 1 and at most the cores this process may
+    use; without ``/proc/stat`` one per core but one. An ``OMP_NUM_THREADS`` in the environment is obeyed
+    instead. Measured on the shared 2-core box: with other processes busy, 1 thread ran the harness 1.5-2.7x
+    faster than 2; with the box quiet, 2 threads ran ViT-B-32 1.3x faster than 1 (docs/performance.md).
+    CUDA: torch's setting (the forward pass runs on the GPU)."""
     if torch.device(device).type != "cpu" or os.environ.get("OMP_NUM_THREADS"):
         return None
-    return max(1, _cores() - 1)
+    idle = idle_cores()
+    cores = _cores()
+    if idle is None:
+        return max(1, cores - 1)
+    return max(1, min(cores, round(idle)))
 
 
 class ClipEmbedder:
     """Embeds with a :class:`~genemi.models.clip.ClipBundle`: eval transform, batched, AMP on CUDA.
 
-    ``workers=None`` / ``threads=None`` pick :func:`default_workers` / :func:`default_threads` for the device;
-    the thread count applies while embedding and is restored afterwards."""
+    ``workers=None`` picks :func:`default_workers` for the device; ``threads=None`` picks
+    :func:`default_threads` each time embedding starts. The thread count applies while embedding and is
+    restored afterwards."""
 
     def __init__(self, bundle, device: str | torch.device = "cpu", batch_size: int = 256, workers: int | None = None,
                  precision: str = "auto", progress: bool = True, key: str | None = None, threads: int | None = None):
         self.bundle, self.device, self.batch_size = bundle, torch.device(device), batch_size
         self.workers = default_workers(self.device) if workers is None else workers
-        self.threads = default_threads(self.device) if threads is None else threads
+        self.threads = threads  # None: default_threads() when each embedding starts (the machine's load then)
+        self.threads_used: int | None = None
         self.model = bundle.model.to(self.device).eval()
         self.transform = bundle.transform(is_train=False)
         self.progress = progress
@@ -352,10 +380,12 @@ class ClipEmbedder:
 
     @contextmanager
     def _threads(self):
-        """``self.threads`` torch threads for the duration (restored after)."""
+        """``self.threads`` (else :func:`default_threads`) torch threads for the duration (restored after)."""
         previous = torch.get_num_threads()
-        if self.threads:
-            torch.set_num_threads(self.threads)
+        threads = self.threads or default_threads(self.device)
+        self.threads_used = threads or previous  # reported by benchmarks/eval_throughput.py
+        if threads:
+            torch.set_num_threads(threads)
         try:
             yield
         finally:

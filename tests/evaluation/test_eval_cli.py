@@ -2,6 +2,7 @@
 CLI over snapshot folders and baselines, resume/skip, cache, reports and bad input."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -269,27 +270,34 @@ def test_zero_evaluated_items_is_an_error_naming_the_folder_and_flag(tmp_path, t
 
 
 def test_thread_and_worker_defaults_by_device(monkeypatch, tiny_clip, tmp_path):
-    """CPU: no loader processes, one torch thread per core but one (OMP_NUM_THREADS wins); CUDA: a loader
-    process per spare core (at most 8), torch's threads. The thread count is restored after embedding."""
+    """CPU: no loader processes, torch threads = the idle cores when embedding starts (at least 1, at most the
+    cores; cores - 1 without /proc/stat; OMP_NUM_THREADS wins); CUDA: a loader process per spare core (at most
+    8), torch's threads. The thread count is restored after embedding."""
     from genemi.evaluation import scoring
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    for cores, cpu_threads, cuda_workers in ((1, 1, 0), (2, 1, 1), (16, 15, 8)):
+    for cores, idle, cpu_threads, cuda_workers in ((1, 0.9, 1, 0), (2, 0.1, 1, 1), (2, 1.8, 2, 1), (2, None, 1, 1),
+                                                   (16, 15.6, 16, 8), (16, 7.2, 7, 8), (16, None, 15, 8)):
         monkeypatch.setattr(scoring, "_cores", lambda n=cores: n)
+        monkeypatch.setattr(scoring, "idle_cores", lambda window=0.1, v=idle: v)
         assert scoring.default_workers("cpu") == 0 and scoring.default_threads("cpu") == cpu_threads
         assert scoring.default_workers("cuda") == cuda_workers and scoring.default_threads("cuda") is None
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert scoring.default_threads("cpu") is None
     monkeypatch.setenv("OMP_NUM_THREADS", "")
     monkeypatch.setattr(scoring, "_cores", lambda: 3)
+    monkeypatch.setattr(scoring, "idle_cores", lambda window=0.1: 2.2)
     bundle = create_clip(str(tiny_clip["config"]), tiny_clip["open_clip_state_dict"])
     emb = ClipEmbedder(bundle, "cpu", progress=False)
-    assert (emb.workers, emb.threads) == (0, 2)
+    assert (emb.workers, emb.threads) == (0, None)
     seen = []
     monkeypatch.setattr(bundle.model, "encode_image", lambda x: seen.append(torch.get_num_threads()) or x.flatten(1))
     before = torch.get_num_threads()
     _image(tmp_path / "a.png", 0)
     emb.embed_images([ImageRef(str(tmp_path / "a.png"))])
-    assert seen == [2] and torch.get_num_threads() == before
+    assert seen == [2] and emb.threads_used == 2 and torch.get_num_threads() == before
     parsed = cli.build_parser().parse_args(["--baseline", "x="])
     assert parsed.workers is None  # the CLI leaves the choice to the device
+    monkeypatch.undo()  # the real sampler: a share of the machine's cores (None without /proc/stat)
+    idle = scoring.idle_cores(0.01)
+    assert idle is None or 0 <= idle <= (os.cpu_count() or 1) + 1e-9

@@ -298,6 +298,8 @@ class PlannedNegative(Record):
     itm_source: float | None = Field(default=None, description="BLIP ITM logit of the image with the source caption")
     clip_own: float | None = Field(default=None, description="CLIPScore of the image with its own caption")
     clip_source: float | None = Field(default=None, description="CLIPScore of the image with the source caption")
+    passes: bool | None = Field(default=None, description="the image matches its own caption better than the "
+                                                          "source caption by more than --triplet-margin (ITM logits)")
     status: Status = "ok"
     error: Failure | None = None
 

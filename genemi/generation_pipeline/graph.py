@@ -60,7 +60,7 @@ class StageGraph:
     """Stages in an order where every stage comes after those it reads (the declared order wherever the
     reads allow it). Immutable: :meth:`with_stage` returns a new graph."""
 
-    def __init__(self, specs) -> None:
+    def __init__(self, specs, selections: dict[str, str] | None = None) -> None:
         specs = list(specs)
         by_name: dict[str, StageSpec] = {}
         for spec in specs:
@@ -85,6 +85,12 @@ class StageGraph:
                                   f"stage's own section of the same type")
         self._specs = tuple(_ordered(specs))
         self._by_name = {s.name: s for s in self._specs}
+        #: named selections for --stages (name -> a selection such as ":score"), e.g. a product's whole chain
+        self.selections = dict(selections or {})
+        for name, expression in self.selections.items():
+            if name in by_name or name == "all":
+                raise ConfigError(f"selection name {name!r} is also a stage's name")
+            self.select(expression)  # refers to stages that exist
 
     # --- the stages -------------------------------------------------------------------------------------
 
@@ -104,10 +110,10 @@ class StageGraph:
             raise ConfigError(f"unknown stage {name!r}; stages: {', '.join(self.names)}") from None
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, StageGraph) and self._specs == other._specs
+        return isinstance(other, StageGraph) and (self._specs, self.selections) == (other._specs, other.selections)
 
     def __hash__(self) -> int:
-        return hash(self._specs)
+        return hash((self._specs, tuple(self.selections.items())))
 
     def __repr__(self) -> str:
         return f"StageGraph({', '.join(self.names)})"
@@ -121,7 +127,7 @@ class StageGraph:
         specs = [spec if s.name == spec.name else s for s in self._specs]
         if spec.name not in self._by_name:
             specs.append(spec)
-        return StageGraph(specs)
+        return StageGraph(specs, self.selections)
 
     # --- relations --------------------------------------------------------------------------------------
 
@@ -153,11 +159,17 @@ class StageGraph:
         return [s for s in self._specs if s.name in found]
 
     def select(self, selection: str) -> list[StageSpec]:
-        """``all``; one stage; ``a:b`` (``a``, ``b`` and every stage on a path between them; ``a:`` is ``a`` and
-        all it feeds, ``:b`` is ``b`` and all it reads); or a comma list. In run order."""
+        """``all``; a named selection (:attr:`selections`); one stage; ``a:b`` (``a``, ``b`` and every stage on a
+        path between them; ``a:`` is ``a`` and all it feeds, ``:b`` is ``b`` and all it reads); or a comma list of
+        these. In run order."""
         selection = selection.strip()
         if selection == "all":
             return list(self._specs)
+        if selection in self.selections:
+            return self.select(self.selections[selection])
+        if "," in selection:
+            names = {s.name for part in selection.split(",") if part.strip() for s in self.select(part)}
+            return [s for s in self._specs if s.name in names]
         if ":" in selection:
             first, last = (s.strip() for s in selection.split(":", 1))
             after = {s.name for s in self.downstream([first])} if first else set(self.names)
@@ -166,10 +178,9 @@ class StageGraph:
             if not chosen:
                 raise ConfigError(f"--stages {selection}: {last} does not read {first}, directly or not")
             return [s for s in self._specs if s.name in chosen]
-        names = {self[s.strip()].name for s in selection.split(",") if s.strip()}
-        if not names:
+        if not selection:
             raise ConfigError("--stages is empty")
-        return [s for s in self._specs if s.name in names]
+        return [self[selection]]
 
     def table(self) -> list[tuple[str, str, str, str]]:
         """``(stage, reads, writes, summary)`` rows, in run order (``--help`` and the docs print them)."""
@@ -192,6 +203,10 @@ class StageGraph:
             reads = ", ".join(f"`{r}`" for r in s.reads) or "input images"
             backends = ", ".join(f"`{b}`" for b in s.backends.names)
             lines.append(f"| `{s.name}` | {reads} | {writes} | {s.backends.flag} {backends} | {s.summary} |")
+        if self.selections:
+            named = ", ".join(f"`{name}` = `{expr}` ({', '.join(t.name for t in self.select(name))})"
+                              for name, expr in self.selections.items())
+            lines += ["", f"Named selections for `--stages`: {named}; `all` runs every stage."]
         return "\n".join(lines) + "\n"
 
 

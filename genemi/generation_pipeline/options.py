@@ -57,13 +57,16 @@ def require_fraction(value: float, flag: str) -> None:
 
 def option(default: Any = None, help: str = "", *, flag: str | None = None, aliases: Iterable[str] = (),
            backends: Iterable[str] | None = None, choices: Iterable[Any] | None = None,
-           default_factory: Any = None, metavar: str | None = None, content: bool = True) -> Any:
+           default_factory: Any = None, metavar: str | None = None, content: bool = True,
+           stages: Iterable[str] | None = None) -> Any:
     """A config field with its flag (default ``--field-name``), help text, and, where it only applies to
     some backends, their names (giving it with another backend is an error that says why). ``content=False``
     marks a setting that cannot change what the stage writes (batch sizes, timeouts, concurrency): it is left
-    out of the stage's settings fingerprint (:mod:`genemi.generation_pipeline.settings`)."""
+    out of the stage's settings fingerprint (:mod:`genemi.generation_pipeline.settings`). ``stages``: in a section
+    several stages share, the stages the option applies to (only theirs are shaped by it)."""
     meta = {"help": help, "flag": flag, "aliases": tuple(aliases), "backends": tuple(backends) if backends else None,
-            "choices": tuple(choices) if choices is not None else None, "metavar": metavar, "content": content}
+            "choices": tuple(choices) if choices is not None else None, "metavar": metavar, "content": content,
+            "stages": tuple(stages) if stages else None}
     if default_factory is not None:
         return field(default_factory=default_factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -93,6 +96,8 @@ def add_section_arguments(group: argparse._ArgumentGroup, section_cls: type, des
         text = f.metadata["help"]
         if f.metadata.get("backends"):
             text += f" [only {' / '.join(f.metadata['backends'])}]"
+        if f.metadata.get("stages"):
+            text += f" [stage {' / '.join(f.metadata['stages'])}]"
         kw: dict[str, Any] = {"dest": f"{dest_prefix}__{f.name}", "default": None}
         if hint is bool:
             kw["action"] = argparse.BooleanOptionalAction

@@ -38,7 +38,7 @@ class RunConfig:
     input_dir: str | None = None  # image folder; with an annotation file, the root its paths are relative to
     annotation_file: str | None = None
     encoding: str = "utf-8"  # text encoding of the annotation file
-    stages: str = "all"
+    stages: str = "variations"  # a selection of the graph's stages (see StageGraph.select)
     limit: int | None = None
     seed: int = 0
     retry_failed: bool = False
@@ -178,7 +178,8 @@ def plan_run(cfg: RunConfig) -> RunPlan:
     gaps = missing_inputs(graph, specs, out)
     if gaps:
         raise ConfigError("; ".join(gaps))
-    fingerprints = {spec.name: stage_settings(cfg.section(spec.name), cfg.seed, cfg.dtype, cfg.llm) for spec in specs}
+    fingerprints = {spec.name: stage_settings(cfg.section(spec.name), cfg.seed, cfg.dtype, cfg.llm, spec.name)
+                    for spec in specs}
     if cfg.force:
         removed = remove_outputs(out, graph.downstream(s.name for s in specs))
         if removed:
@@ -406,9 +407,11 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--verbose", action="store_true", help="debug logging")
     run = p.add_argument_group("run")
     run.add_argument("--config", default=None, help="YAML preset (configs/pipeline/*.yaml; one section per stage); flags override it")
-    run.add_argument("--stages", default=None, help=f"all (default); one of {', '.join(graph.names)}; a range a:b "
-                     "(a, b and every stage on a path between them; a: is a and every stage reading it, directly "
-                     "or not; :b is b and every stage it reads); or a comma list")
+    named = "; ".join(f"{k} = {v}" for k, v in graph.selections.items())
+    run.add_argument("--stages", default=None, help=f"what to run: a named chain ({named}; default: variations), "
+                     f"all, one of {', '.join(graph.names)}, a range a:b (a, b and every stage on a path between "
+                     "them; a: is a and every stage reading it, directly or not; :b is b and every stage it reads), "
+                     "or a comma list of these")
     run.add_argument("--limit", type=int, default=None, help="only the first N images (sorted by path)")
     run.add_argument("--seed", type=int, default=None, help="global seed; portrayals and per-variation seeds derive from it (default: 0)")
     run.add_argument("--retry-failed", action="store_true", default=None,

@@ -15,11 +15,12 @@ from genemi.generation_pipeline.captioning.config import CaptionConfig
 from genemi.generation_pipeline.graph import IMAGES, StageGraph, StageSpec
 from genemi.generation_pipeline.grounding.config import GroundConfig
 from genemi.generation_pipeline.inpainting.config import VARIATIONS, InpaintConfig
+from genemi.generation_pipeline.negcaption.config import NegCaptionConfig
 from genemi.generation_pipeline.portrayal.config import PortrayConfig
 from genemi.generation_pipeline.scoring.config import ScoreConfig
 from genemi.generation_pipeline.segmentation.config import SegmentConfig
 from genemi.generation_pipeline.tagging.config import TagConfig
-from genemi.records import DetectionRecord, MaskRecord, TagRecord, VariationPlan
+from genemi.records import DetectionRecord, MaskRecord, NegativePlan, TagRecord, VariationPlan
 
 __all__ = ["IMAGES", "STAGES", "StageGraph", "StageSpec", "manifest", "select_stages", "stage_spec", "using"]
 
@@ -40,7 +41,14 @@ STAGES = StageGraph([
               VariationPlan, InpaintConfig, f"{_P}.inpainting.stage:InpaintStage", folders=(VARIATIONS,)),
     StageSpec("score", "BLIP ITM (+ CLIPScore) per caption on the variation, IVA per sibling group", ("inpaint",),
               "scores.jsonl", VariationPlan, ScoreConfig, f"{_P}.scoring.stage:ScoreStage"),
-])
+    # whole-image negatives (TripletCLIP): a branch that reads only the images' captions
+    StageSpec("negcaption", "negative captions: each source caption rewritten minimally so it is false of the image",
+              ("tag",), "negcaptions.jsonl", NegativePlan, NegCaptionConfig, f"{_P}.negcaption.stage:NegCaptionStage"),
+], selections={
+    # --stages names for each product's whole chain (the default is "variations", GeNeMi's)
+    "variations": ":score",  # GeNeMi: inpainted variations of each item, scored
+    "triplets": ":negcaption",  # TripletCLIP: negative captions painted as whole new images, scored
+})
 
 
 def stage_spec(name: str) -> StageSpec:

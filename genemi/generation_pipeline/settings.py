@@ -19,9 +19,10 @@ REMEDY = ("--force to start this stage over (removes its outputs and those of ev
           "--allow-changed-settings to continue with mixed settings (recorded)")
 
 
-def stage_settings(section: Any, seed: int, dtype: str, llm: Any = None) -> dict[str, Any]:
-    """The content-shaping settings of one stage's config section, plus the run's seed and dtype, and the chat
-    model's options (section ``llm``) when the stage's backend asks it."""
+def stage_settings(section: Any, seed: int, dtype: str, llm: Any = None, stage: str | None = None) -> dict[str, Any]:
+    """The content-shaping settings of ``stage``'s config section (those of its backend; in a shared section, those
+    that apply to it), plus the run's seed and dtype, and the chat model's options (section ``llm``) when the
+    stage's backend asks it."""
     values: dict[str, Any] = {"seed": seed, "dtype": dtype}
     backend = getattr(section, "backend", None)
     for options in (section, llm if getattr(section, "uses_llm", False) else None):
@@ -31,6 +32,8 @@ def stage_settings(section: Any, seed: int, dtype: str, llm: Any = None) -> dict
                 continue
             if meta.get("backends") and backend not in meta["backends"]:
                 continue  # an option of another backend changes nothing
+            if meta.get("stages") and stage not in meta["stages"]:
+                continue  # an option of another stage sharing the section
             values[f.name] = getattr(options, f.name)
     return fingerprint(values)
 

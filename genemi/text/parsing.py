@@ -95,13 +95,16 @@ def load_spacy(model: str = SPACY_MODEL):
 
 
 def from_doc(doc) -> ParsedCaption:
-    tokens = tuple(Token(t.text, t.whitespace_, t.pos_, t.tag_, t.dep_, t.head.i, t.lemma_.lower()) for t in doc)
+    tokens = tuple(Token(t.text, t.whitespace_, t.pos_, t.tag_, t.dep_, t.head.i, (t.lemma_ or t.text).lower())
+                   for t in doc)
     chunks = tuple(Chunk(c.start, c.end, c.root.i) for c in doc.noun_chunks) if doc.has_annotation("DEP") else ()
     return ParsedCaption(doc.text, tokens, chunks)
 
 
-def parse_captions(texts: Iterable[str], batch_size: int = 256, model: str = SPACY_MODEL) -> Iterator[ParsedCaption]:
-    """Parse captions with ``nlp.pipe`` batching (the fast path: ~1k captions/s per core)."""
+def parse_captions(texts: Iterable[str], batch_size: int = 256, model: str = SPACY_MODEL,
+                   lemmas: bool = True) -> Iterator[ParsedCaption]:
+    """Parse captions with ``nlp.pipe`` batching (the fast path: ~1k captions/s per core). ``lemmas=False`` skips
+    the lemmatizer (each token's lemma is then its lower-cased text): for edits that read no lemma."""
     nlp = load_spacy(model)
-    for doc in nlp.pipe(texts, batch_size=batch_size):
+    for doc in nlp.pipe(texts, batch_size=batch_size, disable=[] if lemmas else ["lemmatizer"]):
         yield from_doc(doc)

@@ -274,7 +274,10 @@ def test_stage_selection():
     def names(sel):
         return [s.name for s in select_stages(sel)]
 
-    assert names("all") == ["tag", "ground", "segment", "portray", "caption", "inpaint", "score"]
+    chain = ["tag", "ground", "segment", "portray", "caption", "inpaint", "score"]
+    assert names("variations") == chain  # the default: GeNeMi's whole chain
+    assert names("all")[:7] == chain and "negcaption" in names("all")
+    assert names("triplets")[0] == "tag" and "negcaption" in names("triplets") and "inpaint" not in names("triplets")
     assert names("ground:segment") == ["ground", "segment"]
     assert names("portray:") == ["portray", "caption", "inpaint", "score"]
     assert names(":ground") == ["tag", "ground"]

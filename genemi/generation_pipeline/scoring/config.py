@@ -1,4 +1,4 @@
-"""Options of the ``score`` stage (YAML section ``score``)."""
+"""Options of the scoring stages ``score`` and ``negscore`` (YAML section ``score``: one matcher for both)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,10 @@ class ScoreConfig(StageSection):
                                                "file or local folder)", metavar="PATH")
     itm_batch_size: int = option(64, "image-caption pairs per ITM forward pass", content=False)
     iva_pixel_threshold: float = option(IVA_PIXEL_THRESHOLD, "IVA: a pixel varies when the channel mean of its "
-                                        "std across siblings exceeds this (uint8 units)")
+                                        "std across siblings exceeds this (uint8 units)", stages=("score",))
+    triplet_margin: float = option(0.0, "a negative image passes when its ITM logit with its own caption "
+                                   "exceeds that with the source caption by more than this (recorded per negative; "
+                                   "the export keeps those that pass)", stages=("negscore",))
     batch_size: int = 8  # images per batch (--batch-size score=N)
 
     def validate(self) -> None:

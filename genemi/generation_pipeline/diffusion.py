@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from genemi.errors import CheckpointError, ConfigError, GenemiError
-from genemi.models.files import inspect_weights, require_weights_only
+from genemi.models.files import PipelineFolder, inspect_pipeline_folder, inspect_weights, require_weights_only
 from genemi.models.hf import hub_id_hint
 
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
@@ -30,6 +30,19 @@ def pipeline_folder(path: Path, flag: str, example: str = "stable-diffusion-2-in
         raise ConfigError(f"{flag} {path}: no model_index.json (expected a diffusers pipeline folder, e.g. a "
                           f"downloaded {example})")
     return path
+
+
+def single_file_configs(path: Path, config_dir: str | None, flag: str, config_flag: str,
+                        example: str = "stable-diffusion-2-inpainting") -> PipelineFolder:
+    """The configs folder (``config_flag``) a single original-layout file (``flag``) is loaded with, read without
+    weights; refused unless the file is ``.safetensors``/``.ckpt`` and the folder is given and local."""
+    if path.suffix.lower() not in SINGLE_FILE_SUFFIXES:
+        raise ConfigError(f"{flag} {path}: expected a diffusers folder or a .safetensors/.ckpt file")
+    if not config_dir:
+        raise ConfigError(f"{flag} {path} is a single file: give {config_flag}, the local diffusers folder of the "
+                          "same model type whose configs it uses (genemi never downloads them)")
+    folder = pipeline_folder(Path(config_dir).expanduser(), config_flag, example)
+    return inspect_pipeline_folder(folder, config_flag, weights=False)
 
 
 def check_single_file(path: Path, unet: dict, flag: str, config_flag: str) -> None:

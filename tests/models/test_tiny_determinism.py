@@ -6,7 +6,7 @@ import pytest
 from genemi.run_settings import file_identity
 
 
-@pytest.mark.parametrize("name", ["sd_inpainting", "blip_itm", "grounding_dino", "sam"])
+@pytest.mark.parametrize("name", ["sd_inpainting", "sd_t2i", "blip_itm", "grounding_dino", "sam"])
 def test_two_saves_are_the_same_model(name, tmp_path):
     from genemi.models.tiny import TINY_BUILDERS
 

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from genemi.errors import CheckpointError, ConfigError, GenemiError
-from genemi.generation_pipeline.diffusion import (SINGLE_FILE_SUFFIXES, NonFiniteOutput, check_single_file,
-                                                  native_size, to_pixels)
+from genemi.generation_pipeline.diffusion import (NonFiniteOutput, check_single_file, native_size,
+                                                  single_file_configs, to_pixels)
 from genemi.generation_pipeline.diffusion import pipeline_folder as _pipeline_folder
 from genemi.generation_pipeline.inpainting.config import INPAINT_PRESETS, InpaintConfig
 from genemi.generation_pipeline.stage import StageContext, release_to_cpu
@@ -102,14 +102,8 @@ class DiffusersInpainter:
             _unet_config(inspect_pipeline_folder(_pipeline_folder(path, "--sd-checkpoint"), "--sd-checkpoint"),
                          "--sd-checkpoint")
         elif path.is_file():
-            if path.suffix.lower() not in SINGLE_FILE_SUFFIXES:
-                raise ConfigError(f"--sd-checkpoint {path}: expected a diffusers folder or a .safetensors/.ckpt file")
-            if not c.sd_config:
-                raise ConfigError(f"--sd-checkpoint {path} is a single file: give --sd-config, the local diffusers "
-                                  "folder of the same model type whose configs it uses (genemi never downloads them)")
-            folder = _pipeline_folder(Path(c.sd_config).expanduser(), "--sd-config")
-            check_single_file(path, _unet_config(inspect_pipeline_folder(folder, "--sd-config", weights=False),
-                                                 "--sd-config"), "--sd-checkpoint", "--sd-config")
+            folder = single_file_configs(path, c.sd_config, "--sd-checkpoint", "--sd-config")
+            check_single_file(path, _unet_config(folder, "--sd-config"), "--sd-checkpoint", "--sd-config")
         else:
             raise ConfigError(f"--sd-checkpoint {c.sd_checkpoint}: not found{hub_id_hint(str(c.sd_checkpoint))}; "
                               "genemi never downloads models")

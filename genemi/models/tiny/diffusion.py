@@ -1,8 +1,9 @@
-"""A tiny Stable Diffusion inpainting pipeline: a real diffusers ``StableDiffusionInpaintPipeline`` folder (9-channel
-UNet, AutoencoderKL, CLIP text encoder + BPE tokenizer, PNDM scheduler) and the same weights as one original-layout
-(CompVis / ``sd-v1-5-inpainting.ckpt`` key names) ``.safetensors`` file that ``from_single_file`` reads with the
-folder as ``config=``. Native size 32 px (latents 16 x 16, VAE scale factor 2); the UNet is convolutional, so
-``--sd-size 64`` works too."""
+"""Tiny Stable Diffusion pipelines: a real diffusers ``StableDiffusionInpaintPipeline`` folder (9-channel UNet,
+AutoencoderKL, CLIP text encoder + BPE tokenizer, PNDM scheduler), and a ``StableDiffusionPipeline`` text-to-image
+folder of the same components with a 4-channel UNet; each also as one original-layout (CompVis /
+``sd-v1-5*.ckpt`` key names) ``.safetensors`` file that ``from_single_file`` reads with the folder as ``config=``.
+Native size 32 px (latents 16 x 16, VAE scale factor 2); the UNet is convolutional, so ``--sd-size 64`` works
+too."""
 
 from __future__ import annotations
 
@@ -82,15 +83,19 @@ def _byte_of(symbol: str) -> int:
     return [b for b in range(256) if b not in printable][code - 256]
 
 
-def _build(seed: int):
-    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionInpaintPipeline, UNet2DConditionModel
+def _build(seed: int, text_to_image: bool = False):
+    """The tiny inpainting pipeline (9-channel UNet), or with ``text_to_image`` a ``StableDiffusionPipeline``
+    (4-channel UNet): the same components otherwise, drawn from the same seed in the same order."""
+    from diffusers import (AutoencoderKL, PNDMScheduler, StableDiffusionInpaintPipeline, StableDiffusionPipeline,
+                           UNet2DConditionModel)
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     vocab, merges = _clip_vocabulary()
     tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)  # as SD
     with seeded(seed):
         unet = UNet2DConditionModel(
-            sample_size=16, in_channels=9, out_channels=4, layers_per_block=1, block_out_channels=(16, 32),
+            sample_size=16, in_channels=4 if text_to_image else 9, out_channels=4, layers_per_block=1,
+            block_out_channels=(16, 32),
             down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
             up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
             cross_attention_dim=32, attention_head_dim=8, use_linear_projection=True, norm_num_groups=8,
@@ -107,9 +112,9 @@ def _build(seed: int):
         ))
     scheduler = PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", skip_prk_steps=True,
                               steps_offset=1, set_alpha_to_one=False)
-    return StableDiffusionInpaintPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-                                          scheduler=scheduler, safety_checker=None, feature_extractor=None,
-                                          requires_safety_checker=False)
+    cls = StableDiffusionPipeline if text_to_image else StableDiffusionInpaintPipeline
+    return cls(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
+               safety_checker=None, feature_extractor=None, requires_safety_checker=False)
 
 
 # --- diffusers -> original (CompVis) key names, the layout of sd-v1-5-inpainting.ckpt --------------------
@@ -194,17 +199,29 @@ def _text_to_ldm(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             if not k.endswith("position_ids")}
 
 
-def save_tiny_sd_inpainting(out_dir: str | Path, seed: int = 0) -> dict[str, Path]:
-    """Write the tiny pipeline; returns ``sd_inpainting`` (the diffusers folder, what
-    ``AutoPipelineForInpainting.from_pretrained`` loads) and ``sd_inpainting_single_file`` (the same weights in
-    the original layout, for ``--sd-checkpoint FILE --sd-config FOLDER``)."""
+def _save(out_dir: str | Path, name: str, pipe) -> dict[str, Path]:
+    """``out_dir/<name>/`` (the diffusers folder) and ``out_dir/<name>.safetensors`` (the same weights in the
+    original layout)."""
     from safetensors.torch import save_file
 
-    pipe = _build(seed)
-    out = save_folder(Path(out_dir) / "sd_inpainting", pipe)  # diffusers writes safetensors
-    single = Path(out_dir) / "sd_inpainting.safetensors"
+    out = save_folder(Path(out_dir) / name, pipe)  # diffusers writes safetensors
+    single = Path(out_dir) / f"{name}.safetensors"
     weights = {**_unet_to_ldm(pipe.unet.state_dict(), pipe.unet.config),
                **_vae_to_ldm(pipe.vae.state_dict(), pipe.vae.config),
                **_text_to_ldm(pipe.text_encoder.state_dict())}
     save_file({k: v.contiguous() for k, v in weights.items()}, single)
-    return {"sd_inpainting": out, "sd_inpainting_single_file": single}
+    return {name: out, f"{name}_single_file": single}
+
+
+def save_tiny_sd_inpainting(out_dir: str | Path, seed: int = 0) -> dict[str, Path]:
+    """Write the tiny pipeline; returns ``sd_inpainting`` (the diffusers folder, what
+    ``AutoPipelineForInpainting.from_pretrained`` loads) and ``sd_inpainting_single_file`` (the same weights in
+    the original layout, for ``--sd-checkpoint FILE --sd-config FOLDER``)."""
+    return _save(out_dir, "sd_inpainting", _build(seed))
+
+
+def save_tiny_sd_t2i(out_dir: str | Path, seed: int = 0) -> dict[str, Path]:
+    """Write the tiny text-to-image pipeline; returns ``sd_t2i`` (a ``StableDiffusionPipeline`` folder: 4-channel
+    UNet, native 32 px, 77-token text encoder, what ``--t2i-model`` takes) and ``sd_t2i_single_file`` (the same
+    weights in the original layout, for ``--t2i-model FILE --t2i-config FOLDER``)."""
+    return _save(out_dir, "sd_t2i", _build(seed, text_to_image=True))

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from genemi.errors import ConfigError, ImageError, ManifestError
+from genemi.generation_pipeline.runs import run_folder
 from genemi.records import LEGACY_VARIATION_KEYS, PlannedItem, PlannedVariation, VariationPlan, VariationRecord
 from genemi.score_filters import DEFAULT_MIN_ITM, DEFAULT_MIN_IVA, passes, threshold_arg
 
@@ -71,18 +72,11 @@ def _shard_hint(root: Path) -> str:
     return ""
 
 
-def check_output_dir(output_dir: str | Path) -> Path:
-    root = Path(output_dir)
-    if not root.is_dir():
-        raise ConfigError(f"output folder not found: {root}")
-    return root
-
-
 def scored_manifest(output_dir: str | Path, allow_unscored: bool = False) -> Path:
     """``scores.jsonl`` of a run, or (``allow_unscored``) ``variations.jsonl`` when it was not scored."""
     from genemi.generation_pipeline.registry import stage_spec
 
-    root = check_output_dir(output_dir)
+    root = run_folder(output_dir)
     scores = root / stage_spec("score").writes
     if scores.is_file():
         return scores
@@ -319,7 +313,7 @@ def export_run(
     ``no_filter`` turns both score filters off and accepts an unscored run (``variations.jsonl``); a
     threshold of None turns that filter off alone.
     """
-    root = check_output_dir(output_dir)
+    root = run_folder(output_dir)
     formats = parse_formats(formats)
     if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
         raise ConfigError(f"--shard-size must be a positive number of samples, not {shard_size}")

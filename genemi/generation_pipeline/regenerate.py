@@ -9,7 +9,6 @@ noise (and JPEG compression when the run wrote JPEGs).
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Sequence
@@ -17,6 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from genemi.errors import ConfigError
+from genemi.generation_pipeline.runs import run_config
 
 
 @dataclass
@@ -26,20 +26,6 @@ class Regenerated:
     compared_with: Path | None
     max_abs_diff: int | None
     mean_abs_diff: float | None
-
-
-def _run_config(output_dir: Path) -> dict:
-    path = output_dir / "run_summary.json"
-    if not path.is_file():
-        raise ConfigError(f"{path} not found: regenerate needs the run that painted the variation "
-                          "(its run_summary.json holds the inpainting settings)")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8")).get("config") or {}
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path}: unreadable ({exc})") from exc
-    if not isinstance(config.get("inpaint"), dict):
-        raise ConfigError(f"{path} has no inpainting settings: the run did not include the inpaint stage")
-    return config
 
 
 def regenerate(output_dir: str | Path, variation_id: str, out: str | Path | None = None, *,
@@ -55,7 +41,11 @@ def regenerate(output_dir: str | Path, variation_id: str, out: str | Path | None
     root = Path(output_dir)
     if not root.is_dir():
         raise ConfigError(f"--output-dir {root} is not a folder")
-    config = _run_config(root)
+    config = run_config(root, "regenerate needs the run that painted the variation (its run_summary.json holds "
+                              "the inpainting settings)")
+    if not isinstance(config.get("inpaint"), dict):
+        raise ConfigError(f"{root / 'run_summary.json'} has no inpainting settings: the run did not include the "
+                          "inpaint stage")
     known = {f.name for f in fields(InpaintConfig)}
     settings = {k: v for k, v in config["inpaint"].items() if k in known}
     if sd_checkpoint:

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Sequence
 
 from genemi.errors import ConfigError
-from genemi.generation_pipeline.export import Candidate, _Parser, check_output_dir, drop_reason, iter_candidates
+from genemi.generation_pipeline.export import Candidate, _Parser, drop_reason, iter_candidates
+from genemi.generation_pipeline.runs import run_folder
 from genemi.records import VariationPlan
 from genemi.score_filters import DEFAULT_MIN_ITM, DEFAULT_MIN_IVA, passes, threshold_arg
 
@@ -169,7 +170,7 @@ def run_stats(output_dir: str | Path, out: str | Path | None = None, min_itm: fl
     from genemi.generation_pipeline import registry
     from genemi.manifest import read_records, write_atomic
 
-    root = check_output_dir(output_dir)
+    root = run_folder(output_dir)
     for name, value in (("--min-itm", min_itm), ("--min-iva", min_iva)):
         if value is not None and not math.isfinite(value):
             raise ConfigError(f"{name} must be a finite number or 'none', not {value}")

@@ -13,7 +13,8 @@ from typing import Sequence
 from genemi.errors import ConfigError
 from genemi.generation_pipeline.gallery.contact_sheet import (CONTACT_SHEET_MAX_ROWS, contact_sheet_png, sheet_key,
                                                               sheet_row)
-from genemi.generation_pipeline.gallery.loading import input_dir_from_summary, load_run
+from genemi.generation_pipeline.gallery.loading import load_run
+from genemi.generation_pipeline.runs import input_dir_from_summary
 from genemi.generation_pipeline.gallery.rendering import (PageContext, item_view, page_name, remove_stale_pages,
                                                           render_page, stats_line, write_static)
 from genemi.generation_pipeline.gallery.shards import remove_stale_shards, score_rows, search_rows, write_shards

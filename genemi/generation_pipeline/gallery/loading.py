@@ -7,7 +7,6 @@ The manifests are named by the registry (the score, inpaint and segment stages' 
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,6 @@ from genemi.records import ItemMask, MaskRecord, PlannedItem, PlannedVariation, 
 from genemi.score_filters import passes
 
 #: where ``genemi generate`` records its settings (``config.input_dir``: the source image root)
-RUN_SUMMARY = "run_summary.json"
 
 
 @dataclass(frozen=True)
@@ -96,20 +94,6 @@ def _load_masks(output_dir: Path) -> dict[str, ItemMask]:
     if not path.exists():
         return {}
     return {item.id: item for rec in read_records(path, MaskRecord) for item in rec.items}
-
-
-def input_dir_from_summary(output_dir: Path) -> Path:
-    """``config.input_dir`` of the run's ``run_summary.json`` (a ConfigError asking for --input-dir otherwise)."""
-    path = output_dir / RUN_SUMMARY
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))["config"]["input_dir"]
-    except FileNotFoundError:
-        value = None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"cannot read config.input_dir from {path}: {exc}; give --input-dir") from exc
-    if not value:
-        raise ConfigError(f"no --input-dir given and {path} does not name one (config.input_dir); give --input-dir")
-    return Path(value)
 
 
 def filter_reasons(v: PlannedVariation, min_itm: float | None, min_iva: float | None) -> list[str]:

@@ -24,19 +24,16 @@ temporary folder renamed at the end), so a rerun replaces the export with byte-i
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import math
-import os
 import re
-import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from genemi.errors import ConfigError, ImageError, ManifestError
+from genemi.errors import ConfigError, ManifestError
+from genemi.generation_pipeline.dataset_files import image_payload, json_bytes, write_jsonl, write_shards, write_tsv
 from genemi.generation_pipeline.runs import run_folder
 from genemi.records import LEGACY_VARIATION_KEYS, PlannedItem, PlannedVariation, VariationPlan, VariationRecord
 from genemi.score_filters import DEFAULT_MIN_ITM, DEFAULT_MIN_IVA, passes, threshold_arg
@@ -50,8 +47,6 @@ DEFAULT_SHARD_SIZE = 1000
 
 FILE_NAMES = {"jsonl": "dataset.jsonl", "legacy": "variation_annotation.json", "csv": "dataset.csv",
               "webdataset": "wds"}  # fmt: skip
-SHARD_PATTERN = "shard-%06d.tar"
-_IMAGE_EXTS = {".jpg": "jpg", ".jpeg": "jpg", ".png": "png", ".webp": "webp"}
 
 
 @dataclass(frozen=True)
@@ -188,34 +183,6 @@ def negatives_of(c: Candidate) -> list[dict]:
     return out
 
 
-def _image_payload(path: Path) -> tuple[str, bytes]:
-    """(webdataset extension, bytes): the file's own bytes, or a PNG re-encoding of another format."""
-    ext = _IMAGE_EXTS.get(path.suffix.lower())
-    try:
-        if ext is not None:
-            return ext, path.read_bytes()
-        from PIL import Image
-
-        with Image.open(path) as img:
-            buf = io.BytesIO()
-            img.convert("RGB").save(buf, format="PNG")
-        return "png", buf.getvalue()
-    except OSError as exc:
-        raise ImageError(f"cannot read variation image {path}: {exc}") from exc
-
-
-def _json_bytes(obj) -> bytes:
-    return json.dumps(obj, ensure_ascii=False).encode("utf-8")
-
-
-def _write_jsonl(path: Path, records: Sequence[VariationRecord]) -> dict:
-    from genemi.manifest import encode_line, write_atomic
-
-    lines = "".join(encode_line(r.model_dump(mode="json", exclude_none=True)) + "\n" for r in records)
-    write_atomic(path, lines.encode("utf-8"))
-    return {"path": str(path), "records": len(records)}
-
-
 def _write_legacy(path: Path, records: Sequence[VariationRecord]) -> dict:
     from genemi.manifest import write_atomic
 
@@ -225,65 +192,17 @@ def _write_legacy(path: Path, records: Sequence[VariationRecord]) -> dict:
 
 
 def _write_csv(path: Path, records: Sequence[VariationRecord]) -> dict:
-    from genemi.manifest import write_atomic
-
-    buf = io.StringIO()
-    writer = csv.writer(buf, delimiter="\t", lineterminator="\n")
-    writer.writerow(["filepath", "title"])
-    rows = 0
-    for rec in records:
-        for caption in rec.captions:
-            writer.writerow([rec.save, caption])
-            rows += 1
-    write_atomic(path, buf.getvalue().encode("utf-8"))
-    return {"path": str(path), "rows": rows}
+    return write_tsv(path, ["filepath", "title"], ([rec.save, caption] for rec in records for caption in rec.captions))
 
 
 def wds_sample(index: int, c: Candidate, output_dir: Path) -> dict:
     """One WebDataset sample (key = zero-padded position: ids hold dots and slashes, which tar keys cannot)."""
-    ext, payload = _image_payload(output_dir / c.var.image)
+    ext, payload = image_payload(output_dir / c.var.image)
     meta = {"id": c.var.id, "item": c.item.item, "short": c.var.short, "source": c.plan.image,
             "image": c.var.image, "captions": list(c.var.captions), "negatives": negatives_of(c),
             "itm_score": c.var.itm_score, "iva_score": c.var.iva_score}  # fmt: skip
     return {"__key__": f"{index:08d}", ext: payload, "txt": c.var.captions[0].encode("utf-8"),
-            "json": _json_bytes(meta)}  # fmt: skip
-
-
-def _replace_dir(tmp: Path, final: Path) -> None:
-    old = final.with_name(f".{final.name}.old-{os.getpid()}")
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    if old.exists():
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def _write_webdataset(folder: Path, kept: Sequence[Candidate], output_dir: Path, shard_size: int) -> dict:
-    import webdataset as wds
-
-    tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    try:
-        pattern = str(tmp).replace("%", "%%") + "/" + SHARD_PATTERN
-        writer = wds.ShardWriter(pattern, maxcount=shard_size, maxsize=float("inf"), verbose=0, mtime=0.0)
-        try:
-            for index, c in enumerate(kept):
-                writer.write(wds_sample(index, c, output_dir))
-        finally:
-            writer.close()
-        shards = sorted(p.name for p in tmp.glob("shard-*.tar"))
-        for name in shards:
-            with open(tmp / name, "rb") as fh:
-                os.fsync(fh.fileno())
-        _replace_dir(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    last = len(shards) - 1
-    pattern = str(folder / (f"shard-{{000000..{last:06d}}}.tar" if last > 0 else "shard-000000.tar"))
-    return {"path": pattern, "shards": [str(folder / s) for s in shards], "samples": len(kept)}
+            "json": json_bytes(meta)}  # fmt: skip
 
 
 # --- the export -----------------------------------------------------------------------------------------
@@ -345,13 +264,13 @@ def export_run(
     for fmt in formats:
         path = out / FILE_NAMES[fmt]
         if fmt == "jsonl":
-            written[fmt] = _write_jsonl(path, records)
+            written[fmt] = write_jsonl(path, records)
         elif fmt == "legacy":
             written[fmt] = _write_legacy(path, records)
         elif fmt == "csv":
             written[fmt] = _write_csv(path, records)
         else:
-            written[fmt] = _write_webdataset(path, kept, root, shard_size)
+            written[fmt] = write_shards(path, (wds_sample(i, c, root) for i, c in enumerate(kept)), shard_size)
     summary = {
         "input": str(manifest),
         "output_dir": str(root),

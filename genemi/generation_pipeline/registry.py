@@ -19,6 +19,7 @@ from genemi.generation_pipeline.negcaption.config import NegCaptionConfig
 from genemi.generation_pipeline.portrayal.config import PortrayConfig
 from genemi.generation_pipeline.scoring.config import ScoreConfig
 from genemi.generation_pipeline.segmentation.config import SegmentConfig
+from genemi.generation_pipeline.t2i.config import NEGATIVES, T2IConfig
 from genemi.generation_pipeline.tagging.config import TagConfig
 from genemi.records import DetectionRecord, MaskRecord, NegativePlan, TagRecord, VariationPlan
 
@@ -44,10 +45,13 @@ STAGES = StageGraph([
     # whole-image negatives (TripletCLIP): a branch that reads only the images' captions
     StageSpec("negcaption", "negative captions: each source caption rewritten minimally so it is false of the image",
               ("tag",), "negcaptions.jsonl", NegativePlan, NegCaptionConfig, f"{_P}.negcaption.stage:NegCaptionStage"),
+    StageSpec("t2i", "each negative caption painted as a new image (text-to-image, or the shapes world's renderer)",
+              ("negcaption",), "negimages.jsonl", NegativePlan, T2IConfig, f"{_P}.t2i.stage:T2IStage",
+              folders=(NEGATIVES,)),
 ], selections={
     # --stages names for each product's whole chain (the default is "variations", GeNeMi's)
     "variations": ":score",  # GeNeMi: inpainted variations of each item, scored
-    "triplets": ":negcaption",  # TripletCLIP: negative captions painted as whole new images, scored
+    "triplets": ":t2i",  # TripletCLIP: negative captions painted as whole new images, scored
 })
 
 

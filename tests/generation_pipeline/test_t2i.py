@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -17,12 +15,9 @@ import torch
 from PIL import Image
 
 from genemi.errors import CheckpointError
-from genemi.generation_pipeline import pipeline, registry
-from genemi.generation_pipeline.backends import BackendRegistry
+from genemi.generation_pipeline import pipeline
 from genemi.generation_pipeline.diffusion import NonFiniteOutput
-from genemi.generation_pipeline.graph import StageSpec
 from genemi.generation_pipeline.image_files import safe_component
-from genemi.generation_pipeline.options import StageSection, option
 from genemi.generation_pipeline.seeds import derive_seed
 from genemi.generation_pipeline.stage import StageContext
 from genemi.generation_pipeline.t2i.config import T2IConfig
@@ -33,32 +28,6 @@ from genemi.models.files import ModelFolder, PipelineFolder
 from genemi.records import Failure, NegativePlan, PlannedNegative
 
 STEPS = 2
-T2I = StageSpec("t2i", "each negative caption painted as a new image", ("negcaption",), "negimages.jsonl",
-                NegativePlan, T2IConfig, "genemi.generation_pipeline.t2i.stage:T2IStage", folders=("negatives",))
-
-
-# --- until the negcaption stage is registered: a stand-in that only names its manifest -------------------------
-
-
-@dataclass
-class _StandInConfig(StageSection):
-    backends: ClassVar[BackendRegistry] = BackendRegistry("negcaption", "--negcaptioner", {"none": "x:y"})
-    backend: str = option("none", "stand-in", flag="--negcaptioner")
-    batch_size: int = 1
-
-
-def t2i_graph():
-    graph = registry.STAGES
-    if "negcaption" not in graph:
-        graph = graph.with_stage(StageSpec("negcaption", "negative captions (stand-in)", ("tag",), "negcaptions.jsonl",
-                                           NegativePlan, _StandInConfig, "x:y"))
-    return graph if "t2i" in graph else graph.with_stage(T2I)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def graph():
-    with registry.using(t2i_graph()) as g:
-        yield g
 
 
 # --- fixtures ------------------------------------------------------------------------------------------------

@@ -191,9 +191,12 @@ class Stage(ABC):
 
 
 def failures(record: BaseModel) -> Iterator[Failure]:
-    """Every failure in a record: its own, its items' and their variations'."""
+    """Every failure in a record: its own, its items' and their variations', its negatives'."""
     if getattr(record, "error", None) is not None:
         yield record.error
+    for neg in getattr(record, "negatives", None) or ():
+        if getattr(neg, "error", None) is not None:
+            yield neg.error
     for item in getattr(record, "items", None) or ():
         if getattr(item, "error", None) is not None:
             yield item.error

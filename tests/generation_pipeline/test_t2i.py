@@ -336,6 +336,8 @@ def test_render_paints_each_world_caption_exactly_as_the_world_renders_it(world,
                 assert neg.truncated is False
                 painted += 1
     assert painted == 7
+    reasons = json.loads((out / "run_summary.json").read_text())["stages"]["t2i"]["failure_reasons"]
+    assert reasons["t2i/CaptionParseError"] == 1  # a negative's failure is counted, not only a record's
     first = (out / "negimages.jsonl").read_bytes()
     shutil.rmtree(out / "negatives")
     (out / "negimages.jsonl").unlink()

@@ -34,6 +34,7 @@ from typing import Iterable, Iterator, Sequence
 
 from genemi.errors import ConfigError, ManifestError
 from genemi.generation_pipeline.dataset_files import image_payload, json_bytes, write_jsonl, write_shards, write_tsv
+from genemi.generation_pipeline.registry import stage_spec
 from genemi.generation_pipeline.runs import run_folder
 from genemi.records import LEGACY_VARIATION_KEYS, PlannedItem, PlannedVariation, VariationPlan, VariationRecord
 from genemi.score_filters import DEFAULT_MIN_ITM, DEFAULT_MIN_IVA, passes, threshold_arg
@@ -69,8 +70,6 @@ def _shard_hint(root: Path) -> str:
 
 def scored_manifest(output_dir: str | Path, allow_unscored: bool = False) -> Path:
     """``scores.jsonl`` of a run, or (``allow_unscored``) ``variations.jsonl`` when it was not scored."""
-    from genemi.generation_pipeline.registry import stage_spec
-
     root = run_folder(output_dir)
     scores = root / stage_spec("score").writes
     if scores.is_file():
@@ -226,12 +225,19 @@ def export_run(
     min_iva: float | None = DEFAULT_MIN_IVA,
     no_filter: bool = False,
     shard_size: int = DEFAULT_SHARD_SIZE,
+    triplet_margin: float | None = None,
+    input_dir: str | Path | None = None,
 ) -> dict:
-    """Export the kept variations of a run in ``formats``; returns the summary (also ``export_summary.json``).
+    """Export the kept variations of a run in ``formats``, and its kept whole-image negatives as triplets
+    (:mod:`.triplet_export`) when the run has them; returns the summary (also ``export_summary.json``).
 
-    ``no_filter`` turns both score filters off and accepts an unscored run (``variations.jsonl``); a
-    threshold of None turns that filter off alone.
+    ``no_filter`` turns every score filter off and accepts an unscored run (``variations.jsonl``,
+    ``negimages.jsonl``); a threshold of None turns that filter off alone. ``triplet_margin`` None keeps the
+    negatives that passed the run's own margin; ``input_dir`` (default: the run's) holds the source images the
+    triplet CSV and shards need.
     """
+    from genemi.generation_pipeline.triplet_export import export_triplets, triplet_manifest
+
     root = run_folder(output_dir)
     formats = parse_formats(formats)
     if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
@@ -241,14 +247,38 @@ def export_run(
     for name, value in (("--min-itm", min_itm), ("--min-iva", min_iva)):
         if value is not None and not math.isfinite(value):
             raise ConfigError(f"{name} must be a finite number or 'none', not {value}")
-    manifest = scored_manifest(root, allow_unscored=min_itm is None and min_iva is None)
-    plans = read_plans(manifest)
+    triplets = triplet_manifest(root, unscored_ok=no_filter)
+    has_variations = any((root / stage_spec(s).writes).is_file() for s in ("score", "inpaint"))
+    manifest = scored_manifest(root, allow_unscored=min_itm is None and min_iva is None) \
+        if has_variations or triplets is None else None
+    source_root = None
+    if triplets is not None and {"csv", "webdataset"} & set(formats):
+        from genemi.generation_pipeline.runs import input_dir_from_summary
+
+        source_root = Path(input_dir) if input_dir is not None else input_dir_from_summary(root)
+        if not source_root.is_dir():
+            raise ConfigError(f"source image folder {source_root} not found (give --input-dir)")
     out = Path(export_dir) if export_dir is not None else root / "export"
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot create the export folder {out}: {exc.strerror or exc}") from exc
+    variations = _export_variations(root, out, formats, manifest, min_itm, min_iva, shard_size) if manifest else {}
+    summary: dict = {"input": variations.pop("input")} if variations else {}
+    summary.update({"output_dir": str(root), "export_dir": str(out), **variations})
+    if triplets is not None:
+        summary["triplets"] = export_triplets(root, out, formats, triplets, not no_filter, triplet_margin,
+                                              source_root, shard_size)
+    from genemi.manifest import write_atomic
 
+    write_atomic(out / "export_summary.json", (json.dumps(summary, indent=2) + "\n").encode("utf-8"))
+    summary["summary_file"] = str(out / "export_summary.json")
+    return summary
+
+
+def _export_variations(root: Path, out: Path, formats: Sequence[str], manifest: Path, min_itm: float | None,
+                       min_iva: float | None, shard_size: int) -> dict:
+    plans = read_plans(manifest)
     dropped = dict.fromkeys(DROP_REASONS, 0)
     kept: list[Candidate] = []
     candidates = list(iter_candidates(plans))
@@ -271,10 +301,8 @@ def export_run(
             written[fmt] = _write_csv(path, records)
         else:
             written[fmt] = write_shards(path, (wds_sample(i, c, root) for i, c in enumerate(kept)), shard_size)
-    summary = {
+    return {
         "input": str(manifest),
-        "output_dir": str(root),
-        "export_dir": str(out),
         "filters": {"min_itm": min_itm, "min_iva": min_iva},
         "images": len(plans),
         "failed_images": sum(p.status != "ok" for p in plans),
@@ -284,11 +312,6 @@ def export_run(
         "dropped": dropped,
         "formats": written,
     }
-    from genemi.manifest import write_atomic
-
-    write_atomic(out / "export_summary.json", (json.dumps(summary, indent=2) + "\n").encode("utf-8"))
-    summary["summary_file"] = str(out / "export_summary.json")
-    return summary
 
 
 # --- command line ---------------------------------------------------------------------------------------
@@ -313,10 +336,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--csv-img-key filepath --csv-caption-key title\n"
         "  genemi train --dataset-type webdataset --dataset 'EXPORT/wds/shard-{000000..00000N}.tar'\n"
         "genemi train filters variations again with --itm-threshold/--iva-threshold (defaults 0 and 14, as "
-        "here); after exporting with other thresholds pass the same values or 'none'.",
+        "here); after exporting with other thresholds pass the same values or 'none'.\n"
+        "A run with whole-image negatives (stages negcaption, t2i, negscore) also gets triplets.jsonl, "
+        "triplets.csv and wds-triplets/ (TripletCLIP; train with --loss triplet --dataset-type triplets ...).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--output-dir", required=True, help="the pipeline run's output folder (holds scores.jsonl)")
+    p.add_argument("--output-dir", required=True, help="the pipeline run's output folder (holds scores.jsonl and/or "
+                   "negscores.jsonl)")
     p.add_argument("--export-dir", default=None, help="where to write the export (default: OUTPUT_DIR/export)")
     p.add_argument("--format", default="all",
                    help=f"comma list of {', '.join(FORMATS)}, or all (default)")
@@ -328,6 +354,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="no score filters (an unscored run's variations.jsonl is then accepted)")
     p.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE,
                    help=f"samples per WebDataset shard (default: {DEFAULT_SHARD_SIZE})")
+    p.add_argument("--triplet-margin", type=float, default=None,
+                   help="keep a negative image when its ITM logit with its own caption exceeds that with the source "
+                   "caption by more than this (default: the run's --triplet-margin, as negscore recorded it)")
+    p.add_argument("--input-dir", default=None, help="the run's source images, for the triplet CSV and shards "
+                   "(default: config.input_dir of OUTPUT_DIR/run_summary.json)")
     return p
 
 
@@ -337,6 +368,29 @@ def _fmt_threshold(value: float | None) -> str:
 
 def print_summary(s: dict, file=None) -> None:
     file = file or sys.stdout
+    if "filters" in s:
+        _print_variations(s, file)
+    if "triplets" in s:
+        _print_triplets(s["triplets"], s["output_dir"], file)
+    print(f"summary: {s['summary_file']}", file=file)
+
+
+def _print_triplets(t: dict, run: str, file) -> None:
+    print(f"read {t['input']}: {t['images']} images, {t['negatives']} negatives (filter: {t['filter']})", file=file)
+    print(f"exported {t['exported']} of {t['negatives']} negatives as triplets", file=file)
+    for reason, count in t["dropped"].items():
+        if count:
+            print(f"  dropped {count:6d} x {reason}", file=file)
+    for fmt, info in t["formats"].items():
+        extra = ", ".join(f"{k} {v}" for k, v in info.items() if k in ("records", "rows", "samples"))
+        print(f"  {fmt:10s} {info['path']}  ({extra})", file=file)
+    if "jsonl" in t["formats"]:
+        print(f"train on it: genemi train --loss triplet --dataset-type triplets --dataset "
+              f"{t['formats']['jsonl']['path']} --image-root {run} --source-image-root <the run's --input-dir>",
+              file=file)
+
+
+def _print_variations(s: dict, file) -> None:
     f = s["filters"]
     print(f"read {s['input']}: {s['images']} images ({s['failed_images']} failed), {s['items']} items, "
           f"{s['variations']} variations", file=file)
@@ -365,14 +419,14 @@ def print_summary(s: dict, file=None) -> None:
               "--csv-img-key filepath --csv-caption-key title", file=file)
     if "webdataset" in out:
         print(f"  genemi train --dataset-type webdataset --dataset '{out['webdataset']['path']}'", file=file)
-    print(f"summary: {s['summary_file']}", file=file)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from genemi.cli import run_tool
 
     return run_tool("genemi generate export", build_parser(), argv, lambda a: export_run(
-        a.output_dir, a.export_dir, a.format, a.min_itm, a.min_iva, a.no_filter, a.shard_size), print_summary,
+        a.output_dir, a.export_dir, a.format, a.min_itm, a.min_iva, a.no_filter, a.shard_size, a.triplet_margin,
+        a.input_dir), print_summary,
         on_interrupt="rerun it (the export is rewritten)")
 
 

@@ -48,10 +48,13 @@ STAGES = StageGraph([
     StageSpec("t2i", "each negative caption painted as a new image (text-to-image, or the shapes world's renderer)",
               ("negcaption",), "negimages.jsonl", NegativePlan, T2IConfig, f"{_P}.t2i.stage:T2IStage",
               folders=(NEGATIVES,)),
+    StageSpec("negscore", "each negative image scored against its own and its source caption (section score)",
+              ("t2i",), "negscores.jsonl", NegativePlan, ScoreConfig, f"{_P}.scoring.negscore:NegScoreStage",
+              section="score"),
 ], selections={
     # --stages names for each product's whole chain (the default is "variations", GeNeMi's)
     "variations": ":score",  # GeNeMi: inpainted variations of each item, scored
-    "triplets": ":t2i",  # TripletCLIP: negative captions painted as whole new images, scored
+    "triplets": ":negscore",  # TripletCLIP: negative captions painted as whole new images, scored
 })
 
 

@@ -58,8 +58,9 @@ def main(argv=None) -> int:
     folder = save_tiny_sd_t2i(Path(tempfile.mkdtemp(prefix="genemi-t2ibench-")))["sd_t2i"]
     painters = {}
     for name, batch in (("one prompt at a time", 1), (f"batched ({args.batch} per call)", args.batch)):
-        painter = DiffusersPainter(T2IConfig(t2i_model=str(folder), t2i_steps=args.steps, t2i_guidance=args.guidance,
-                                             t2i_size=args.size, t2i_batch_size=batch), StageContext(device=args.device))
+        config = T2IConfig(t2i_model=str(folder), t2i_steps=args.steps, t2i_guidance=args.guidance, t2i_size=args.size,
+                           t2i_batch_size=batch)
+        painter = DiffusersPainter(config, StageContext(device=args.device))
         painter.check()
         painter.load()
         painters[name] = painter

@@ -15,6 +15,10 @@ built from configs (nothing is downloaded). In the order they run, the figure th
 * ``grounding_dino``: Grounding DINO Swin-T (transformers config, BERT-base text) through genemi's backend,
   fp32 and bf16 (images/s: preprocessing, model forward, whole ``detect``);
 * ``sam_vit_h``: SAM ViT-H (segment_anything's registry, no checkpoint) through genemi's segmenter, fp32;
+* ``t2i_unets`` (stage ``t2i``): an SDXL-Turbo-sized UNet (4 steps, no guidance) and an SD-2.1-sized one (50
+  steps, classifier-free guidance), random weights, bf16, 512 px, 8 images per batch, each with the SD VAE
+  decoder: s per step, images/s, achieved TFLOP/s (1.589 TFLOP per SDXL UNet call per image, 0.804 per SD-2.1
+  UNet call per image, counted on the meta device) as a fraction of the card's bf16 dense peak;
 * ``offload_24gb``: peak GPU memory of each stage model at inference, and whether the chain fits a 24 GB
   card with ``--offload`` (one stage's models on the GPU at a time) or without it.
 
@@ -58,8 +62,8 @@ ROOT = Path(__file__).resolve().parents[2]
 GiB = 2**30
 
 #: seconds each section may take on the GPU, model builds included, in run order (gpu_summary.BENCHMARKS)
-BUDGETS = {"sd2_inpaint": 50, "train_ViT-B-32": 30, "eval_sugarcrepe": 35, "grounding_dino": 20, "sam_vit_h": 15,
-           "train_ViT-L-14": 25, "offload_24gb": 5}
+BUDGETS = {"sd2_inpaint": 45, "train_ViT-B-32": 30, "eval_sugarcrepe": 30, "grounding_dino": 20, "sam_vit_h": 15,
+           "train_ViT-L-14": 20, "t2i_unets": 15, "offload_24gb": 5}
 #: seconds for the whole benchmark process from its start: imports, CUDA start-up and meta (STARTUP_S), then
 #: the sections (a section gets at most what is left); run.sh's timeout adds OVERRUN_GRACE_S and a margin
 TOTAL_BUDGET = 200
@@ -68,6 +72,8 @@ STARTUP_S = 20
 OVERRUN_GRACE_S = 10
 
 SD_TFLOP_PER_CFG_STEP = 1.61  # one variation, 512 px (64x64 latents), UNet on the conditional + unconditional half
+#: one UNet call for one image at 512 px (64x64 latents), torch's flop counter on the meta device
+T2I_TFLOP_PER_UNET_CALL = {"sdxl-turbo": 1.589, "sd-2.1": 0.804}
 #: (substring of torch.cuda.get_device_name, bf16 dense tensor TFLOP/s from the datasheet), first match wins
 BF16_PEAKS = (("H100 PCIe", 756.0), ("H100 NVL", 835.0), ("GH200", 989.0), ("H200", 989.0), ("H100", 989.0),
               ("H800", 989.0), ("B200", 2250.0), ("A100", 312.0), ("A800", 312.0), ("L40S", 362.0), ("L40", 181.0),
@@ -91,10 +97,24 @@ SD2_VAE = dict(in_channels=3, out_channels=3, latent_channels=4, layers_per_bloc
                down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4)
 SD2_TEXT = dict(vocab_size=49408, hidden_size=1024, intermediate_size=4096, num_hidden_layers=23,
                 num_attention_heads=16, max_position_embeddings=77, hidden_act="gelu", projection_dim=512)
+SDXL_UNET = dict(  # stabilityai/sdxl-turbo, unet/config.json (sample_size 64: trained at 512 px)
+    sample_size=64, in_channels=4, out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D",
+                                                                     "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"), block_out_channels=(320, 640, 1280),
+    layers_per_block=2, transformer_layers_per_block=(1, 2, 10), attention_head_dim=(5, 10, 20),
+    cross_attention_dim=2048, use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=256,
+    projection_class_embeddings_input_dim=2816, norm_num_groups=32)
+SD21_UNET = {**SD2_INPAINT_UNET, "in_channels": 4, "sample_size": 96}  # stabilityai/stable-diffusion-2-1 (768 px)
 TINY_UNET = dict(sample_size=16, in_channels=9, out_channels=4, layers_per_block=1, block_out_channels=(32, 64),
                  down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
                  up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=32,
                  attention_head_dim=(4, 8), use_linear_projection=True, norm_num_groups=32)
+TINY_SDXL_UNET = dict(sample_size=16, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(32, 64),
+                      down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                      up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32,
+                      attention_head_dim=(4, 8), use_linear_projection=True, norm_num_groups=32,
+                      addition_embed_type="text_time", addition_time_embed_dim=8,
+                      projection_class_embeddings_input_dim=80)
 TINY_VAE = dict(in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1, norm_num_groups=32,
                 sample_size=32, block_out_channels=(32, 64), down_block_types=("DownEncoderBlock2D",) * 2,
                 up_block_types=("UpDecoderBlock2D",) * 2)
@@ -824,6 +844,83 @@ def bench_sd(run: Run, sec: Section) -> None:
              "1.61 TFLOP figure is per variation and CFG step at 512 px (both halves of the guidance batch)")
 
 
+def bench_t2i(run: Run, sec: Section) -> None:
+    """Stage ``t2i``'s denoising at 512 px: the UNet of each family at its preset's steps and guidance, then the
+    VAE decoder, 8 images per batch (text encoders left out: one call per batch, small next to the UNet)."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from diffusers.utils import logging as diffusers_logging
+
+    diffusers_logging.set_verbosity_error()
+    device, dry = run.device, run.dry_run
+    dtype = torch.bfloat16 if run.cuda else torch.float32
+    peak = run.summary["meta"].get("bf16_peak_tflops")
+    b, steps_timed = (2, 1) if dry else (8, 4)
+    sec.fig("precision, images per batch", f"{str(dtype).replace('torch.', '')}, {b}", "")
+    torch.manual_seed(0)
+    vae = build(lambda: AutoencoderKL(**(TINY_VAE if dry else SD2_VAE)), device).to(dtype).eval()
+    gen = torch.Generator(device=device).manual_seed(0)
+    # name, UNet config, steps (the t2i preset's), classifier-free guidance, width of the text embeddings
+    models = (("sdxl-turbo", TINY_SDXL_UNET if dry else SDXL_UNET, 4, False),
+              ("sd-2.1", TINY_UNET | {"in_channels": 4} if dry else SD21_UNET, 50, True))
+    for name, cfg, steps, cfg_guidance in models:
+        if sec.expired():
+            sec.stopped_early = True
+            sec.note(f"{name}: skipped, budget spent")
+            continue
+        reset_peak(run)
+        unet = build(lambda: UNet2DConditionModel(**cfg), device).to(dtype).eval()
+        latent = 16 if dry else 64  # 512 px through the VAE's 8x (tiny: 32 px, 2x)
+        rows = 2 * b if cfg_guidance else b
+        context = torch.randn(rows, 77, cfg["cross_attention_dim"], device=device, generator=gen, dtype=dtype)
+        extra = {}
+        if cfg.get("addition_embed_type") == "text_time":
+            pooled = cfg["projection_class_embeddings_input_dim"] - 6 * cfg["addition_time_embed_dim"]
+            extra["added_cond_kwargs"] = {
+                "text_embeds": torch.randn(rows, pooled, device=device, generator=gen, dtype=dtype),
+                "time_ids": torch.tensor([[512.0, 512.0, 0.0, 0.0, 512.0, 512.0]], device=device,
+                                         dtype=dtype).repeat(rows, 1)}
+        latents = torch.randn(b, 4, latent, latent, device=device, generator=gen, dtype=dtype)
+        t = torch.tensor(500, device=device)
+
+        def unet_step():  # one denoising step (with guidance: the UNet on both halves)
+            nonlocal latents
+            x = torch.cat([latents, latents]) if cfg_guidance else latents
+            out = unet(x, t, encoder_hidden_states=context, **extra).sample
+            if cfg_guidance:
+                uncond, cond = out.chunk(2)
+                out = uncond + 7.5 * (cond - uncond)
+            latents = latents - 0.01 * out  # stand-in scheduler update
+
+        def decode():
+            return vae.decode(latents / 0.18215).sample
+
+        with torch.inference_mode():
+            times = timed_loop(unet_step, run, sec, warmup=2, iters=steps_timed, min_iters=2 if not dry else 1)
+            step = statistics.median(times)
+            t_dec = statistics.median(timed_loop(decode, run, sec, warmup=1, iters=2 if not dry else 1))
+            counted = count_tflop(unet_step) if dry or sec.left() > 3 else None
+        guided = f"{steps} steps{', guidance (UNet batch ' + str(rows) + ')' if cfg_guidance else ', no guidance'}"
+        sec.fig(f"{name}: UNet parameters", sum(p.numel() for p in unet.parameters()) / 1e6, "M")
+        sec.fig(f"{name}: s per step, batch {b} (median of {len(times)})", step, "s")
+        sec.fig(f"{name}: UNet only, {guided}", b / (steps * step), "images/s")
+        sec.fig(f"{name}: {guided} + VAE decode", b / (steps * step + t_dec), "images/s")
+        if counted is not None:
+            sec.fig(f"{name}: achieved (torch flop counter)", counted / step, "TFLOP/s")
+        if not dry:
+            achieved = T2I_TFLOP_PER_UNET_CALL[name] * rows / step
+            sec.fig(f"{name}: achieved ({T2I_TFLOP_PER_UNET_CALL[name]} TFLOP per UNet call per image)", achieved,
+                    "TFLOP/s")
+            if peak:
+                sec.fig(f"{name}: fraction of bf16 dense peak ({peak:g} TFLOP/s)", achieved / peak, "")
+        alloc, reserved = peak_gib(run)
+        sec.fig(f"{name}: peak GPU memory allocated (UNet + VAE resident)", alloc, "GiB")
+        sec.fig(f"{name}: weights UNet + VAE", weights_gib(unet, vae), "GiB")
+        unet = None  # the next model gets the memory
+        free_memory()
+    sec.note("random weights built from the models' configs; UNet steps use a stand-in scheduler update (one axpy); "
+             "text encoders are not timed (one call per batch); dry run: tiny UNets of the same kinds at 32 px")
+
+
 def bench_offload(run: Run, sec: Section) -> None:
     """Whether the chain fits a 24 GB card: with --offload only one stage's models are on the GPU at a time."""
     mem = run.stage_memory
@@ -874,6 +971,7 @@ def sections(run: Run) -> dict:
         "grounding_dino": lambda s: bench_grounding(run, s),
         "sam_vit_h": lambda s: bench_sam(run, s),
         "train_ViT-L-14": lambda s: bench_train(run, s, "ViT-L-14", 64),
+        "t2i_unets": lambda s: bench_t2i(run, s),
         "offload_24gb": lambda s: bench_offload(run, s),
     }
 

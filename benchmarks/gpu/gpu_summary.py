@@ -26,7 +26,7 @@ from pathlib import Path
 #: every benchmark entry the summaries hold, in the order they run: the figure the docs need most first
 #: (SD-2 inpainting step time and TFLOP/s), then by value; offload_24gb last (it reads the others' memory)
 BENCHMARKS = ("sd2_inpaint", "train_ViT-B-32", "eval_sugarcrepe", "grounding_dino", "sam_vit_h", "train_ViT-L-14",
-              "offload_24gb")
+              "t2i_unets", "offload_24gb")
 #: a section's status: ok / partial (stopped early at its budget, figures kept) / timeout (still running at its
 #: budget + grace: interrupted, figures kept) / error / skipped / not run (the process ended before it, or found
 #: no CUDA) / killed (the process ended while it ran)

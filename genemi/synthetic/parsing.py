@@ -4,9 +4,11 @@
 
 A caption is clauses joined by ``and``. A clause either relates two objects in one of the world's relation
 templates (``a {s} {r} a {o}``, ``there is a {s} {r} a {o}``, ``the {s} is {r} the {o}``, with every relation
-wording, e.g. ``to the left of``, ``under``) or names one object (``a {s}``, ``a picture of a {s}``, ``a {s} on
-a grey background``, ``the {s}``). An object phrase is ``[small|large] [striped] <colour> <shape>``; a phrase
-without a size is ``large`` (the world's default). Case, a final full stop, ``an`` and ``gray`` are accepted.
+wording, e.g. ``to the left of``, ``under``, and the unambiguous :data:`SYNONYMS` such as ``underneath``) or
+names one object (``a {s}``, ``a picture of a {s}``, ``a {s} on a grey background``, ``the {s}``). An object
+phrase is ``[small|large] [striped] <colour> <shape>``; a phrase without a size is ``large`` (the world's
+default). Case, a final full stop, ``an`` and ``gray`` are accepted; counts ("two circles") are not (the world
+has none).
 
 Objects are numbered as the world numbers them: the subject of a relation clause is always a new object (the
 world's scenes never name one subject twice), the object of a relation clause is the earlier object with the
@@ -46,7 +48,11 @@ def _alternation(words) -> str:
 
 _PHRASE = (rf"(?:({_alternation(SIZES)}) )?(?:({_alternation(_TEXTURES)}) )?({_alternation(COLOURS)}) "
            rf"({_alternation(SHAPES)})")
-_WORDING = {w: rel for rel, words in RELATION_WORDS.items() for w in words}
+#: other wordings a rewritten caption may use (``genemi negatives``' relation vocabulary) whose meaning on the
+#: grid is one of the world's relations; ambiguous ones (next to, near, behind) stay outside the grammar
+SYNONYMS = {"underneath": "below", "beneath": "below", "over": "above", "on": "on top of",
+            "on the left of": "left of", "on the right of": "right of"}
+_WORDING = {**SYNONYMS, **{w: rel for rel, words in RELATION_WORDS.items() for w in words}}
 _REL = f"({_alternation(_WORDING)})"
 _DET = "(?:a|an|the)"
 _RELATION_CLAUSES = (

@@ -53,12 +53,15 @@ def test_tolerated_spellings_and_clauses_outside_the_templates_of_one_scene():
     assert [(r.subject, r.relation, r.object) for r in relations] == [(0, "left of", 1)]
     objects, relations = parse_objects("a red star under a white cross and a green circle")  # SugarCrepe add_obj
     assert len(objects) == 3 and [(r.subject, r.relation, r.object) for r in relations] == [(0, "below", 1)]
+    objects, relations = parse_objects("a red circle underneath a blue square and a cyan cross on a white star")
+    assert [(r.subject, r.relation, r.object) for r in relations] == [(0, "below", 1), (2, "on top of", 3)]
     objects, relations = parse_objects("a red circle above a blue square and a red circle on top of a red circle")
     assert [(r.subject, r.relation, r.object) for r in relations] == [(0, "above", 1), (2, "on top of", 0)]
 
 
 @pytest.mark.parametrize("text, why", [
     ("a dog on a sofa", "'a dog on a sofa' is not a shapes-world clause"),
+    ("a red circle next to a blue square", "is not a shapes-world clause"),  # left or right: no one layout
     ("a red circle left of", "is not a shapes-world clause"),
     ("", "empty"),
     ("a red circle and", "an 'and' with nothing on one side"),

@@ -37,8 +37,10 @@ def write_demo_inputs(out: Path):
 
 
 def generation_argv(data, models: dict, gen: Path) -> list[str]:
-    """The demo's ``genemi generate`` command line (every stage on 8 of the world's train images)."""
-    return ["--annotation-file", str(data.coco_train), "--root-dir", str(data.images),
+    """The demo's ``genemi generate`` command line: every stage on 8 of the world's train images (the whole-image
+    negatives painted by the world's own renderer, with the edits it can draw)."""
+    return ["--annotation-file", str(data.coco_train), "--root-dir", str(data.images), "--stages", "all",
+            "--painter", "render", "--kinds", "swap_obj,swap_att",
             "--gd-model", str(models["grounding_dino"]), "--sam-checkpoint", str(models["sam"]),
             "--sd-checkpoint", str(models["sd_inpainting"]), "--sd-num-steps", "4", "--blip-model",
             str(models["blip_itm"]), "--output-dir", str(gen), "--limit", "8", "--device", "cpu",
@@ -71,9 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"demo data: shapes world with {data.counts['train']} train and {data.counts['test']} held-out scenes in "
           f"{data.root}; tiny random models in {out / 'tiny_models'}")
 
-    print("\n== 1/4 generation pipeline: tag -> ground -> segment -> portray -> caption -> inpaint -> score, "
-          "export, gallery\n   (tiny RANDOM Grounding DINO, SAM, SD inpainting and BLIP ITM: noise pictures, "
-          "meaningless scores)")
+    print("\n== 1/4 generation pipeline: tag -> ground -> segment -> portray -> caption -> inpaint -> score, and the "
+          "whole-image negatives negcaption -> t2i -> negscore; export, gallery\n   (tiny RANDOM Grounding DINO, "
+          "SAM, SD inpainting and BLIP ITM: noise variations, meaningless scores; the negatives are drawn exactly by "
+          "the world's renderer)")
     rc = pipeline.main(generation_argv(data, models, gen))
     rc = rc or pipeline.main(["export", "--output-dir", str(gen), "--no-filter"])
     rc = rc or pipeline.main(["gallery", "--output-dir", str(gen)])

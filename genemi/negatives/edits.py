@@ -260,6 +260,11 @@ def swap_att(parsed: ParsedCaption, rng: random.Random, ctx: EditContext) -> str
     toks = parsed.tokens
     swaps = [(i, j) for ci, ai in with_adj for cj, aj in with_adj if ci.start < cj.start
              for i in ai for j in aj if toks[i].text.lower() != toks[j].text.lower()]
+    # adjectives of one kind change places (colour with colour: "a red cube and a blue ball" -> "a blue cube and a
+    # red ball"); across kinds only when no pair shares one ("a big red cube" would become "a blue red cube")
+    same = [(i, j) for i, j in swaps if (k := vocab.adjective_category(toks[i].text)) is not None
+            and k == vocab.adjective_category(toks[j].text)]
+    swaps = same or swaps
     if swaps:
         i, j = rng.choice(swaps)
         pieces = Pieces(parsed)

@@ -121,3 +121,32 @@ def test_the_branch_merges_across_shards_to_the_unsharded_run(world, tmp_path):
     negatives = sorted(p.relative_to(root) for p in (root / "negatives").rglob("*.png"))
     assert negatives == sorted(p.relative_to(whole) for p in (whole / "negatives").rglob("*.png")) and negatives
     assert all((root / p).read_bytes() == (whole / p).read_bytes() for p in negatives)
+
+
+def test_the_gallery_shows_each_negative_beside_its_source(run):
+    from html.parser import HTMLParser
+
+    plans = read_records(run / "negscores.jsonl", NegativePlan)
+    assert pipeline.main(["gallery", "--output-dir", str(run)]) == 0
+    page = (run / "gallery" / "index.html").read_text()  # a run with only the branch: the triplets are the gallery
+
+    class Cards(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.ids, self.images = [], []
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            if tag == "div" and "var" in (a.get("class") or "").split():
+                self.ids.append(a["id"])
+            if tag == "img":
+                self.images.append(a["src"])
+
+    cards = Cards()
+    cards.feed(page)
+    assert cards.ids == [n.id for p in plans for n in p.negatives]
+    painted = [n for p in plans for n in p.negatives if n.status == "ok" and n.image]
+    assert len(cards.images) == len(plans) + len(painted)  # each source, then each painted negative
+    assert all((run / "gallery" / src).is_file() for src in cards.images)
+    shown = page.replace("&#39;", "'").replace("&#34;", '"')
+    assert all(n.caption in shown for n in painted) and "filtered (margin)" in page or all(n.passes for n in painted)

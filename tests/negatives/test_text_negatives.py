@@ -472,3 +472,15 @@ def test_change_count_needs_a_counted_object():
 
     with pytest.raises(NotApplicable, match="no counted object"):
         change_count(next(parse_captions(["some water in the sun"])), random.Random(0), EditContext([]))
+
+
+def test_swap_att_exchanges_adjectives_of_one_kind():
+    import random
+
+    from genemi.negatives.edits import EditContext, swap_att
+    from genemi.text.parsing import parse_captions
+
+    parsed = next(parse_captions(["a big red car next to a small blue bike"]))
+    seen = {swap_att(parsed, random.Random(seed), EditContext([])) for seed in range(30)}
+    # never "a blue red car" / "a big small bike": size goes with size, colour with colour
+    assert seen == {"a big blue car next to a small red bike", "a small red car next to a big blue bike"}

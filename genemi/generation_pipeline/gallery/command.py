@@ -13,7 +13,8 @@ from typing import Sequence
 from genemi.errors import ConfigError
 from genemi.generation_pipeline.gallery.contact_sheet import (CONTACT_SHEET_MAX_ROWS, contact_sheet_png, sheet_key,
                                                               sheet_row)
-from genemi.generation_pipeline.gallery.loading import load_run
+from genemi.generation_pipeline.gallery.loading import has_variations, load_run
+from genemi.generation_pipeline.gallery.triplets import load_triplets, write_triplet_pages
 from genemi.generation_pipeline.runs import input_dir_from_summary
 from genemi.generation_pipeline.gallery.rendering import (PageContext, item_view, page_name, remove_stale_pages,
                                                           render_page, stats_line, write_static)
@@ -47,6 +48,9 @@ class GallerySummary:
     unreadable: list[str] = field(default_factory=list)
     #: thumbnails kept from an earlier build (their images and settings unchanged), of :attr:`thumbnails`
     thumbnails_reused: int = 0
+    #: whole-image negatives shown on the triplet pages, and how many pages
+    negatives: int = 0
+    triplet_pages: int = 0
 
 
 def _check_settings(items_per_page: int, thumb_size: int, min_itm: float, min_iva: float,
@@ -81,8 +85,25 @@ def build_gallery(output_dir: str | Path, input_dir: str | Path | None = None, g
     if gdir.resolve() in (out.resolve(), inp.resolve()):
         raise ConfigError(f"--gallery-dir {gdir} must be its own folder, not the run or the image folder")
 
-    run = load_run(out)
-    thumbnailer = Thumbnailer(out, inp, gdir, run.masks, thumb_size, threads)
+    triplets = load_triplets(out)
+    run = load_run(out) if triplets is None or has_variations(out) else None
+    thumbnailer = Thumbnailer(out, inp, gdir, run.masks if run else {}, thumb_size, threads)
+    triplet_pages = 0
+    if triplets is not None:  # with no variations in the run, the triplet pages are the gallery
+        triplet_pages = write_triplet_pages(gdir, triplets, thumbnailer, items_per_page, out.name,
+                                            first="triplets.html" if run else "index.html",
+                                            back="index.html" if run else None)
+    if run is None:
+        write_static(gdir)
+        remove_stale_pages(gdir, 0)
+        thumbnailer.finish()
+        negatives = [n for p in triplets for n in p.negatives]
+        return GallerySummary(index=gdir / "index.html", gallery_dir=gdir, pages=0, images=len(triplets),
+                              failed_images=sum(p.status != "ok" for p in triplets), items=0, variations=0,
+                              painted=0, failed_variations=0, passing=0, scored=False, unscored_images=0,
+                              thumbnails=len(thumbnailer.written), contact_sheet=None, contact_sheet_rows=0,
+                              unreadable=thumbnailer.unreadable, thumbnails_reused=thumbnailer.reused,
+                              negatives=len(negatives), triplet_pages=triplet_pages)
     counts = run.counts(min_itm, min_iva)
     search = write_shards(gdir, "search", search_rows(run.rows, items_per_page))
     scores = write_shards(gdir, "scores", score_rows(run.rows))
@@ -91,7 +112,8 @@ def build_gallery(output_dir: str | Path, input_dir: str | Path | None = None, g
                       min_iva=repr(min_iva), min_itm_text=f"{min_itm:g}", min_iva_text=f"{min_iva:g}",
                       scored=run.scored, run_pass=counts.passing, run_scored=counts.scored_painted,
                       search_shards=len(search), score_shards=len(scores), items=len(run.rows),
-                      per_page=items_per_page, pages=pages)
+                      per_page=items_per_page, pages=pages,
+                      triplets=f"{sum(len(p.negatives) for p in triplets)} whole-image negatives" if triplets else None)
     sheet = []
     for page in range(1, pages + 1):
         rows = run.rows[(page - 1) * items_per_page: page * items_per_page]
@@ -118,7 +140,9 @@ def build_gallery(output_dir: str | Path, input_dir: str | Path | None = None, g
                           painted=counts.painted, failed_variations=counts.failed, passing=counts.passing,
                           scored=run.scored, unscored_images=len(run.unscored), thumbnails=len(thumbnailer.written),
                           contact_sheet=sheet_path, contact_sheet_rows=len(sheet), unreadable=thumbnailer.unreadable,
-                          thumbnails_reused=thumbnailer.reused)
+                          thumbnails_reused=thumbnailer.reused,
+                          negatives=sum(len(p.negatives) for p in triplets) if triplets else 0,
+                          triplet_pages=triplet_pages)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -148,6 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def print_summary(s: GallerySummary) -> None:
+    if s.triplet_pages:
+        first = s.index if not s.pages else s.gallery_dir / "triplets.html"
+        print(f"triplets: {first} ({s.negatives} whole-image negatives on {s.triplet_pages} page(s))")
+    if not s.pages:
+        return
     print(f"gallery: {s.index} ({s.items} items on {s.pages} page(s); {s.images} images, {s.failed_images} failed "
           f"upstream; {s.variations} variations: {s.painted} painted, {s.failed_variations} failed"
           + (f", {s.passing} pass the export filters" if s.scored else ", not scored") + ")")

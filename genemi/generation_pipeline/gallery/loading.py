@@ -73,6 +73,11 @@ class Run:
         return c
 
 
+def has_variations(output_dir: Path) -> bool:
+    """Whether the run has variation records (the score or inpaint stage's manifest)."""
+    return any((output_dir / stage_spec(name).writes).exists() for name in ("score", "inpaint"))
+
+
 def load_run(output_dir: Path) -> Run:
     """The run in ``output_dir``: its scores manifest, then the inpaint stage's records of images not scored yet,
     and the segment stage's masks. A ConfigError when neither records manifest exists."""

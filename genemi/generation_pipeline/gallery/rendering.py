@@ -50,6 +50,7 @@ class PageContext:
     items: int
     per_page: int
     pages: int
+    triplets: str | None = None  # "<n> whole-image negatives" when the run has them (linked to triplets.html)
 
 
 def page_name(page: int) -> str:
@@ -67,10 +68,10 @@ def pager_pages(page: int, pages: int) -> list[int]:
     return sorted({1, pages, *near, *(p for p in jumps if 1 <= p <= pages)})
 
 
-def pager_links(page: int, pages: int) -> list[tuple[str, str, str]]:
-    """``(kind, target, text)``: kind "link" (target a page file), "cur" (this page) or "off" (plain text)."""
+def pager_links(page: int, pages: int, name=page_name) -> list[tuple[str, str, str]]:
+    """``(kind, target, text)``: kind "link" (target a page file, ``name(p)``), "cur" (this page) or "off"."""
     def link(p: int, text: str) -> tuple[str, str, str]:
-        return "link", page_name(p), text
+        return "link", name(p), text
 
     parts = [link(page - 1, "← prev") if page > 1 else ("off", "", "← prev")]
     last = 0

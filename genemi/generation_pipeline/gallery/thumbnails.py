@@ -294,6 +294,22 @@ class Thumbnailer:
             return f"variation image unreadable: {exc}"
         return self._save(variation_thumbnail(img, item, src_size, self.size), name, key)
 
+    def plain(self, record_id: str, path: Path, suffix: str = ".jpg") -> Thumb | str:
+        """A thumbnail of the whole image at ``path`` (whole-image negatives and their sources), or why there is
+        none."""
+        name = thumb_name(record_id, suffix)
+        key = _file_key(path, self.size)
+        entry = self.cache.lookup(name, key)
+        if entry is not None:
+            return self._use(name, entry)
+        try:
+            img = load_rgb(path)
+        except ImageError as exc:
+            with self._lock:
+                self.unreadable.append(f"{record_id}: {exc}")
+            return f"image unreadable: {exc}"
+        return self._save(fit(img, self.size), name, key)
+
     def _use(self, name: str, entry: list) -> Thumb:
         with self._lock:
             self.cache.kept[name] = entry

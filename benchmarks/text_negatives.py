@@ -1,8 +1,10 @@
-"""Throughput of ``genemi negatives`` (spaCy only: vocabulary + WordNet sources, no model), per core.
+"""Throughput of ``genemi negatives`` and of the ``negcaption`` stage's ``rules`` backend (spaCy only:
+vocabulary + WordNet sources, no model), per core.
 
 Baseline in the same process: the original CE-CLIP way of parsing, one ``nlp(caption)`` call per caption
 with the full pipeline (NER included). Prints captions/s for the baseline, for spaCy ``nlp.pipe`` parsing
-alone, and for genemi generating the CE-CLIP four types and all twelve types, plus the ratios.
+alone, for genemi generating the CE-CLIP four types and all types, and for ``negcaption --negcaptioner rules``
+(one negative per caption, its six kinds), plus the ratios: medians of ``--rounds`` rounds, interleaved.
 
     OMP_NUM_THREADS=1 python benchmarks/text_negatives.py              # 2,000 COCO-like captions
     OMP_NUM_THREADS=1 python benchmarks/text_negatives.py --captions 20000
@@ -54,13 +56,19 @@ def rate(n: int, fn) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--captions", type=int, default=2000)
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
 
     import spacy
     import torch
 
     torch.set_num_threads(1)
+    import statistics
+
     from genemi.caption_files import CaptionEntry
+    from genemi.generation_pipeline.negcaption import NEGATIVE_KINDS, NegCaptionConfig, RewriteRequest
+    from genemi.generation_pipeline.negcaption.rules import RulesNegCaptioner
+    from genemi.generation_pipeline.stage import StageContext
     from genemi.negatives.generator import NegativeGenerator, NegativesConfig
     from genemi.text.parsing import SPACY_MODEL, parse_captions
 
@@ -72,9 +80,20 @@ def main() -> None:
         g.generate(entries[:50])
     full(caps[0])
 
-    baseline = rate(len(caps), lambda: [full(c) for c in caps])
-    parse_only = rate(len(caps), lambda: list(parse_captions(caps)))
-    results = {name: rate(len(caps), lambda g=g: g.generate(entries)) for name, g in gens.items()}
+    rules = RulesNegCaptioner(NegCaptionConfig(), StageContext())
+    rules.load()
+    requests = [RewriteRequest(str(i), c, 1, tuple(NEGATIVE_KINDS), i) for i, c in enumerate(caps)]
+    rules.rewrite(requests[:50])
+    runs = {"baseline": lambda: [full(c) for c in caps], "parse": lambda: list(parse_captions(caps)),
+            **{name: (lambda g=g: g.generate(entries)) for name, g in gens.items()},
+            "negcaption": lambda: rules.rewrite(requests)}
+    rounds: dict[str, list[float]] = {k: [] for k in runs}
+    for _ in range(args.rounds):  # interleaved: each round times every command once
+        for key, fn in runs.items():
+            rounds[key].append(rate(len(caps), fn))
+    med = {k: statistics.median(v) for k, v in rounds.items()}
+    baseline, parse_only = med["baseline"], med["parse"]
+    results = {name: med[name] for name in gens}
 
     print(f"{len(caps)} captions, torch threads {torch.get_num_threads()}, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}")
     print(f"  baseline  nlp(caption) one by one, full pipeline : {baseline:8.0f} captions/s")
@@ -82,6 +101,10 @@ def main() -> None:
     for name, value in results.items():
         types = len(gens[name].config.types)
         print(f"  genemi    negatives, {name:6s} ({types:2d} types)           : {value:8.0f} captions/s  ({value / baseline:.2f}x)")
+    value = med["negcaption"]
+    print(f"  genemi    negcaption rules (1 negative, 6 kinds)  : {value:8.0f} captions/s  ({value / baseline:.2f}x)")
+    print(f"medians of {args.rounds} interleaved rounds; per round: "
+          + "; ".join(f"{k} {', '.join(f'{x:.0f}' for x in v)}" for k, v in rounds.items()))
 
 
 if __name__ == "__main__":

@@ -2,10 +2,10 @@
 pipeline of the test factory (native 32 px), through genemi's own backend: the same prompts, seeds, steps and
 guidance; only ``--t2i-batch-size`` differs (1 = one pipeline call per prompt). Target: batched >= 2x.
 
-The two are timed in interleaved rounds (drift hits both alike); each time is the median of its rounds, and the
-ratio reported is the median of the rounds' ratios (a round times both back to back). The images of the two are
-compared too (each prompt has its own seeded generator, so batching must not change a picture beyond
-floating-point noise).
+The two are timed in interleaved rounds (``train_step.interleaved``: drift hits both alike); each time is the
+median of its rounds, and the ratio reported is the median of the rounds' ratios (a round times both back to
+back). The images of the two are compared too (each prompt has its own seeded generator, so batching must not
+change a picture beyond floating-point noise).
 
     python benchmarks/t2i_batching.py                          # CPU, 16 prompts, 10 steps, batch 8
     python benchmarks/t2i_batching.py --clock cpu              # CPU seconds: a machine shared with other work
@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from train_step import interleaved
 
 COLOURS = ["red", "blue", "green", "yellow", "purple", "white", "orange", "cyan"]
 SHAPES = ["circle", "square", "triangle", "star", "hexagon", "cross", "diamond", "pentagon"]
@@ -65,24 +67,15 @@ def main(argv=None) -> int:
         painter.load()
         painters[name] = painter
     texts, seeds = prompts(args.prompts), list(range(args.prompts))
-    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     images = {}
 
-    def paint(name: str) -> float:
-        if args.device.startswith("cuda"):
-            torch.cuda.synchronize()
-        start = clock()
-        images[name] = painters[name].paint(texts, seeds)
-        if args.device.startswith("cuda"):
-            torch.cuda.synchronize()
-        return clock() - start
+    def paint(name: str):
+        return lambda: images.__setitem__(name, painters[name].paint(texts, seeds))
 
-    for name in painters:  # warm-up: first calls allocate and pick kernels
-        painters[name].paint(texts[:2], seeds[:2])
-    rounds: dict[str, list[float]] = {name: [] for name in painters}
-    for _ in range(args.rounds):
-        for name in painters:
-            rounds[name].append(paint(name))
+    for painter in painters.values():  # warm-up: first calls allocate and pick kernels
+        painter.paint(texts[:2], seeds[:2])
+    rounds = interleaved({name: paint(name) for name in painters}, args.rounds, 0, 1, torch.device(args.device),
+                         time.process_time if args.clock == "cpu" else time.perf_counter)
     alone, batched = painters
     diff = max(int(np.abs(a.image.astype(int) - b.image).max()) for a, b in zip(images[alone], images[batched]))
     size = painters[alone].size

@@ -289,11 +289,13 @@ def test_a_negative_that_cannot_be_painted_fails_alone(world, sd, painter, tmp_p
     stage = T2IStage(T2IConfig(t2i_model=str(sd["sd_t2i"]), t2i_steps=STEPS), StageContext(output_dir=tmp_path))
     stage.backend = painter
     plan = negcaptions(world)[0]
-    [rec] = stage.apply([plan])
-    first, second = rec.negatives
+    blank = plan.negatives[1].model_copy(update={"id": f"{plan.id}/cap_1/neg_1", "caption": "  "})
+    [rec] = stage.apply([plan.model_copy(update={"negatives": [*plan.negatives, blank]})])
+    first, second, third = rec.negatives
     assert rec.status == "ok" and first.status == "failed" and first.error.type == "NonFiniteOutput"
-    assert first.error.stage == "t2i" and first.image is None
+    assert first.error.stage == "t2i" and first.image is None and first.truncated is False
     assert second.status == "ok" and (tmp_path / second.image).is_file()
+    assert third.status == "failed" and third.error.type == "no_caption" and third.image is None
 
 
 def test_hostile_ids_cannot_write_outside_negatives(painter, tmp_path):

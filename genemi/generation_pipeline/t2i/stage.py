@@ -51,7 +51,7 @@ class T2IStage(Stage):
 
     def process(self, items: list[StageItem[NegativePlan]]) -> None:
         jobs = [(item, k) for item in items for k, neg in enumerate(item.record.negatives)
-                if _paintable(neg) and neg.caption]
+                if _paintable(neg) and (neg.caption or "").strip()]
         for item in items:
             item.result = {}
         if not jobs:
@@ -88,6 +88,6 @@ class T2IStage(Stage):
                     rel = path.relative_to(self.context.output_dir).as_posix()
                     negatives[k] = neg.model_copy(update={"image": rel, "truncated": painting.truncated})
                     continue
-            truncated = painting.truncated if painting is not None and painting.error is not None else None
+            truncated = painting.truncated if painting is not None else None
             negatives[k] = neg.model_copy(update={"status": "failed", "error": failure, "truncated": truncated})
         return rec.model_copy(update={"negatives": negatives})

@@ -266,11 +266,12 @@ def test_kill_during_t2i_then_rerun_gives_the_same_bytes(run, world, sd, tmp_pat
     assert pipeline.main(diffusers_cli(world, out, sd)) == 130
     lines = (out / "negimages.jsonl").read_text().splitlines()
     assert [json.loads(line)["id"] for line in lines] == order[:2]
-    # an older run was killed while writing an image of a later batch
-    later = next(r for r in read_records(run / "negimages.jsonl", NegativePlan) if r.id == order[2])
-    leftover = out / Path(later.negatives[0].image).with_name(".tmp-" + Path(later.negatives[0].image).name)
-    leftover.parent.mkdir(parents=True, exist_ok=True)
-    leftover.write_bytes(b"\x89PNG half")
+    # older runs were killed while writing images of a later batch: one this run paints again, one it does not
+    later = Path(next(r for r in read_records(run / "negimages.jsonl", NegativePlan) if r.id == order[2])
+                 .negatives[0].image)
+    (out / later.parent).mkdir(parents=True, exist_ok=True)
+    for name in (".tmp-" + later.name, ".tmp-neg_7.png"):
+        (out / later.parent / name).write_bytes(b"\x89PNG half")
     monkeypatch.setattr(T2IStage, "skip", real)
     assert pipeline.main(diffusers_cli(world, out, sd)) == 0
     assert (out / "negimages.jsonl").read_bytes() == (run / "negimages.jsonl").read_bytes()

@@ -122,7 +122,7 @@ def argv(demo_inputs, out: Path, *extra: str) -> list[str]:
     from genemi.demo import generation_argv
 
     data, models = demo_inputs
-    return [*generation_argv(data, models, out), "--limit", "4", *extra]
+    return [*generation_argv(data, models, out), "--limit", "4", "--stages", "variations", *extra]
 
 
 def _digest(path: Path) -> str:

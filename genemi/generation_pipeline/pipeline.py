@@ -28,6 +28,7 @@ from genemi.generation_pipeline import registry
 from genemi.generation_pipeline.chat import ChatConfig
 from genemi.generation_pipeline.graph import IMAGES, StageGraph, StageSpec
 from genemi.generation_pipeline.options import add_section_arguments, check_backend_options, flag_of, require_positive
+from genemi.precision import DTYPES
 
 
 @dataclass
@@ -45,7 +46,7 @@ class RunConfig:
     force: bool = False  # start the selected stages over (their outputs and those of every stage reading them)
     allow_changed_settings: bool = False  # append to manifests written with other settings (recorded)
     device: str | None = None
-    dtype: str = "fp32"
+    dtype: str = "auto"  # genemi.precision: bf16 / fp16 on CUDA, fp32 elsewhere
     offload: bool = False
     num_shards: int | None = None
     shard_index: int | None = None
@@ -96,13 +97,12 @@ def stage_dir(cfg: RunConfig, n: int, i: int) -> Path:
     return out if n == 1 else out / "shards" / f"shard-{i:05d}-of-{n:05d}"
 
 
-def _dtype(name: str):
-    import torch
+def _dtype(name: str, device: str) -> tuple[str, Any]:
+    """``(resolved name, torch dtype or None = fp32)`` of ``--dtype`` on ``device`` (:mod:`genemi.precision`)."""
+    from genemi.precision import resolve_dtype_name, torch_dtype
 
-    try:
-        return {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
-    except KeyError as exc:
-        raise ConfigError(f"--dtype must be fp32, fp16 or bf16, not {name!r}") from exc
+    resolved = resolve_dtype_name(name, device)
+    return resolved, None if resolved == "fp32" else torch_dtype(resolved)
 
 
 def missing_inputs(graph: StageGraph, specs: Sequence[StageSpec], out: Path) -> list[str]:
@@ -169,8 +169,9 @@ def plan_run(cfg: RunConfig) -> RunPlan:
     out = stage_dir(cfg, n, i)
     require_writable_dir(out, "the output folder")
     device = str(resolve_device(cfg.device, DistEnv.from_environ()))
+    dtype_name, dtype = _dtype(cfg.dtype, device)
     context = StageContext(image_root=Path(cfg.input_dir or "."), output_dir=out, device=device,
-                           dtype=_dtype(cfg.dtype), seed=cfg.seed, llm=cfg.llm)
+                           dtype=dtype, seed=cfg.seed, llm=cfg.llm)
     with registry.using(graph):
         stages = [spec.build(cfg.section(spec.name), context) for spec in specs]
         for stage in stages:
@@ -178,7 +179,7 @@ def plan_run(cfg: RunConfig) -> RunPlan:
     gaps = missing_inputs(graph, specs, out)
     if gaps:
         raise ConfigError("; ".join(gaps))
-    fingerprints = {spec.name: stage_settings(cfg.section(spec.name), cfg.seed, cfg.dtype, cfg.llm, spec.name)
+    fingerprints = {spec.name: stage_settings(cfg.section(spec.name), cfg.seed, dtype_name, cfg.llm, spec.name)
                     for spec in specs}
     if cfg.force:
         removed = remove_outputs(out, graph.downstream(s.name for s in specs))
@@ -426,7 +427,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="images per batch: N for every stage, or " + ",".join(f"{s.name}={s.config().batch_size}" for s in graph)
                      + " (stages sharing a config section share its batch size)")
     run.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: the local GPU when there is one)")
-    run.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default=None, help="precision of the models (default: fp32)")
+    run.add_argument("--dtype", choices=DTYPES, default=None,
+                     help="precision of the models (default: auto = bf16 on CUDA with bf16, fp16 on older CUDA, "
+                     "fp32 on the CPU; fp16 on the CPU is refused)")
     run.add_argument("--offload", action="store_true", default=None, help="keep only the active stage's model on the GPU")
     run.add_argument("--num-shards", type=int, default=None, help="split the images in N shards (default: WORLD_SIZE)")
     run.add_argument("--shard-index", type=int, default=None, help="which shard this process runs (default: RANK)")

@@ -51,8 +51,10 @@ def regenerate(output_dir: str | Path, variation_id: str, out: str | Path | None
     if sd_checkpoint:
         settings["sd_checkpoint"] = sd_checkpoint
     image_root = input_dir or config.get("input_dir") or "."
-    context = StageContext(image_root=Path(image_root), output_dir=root, device=device or config.get("device") or "cpu",
-                           dtype=_dtype(config.get("dtype") or "fp32"), seed=int(config.get("seed") or 0))
+    device = device or config.get("device") or "cpu"
+    _, dtype = _dtype(config.get("dtype") or "fp32", device)
+    context = StageContext(image_root=Path(image_root), output_dir=root, device=device, dtype=dtype,
+                           seed=int(config.get("seed") or 0))
     image = regenerate_variation(root, image_root, variation_id, InpaintConfig(**settings), context)
     target = Path(out) if out else root / "regenerated" / safe_name(variation_id, ".png")
     from io import BytesIO

@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from genemi.errors import CheckpointError
+from genemi.errors import CheckpointError, ConfigError
 from genemi.generation_pipeline import pipeline
 from genemi.generation_pipeline.diffusion import NonFiniteOutput
 from genemi.generation_pipeline.image_files import safe_component
@@ -169,11 +169,18 @@ def test_other_pipelines_and_inpainting_unets_are_refused():
         describe(_folder("StableDiffusionPipeline", {**UNET, "in_channels": 9, "sample_size": 64}), "--t2i-model")
 
 
-def test_dtype_auto_is_bf16_on_cuda_only_and_otherwise_the_runs():
+def test_dtype_auto_is_the_runs_rule_and_otherwise_the_runs(monkeypatch):
+    import genemi.precision
+
+    monkeypatch.setattr(genemi.precision, "_cuda_bf16", lambda device: True)
     assert t2i_dtype("auto", None, "cuda:0") == torch.bfloat16
+    monkeypatch.setattr(genemi.precision, "_cuda_bf16", lambda device: False)
+    assert t2i_dtype("auto", None, "cuda:0") == torch.float16
     assert t2i_dtype("auto", torch.float16, "cpu") == torch.float32
     assert t2i_dtype(None, torch.float16, "cuda") == torch.float16 and t2i_dtype(None, None, "cpu") == torch.float32
-    assert t2i_dtype("fp16", None, "cpu") == torch.float16
+    assert t2i_dtype("fp16", None, "cuda") == torch.float16
+    with pytest.raises(ConfigError, match="--t2i-dtype fp16 with --device cpu"):
+        t2i_dtype("fp16", None, "cpu")
 
 
 # --- the backend ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from genemi.errors import ConfigError
 from genemi.generation_pipeline.backends import BackendRegistry
 from genemi.generation_pipeline.options import StageSection, option
 from genemi.generation_pipeline.t2i.base import T2I_BACKENDS
+from genemi.precision import DTYPES
 
 #: steps and guidance per model family (``--t2i-preset auto`` picks the family from the model's files). ``sd``:
 #: SD 1.x (512 px) and 2.x (768 px; 2.x-base 512 px) and ``sdxl``/``sd3``: diffusers' own defaults for their
@@ -21,7 +22,6 @@ T2I_PRESETS = {
 }
 #: the folder (under the output folder) of the painted negatives
 NEGATIVES = "negatives"
-DTYPES = ("auto", "fp32", "fp16", "bf16")
 
 
 @dataclass
@@ -44,8 +44,9 @@ class T2IConfig(StageSection):
                                         "none)", backends=("diffusers",))
     t2i_size: int | None = option(None, "image side in pixels (default: the model's native size; render: the "
                                   "world's size)")
-    t2i_dtype: str | None = option(None, "precision of this stage's model (default: the run's --dtype); auto = "
-                                   "bf16 on CUDA, fp32 elsewhere", choices=DTYPES, backends=("diffusers",))
+    t2i_dtype: str | None = option(None, "precision of this stage's model (default: the run's --dtype, whose "
+                                   "default is auto: bf16 on CUDA with bf16, fp16 on older CUDA, fp32 elsewhere)",
+                                   choices=DTYPES, backends=("diffusers",))
     t2i_batch_size: int = option(8, "prompts per pipeline call (across the stage batch's images)", content=False,
                                  backends=("diffusers",))
     negative_format: str = option("png", "file format of the painted negatives (png: lossless)",

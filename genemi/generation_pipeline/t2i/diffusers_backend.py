@@ -31,6 +31,7 @@ from genemi.generation_pipeline.t2i.base import Painting
 from genemi.generation_pipeline.t2i.config import T2I_PRESETS, T2IConfig
 from genemi.models.files import ModelFolder, PipelineFolder, inspect_pipeline_folder
 from genemi.models.hf import hub_id_hint, quiet_loading
+from genemi.precision import resolve_dtype_name, torch_dtype
 
 #: model_index.json ``_class_name`` -> family (its preset; SDXL at 512 px native becomes ``sdxl-turbo``)
 PIPELINES = {"StableDiffusionPipeline": "sd", "StableDiffusionXLPipeline": "sdxl",
@@ -38,7 +39,6 @@ PIPELINES = {"StableDiffusionPipeline": "sd", "StableDiffusionXLPipeline": "sdxl
 #: what SD3's pipeline feeds its T5 encoder by default (diffusers' ``max_sequence_length``)
 T5_TOKENS = 256
 _EXAMPLE = "sdxl-turbo or stable-diffusion-2-1"
-_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 @dataclass(frozen=True)
@@ -83,12 +83,11 @@ def describe(folder: PipelineFolder, flag: str) -> ModelInfo:
 
 
 def t2i_dtype(choice: str | None, run_dtype, device: str):
-    """The stage's weights' dtype: ``--t2i-dtype`` (``auto``: bf16 on CUDA, fp32 elsewhere), else the run's."""
+    """The stage's weights' dtype: ``--t2i-dtype`` resolved as the run's ``--dtype`` is
+    (:func:`genemi.precision.resolve_dtype_name`), else the run's."""
     if choice is None:
         return run_dtype or torch.float32
-    if choice == "auto":
-        return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
-    return _DTYPES[choice]
+    return torch_dtype(resolve_dtype_name(choice, device, "--t2i-dtype"))
 
 
 class DiffusersPainter:

@@ -173,9 +173,43 @@ def require_writable_file(path: str | Path, flag: str) -> Path:
     return path
 
 
-def write_atomic(path: str | Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically (temporary file in the same folder, fsync, rename)."""
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # another user's process (or an odd number): leave its file alone
+    return True
+
+
+def remove_stale_temporaries(path: str | Path) -> list[Path]:
+    """Remove what a killed writer of ``path`` left next to it: ``.<name>.<pid>.tmp`` files (:func:`write_atomic`)
+    and ``.<name>.tmp-<pid>`` / ``.<name>.old-<pid>`` folders (whole-folder replacements) whose process is gone.
+    Temporaries of a live process (another writer, or this one) are kept. Returns what was removed."""
+    import re
+    import shutil
+
     path = Path(path)
+    pattern = re.compile(rf"\.{re.escape(path.name)}(?:\.(\d+)\.tmp|\.(?:tmp|old)-(\d+))")
+    removed = []
+    for entry in path.parent.glob(f".{path.name}.*") if path.parent.is_dir() else ():
+        m = pattern.fullmatch(entry.name)
+        if not m or _alive(int(m.group(1) or m.group(2))):
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
+
+
+def write_atomic(path: str | Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically (temporary file in the same folder, fsync, rename); temporaries
+    of the same output left by a killed writer are removed first."""
+    path = Path(path)
+    remove_stale_temporaries(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as fh:
         fh.write(data)

@@ -76,6 +76,9 @@ def write_shards(folder: Path, samples: Iterable[dict], shard_size: int) -> dict
     """WebDataset shards of ``shard_size`` samples under ``folder``, replaced as a whole."""
     import webdataset as wds
 
+    from genemi.manifest import remove_stale_temporaries
+
+    remove_stale_temporaries(folder)
     tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)

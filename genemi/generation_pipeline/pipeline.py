@@ -238,7 +238,7 @@ def run_pipeline(cfg: RunConfig, progress: bool = True) -> dict:
     summary = {"shard": {"index": i, "count": n}, "images": len(plan.inputs), "device": plan.device,
                "pipeline": [{"stage": s.name, "reads": list(s.reads) or [IMAGES], "writes": s.writes,
                              "folders": list(s.folders)} for s in graph],
-               "stages": {}, "config": asdict(cfg), "settings": plan.fingerprints}
+               "stages": {}, "config": asdict(cfg), "working_dir": os.getcwd(), "settings": plan.fingerprints}
     start = time.perf_counter()
     summary["stages"] = execute_local(plan, progress)
     masks = out / graph["segment"].writes if "segment" in graph else None
@@ -358,6 +358,7 @@ def merge_shards(output_dir: str | Path, allow_partial: bool = False) -> dict[st
     summaries = [json.loads((d / "run_summary.json").read_text()) for d in shard_dirs if (d / "run_summary.json").is_file()]
     if summaries:  # what later tools read (e.g. the gallery's input folder), plus each shard's own figures
         merged = {"merged_from": [str(d.relative_to(root)) for d in shard_dirs], "config": summaries[0].get("config"),
+                  "working_dir": summaries[0].get("working_dir"),
                   "images": sum(x.get("images", 0) for x in summaries), "shards": summaries}
         write_atomic(root / "run_summary.json", json.dumps(merged, indent=2, default=str).encode("utf-8"))
     return counts

@@ -1,7 +1,8 @@
 """``genemi generate regenerate``: repaint one variation alone, with its recorded seed and the run's settings.
 
 The inpainting settings, device and precision come from the run's ``run_summary.json`` (flags override
-them, e.g. ``--sd-checkpoint`` when the model moved). The result is written as a lossless PNG and compared
+them, e.g. ``--sd-checkpoint`` when the model moved; relative paths resolve from the folder the run was started
+in, which the summary records as ``working_dir``). The result is written as a lossless PNG and compared
 with the variation image the run wrote: with the same settings and device they agree up to floating-point
 noise (and JPEG compression when the run wrote JPEGs).
 """
@@ -16,7 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from genemi.errors import ConfigError
-from genemi.generation_pipeline.runs import run_config
+from genemi.generation_pipeline.runs import recorded_path, run_config
 
 
 @dataclass
@@ -29,7 +30,8 @@ class Regenerated:
 
 
 def regenerate(output_dir: str | Path, variation_id: str, out: str | Path | None = None, *,
-               input_dir: str | None = None, sd_checkpoint: str | None = None, device: str | None = None) -> Regenerated:
+               input_dir: str | None = None, sd_checkpoint: str | None = None, sd_config: str | None = None,
+               device: str | None = None) -> Regenerated:
     """Repaint ``variation_id`` of the run in ``output_dir``; write it as PNG to ``out``."""
     from genemi.generation_pipeline.inpainting.config import InpaintConfig
     from genemi.generation_pipeline.inpainting.stage import regenerate_variation
@@ -48,9 +50,13 @@ def regenerate(output_dir: str | Path, variation_id: str, out: str | Path | None
                           "inpaint stage")
     known = {f.name for f in fields(InpaintConfig)}
     settings = {k: v for k, v in config["inpaint"].items() if k in known}
-    if sd_checkpoint:
-        settings["sd_checkpoint"] = sd_checkpoint
-    image_root = input_dir or config.get("input_dir") or "."
+    for key, given in (("sd_checkpoint", sd_checkpoint), ("sd_config", sd_config)):
+        if given:
+            settings[key] = given
+        elif settings.get(key):
+            settings[key] = str(recorded_path(settings[key], root, key, "--" + key.replace("_", "-")))
+    image_root = input_dir or (str(recorded_path(config["input_dir"], root, "input_dir", "--input-dir"))
+                               if config.get("input_dir") else ".")
     device = device or config.get("device") or "cpu"
     _, dtype = _dtype(config.get("dtype") or "fp32", device)
     context = StageContext(image_root=Path(image_root), output_dir=root, device=device, dtype=dtype,
@@ -106,7 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="variation id, e.g. 'COCO_train2014_000000000009.jpg/item_01/var_2'")
     p.add_argument("--out", default=None, help="PNG to write (default: OUTPUT_DIR/regenerated/<id>.png)")
     p.add_argument("--input-dir", default=None, help="source image root (default: the run's)")
-    p.add_argument("--sd-checkpoint", default=None, help="inpainting model (default: the run's)")
+    p.add_argument("--sd-checkpoint", default=None, help="inpainting model (default: the run's; a relative path "
+                   "resolves from the folder the run was started in)")
+    p.add_argument("--sd-config", default=None, help="configs folder of a single-file --sd-checkpoint (default: "
+                   "the run's)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: the run's)")
     return p
 
@@ -121,7 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from genemi.cli import run_tool
 
     return run_tool("genemi generate regenerate", build_parser(), argv, lambda a: regenerate(
-        a.output_dir, a.variation, a.out, input_dir=a.input_dir, sd_checkpoint=a.sd_checkpoint, device=a.device),
+        a.output_dir, a.variation, a.out, input_dir=a.input_dir, sd_checkpoint=a.sd_checkpoint, sd_config=a.sd_config,
+        device=a.device),
         _report)
 
 

@@ -1,5 +1,6 @@
 """A finished run's folder, as the tools after ``genemi generate`` (export, stats, gallery, regenerate) read it:
-the folder itself and what its ``run_summary.json`` recorded (the run's configuration, its image folder)."""
+the folder itself and what its ``run_summary.json`` recorded (the run's configuration, its image folder). Paths
+the run was given relative to the folder it was started in (``working_dir``) resolve from anywhere."""
 
 from __future__ import annotations
 
@@ -33,8 +34,35 @@ def run_config(output_dir: Path, what: str) -> dict:
     return config
 
 
+def _working_dir(output_dir: Path) -> Path | None:
+    """The folder the run was started in (``working_dir`` of its summary; older runs did not record it)."""
+    try:
+        value = json.loads((output_dir / RUN_SUMMARY).read_text(encoding="utf-8")).get("working_dir")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return Path(value) if isinstance(value, str) and value else None
+
+
+def recorded_path(value: str, output_dir: Path, key: str, flag: str) -> Path:
+    """A path the run recorded (``config.<key>`` of its summary), found from wherever the tool runs: as it is
+    when absolute, else relative to the folder the run was started in (``working_dir``), else to the current
+    folder. A ConfigError naming ``flag``, the flag that overrides it, when none of these exists."""
+    path = Path(value).expanduser()
+    if path.is_absolute():
+        candidates = [path]
+    else:
+        started = _working_dir(output_dir)
+        candidates = ([started / path] if started is not None else []) + [Path.cwd() / path]
+    for candidate in candidates:
+        if candidate.exists():
+            return candidate
+    raise ConfigError(f"{output_dir / RUN_SUMMARY} records {key} {value!r}, which is not found "
+                      f"(looked at {', '.join(str(c) for c in candidates)}); give {flag} PATH")
+
+
 def input_dir_from_summary(output_dir: Path) -> Path:
-    """``config.input_dir`` of the run's summary (a ConfigError asking for --input-dir otherwise)."""
+    """``config.input_dir`` of the run's summary, resolved by :func:`recorded_path` (a ConfigError asking for
+    --input-dir otherwise)."""
     path = output_dir / RUN_SUMMARY
     try:
         value = json.loads(path.read_text(encoding="utf-8"))["config"]["input_dir"]
@@ -44,4 +72,4 @@ def input_dir_from_summary(output_dir: Path) -> Path:
         raise ConfigError(f"cannot read config.input_dir from {path}: {exc}; give --input-dir") from exc
     if not value:
         raise ConfigError(f"no --input-dir given and {path} does not name one (config.input_dir); give --input-dir")
-    return Path(value)
+    return recorded_path(value, output_dir, "input_dir", "--input-dir")

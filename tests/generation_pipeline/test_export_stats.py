@@ -7,6 +7,7 @@ the layout documented in ``scored_run.py``), never from the code under test.
 import csv
 import json
 import math
+import os
 import statistics
 from pathlib import Path
 
@@ -162,6 +163,30 @@ def test_rerun_gives_byte_identical_files_and_no_stale_shards(run):
     assert sorted(p.name for p in (folder / "wds").iterdir()) == [f"shard-{i:06d}.tar" for i in range(4)]
     assert sorted(p.name for p in folder.iterdir()) == ["dataset.csv", "dataset.jsonl", "export_summary.json",
                                                         "variation_annotation.json", "wds"]
+
+
+def test_a_rerun_removes_what_a_killed_export_left(run):
+    """kill -9 during an export leaves its temporaries (``.<file>.<pid>.tmp``, ``.wds.tmp-<pid>``); the rerun
+    removes those of dead writers and keeps a live writer's."""
+    import subprocess
+    import sys
+
+    folder = run.output_dir / "export"
+    export.export_run(run.output_dir)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)  # a process that has ended
+    left = [folder / f".dataset.csv.{pid}.tmp", folder / f".variation_annotation.json.{pid}.tmp"]
+    for path in left:
+        path.write_text("half written")
+    (folder / f".wds.tmp-{pid}").mkdir()
+    (folder / f".wds.tmp-{pid}" / "shard-000000.tar").write_bytes(b"half")
+    live = folder / f".dataset.jsonl.{os.getppid()}.tmp"  # a live process's: not ours to remove
+    live.write_text("busy")
+    first = export_files(folder)
+    export.export_run(run.output_dir)
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == [live.name]
+    live.unlink()
+    assert export_files(folder) == {k: v for k, v in first.items() if not k.startswith(".")}
 
 
 def test_missing_variation_image_is_dropped_and_counted(run):

@@ -369,6 +369,33 @@ def test_regenerate_command_repaints_one_variation_with_the_runs_settings(run, t
     assert "is not in" in err and "run_summary.json not found" in err and "Traceback" not in err
 
 
+def test_regenerate_from_another_folder_finds_the_runs_relative_paths(sd, run, tmp_path, monkeypatch, capsys):
+    """A run started with relative --sd-checkpoint / --input-dir / --output-dir; regenerate runs elsewhere."""
+    images, ref = run
+    started = tmp_path / "started_here"
+    shutil.copytree(images, started / "images")
+    shutil.copytree(sd["sd_inpainting"], started / "models" / "sd")
+    (started / "run").mkdir()
+    for name in ("masks.jsonl", "captions.jsonl"):
+        shutil.copy(ref / name, started / "run" / name)
+    monkeypatch.chdir(started)
+    assert pipeline.main(["--input-dir", "images", "--output-dir", "run", "--stages", "inpaint", "--device", "cpu",
+                          "--no-progress", "--sd-checkpoint", "models/sd", "--sd-num-steps", str(STEPS),
+                          "--variation-format", "png"]) == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    var = _records(started / "run")["a.png"].items[0].variations[0]
+    assert pipeline.main(["regenerate", "--output-dir", str(started / "run"), "--variation", var.id]) == 0
+    assert "max |diff| 0/255" in capsys.readouterr().out
+    shutil.move(started / "models", tmp_path / "moved")  # gone from where the run recorded it: name the flag
+    assert pipeline.main(["regenerate", "--output-dir", str(started / "run"), "--variation", var.id]) == 2
+    err = capsys.readouterr().err
+    assert "records sd_checkpoint 'models/sd', which is not found" in err and "give --sd-checkpoint PATH" in err
+    assert pipeline.main(["regenerate", "--output-dir", str(started / "run"), "--variation", var.id,
+                          "--sd-checkpoint", str(tmp_path / "moved" / "sd")]) == 0
+
+
 def masks(folder: Path) -> dict:
     """The inpaint stage's joined input: the segment stage's records by id."""
     return {"segment": ManifestIndex(folder / "masks.jsonl", MaskRecord)}

@@ -95,7 +95,7 @@ class ScriptedChat:
     def __init__(self, *answers):
         self.answers, self.calls = list(answers), []
 
-    def complete(self, conversations, seeds):
+    def complete(self, conversations, seeds, json_answer=False):
         self.calls.append((conversations, seeds))
         script = self.answers.pop(0)
         return [script(c) if callable(script) else script for c in conversations]

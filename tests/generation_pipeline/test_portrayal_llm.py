@@ -194,11 +194,25 @@ def test_openai_plain_text_answer_and_request(server, api):
 
 
 def test_openai_json_mode_answer(server, api):
-    p = api(json_mode=True)
+    p = api(json_mode=True, answer_format="json")
     [result] = p.portray([request("img1", ["wooden bench"])])
     assert_portrayed(result, ["wooden bench"])
-    assert server.bodies()[0]["response_format"] == {"type": "json_object"}
+    body = server.bodies()[0]
+    assert body["response_format"] == {"type": "json_object"}
+    assert "Answer with one JSON object" in body["messages"][0]["content"]
     assert result["wooden bench"].portrayals[0].prompt == "a wooden bench painted in shade number 1"
+
+
+def test_a_text_prompt_is_never_sent_in_json_mode(server, api):
+    """--api-json is on by default; the default portrayal prompt asks for numbered lists, so the request must
+    not make the server return JSON (vLLM would force a shape the prompt does not describe)."""
+    p = api(json_mode=True)
+    [result] = p.portray([request("img1", ["dog"])])
+    assert_portrayed(result, ["dog"])
+    body = server.bodies()[0]
+    assert "response_format" not in body
+    system = body["messages"][0]["content"]
+    assert "Number its portrayals 1) to 4)" in system and "JSON" not in system
 
 
 def test_openai_missing_items_asked_again_once(server, api):
@@ -282,7 +296,7 @@ def test_openai_falls_back_to_text_when_json_mode_is_refused(server, api):
         return good(body)
 
     server.default = strict
-    p = api(json_mode=True)
+    p = api(json_mode=True, answer_format="json")
     [result] = p.portray([request("img1", ["dog"])])
     assert_portrayed(result, ["dog"])
     assert ["response_format" in b for b in server.bodies()] == [True, False] and p.delays == []
@@ -365,7 +379,7 @@ def test_hf_sampling_is_seeded_per_conversation(hf, monkeypatch):
 def test_hf_garbage_fails_after_exactly_one_retry(hf, monkeypatch):
     calls = []
     complete = hf.chat.complete
-    monkeypatch.setattr(hf.chat, "complete", lambda convs, seeds: calls.append(convs) or complete(convs, seeds))
+    monkeypatch.setattr(hf.chat, "complete", lambda convs, seeds, **kw: calls.append(convs) or complete(convs, seeds, **kw))
     results = hf.portray([request("a", ["dog", "red car"]), request("b", ["wooden bench"]), request("c", [])])
     assert len(calls) == 2 and len(calls[1]) == 2  # one retry conversation per image with items
     assert calls[1][0][-1]["content"] == format_request(["dog", "red car"], None)

@@ -29,8 +29,10 @@ class ChatConfig:
                           backends=("openai",), content=False)
     concurrency: int = option(16, "requests in flight at once", flag="--api-concurrency", backends=("openai",),
                               content=False)
-    json_mode: bool = option(True, "ask for JSON output (response_format) and fall back to plain text when the "
-                             "server refuses it", flag="--api-json", backends=("openai",))
+    json_mode: bool = option(True, "when a stage's prompt asks for a JSON answer (negcaption, --portrayal-format "
+                             "json), tell the server (response_format json_object); falls back to plain text when "
+                             "the server refuses it. Prompts asking for text are never sent with it",
+                             flag="--api-json", backends=("openai",))
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:

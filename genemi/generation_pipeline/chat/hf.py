@@ -92,7 +92,9 @@ class HFChat:
     def _template(self, conversation: Conversation) -> str:
         return self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
 
-    def complete(self, conversations: list[Conversation], seeds: list[int]) -> list[str | Exception]:
+    def complete(self, conversations: list[Conversation], seeds: list[int],
+                 json_answer: bool = False) -> list[str | Exception]:
+        """See :meth:`ChatClient.complete`; ``json_answer`` changes nothing here (the prompt asks for the format)."""
         if self.model is None:
             self.load()
         prompts = [self.prompt(c) for c in conversations]

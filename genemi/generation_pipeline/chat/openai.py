@@ -2,9 +2,11 @@
 
 Standard library only: ``--api-concurrency`` ``urllib`` requests in flight from a thread pool. A request that
 meets 429, 408, 5xx, a timeout or a broken connection is retried with exponential back-off and jitter,
-honouring ``Retry-After``; any other 4xx fails at once with the server's message. With ``--api-json`` the
-answer is asked for as a JSON object; a server that refuses ``response_format`` is asked in plain text from
-then on. The API key is read from the environment when a request is sent and is never kept, logged, written
+honouring ``Retry-After``; any other 4xx fails at once with the server's message. When the caller's prompt asks
+for a JSON answer (``complete(..., json_answer=True)``: negcaption, ``--portrayal-format json``) and
+``--api-json`` is on, the server is told so (``response_format: json_object``); a server that refuses it is asked in plain text from
+then on. A prompt that asks for text is never sent with it (a server enforcing JSON would force a shape the
+prompt does not describe). The API key is read from the environment when a request is sent and is never kept, logged, written
 or put in a message (a server that echoes it has it masked).
 """
 
@@ -115,20 +117,22 @@ class OpenAIChat:
     def url(self) -> str:
         return self.config.api_base.rstrip("/") + "/chat/completions"
 
-    def complete(self, conversations: list[Conversation], seeds: list[int]) -> list[str | Exception]:
+    def complete(self, conversations: list[Conversation], seeds: list[int],
+                 json_answer: bool = False) -> list[str | Exception]:
         pool = ThreadPoolExecutor(max(1, min(self.config.concurrency, len(conversations))), "chat-api")
         try:
-            futures = [pool.submit(self.chat, c, s) for c, s in zip(conversations, seeds, strict=True)]
+            futures = [pool.submit(self.chat, c, s, json_answer) for c, s in zip(conversations, seeds, strict=True)]
             wait(futures)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         return [f.exception() or f.result() for f in futures]
 
-    def chat(self, messages: Conversation, seed: int) -> str:
-        """The answer to one conversation, retried on transient failures; raises :class:`APIError`."""
+    def chat(self, messages: Conversation, seed: int, json_answer: bool = False) -> str:
+        """The answer to one conversation, retried on transient failures; raises :class:`APIError`.
+        ``json_answer``: the prompt asks for a JSON object (sent with ``response_format`` while ``--api-json`` holds)."""
         attempt = 0
         while True:
-            json_mode = self.json_mode
+            json_mode = self.json_mode and json_answer
             try:
                 return self._post(self._body(messages, seed, json_mode))
             except APIError as exc:

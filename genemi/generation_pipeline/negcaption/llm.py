@@ -63,7 +63,8 @@ class ChatNegCaptioner:
             if not todo:
                 break
             seeds = [derive_seed(requests[i].seed, "retry") if attempt else requests[i].seed for i in todo]
-            answers = self.chat.complete([self.conversation(requests[i]) for i in todo], seeds)
+            answers = self.chat.complete([self.conversation(requests[i]) for i in todo], seeds,
+                                         json_answer=True)  # its prompt asks for one JSON object
             for i, answer in zip(todo, answers, strict=True):
                 if isinstance(answer, Exception):
                     results[i] = [Rewrite(error=Failure.from_exception("negcaption", answer))

@@ -19,7 +19,8 @@ from genemi.records import Portrayal
 from genemi.text import vocabulary as vocab
 
 MAX_SHORT_WORDS = vocab.MAX_SHORT_WORDS
-INSTRUCTIONS_RESOURCE = "instructions.txt"
+#: genemi's instruction prompt per answer format (``--portrayal-format``): numbered text lists, or one JSON object
+INSTRUCTIONS_RESOURCES = {"text": "instructions.txt", "json": "instructions_json.txt"}
 
 # a numbered or bulleted line: "1)", "1.", "1:", "(1)", "1 -", "-", "*", "•"
 _MARK = re.compile(r"^(?:\(\d{1,2}\)|\d{1,2}\s*[.):\]](?!\d)|\d{1,2}\s+[-–—](?=\s)|[-*•+·](?=\s))\s*")
@@ -41,11 +42,12 @@ def format_request(items: Sequence[str], caption: str | None) -> str:
     return f"{words}\nSentence: {caption.strip()}" if caption and caption.strip() else words
 
 
-def load_instructions(path: str | None, k: int) -> str:
-    """The instruction (system) prompt with ``{k}`` filled in: the user's file, or genemi's own."""
+def load_instructions(path: str | None, k: int, answer_format: str = "text") -> str:
+    """The instruction (system) prompt with ``{k}`` filled in: the user's file, or genemi's own for the answer
+    format (``text``: numbered lists; ``json``: one JSON object)."""
     if k < 1:
         raise ConfigError(f"the number of portrayals must be >= 1, got {k}")
-    return load_prompt(path, __package__, INSTRUCTIONS_RESOURCE, k=k)
+    return load_prompt(path, __package__, INSTRUCTIONS_RESOURCES[answer_format], k=k)
 
 
 def _norm(text: str) -> str:

@@ -19,8 +19,13 @@ class PortrayConfig(StageSection):
                           flag="--portrayer")
     num_portrayals: int = option(4, "portrayals per item (K): the original asked for 4", metavar="K")
     batch_size: int = 64  # images per batch (--batch-size portray=N)
-    prompt_file: str | None = option(None, "instruction prompt text file replacing genemi's own (LLM backends)",
-                                     backends=("hf", "openai"), metavar="FILE")
+    prompt_file: str | None = option(None, "instruction prompt text file replacing genemi's own (LLM backends); it "
+                                     "must ask for the --portrayal-format answer", backends=("hf", "openai"),
+                                     metavar="FILE")
+    answer_format: str = option("text", "what the chat model is asked to answer: text (a numbered list per item, the "
+                                "original's form) or json (one JSON object; with --api-json the server is told to "
+                                "return JSON)", flag="--portrayal-format", choices=("text", "json"),
+                                backends=("hf", "openai"))
 
     def validate(self) -> None:
         require_positive(self.num_portrayals, "--num-portrayals")

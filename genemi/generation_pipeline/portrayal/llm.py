@@ -30,7 +30,7 @@ class ChatPortrayer:
     def instructions(self, k: int) -> str:
         """The system prompt for K portrayals per item (read once per K)."""
         if k not in self._instructions:
-            self._instructions[k] = load_instructions(self.config.prompt_file, k)
+            self._instructions[k] = load_instructions(self.config.prompt_file, k, self.config.answer_format)
         return self._instructions[k]
 
     def check(self) -> None:
@@ -62,7 +62,7 @@ class ChatPortrayer:
             return {}
         convs = [self.conversation(items[i], requests[i].caption, requests[i].k) for i in todo]
         seeds = [derive_seed(requests[i].seed, "retry") if retry else requests[i].seed for i in todo]
-        answers = self.chat.complete(convs, seeds)
+        answers = self.chat.complete(convs, seeds, json_answer=self.config.answer_format == "json")
         missing: dict[int, list[str]] = {}
         for i, answer in zip(todo, answers, strict=True):
             if isinstance(answer, Exception):

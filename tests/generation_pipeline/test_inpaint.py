@@ -74,6 +74,21 @@ def test_fit_keeps_the_aspect_ratio_and_never_paints_the_padding():
     assert not tall_mask[:, :16].any() and not tall_mask[:, 48:].any() and tall_mask[:, 16:48].all()
 
 
+def test_squash_is_the_originals_resize_to_the_square():
+    """--crop-fit squash: the crop resized to size x size whatever its aspect (the original's 512 x 512), no
+    padding; unfit resizes it back to the crop."""
+    rows, cols = np.indices((60, 120))
+    rgb = np.stack([cols * 2, rows * 4, np.full_like(rows, 128)], -1).astype(np.uint8)
+    mask = np.zeros((60, 120), bool)
+    mask[:, :60] = True
+    model_rgb, model_mask, place = fit_to_square(rgb, mask, 64, "squash")
+    assert (place.left, place.top, place.width, place.height) == (0, 0, 64, 64)
+    assert (model_rgb == np.asarray(Image.fromarray(rgb).resize((64, 64), Image.BICUBIC))).all()
+    assert model_mask[:, :31].all() and not model_mask[:, 33:].any()  # the left half, stretched to full height
+    back = unfit(model_rgb, place, rgb.shape)
+    assert back.shape == rgb.shape and np.abs(back.astype(int) - rgb).max() <= 4
+
+
 def test_unfit_undoes_fit():
     rows, cols = np.indices((60, 120))
     x = np.stack([cols * 2, rows * 4, np.full_like(rows, 128)], -1).astype(np.uint8)  # smooth gradients
@@ -455,6 +470,36 @@ def test_a_variation_with_non_finite_pixels_fails_alone(sd, run, tmp_path, monke
     assert third.status == "ok" and third.image
 
 
+def test_default_files_keep_every_pixel_outside_the_painted_region_of_a_jpeg_source(sd, run, tmp_path):
+    """A JPEG source: the default variation file (PNG) equals the decoded source outside the grown mask; with
+    --variation-format jpg the whole image is re-encoded (pixels far from the item change)."""
+    images, ref = run
+    jpeg_images = tmp_path / "images"
+    jpeg_images.mkdir()
+    Image.open(images / "a.png").save(jpeg_images / "a.png", format="JPEG", quality=90)  # JPEG bytes
+    source = np.asarray(Image.open(jpeg_images / "a.png").convert("RGB")).astype(int)
+    plan = next(r for r in read_records(ref / "captions.jsonl", VariationPlan) if r.id == "a.png")
+    grown = np.zeros(source.shape[:2], bool)
+    for x0, y0, x1, y1 in A_MASKS:
+        grown[y0:y1, x0:x1] = True
+    grown = near_disk(grown, 8)
+    changed = {}
+    for fmt in (None, "jpg"):
+        out = tmp_path / str(fmt)
+        out.mkdir()
+        shutil.copy(ref / "masks.jsonl", out / "masks.jsonl")
+        extra = {"variation_format": fmt} if fmt else {}
+        stage = InpaintStage(InpaintConfig(sd_checkpoint=str(sd["sd_inpainting"]), sd_num_steps=STEPS, **extra),
+                             StageContext(image_root=jpeg_images, output_dir=out))
+        stage.load()
+        [rec] = stage.apply([plan], masks(out))
+        var = rec.items[0].variations[0]
+        img = np.asarray(Image.open(out / var.image).convert("RGB")).astype(int)
+        changed[fmt] = (var.image.rsplit(".", 1)[1], int(np.abs(img - source)[~grown].max()))
+    assert changed[None] == ("png", 0)
+    assert changed["jpg"][0] == "jpg" and changed["jpg"][1] > 0
+
+
 def test_paste_crop_replaces_the_whole_window_and_nothing_else(sd, run, tmp_path):
     images, ref = run
     shutil.copy(ref / "masks.jsonl", tmp_path / "masks.jsonl")
@@ -474,6 +519,41 @@ def test_paste_crop_replaces_the_whole_window_and_nothing_else(sd, run, tmp_path
     assert np.abs(img[far] - source[far]).mean() > 5
 
 
+@pytest.mark.parametrize("paste, fit", [("mask", "letterbox"), ("crop", "squash")])
+def test_each_variation_equals_plain_diffusers_inside_the_mask(sd, run, tmp_path, paste, fit):
+    """Same folder, seed, prompt, model input (crop fitted as the stage fits it), mask and steps: the stage's
+    image equals plain StableDiffusionInpaintPipeline's inside the item's mask, in both paste modes."""
+    from diffusers import StableDiffusionInpaintPipeline
+
+    images, ref = run
+    shutil.copy(ref / "masks.jsonl", tmp_path / "masks.jsonl")
+    stage = InpaintStage(InpaintConfig(sd_checkpoint=str(sd["sd_inpainting"]), sd_num_steps=STEPS, paste=paste,
+                                       crop_fit=fit), StageContext(image_root=images, output_dir=tmp_path))
+    stage.load()
+    plan = next(r for r in read_records(ref / "captions.jsonl", VariationPlan) if r.id == "a.png")
+    [rec] = stage.apply([plan], masks(tmp_path))
+    plain = StableDiffusionInpaintPipeline.from_pretrained(sd["sd_inpainting"], local_files_only=True)
+    plain.set_progress_bar_config(disable=True)
+    source = np.asarray(Image.open(images / "a.png"))
+    compared = 0
+    for k, item in enumerate(rec.items):
+        x0, y0, x1, y1 = A_CROPS[k]
+        mx0, my0, mx1, my1 = A_MASKS[k]
+        crop_mask = np.zeros((y1 - y0, x1 - x0), bool)
+        crop_mask[my0 - y0 : my1 - y0, mx0 - x0 : mx1 - x0] = True
+        model_rgb, model_mask, placement = fit_to_square(source[y0:y1, x0:x1], dilate(crop_mask, 8), 32, fit)
+        for var in (v for v in item.variations if v.status == "ok"):
+            out = plain(prompt=var.prompt, image=Image.fromarray(model_rgb),
+                        mask_image=Image.fromarray(model_mask.astype(np.uint8) * 255), height=32, width=32,
+                        strength=1.0, num_inference_steps=STEPS, guidance_scale=7.5, output_type="np",
+                        generator=torch.Generator("cpu").manual_seed(var.seed)).images[0]
+            expected = unfit((np.clip(out, 0, 1) * 255).round().astype(np.uint8), placement, crop_mask.shape)
+            got = np.asarray(Image.open(tmp_path / var.image))[y0:y1, x0:x1]
+            assert np.abs(got[crop_mask].astype(int) - expected[crop_mask]).max() <= 1, (var.id, paste)  # 0 measured
+            compared += 1
+    assert compared == 4
+
+
 def test_hostile_ids_and_slugs_stay_inside_variations(sd, run, tmp_path):
     images, ref = run
     out = tmp_path / "evil"
@@ -491,7 +571,7 @@ def test_hostile_ids_and_slugs_stay_inside_variations(sd, run, tmp_path):
     stage.load()
     [rec] = stage.apply([plan], masks(out))
     root = (out / "variations").resolve()
-    written = [p for p in out.rglob("*") if p.is_file() and p.suffix == ".jpg"]
+    written = [p for p in out.rglob("*") if p.is_file() and p.suffix == ".png"]
     assert len(written) == 2 and all(p.resolve().is_relative_to(root) for p in written)
     for var in rec.items[0].variations:
         assert var.image.startswith("variations/") and ".." not in Path(var.image).parts

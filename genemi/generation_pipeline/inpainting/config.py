@@ -41,9 +41,18 @@ class InpaintConfig(StageSection):
     sd_compile: bool = option(False, "torch.compile the UNet (CUDA; pays off on long runs)", content=False)
     sd_vae_tiling: bool = option(False, "decode the VAE in tiles (large --sd-size)", content=False)
     paste: str = option("mask", "mask: paste only the dilated, feathered mask region back into the source; crop: "
-                        "paste the whole crop window (the original's behaviour, for comparison)",
-                        choices=("mask", "crop"))
+                        "paste the whole crop window (the original's paste; with --crop-fit squash the original's "
+                        "whole procedure)", choices=("mask", "crop"))
+    crop_fit: str = option("letterbox", "how the crop window becomes the model's square input: letterbox (resize "
+                           "keeping the aspect ratio, pad; never painted) or squash (resize to the square, the "
+                           "original's: non-square windows are distorted)", choices=("letterbox", "squash"))
+    masked_latents: str = option("sample", "the masked image's VAE latents: sample (drawn with each variation's "
+                                 "generator, as diffusers' pipeline and so the original do: equal to plain diffusers "
+                                 "at the same seed) or mode (the distribution's mode: deterministic, not diffusers')",
+                                 choices=("sample", "mode"))
     mask_dilate: int = option(8, "pixels the mask is grown by before painting and pasting (source resolution)")
     mask_feather: int = option(4, "width in pixels of the soft paste edge, inside the dilated mask")
-    variation_format: str = option("jpg", "file format of the variation images", choices=("jpg", "png"))
+    variation_format: str = option("png", "file format of the variation images: png (lossless: every pixel outside "
+                                   "the painted region stays the source's) or jpg (quality 95, about 4x smaller on "
+                                   "photos, re-encodes the whole image)", choices=("png", "jpg"))
     batch_size: int = 2  # images per batch (--batch-size inpaint=N)

@@ -1,10 +1,14 @@
 """Stable Diffusion (or SDXL) inpainting through diffusers, from a local folder or one original-layout file.
 
-Per item the masked crop goes through the VAE encoder once (the latent distribution's mode, so it is
-deterministic); its K variations reuse those latents and are denoised together with other items' variations in
-UNet batches of ``--sd-batch-size`` (an item's variations stay in one batch unless K exceeds it). Each variation
-draws its noise from its own CPU generator seeded with its recorded seed, so a variation painted in a batch
-equals the same variation painted alone, on any device (up to floating-point noise). A text-to-image
+Per item the masked crop (prepared by the pipeline's own image and mask processors) goes through the VAE
+encoder once; its K variations share that latent distribution and are denoised together with other items'
+variations in UNet batches of ``--sd-batch-size`` (an item's variations stay in one batch unless K exceeds it).
+Each variation has its own CPU generator seeded with its recorded seed, and draws from it exactly what
+diffusers' ``StableDiffusionInpaintPipeline`` draws, in the same order: the initial noise, then the sample of the
+masked image's latents (``--masked-latents sample``, the default; ``mode`` takes the distribution's mode
+instead, deterministic but not diffusers'), then whatever the scheduler's steps draw. So a variation equals plain
+diffusers painting it alone with ``generator=torch.Generator("cpu").manual_seed(seed)`` (tested), and a variation
+painted in a batch equals it painted alone, on any device (up to floating-point noise). A text-to-image
 checkpoint (4-channel UNet) also loads; the pipeline then encodes the image itself for every variation.
 """
 
@@ -196,23 +200,45 @@ class DiffusersInpainter:
             chunks.append(current)
         return chunks
 
-    def _masked_latents(self, jobs: Sequence[PaintJob]) -> torch.Tensor:
-        """VAE latents of each job's crop with its mask blanked (what the pipeline would encode per variation),
-        latent distribution mode, scaled; one row per job."""
-        pipe = self.pipe
+    def _encode_masked(self, jobs: Sequence[PaintJob]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(mean, std)`` of the VAE's latent distribution of each job's crop with its mask blanked, one row per
+        job: the image and mask go through the pipeline's own processors (``[-1, 1]`` pixels, the mask binarised
+        at 0.5, ``image * (mask < 0.5)``), as the pipeline prepares what it encodes for every variation."""
+        from PIL import Image
+
+        pipe, size = self.pipe, self.size
         vae = pipe.vae
-        image = torch.from_numpy(np.stack([j.image for j in jobs])).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-        keep = torch.from_numpy(~np.stack([j.mask for j in jobs]))[:, None].float()
-        masked = (image * keep).to(pipe._execution_device)
+        init = pipe.image_processor.preprocess([Image.fromarray(j.image) for j in jobs], height=size, width=size)
+        mask = pipe.mask_processor.preprocess([Image.fromarray(j.mask.astype(np.uint8) * 255) for j in jobs],
+                                              height=size, width=size)
+        masked = (init.to(torch.float32) * (mask < 0.5)).to(pipe._execution_device)
         upcast = vae.dtype == torch.float16 and getattr(vae.config, "force_upcast", False)
         if upcast:  # SDXL's VAE overflows in fp16, as the pipeline itself handles it
             vae.to(dtype=torch.float32)
         try:
-            latents = vae.encode(masked.to(vae.dtype)).latent_dist.mode()
+            dist = vae.encode(masked.to(vae.dtype)).latent_dist
+            return dist.mean, dist.std
         finally:
             if upcast:
                 vae.to(dtype=torch.float16)
-        return (latents * vae.config.scaling_factor).to(pipe.unet.dtype)
+
+    def _draws(self, encoded: tuple[torch.Tensor, torch.Tensor], seed: int) -> tuple:
+        """``(generator, initial noise, masked image latents)`` of one variation: its CPU generator, and what
+        diffusers' pipeline draws from it before the first step, in its order (``prepare_latents``' noise, then
+        ``latent_dist.sample`` of the masked image; ``--masked-latents mode``: no second draw)."""
+        from diffusers.utils.torch_utils import randn_tensor
+
+        pipe = self.pipe
+        mean, std = encoded
+        generator = torch.Generator("cpu").manual_seed(int(seed))
+        h = w = self.size // pipe.vae_scale_factor
+        noise = randn_tensor((1, pipe.vae.config.latent_channels, h, w), generator=generator,
+                             device=pipe._execution_device, dtype=pipe.unet.dtype)
+        if self.config.masked_latents == "sample":
+            latents = mean + std * randn_tensor(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        else:
+            latents = mean
+        return generator, noise, (latents * pipe.vae.config.scaling_factor).to(pipe.unet.dtype)
 
     @torch.no_grad()
     def paint(self, jobs: Sequence[PaintJob]) -> list[PaintResult]:
@@ -234,26 +260,32 @@ class DiffusersInpainter:
                    for j in jobs]
         pil_images: dict[int, Image.Image] = {}
         pil_masks: dict[int, Image.Image] = {}
-        latents: dict[int, torch.Tensor] = {}
+        encoded: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         remaining = {j: len(job.prompts) for j, job in enumerate(jobs)}
         for chunk in self._chunks(jobs):
             new = list(dict.fromkeys(j for j, _ in chunk if j not in pil_images))
             for j in new:
                 pil_images[j] = Image.fromarray(jobs[j].image)
                 pil_masks[j] = Image.fromarray(jobs[j].mask.astype(np.uint8) * 255)
-            if nine and new:  # one VAE encoding per item, reused by all its variations
-                for j, lat in zip(new, self._masked_latents([jobs[j] for j in new])):
-                    latents[j] = lat
+            if nine and new:  # one VAE encoding per item, shared by all its variations
+                mean, std = self._encode_masked([jobs[j] for j in new])
+                for row, j in enumerate(new):
+                    encoded[j] = (mean[row : row + 1], std[row : row + 1])
             kwargs = {}
             if nine:
-                kwargs["masked_image_latents"] = torch.stack([latents[j] for j, _ in chunk])
+                draws = [self._draws(encoded[j], jobs[j].seeds[k]) for j, k in chunk]
+                generators = [d[0] for d in draws]
+                kwargs["latents"] = torch.cat([d[1] for d in draws])
+                kwargs["masked_image_latents"] = torch.cat([d[2] for d in draws])
+            else:  # the pipeline encodes the image itself, drawing from each generator as usual
+                generators = [torch.Generator("cpu").manual_seed(int(jobs[j].seeds[k])) for j, k in chunk]
             if negative:
                 kwargs["negative_prompt"] = [negative] * len(chunk)
             out = self.pipe(
                 prompt=[jobs[j].prompts[k] for j, k in chunk], image=[pil_images[j] for j, _ in chunk],
                 mask_image=[pil_masks[j] for j, _ in chunk], height=size, width=size, strength=1.0,
-                num_inference_steps=steps, guidance_scale=guidance, output_type="np",
-                generator=[torch.Generator("cpu").manual_seed(int(jobs[j].seeds[k])) for j, k in chunk], **kwargs,
+                num_inference_steps=steps, guidance_scale=guidance, output_type="np", generator=generators,
+                **kwargs,
             ).images
             for (j, k), img in zip(chunk, out):
                 try:
@@ -263,5 +295,5 @@ class DiffusersInpainter:
             for j, _ in chunk:
                 remaining[j] -= 1
                 if remaining[j] == 0:
-                    pil_images.pop(j), pil_masks.pop(j), latents.pop(j, None)
+                    pil_images.pop(j), pil_masks.pop(j), encoded.pop(j, None)
         return results

@@ -1,9 +1,10 @@
 """Geometry of the ``inpaint`` stage (numpy / PIL only): a crop window and its mask in and out of the model's
 square input without distorting them, the grown and feathered paste mask, and the paste itself.
 
-The original squashed every crop to 512 x 512 (aspect distortion) and pasted the whole crop window back; here
-the crop is resized keeping its aspect ratio and padded (the padding is never painted), and only the dilated,
-feathered mask region replaces source pixels: every pixel outside it is left exactly as it was.
+The original squashed every crop to 512 x 512 (aspect distortion) and pasted the whole crop window back; by
+default the crop is resized keeping its aspect ratio and padded (the padding is never painted), and only the
+dilated, feathered mask region replaces source pixels: every pixel outside it is left exactly as it was
+(``squash`` and ``crop`` give the original's way).
 """
 
 from __future__ import annotations
@@ -25,17 +26,24 @@ class Placement:
     size: int
 
 
-def fit_to_square(crop_rgb: np.ndarray, crop_mask: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, Placement]:
-    """``(model_rgb [size, size, 3] uint8, model_mask [size, size] bool, placement)``: the crop resized so its
-    longer side is ``size`` (aspect ratio kept), centred; the image is padded by repeating its edge pixels, the
-    mask with False (padding is never painted)."""
+def fit_to_square(crop_rgb: np.ndarray, crop_mask: np.ndarray, size: int,
+                  fit: str = "letterbox") -> tuple[np.ndarray, np.ndarray, Placement]:
+    """``(model_rgb [size, size, 3] uint8, model_mask [size, size] bool, placement)``. ``letterbox``: the crop
+    resized so its longer side is ``size`` (aspect ratio kept), centred; the image is padded by repeating its
+    edge pixels, the mask with False (padding is never painted). ``squash``: resized to ``size x size`` whatever
+    its aspect ratio (the original's)."""
     h, w = crop_mask.shape
     if crop_rgb.shape[:2] != (h, w):
         raise ValueError(f"crop image {crop_rgb.shape[:2]} and mask {(h, w)} differ in size")
     if h < 1 or w < 1:
         raise ValueError(f"empty crop ({w}x{h})")
-    scale = size / max(h, w)
-    nw, nh = min(size, max(1, round(w * scale))), min(size, max(1, round(h * scale)))
+    if fit == "squash":
+        nw = nh = size
+    elif fit == "letterbox":
+        scale = size / max(h, w)
+        nw, nh = min(size, max(1, round(w * scale))), min(size, max(1, round(h * scale)))
+    else:
+        raise ValueError(f"unknown crop fit {fit!r}")
     left, top = (size - nw) // 2, (size - nh) // 2
     rgb = np.asarray(Image.fromarray(np.ascontiguousarray(crop_rgb, dtype=np.uint8)).resize((nw, nh), Image.BICUBIC))
     mask = np.asarray(Image.fromarray(crop_mask.astype(np.uint8) * 255).resize((nw, nh), Image.BILINEAR)) >= 128

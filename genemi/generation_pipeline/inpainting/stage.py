@@ -112,7 +112,8 @@ class InpaintStage(Stage):
         if not crop_mask.any():
             raise DataError(f"the mask is empty inside the crop window {item.crop}")
         c = self.config
-        model_rgb, model_mask, placement = fit_to_square(image[y0:y1, x0:x1], dilate(crop_mask, c.mask_dilate), size)
+        model_rgb, model_mask, placement = fit_to_square(image[y0:y1, x0:x1], dilate(crop_mask, c.mask_dilate), size,
+                                                         c.crop_fit)
         ok = [k for k, v in enumerate(item.variations) if v.status == "ok"]
         return PreparedItem(
             item_id=item.id, box=(x0, y0, x1, y1), model_rgb=model_rgb, model_mask=model_mask, placement=placement,

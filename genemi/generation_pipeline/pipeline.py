@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import importlib
 import json
 import logging
 import os
@@ -26,9 +27,17 @@ from typing import Any, ClassVar, Sequence
 from genemi.errors import ConfigError
 from genemi.generation_pipeline import registry
 from genemi.generation_pipeline.chat import ChatConfig
+from genemi.generation_pipeline.ray_executor import RayConfig
 from genemi.generation_pipeline.graph import IMAGES, StageGraph, StageSpec
 from genemi.generation_pipeline.options import add_section_arguments, check_backend_options, flag_of, require_positive
 from genemi.precision import DTYPES
+
+
+#: ``--executor`` name -> "module:function" running a checked plan: ``function(plan, progress) -> stage summaries``
+EXECUTORS = {
+    "local": "genemi.generation_pipeline.pipeline:execute_local",  # the stages one after another, in this process
+    "ray": "genemi.generation_pipeline.ray_executor:execute_ray",  # streamed through Ray Data, stages as actor pools
+}
 
 
 @dataclass
@@ -51,12 +60,16 @@ class RunConfig:
     num_shards: int | None = None
     shard_index: int | None = None
     save_annotated_image: bool = False
+    executor: str = "local"  # a name in EXECUTORS: where the stages run
     llm: ChatConfig = field(default_factory=ChatConfig)  # the chat model of the LLM backends (YAML section llm)
+    ray: RayConfig = field(default_factory=RayConfig)  # --executor ray's options (YAML section ray)
 
     #: the stage graph the sections were derived from (set by :func:`config_class`)
     graph: ClassVar[StageGraph]
 
     def __post_init__(self) -> None:
+        if self.executor not in EXECUTORS:
+            raise ConfigError(f"--executor {self.executor!r}: choose {' or '.join(EXECUTORS)}")
         if self.limit is not None:
             require_positive(self.limit, "--limit")
         self.graph.select(self.stages)  # an unknown stage or an empty range is refused here
@@ -199,12 +212,6 @@ def plan_run(cfg: RunConfig) -> RunPlan:
     return RunPlan(cfg, specs, stages, out, (i, n), device, mine, fingerprints)
 
 
-def stage_summary(stats) -> dict:
-    """A stage's entry in ``run_summary.json``."""
-    return {**asdict(stats), "images_per_second": stats.images_per_second,
-            "overhead_fraction": stats.overhead_fraction}
-
-
 def execute_local(plan: RunPlan, progress: bool = True) -> dict[str, dict]:
     """Run the plan's stages one after another in this process; returns each stage's summary."""
     import torch
@@ -221,7 +228,7 @@ def execute_local(plan: RunPlan, progress: bool = True) -> dict[str, dict]:
                               cfg.retry_failed, plan.joined(spec))
             if cfg.offload or spec is plan.specs[-1]:
                 stage.offload()
-            done[spec.name] = stage_summary(stats)
+            done[spec.name] = stats.summary()
             logging.getLogger(__name__).info("%s: %s", spec.name, done[spec.name])
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
@@ -240,7 +247,9 @@ def run_pipeline(cfg: RunConfig, progress: bool = True) -> dict:
                              "folders": list(s.folders)} for s in graph],
                "stages": {}, "config": asdict(cfg), "working_dir": os.getcwd(), "settings": plan.fingerprints}
     start = time.perf_counter()
-    summary["stages"] = execute_local(plan, progress)
+    module, _, function = EXECUTORS[cfg.executor].partition(":")
+    summary["executor"] = cfg.executor
+    summary["stages"] = getattr(importlib.import_module(module), function)(plan, progress)
     masks = out / graph["segment"].writes if "segment" in graph else None
     if cfg.save_annotated_image and masks is not None and masks.exists():
         from genemi.generation_pipeline.previews import save_previews
@@ -435,6 +444,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--num-shards", type=int, default=None, help="split the images in N shards (default: WORLD_SIZE)")
     run.add_argument("--shard-index", type=int, default=None, help="which shard this process runs (default: RANK)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--executor", choices=tuple(EXECUTORS), default=None,
+                     help="where the stages run: local (one after another in this process; default) or ray (one run "
+                     "across a Ray cluster, stages streamed as actor pools; pip install 'genemi[ray]')")
+    group = p.add_argument_group("--executor ray (YAML section ray)")
+    add_section_arguments(group, RayConfig, "ray")
     users = [f"{s.backends.flag} {'|'.join(s.config.llm_backends)}" for s in graph if s.config.llm_backends]
     group = p.add_argument_group(f"chat model of {' and '.join(users) or 'the LLM backends'} (YAML section llm)")
     add_section_arguments(group, ChatConfig, "llm")
@@ -446,7 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _GENERAL = ("output_dir", "annotation_file", "encoding", "save_annotated_image", "stages", "limit", "seed", "retry_failed",
-            "force", "allow_changed_settings", "device", "dtype", "offload", "num_shards", "shard_index")
+            "force", "allow_changed_settings", "device", "dtype", "offload", "num_shards", "shard_index", "executor")
 
 
 def resolve_config(args) -> RunConfig:
@@ -474,6 +488,7 @@ def resolve_config(args) -> RunConfig:
         flagged[name] = {k for k, v in section.items() if v is not None}
         given[name] = flagged[name] | set(from_preset)
     overrides["llm"] = {f.name: getattr(args, f"llm__{f.name}") for f in dataclasses.fields(ChatConfig)}
+    overrides["ray"] = {f.name: getattr(args, f"ray__{f.name}") for f in dataclasses.fields(RayConfig)}
     llm_flagged = {k for k, v in overrides["llm"].items() if v is not None}
     llm_preset = set(preset["llm"]) if isinstance(preset.get("llm"), dict) else set()
     cfg = load_config(config_class(graph), args.config, overrides)

@@ -26,7 +26,7 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Iterator, Mapping, Sequence, TypeVar
 
@@ -227,6 +227,11 @@ class StageStats:
     @property
     def overhead_fraction(self) -> float | None:
         return 1.0 - self.model_seconds / self.seconds if self.seconds > 0 and self.processed else None
+
+    def summary(self) -> dict:
+        """The stage's entry in ``run_summary.json``."""
+        return {**asdict(self), "images_per_second": self.images_per_second,
+                "overhead_fraction": self.overhead_fraction}
 
     def count(self, records: list[BaseModel]) -> None:
         reasons = Counter(self.failure_reasons)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from genemi.score_filters import mean_itm
 
@@ -40,7 +40,15 @@ class VariationRecord(Record):
     original_captions: list[str] = Field(default_factory=list)
     captions: list[str] = Field(default_factory=list, description="captions describing the variation")
     itm_score: list[float] | None = Field(default=None, description="BLIP ITM score per caption")
-    iva_score: float | None = Field(default=None, description="image variation area among siblings")
+    iva_score: float | None = Field(default=None, description="image variation area among siblings over the whole "
+                                    "image, in % (the original's key and definition; = iva_image)")
+    iva_image: float | None = Field(default=None, description="image variation area over the whole image, in %")
+    iva_window: float | None = Field(default=None, description="image variation area over the item's crop window")
+    itm_prob: list[float] | None = Field(default=None, description="BLIP ITM match probability per caption")
+    seed: int | None = Field(default=None, description="the inpainting seed of the variation")
+    kind: str | None = Field(default=None, description="the kind of edit (category, synonym, colour, ...)")
+    crop: list[int] | None = Field(default=None, description="the item's inpainting window x0, y0, x1, y1 in the "
+                                   "source image")
     status: Status = "ok"
     error: str | None = None
 
@@ -48,6 +56,13 @@ class VariationRecord(Record):
     @classmethod
     def _scalar_itm(cls, value: Any) -> Any:
         return [value] if isinstance(value, (int, float)) else value
+
+    @model_validator(mode="after")
+    def _image_iva_is_the_originals(self) -> "VariationRecord":
+        """The original's files (and genemi's older ones) have only ``iva_score``: the whole-image IVA."""
+        if self.iva_image is None and self.iva_score is not None:
+            self.iva_image = self.iva_score
+        return self
 
     @property
     def mean_itm(self) -> float | None:
@@ -243,10 +258,22 @@ class PlannedVariation(Record):
     itm_score: list[float] | None = Field(None, description="BLIP ITM raw 'match' logit per caption, on the variation")
     itm_prob: list[float] | None = Field(None, description="BLIP ITM match probability per caption")
     clip_score: list[float] | None = Field(None, description="CLIPScore (100 * max(cos, 0)) per caption")
-    iva_score: float | None = Field(None, description="image variation area of the item's sibling group, in %")
+    iva_image: float | None = Field(None, description="image variation area of the item's sibling group over the "
+                                    "whole image, in % (the original's iva_score)")
+    iva_window: float | None = Field(None, description="the same over the item's crop window, in %")
     iva_note: str | None = Field(None, description="why the IVA is degenerate (e.g. a group of one)")
     status: Status = "ok"
     error: Failure | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _window_iva_of_old_manifests(cls, data: Any) -> Any:
+        """Manifests written before both scopes were recorded hold ``iva_score``, computed over the window."""
+        if isinstance(data, dict) and "iva_score" in data:
+            data = dict(data)
+            score = data.pop("iva_score")
+            data.setdefault("iva_window", score)
+        return data
 
     @property
     def mean_itm(self) -> float | None:

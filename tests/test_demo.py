@@ -16,7 +16,7 @@ def test_demo_runs_every_step(tmp_path, capsys):
     scored = read_records(gen / "scores.jsonl", VariationPlan)
     painted = [v for r in scored for it in r.items for v in it.variations if v.image]
     assert len(scored) == 8 and painted
-    assert all((gen / v.image).is_file() and len(v.itm_score) == len(v.captions) and v.iva_score is not None
+    assert all((gen / v.image).is_file() and len(v.itm_score) == len(v.captions) and v.iva_image is not None
                for v in painted)
     exported = read_records(gen / "export" / "dataset.jsonl", VariationRecord)
     assert sorted(r.id for r in exported) == sorted(v.id for v in painted)  # the demo exports without filters

@@ -77,3 +77,22 @@ def to_pixels(image: np.ndarray, what: str, hint: str = "with --dtype fp16 try b
     if not np.isfinite(image).all():
         raise NonFiniteOutput(f"the model returned non-finite pixels for {what}; {hint}")
     return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+
+
+def scheduler_provenance(folder, class_name: str | None = None, **extra) -> dict:
+    """``{"class", "config"}`` of the scheduler a pipeline folder's (:class:`~genemi.models.files.PipelineFolder`)
+    pipeline runs with: its own ``scheduler_config.json``, or ``class_name`` built from it with ``extra`` (as the
+    backends replace it). The config is the scheduler's effective one (diffusers' defaults filled in); building a
+    scheduler loads no weights."""
+    import json
+
+    import diffusers
+
+    path = folder.components.get("scheduler")
+    if path is None:
+        return {"class": None, "config": None}
+    config = json.loads(Path(path).read_text(encoding="utf-8"))
+    name = class_name or config.get("_class_name")
+    scheduler = getattr(diffusers, name).from_config(config, **extra)
+    return {"class": type(scheduler).__name__,
+            "config": {k: v for k, v in dict(scheduler.config).items() if not k.startswith("_")}}

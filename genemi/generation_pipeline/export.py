@@ -1,8 +1,9 @@
 """``genemi generate export``: a finished run's painted, scored variations as a training set.
 
 Reads ``<output-dir>/scores.jsonl`` (one line per image: items -> variations with ITM, CLIPScore and IVA),
-keeps every painted ``ok`` variation whose mean BLIP ITM logit is > ``--min-itm`` (default 0.0) and whose IVA
-is > ``--min-iva`` (default 14.0) -- the original trainer's thresholds -- and writes, under
+keeps every painted ``ok`` variation whose mean BLIP ITM logit is > ``--min-itm`` (default 0.0, the original
+trainer's) and whose IVA in ``--iva-scope`` (default image, the original's definition) is > ``--min-iva``
+(default 2.25, measured: see :mod:`genemi.score_filters`) and writes, under
 ``<output-dir>/export/`` (``--export-dir``):
 
 * ``dataset.jsonl``: one :class:`~genemi.records.VariationRecord` per line
@@ -37,7 +38,8 @@ from genemi.generation_pipeline.dataset_files import image_payload, json_bytes, 
 from genemi.generation_pipeline.registry import stage_spec
 from genemi.generation_pipeline.runs import run_folder
 from genemi.records import LEGACY_VARIATION_KEYS, PlannedItem, PlannedVariation, VariationPlan, VariationRecord
-from genemi.score_filters import DEFAULT_MIN_ITM, DEFAULT_MIN_IVA, passes, threshold_arg
+from genemi.score_filters import (DEFAULT_IVA_SCOPE, DEFAULT_MIN_ITM, DEFAULT_MIN_IVA, IVA_SCOPES, iva_of, passes,
+                                  threshold_arg)
 
 #: export formats, in the order they are written
 FORMATS = ("jsonl", "legacy", "csv", "webdataset")
@@ -105,7 +107,7 @@ def iter_candidates(plans: Iterable[VariationPlan]) -> Iterator[Candidate]:
 
 
 def drop_reason(c: Candidate, output_dir: Path, min_itm: float | None, min_iva: float | None,
-                check_files: bool = True) -> str | None:  # fmt: skip
+                check_files: bool = True, iva_scope: str = DEFAULT_IVA_SCOPE) -> str | None:  # fmt: skip
     """Why ``c`` is not exported (one of :data:`DROP_REASONS`), or None when it is.
 
     A filter set to None is off; a variation without the score an active filter needs fails that filter
@@ -119,7 +121,7 @@ def drop_reason(c: Candidate, output_dir: Path, min_itm: float | None, min_iva: 
         return "no_captions"
     if not passes(c.var.mean_itm, min_itm):
         return "low_itm"
-    if not passes(c.var.iva_score, min_iva):
+    if not passes(iva_of(c.var, iva_scope), min_iva):
         return "low_iva"
     if check_files and not (output_dir / c.var.image).is_file():
         return "missing_image"
@@ -135,7 +137,9 @@ def variation_record(c: Candidate) -> VariationRecord:
         id=c.var.id, parent_id=c.item.id, origin_name=c.plan.id, item=c.item.item, name=c.var.id,
         source=c.plan.image, save=c.var.image, short=c.var.short, portrayal=c.var.prompt,
         tag2text_caption=c.plan.caption, original_captions=list(c.plan.original_captions),
-        captions=list(c.var.captions), itm_score=c.var.itm_score, iva_score=c.var.iva_score,
+        captions=list(c.var.captions), itm_score=c.var.itm_score, itm_prob=c.var.itm_prob,
+        iva_score=c.var.iva_image, iva_image=c.var.iva_image, iva_window=c.var.iva_window, seed=c.var.seed,
+        kind=c.var.kind, crop=list(c.item.crop) if c.item.crop is not None else None,
     )  # fmt: skip
 
 
@@ -199,7 +203,8 @@ def wds_sample(index: int, c: Candidate, output_dir: Path) -> dict:
     ext, payload = image_payload(output_dir / c.var.image)
     meta = {"id": c.var.id, "item": c.item.item, "short": c.var.short, "source": c.plan.image,
             "image": c.var.image, "captions": list(c.var.captions), "negatives": negatives_of(c),
-            "itm_score": c.var.itm_score, "iva_score": c.var.iva_score}  # fmt: skip
+            "itm_score": c.var.itm_score, "itm_prob": c.var.itm_prob, "iva_image": c.var.iva_image,
+            "iva_window": c.var.iva_window, "seed": c.var.seed, "kind": c.var.kind, "crop": c.item.crop}  # fmt: skip
     return {"__key__": f"{index:08d}", ext: payload, "txt": c.var.captions[0].encode("utf-8"),
             "json": json_bytes(meta)}  # fmt: skip
 
@@ -227,6 +232,7 @@ def export_run(
     shard_size: int = DEFAULT_SHARD_SIZE,
     triplet_margin: float | None = None,
     input_dir: str | Path | None = None,
+    iva_scope: str = DEFAULT_IVA_SCOPE,
 ) -> dict:
     """Export the kept variations of a run in ``formats``, and its kept whole-image negatives as triplets
     (:mod:`.triplet_export`) when the run has them; returns the summary (also ``export_summary.json``).
@@ -263,7 +269,10 @@ def export_run(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot create the export folder {out}: {exc.strerror or exc}") from exc
-    variations = _export_variations(root, out, formats, manifest, min_itm, min_iva, shard_size) if manifest else {}
+    if iva_scope not in IVA_SCOPES:
+        raise ConfigError(f"--iva-scope must be one of {', '.join(IVA_SCOPES)}, not {iva_scope!r}")
+    variations = _export_variations(root, out, formats, manifest, min_itm, min_iva, shard_size,
+                                    iva_scope) if manifest else {}
     summary: dict = {"input": variations.pop("input")} if variations else {}
     summary.update({"output_dir": str(root), "export_dir": str(out), **variations})
     if triplets is not None:
@@ -277,13 +286,13 @@ def export_run(
 
 
 def _export_variations(root: Path, out: Path, formats: Sequence[str], manifest: Path, min_itm: float | None,
-                       min_iva: float | None, shard_size: int) -> dict:
+                       min_iva: float | None, shard_size: int, iva_scope: str = DEFAULT_IVA_SCOPE) -> dict:
     plans = read_plans(manifest)
     dropped = dict.fromkeys(DROP_REASONS, 0)
     kept: list[Candidate] = []
     candidates = list(iter_candidates(plans))
     for c in candidates:
-        reason = drop_reason(c, root, min_itm, min_iva)
+        reason = drop_reason(c, root, min_itm, min_iva, iva_scope=iva_scope)
         if reason is None:
             kept.append(c)
         else:
@@ -303,7 +312,7 @@ def _export_variations(root: Path, out: Path, formats: Sequence[str], manifest: 
             written[fmt] = write_shards(path, (wds_sample(i, c, root) for i, c in enumerate(kept)), shard_size)
     return {
         "input": str(manifest),
-        "filters": {"min_itm": min_itm, "min_iva": min_iva},
+        "filters": {"min_itm": min_itm, "min_iva": min_iva, "iva_scope": iva_scope},
         "images": len(plans),
         "failed_images": sum(p.status != "ok" for p in plans),
         "items": sum(len(p.items) for p in plans),
@@ -335,8 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
         "  genemi train --dataset-type csv --dataset EXPORT/dataset.csv --image-root OUTPUT "
         "--csv-img-key filepath --csv-caption-key title\n"
         "  genemi train --dataset-type webdataset --dataset 'EXPORT/wds/shard-{000000..00000N}.tar'\n"
-        "genemi train filters variations again with --itm-threshold/--iva-threshold (defaults 0 and 14, as "
-        "here); after exporting with other thresholds pass the same values or 'none'.\n"
+        "genemi train filters variations again with --itm-threshold/--iva-threshold/--iva-scope (the same "
+        "defaults as here); after exporting with other thresholds pass the same values or 'none'.\n"
         "A run with whole-image negatives (stages negcaption, t2i, negscore) also gets triplets.jsonl, "
         "triplets.csv and wds-triplets/ (TripletCLIP; train with --loss triplet --dataset-type triplets ...).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -349,7 +358,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-itm", type=threshold_arg, default=DEFAULT_MIN_ITM,
                    help="keep variations with mean BLIP ITM logit > this; 'none' = off (default: 0.0)")
     p.add_argument("--min-iva", type=threshold_arg, default=DEFAULT_MIN_IVA,
-                   help="keep variations with IVA (%%) > this; 'none' = off (default: 14.0)")
+                   help=f"keep variations with IVA (%%, in --iva-scope) > this; 'none' = off (default: "
+                   f"{DEFAULT_MIN_IVA:g}, measured; the original trainer's: --iva-scope image --min-iva 14)")
+    p.add_argument("--iva-scope", choices=IVA_SCOPES, default=DEFAULT_IVA_SCOPE,
+                   help="which IVA --min-iva compares: image (over the whole variation image, the original's "
+                   f"definition) or window (over the item's crop window) (default: {DEFAULT_IVA_SCOPE})")
     p.add_argument("--no-filter", action="store_true",
                    help="no score filters (an unscored run's variations.jsonl is then accepted)")
     p.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE,
@@ -394,7 +407,8 @@ def _print_variations(s: dict, file) -> None:
     f = s["filters"]
     print(f"read {s['input']}: {s['images']} images ({s['failed_images']} failed), {s['items']} items, "
           f"{s['variations']} variations", file=file)
-    print(f"filters: mean ITM {_fmt_threshold(f['min_itm'])}, IVA {_fmt_threshold(f['min_iva'])}", file=file)
+    print(f"filters: mean ITM {_fmt_threshold(f['min_itm'])}, IVA ({f['iva_scope']}) {_fmt_threshold(f['min_iva'])}",
+          file=file)
     print(f"exported {s['exported']} of {s['variations']} variations", file=file)
     for reason, count in s["dropped"].items():
         if count:
@@ -405,10 +419,10 @@ def _print_variations(s: dict, file) -> None:
         print(f"  {fmt:10s} {info['path']}  ({extra}{shards})", file=file)
     out, run = s["formats"], s["output_dir"]
     thresholds = ""
-    if (f["min_itm"], f["min_iva"]) != (DEFAULT_MIN_ITM, DEFAULT_MIN_IVA):
+    if (f["min_itm"], f["min_iva"], f["iva_scope"]) != (DEFAULT_MIN_ITM, DEFAULT_MIN_IVA, DEFAULT_IVA_SCOPE):
         itm = "none" if f["min_itm"] is None else f"{f['min_itm']:g}"
         iva = "none" if f["min_iva"] is None else f"{f['min_iva']:g}"
-        thresholds = f" --itm-threshold {itm} --iva-threshold {iva}"
+        thresholds = f" --itm-threshold {itm} --iva-threshold {iva} --iva-scope {f['iva_scope']}"
     if out:
         print("train on it:", file=file)
     if "jsonl" in out:
@@ -426,7 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     return run_tool("genemi generate export", build_parser(), argv, lambda a: export_run(
         a.output_dir, a.export_dir, a.format, a.min_itm, a.min_iva, a.no_filter, a.shard_size, a.triplet_margin,
-        a.input_dir), print_summary,
+        a.input_dir, a.iva_scope), print_summary,
         on_interrupt="rerun it (the export is rewritten)")
 
 

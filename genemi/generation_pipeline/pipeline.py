@@ -171,7 +171,7 @@ def plan_run(cfg: RunConfig) -> RunPlan:
     match those of the manifests being resumed (or ``--force`` removes what is stale), and the inputs are read."""
     from genemi.distributed import DistEnv, resolve_device
     from genemi.generation_pipeline.inputs import collect_inputs, shard
-    from genemi.generation_pipeline.settings import REMEDY, remove_outputs, stage_settings
+    from genemi.generation_pipeline.settings import REMEDY, remove_outputs, stage_record
     from genemi.generation_pipeline.stage import StageContext
     from genemi.manifest import require_writable_dir
     from genemi.run_settings import check_settings
@@ -192,8 +192,8 @@ def plan_run(cfg: RunConfig) -> RunPlan:
     gaps = missing_inputs(graph, specs, out)
     if gaps:
         raise ConfigError("; ".join(gaps))
-    fingerprints = {spec.name: stage_settings(cfg.section(spec.name), cfg.seed, dtype_name, cfg.llm, spec.name)
-                    for spec in specs}
+    fingerprints = {spec.name: stage_record(stage, cfg.section(spec.name), cfg.seed, dtype_name, cfg.llm, spec.name)
+                    for spec, stage in zip(specs, stages)}
     if cfg.force:
         removed = remove_outputs(out, graph.downstream(s.name for s in specs))
         if removed:

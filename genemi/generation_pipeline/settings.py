@@ -1,7 +1,9 @@
 """Settings records of the pipeline's stages (see :mod:`genemi.run_settings`): next to each stage manifest,
 ``<manifest>.settings.json`` holds the stage's options (those of its chosen backend; options declared with
-``content=False`` such as batch sizes, timeouts and concurrency are left out), the run's seed and precision,
-and the identity of every model file or folder an option names. ``--force`` starts stages over (their
+``content=False`` such as batch sizes, timeouts and concurrency are left out), the run's seed and precision
+(resolved: ``auto`` is recorded as what it became), and the identity of every model file or folder an option
+names; and, recorded but not compared, its provenance: package versions, genemi's git commit, and what the
+stage's presets resolved to (steps, guidance, the scheduler's effective class and config). ``--force`` starts stages over (their
 outputs and those of every stage that reads them are removed), ``--allow-changed-settings`` continues and
 records the change.
 """
@@ -36,6 +38,14 @@ def stage_settings(section: Any, seed: int, dtype: str, llm: Any = None, stage: 
                 continue  # an option of another stage sharing the section
             values[f.name] = getattr(options, f.name)
     return fingerprint(values)
+
+
+def stage_record(stage: Any, section: Any, seed: int, dtype: str, llm: Any = None, name: str | None = None) -> dict:
+    """A stage's settings record: :func:`stage_settings` (compared on resume) plus ``provenance`` (recorded only):
+    package versions, genemi's git commit and what the stage's presets resolved to (:meth:`Stage.provenance`)."""
+    from genemi.provenance import provenance
+
+    return {**stage_settings(section, seed, dtype, llm, name), "provenance": provenance(stage.provenance())}
 
 
 def remove_outputs(out_dir: Path, specs: Sequence) -> list[str]:

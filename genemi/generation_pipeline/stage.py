@@ -124,6 +124,12 @@ class Stage(ABC):
         """Validate settings and read model files' structure before any image is processed (raise a GenemiError)."""
         self.backend.check()
 
+    def provenance(self) -> dict:
+        """What the backend's presets and defaults resolved to (its ``provenance()``, e.g. steps, guidance and
+        the scheduler's class and config), for the settings record; ``{}`` for a backend without one."""
+        resolve = getattr(self.backend, "provenance", None)
+        return resolve() if resolve is not None else {}
+
     def check_inputs(self, inputs: Sequence[BaseModel]) -> None:
         """Validate the input records as a whole before any is processed (e.g. captions present)."""
 

@@ -27,7 +27,8 @@ from genemi.errors import ConfigError
 from genemi.generation_pipeline.export import Candidate, _Parser, drop_reason, iter_candidates
 from genemi.generation_pipeline.runs import run_folder
 from genemi.records import VariationPlan
-from genemi.score_filters import DEFAULT_MIN_ITM, DEFAULT_MIN_IVA, passes, threshold_arg
+from genemi.score_filters import (DEFAULT_IVA_SCOPE, DEFAULT_MIN_ITM, DEFAULT_MIN_IVA, IVA_SCOPES, iva_of, passes,
+                                  threshold_arg)
 
 
 def summarize(values: Sequence[float]) -> dict | None:
@@ -89,22 +90,25 @@ def stage_stats(spec, records: list) -> dict:
     return out
 
 
-def score_stats(candidates: list[Candidate], root: Path, min_itm: float | None, min_iva: float | None) -> dict:
-    """Score summaries and filter pass counts over the painted ok variations of ``scores.jsonl``."""
+def score_stats(candidates: list[Candidate], root: Path, min_itm: float | None, min_iva: float | None,
+                iva_scope: str = DEFAULT_IVA_SCOPE) -> dict:
+    """Score summaries and filter pass counts over the painted ok variations of ``scores.jsonl`` (``iva``: the
+    IVA of ``iva_scope``; both scopes are summarised)."""
     painted = [c for c in candidates if drop_reason(c, root, None, None, check_files=False) in (None, "no_captions")]
     itm = [c.var.mean_itm for c in painted]
     prob = [statistics.fmean(c.var.itm_prob) for c in painted if c.var.itm_prob]
     clip = [statistics.fmean(c.var.clip_score) for c in painted if c.var.clip_score]
-    iva = [c.var.iva_score for c in painted]
+    iva = [iva_of(c.var, iva_scope) for c in painted]
+    by_scope = {f"iva_{scope}": [iva_of(c.var, scope) for c in painted] for scope in IVA_SCOPES}
 
     pass_itm = [passes(v, min_itm) for v in itm]
     pass_iva = [passes(v, min_iva) for v in iva]
-    reasons = Counter(drop_reason(c, root, min_itm, min_iva) for c in candidates)
+    reasons = Counter(drop_reason(c, root, min_itm, min_iva, iva_scope=iva_scope) for c in candidates)
     return {
         "values": {"itm": itm, "itm_prob": prob, "clip_score": clip, "iva": iva},
         "scores": {"itm": summarize(itm), "itm_prob": summarize(prob), "clip_score": summarize(clip),
-                   "iva": summarize(iva)},
-        "filters": {"min_itm": min_itm, "min_iva": min_iva, "painted": len(painted),
+                   **{name: summarize([v for v in vals if v is not None]) for name, vals in by_scope.items()}},
+        "filters": {"min_itm": min_itm, "min_iva": min_iva, "iva_scope": iva_scope, "painted": len(painted),
                     "pass_itm": sum(pass_itm), "pass_iva": sum(pass_iva),
                     "pass_both": sum(a and b for a, b in zip(pass_itm, pass_iva)),
                     "exportable": reasons.get(None, 0),
@@ -164,7 +168,8 @@ def bar_png(histogram: dict[str, int], title: str, xlabel: str, ylabel: str) -> 
 
 
 def run_stats(output_dir: str | Path, out: str | Path | None = None, min_itm: float | None = DEFAULT_MIN_ITM,
-              min_iva: float | None = DEFAULT_MIN_IVA, plots: bool = True) -> dict:  # fmt: skip
+              min_iva: float | None = DEFAULT_MIN_IVA, plots: bool = True,
+              iva_scope: str = DEFAULT_IVA_SCOPE) -> dict:  # fmt: skip
     """Compute a run's statistics, write ``stats.json`` and the histograms under ``out`` (default
     ``<output-dir>/stats``), and return the statistics with ``files`` (what was written)."""
     from genemi.generation_pipeline import registry
@@ -191,7 +196,7 @@ def run_stats(output_dir: str | Path, out: str | Path | None = None, min_itm: fl
                                          "ok": last["ok_variations_per_item"]}  # fmt: skip
     values: dict = {}
     if "score" in loaded:
-        scored = score_stats(list(iter_candidates(loaded["score"])), root, min_itm, min_iva)
+        scored = score_stats(list(iter_candidates(loaded["score"])), root, min_itm, min_iva, iva_scope)
         values = scored.pop("values")
         result.update(scored)
     else:
@@ -211,7 +216,8 @@ def run_stats(output_dir: str | Path, out: str | Path | None = None, min_itm: fl
             "itm_prob": (values.get("itm_prob"), "BLIP ITM probability, mean over captions", "mean ITM probability",
                          None, ""),
             "clip_score": (values.get("clip_score"), "CLIPScore, mean over captions", "CLIPScore", None, ""),
-            "iva": (values.get("iva"), "image variation area (IVA) of the sibling group", "IVA (%)", min_iva,
+            "iva": ([v for v in values.get("iva") or () if v is not None],
+                    f"image variation area (IVA, over the {iva_scope}) of the sibling group", "IVA (%)", min_iva,
                     f"--min-iva {min_iva:g}" if min_iva is not None else ""),
         }  # fmt: skip
         for name, (vals, title, xlabel, threshold, label) in figures.items():
@@ -267,7 +273,8 @@ def format_report(s: dict) -> str:
         itm = "off" if f["min_itm"] is None else f"> {f['min_itm']:g}"
         iva = "off" if f["min_iva"] is None else f"> {f['min_iva']:g}"
         lines.append(f"filters over {f['painted']} painted variations: mean ITM {itm}: {f['pass_itm']}, "
-                     f"IVA {iva}: {f['pass_iva']}, both: {f['pass_both']}; exportable: {f['exportable']}")
+                     f"IVA ({f['iva_scope']}) {iva}: {f['pass_iva']}, both: {f['pass_both']}; exportable: "
+                     f"{f['exportable']}")
     elif "score" not in s["stages"]:
         lines.append("no scores.jsonl: run `genemi generate --stages score` for score histograms and filter counts")
     lines.append("files:")
@@ -285,7 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-itm", type=threshold_arg, default=DEFAULT_MIN_ITM,
                    help="ITM threshold counted and drawn (mean logit > this; 'none' = off; default 0.0)")
     p.add_argument("--min-iva", type=threshold_arg, default=DEFAULT_MIN_IVA,
-                   help="IVA threshold counted and drawn (> this; 'none' = off; default 14.0)")
+                   help=f"IVA threshold counted and drawn (> this; 'none' = off; default {DEFAULT_MIN_IVA:g})")
+    p.add_argument("--iva-scope", choices=IVA_SCOPES, default=DEFAULT_IVA_SCOPE,
+                   help=f"which IVA --min-iva compares: image or window (default: {DEFAULT_IVA_SCOPE})")
     p.add_argument("--no-plots", action="store_true", help="only stats.json, no PNG histograms")
     return p
 
@@ -294,7 +303,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from genemi.cli import run_tool
 
     return run_tool("genemi generate stats", build_parser(), argv, lambda a: run_stats(
-        a.output_dir, a.stats_dir, a.min_itm, a.min_iva, plots=not a.no_plots), lambda r: print(format_report(r)))
+        a.output_dir, a.stats_dir, a.min_itm, a.min_iva, plots=not a.no_plots, iva_scope=a.iva_scope),
+        lambda r: print(format_report(r)))
 
 
 if __name__ == "__main__":

@@ -335,7 +335,7 @@ def write_world(out_dir: str | Path, num_train: int = 200, num_test: int = 100, 
                                "captions": captions(changed)[:3], "itm_score": None})  # fmt: skip
             iva = round(image_variation_area(np.stack(pixels)), 4)
             for row in rows_k:
-                row["iva_score"] = iva
+                row.update(iva_score=iva, iva_image=iva, iva_window=iva)  # the window is the whole (small) image
             records += rows_k
     variations_jsonl = root / "variations.jsonl"
     _jsonl(variations_jsonl, records)

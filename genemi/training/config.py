@@ -17,6 +17,7 @@ from genemi.errors import ConfigError
 from genemi.training.datasets import check_dataset_type
 from genemi.training.losses import LOSSES, LossConfig
 from genemi.training.mining import MINING_MODES
+from genemi.score_filters import DEFAULT_IVA_SCOPE, DEFAULT_MIN_IVA
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 
@@ -54,7 +55,8 @@ class DataConfig:
     coco_image_dir: Path | None = None
     source_image_root: Path | None = None  # unedited source images (--include-source, triplets); default coco_image_dir
     itm_threshold: float | None = 0.0  # keep variations with mean BLIP-ITM > this (None: no filter)
-    iva_threshold: float | None = 14.0  # keep variations with IVA > this (None: no filter)
+    iva_threshold: float | None = DEFAULT_MIN_IVA  # keep variations with IVA > this (None: no filter; measured)
+    iva_scope: str = DEFAULT_IVA_SCOPE  # which IVA iva_threshold compares: image (the original's) or window
     include_source: bool = False
     csv_img_key: str = "filepath"
     csv_caption_key: str = "title"

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 from genemi.cli import HelpFormatter
 from genemi.presets import load_config, merge_dicts, parse_set_overrides
+from genemi.score_filters import DEFAULT_IVA_SCOPE, DEFAULT_MIN_IVA, IVA_SCOPES
 from genemi.training.config import TrainConfig
 from genemi.training.datasets import DATASET_TYPES
 from genemi.training.losses import LOSSES
@@ -86,7 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder of unedited source images (--include-source; the triplets' image) [--coco-image_dir, "
                    "else --image-root]")
     g.add_argument("--itm-threshold", type=_threshold, help="keep variations with mean ITM > this; 'none' = off [0]")
-    g.add_argument("--iva-threshold", type=_threshold, help="keep variations with IVA > this; 'none' = off [14]")
+    g.add_argument("--iva-threshold", type=_threshold,
+                   help=f"keep variations with IVA (%%, of --iva-scope) > this; 'none' = off [{DEFAULT_MIN_IVA:g}]")
+    g.add_argument("--iva-scope", choices=IVA_SCOPES,
+                   help=f"which IVA --iva-threshold compares: image (the original's) or window [{DEFAULT_IVA_SCOPE}]")
     g.add_argument("--include-source", action="store_true", default=None,
                    help="add each group's unedited source image and caption (mining in both directions)")
     g.add_argument("--csv-img-key", help="CSV image column [filepath]")
@@ -156,6 +160,9 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
             "csv_neg_image_key": args.csv_neg_image_key, "workers": args.workers, "augment": args.augment,
             "max_negatives": args.max_negatives, "encoding": args.encoding,
             "train_num_samples": args.train_num_samples, "dataset_resampled": args.dataset_resampled,
+            "itm_threshold": None if args.itm_threshold == "none" else args.itm_threshold,  # "none": below
+            "iva_threshold": None if args.iva_threshold == "none" else args.iva_threshold,
+            "iva_scope": args.iva_scope,
         },
         "mining": {
             "mode": args.mode, "groups_per_batch": args.groups_per_batch,

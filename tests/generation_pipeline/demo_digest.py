@@ -6,8 +6,9 @@ that alters them on purpose regenerates the record in the same commit, and says 
 
     .venv/bin/python -m tests.generation_pipeline.demo_digest --update
 
-Paths of the temporary folder are replaced by ``<ROOT>`` before hashing, and ``run_summary.json`` (timings) is
-left out. One torch thread (as in the test session): reductions on more threads round differently.
+Paths of the temporary folder are replaced by ``<ROOT>`` before hashing, ``run_summary.json`` (timings) is
+left out, and settings records are hashed without the package versions and git commit of their provenance (what
+the presets resolved to stays pinned). One torch thread (as in the test session): reductions on more threads round differently.
 """
 
 from __future__ import annotations
@@ -36,11 +37,22 @@ def run_demo_generation(out: Path) -> Path:
     return gen
 
 
+def _stable(data: bytes) -> bytes:
+    """A settings record without what changes with the installation: package versions, the git commit."""
+    record = json.loads(data)
+    for entry in [record, *record.get("history", [])]:
+        for key in ("packages", "genemi_commit"):
+            entry.get("provenance", {}).pop(key, None)
+    return json.dumps(record, indent=2, sort_keys=True).encode()
+
+
 def digest(run: Path, root: Path) -> dict[str, str]:
     out = {}
     for path in sorted(run.rglob("*")):
         if path.is_file() and path.name not in VOLATILE:
             data = path.read_bytes()
+            if path.name.endswith(".settings.json"):
+                data = _stable(data)
             for prefix in {str(root.resolve()), str(root)}:
                 data = data.replace(prefix.encode(), b"<ROOT>")
             out[path.relative_to(run).as_posix()] = hashlib.sha256(data).hexdigest()[:16]

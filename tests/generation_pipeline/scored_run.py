@@ -5,7 +5,7 @@ Layout: 3 images x 2 items x 4 variations. Known cases:
 
 * ``img_0``: both items pass (mean ITM > 0, IVA 40 / 30);
 * ``img_1``: ``item_00`` has one failed variation (inpaint error) and its ``var_1`` has mean ITM < 0;
-  ``item_01`` has IVA 5 (below the default 14);
+  ``item_01`` has IVA 2 over the image (below the default 2.25 and the original's 14; over its window: 8);
 * ``img_2``: failed upstream (no boxes) and has no items.
 """
 
@@ -24,7 +24,7 @@ from genemi.records import Failure, ItemMask, MaskRecord, PlannedItem, PlannedVa
 W, H = 96, 80
 BOXES = [(8, 8, 40, 40), (50, 30, 90, 70)]  # x0, y0, x1, y1 of item_00 and item_01
 SHORTS = ["red cube", "blue ball", "green cone", "yellow star"]
-IVA = {("img_0", 0): 40.0, ("img_0", 1): 30.0, ("img_1", 0): 25.0, ("img_1", 1): 5.0}
+IVA = {("img_0", 0): 40.0, ("img_0", 1): 30.0, ("img_1", 0): 25.0, ("img_1", 1): 2.0}  # iva_image
 COLOURS = [(220, 30, 30), (30, 30, 220), (30, 200, 30), (230, 220, 20)]
 
 
@@ -91,7 +91,8 @@ def write_scored_run(root: Path) -> ScoredRun:
                 iva = IVA[(name, k)]
                 variations.append(painted)
                 scored_vars.append(painted.model_copy(update={
-                    "itm_score": itm, "itm_prob": [float(1 / (1 + np.exp(-x))) for x in itm], "iva_score": iva}))
+                    "itm_score": itm, "itm_prob": [float(1 / (1 + np.exp(-x))) for x in itm], "iva_image": iva,
+                    "iva_window": 4 * iva}))
                 scores[vid] = (sum(itm) / len(itm), iva)
             common = dict(id=item_id, item=item, box=[x0, y0, x1, y1], crop=[0, 0, W, H], backend="rules")
             items.append(PlannedItem(**common, variations=variations))
@@ -169,7 +170,7 @@ def write_large_run(root: Path, items: int, *, items_per_image: int = 2, variati
                 itm = [float(x) for x in rng.normal(0.5, 1.0, 2)]
                 plan_vars.append(var.model_copy(update={
                     "image": rel, "itm_score": itm, "itm_prob": [float(1 / (1 + np.exp(-x))) for x in itm],
-                    "iva_score": iva}))
+                    "iva_image": iva, "iva_window": iva}))
             plan_items.append(PlannedItem(id=item_id, item=item, box=box, crop=[0, 0, w, h], backend="rules",
                                           variations=plan_vars))
         masks.append(MaskRecord(**base, items=mask_items))

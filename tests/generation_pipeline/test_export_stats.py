@@ -19,6 +19,7 @@ from PIL import Image
 from genemi.generation_pipeline import export, pipeline, stats
 from genemi.manifest import read_records
 from genemi.records import LEGACY_VARIATION_KEYS, VariationPlan, VariationRecord
+from genemi.score_filters import DEFAULT_MIN_ITM, DEFAULT_MIN_IVA
 from genemi.training.data import (WebDatasetPairs, expand_shards, iter_tar_samples, read_csv_pairs,
                                   read_variation_records)
 from tests.generation_pipeline.scored_run import write_scored_run
@@ -29,7 +30,7 @@ def run(tmp_path):
     return write_scored_run(tmp_path)
 
 
-def expected_ids(run, min_itm=0.0, min_iva=14.0):
+def expected_ids(run, min_itm=DEFAULT_MIN_ITM, min_iva=DEFAULT_MIN_IVA):
     return {vid for vid, (itm, iva) in run.scores.items()
             if (min_itm is None or itm > min_itm) and (min_iva is None or iva > min_iva)}
 
@@ -71,7 +72,9 @@ def test_export_keeps_exactly_the_variations_that_pass(run):
         assert (rec.parent_id, rec.origin_name, rec.item, rec.name) == (item.id, plan.id, item.item, var.id)
         assert (rec.source, rec.save, rec.short, rec.portrayal) == (plan.image, var.image, var.short, var.prompt)
         assert rec.tag2text_caption == plan.caption and rec.original_captions == plan.original_captions
-        assert rec.captions == var.captions and rec.itm_score == var.itm_score and rec.iva_score == var.iva_score
+        assert rec.captions == var.captions and rec.itm_score == var.itm_score and rec.itm_prob == var.itm_prob
+        assert (rec.iva_score, rec.iva_image, rec.iva_window) == (var.iva_image, var.iva_image, var.iva_window)
+        assert (rec.seed, rec.kind, rec.crop) == (var.seed, var.kind, item.crop)  # provenance of each variation
         assert (run.output_dir / rec.save).is_file() and (run.input_dir / rec.source).is_file()
         assert math.isclose(rec.mean_itm, run.scores[rec.id][0])
 
@@ -136,7 +139,9 @@ def test_webdataset_shards_read_back_with_sibling_and_source_negatives(run):
         assert sample["txt"].decode() == var.captions[0]
         assert (meta["item"], meta["short"], meta["source"], meta["captions"]) == \
             (item.item, var.short, plan.image, var.captions)
-        assert meta["itm_score"] == var.itm_score and meta["iva_score"] == var.iva_score
+        assert meta["itm_score"] == var.itm_score and meta["itm_prob"] == var.itm_prob
+        assert (meta["iva_image"], meta["iva_window"]) == (var.iva_image, var.iva_window)
+        assert (meta["seed"], meta["kind"], meta["crop"]) == (var.seed, var.kind, item.crop)
         siblings = [c for v in sorted(item.variations, key=lambda v: v.id) if v.id != var.id for c in v.captions]
         source = [*plan.original_captions, plan.caption]
         negs = meta["negatives"]
@@ -238,12 +243,12 @@ def test_stats_counts_equal_hand_counts_and_pngs_are_images(run, capsys):
     itm = [v[0] for v in run.scores.values()]
     iva = [v[1] for v in run.scores.values()]
     assert s["filters"] == {
-        "min_itm": 0.0, "min_iva": 14.0, "painted": 15,
-        "pass_itm": sum(v > 0 for v in itm), "pass_iva": sum(v > 14 for v in iva),
+        "min_itm": 0.0, "min_iva": DEFAULT_MIN_IVA, "iva_scope": "image", "painted": 15,
+        "pass_itm": sum(v > 0 for v in itm), "pass_iva": sum(v > DEFAULT_MIN_IVA for v in iva),
         "pass_both": len(expected_ids(run)), "exportable": len(expected_ids(run)),
         "export_dropped": {"low_itm": 1, "low_iva": 4, "failed": 1}}
     assert (s["filters"]["pass_itm"], s["filters"]["pass_iva"], s["filters"]["pass_both"]) == (14, 11, 10)
-    for name, vals in (("itm", itm), ("iva", iva)):
+    for name, vals in (("itm", itm), ("iva_image", iva)):
         summary = s["scores"][name]
         assert summary["count"] == 15 and math.isclose(summary["median"], statistics.median(vals))
         assert math.isclose(summary["mean"], statistics.fmean(vals))

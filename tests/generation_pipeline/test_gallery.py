@@ -19,6 +19,7 @@ from PIL import Image
 from genemi.errors import ConfigError
 from genemi.generation_pipeline import gallery
 from genemi.manifest import encode_line, iter_json_lines
+from genemi.score_filters import DEFAULT_MIN_IVA
 from tests.generation_pipeline.scored_run import COLOURS, write_large_run, write_scored_run
 
 CHROMIUM = shutil.which("chromium")
@@ -83,7 +84,7 @@ def test_pages_thumbnails_and_every_card(run):
     g = run.output_dir / "gallery"
     assert s.index == g / "index.html" and s.pages == 1 and s.items == 4 and s.failed_images == 1
     assert (s.variations, s.painted, s.failed_variations) == (16, 15, 1)
-    assert s.passing == sum(itm >= 0 and iva >= 14 for itm, iva in run.scores.values()) == 10
+    assert s.passing == sum(itm >= 0 and iva >= DEFAULT_MIN_IVA for itm, iva in run.scores.values()) == 10
     for name in ("gallery.css", "gallery.js", "data/search-0001.js", "data/scores-0001.js", "thumbs.json",
                  "contact_sheet.png"):
         assert (g / name).is_file(), name
@@ -92,15 +93,15 @@ def test_pages_thumbnails_and_every_card(run):
     thumbs = sorted(p.name for p in (g / "thumbs").iterdir())
     assert len(thumbs) == 4 + 15 and all(n.endswith(".jpg") for n in thumbs)
     page = (g / "index.html").read_text()
-    assert "export filters: mean ITM logit &gt; <b>0</b> · IVA &gt; <b>14%</b>" in page
-    assert 'id="min-itm" step="0.1" value="0.0"' in page and 'id="min-iva" step="1" value="14.0"' in page
+    assert "export filters: mean ITM logit &gt; <b>0</b> · IVA (image) &gt; <b>2.25%</b>" in page
+    assert 'id="min-itm" step="0.1" value="0.0"' in page and 'id="min-iva" step="1" value="2.25"' in page
     cards = Cards(page).by_id
     assert set(run.scores) | {run.failed_variation} == set(cards)
     for vid, (itm, iva) in run.scores.items():
         card = cards[vid]
         assert card["attrs"]["data-itm"] == repr(itm) and card["attrs"]["data-iva"] == repr(iva)
         assert Path(g / card_img(page, vid)).is_file()
-        expected = [f"filtered ({k})" for k, bad in (("ITM", itm < 0), ("IVA", iva < 14)) if bad]
+        expected = [f"filtered ({k})" for k, bad in (("ITM", itm < 0), ("IVA", iva < DEFAULT_MIN_IVA)) if bad]
         assert card["badges"] == expected, vid
         assert ("filtered" in card["classes"]) == bool(expected)
     failed = cards[run.failed_variation]
@@ -312,7 +313,7 @@ def test_non_finite_scores_fail_every_threshold(run):
     def edit(records):
         _variation(records, "img_0.png/item_00/var_0")["itm_score"] = [float("inf"), 1.0]
         _variation(records, "img_0.png/item_00/var_1")["itm_score"] = [float("nan"), 1.0]
-        _variation(records, "img_0.png/item_00/var_2")["iva_score"] = float("inf")
+        _variation(records, "img_0.png/item_00/var_2")["iva_image"] = float("inf")
 
     _edit_scores(run, edit)
     s = build(run, min_itm=-1e9, min_iva=-1e9)
@@ -435,7 +436,7 @@ def test_browser_applies_the_score_filter_from_the_url(run, tmp_path):
     assert len(dom.cards) == 8 and not any("hidden" in c["attrs"] for c in dom.cards)
     for vid, card in dom.by_id.items():
         itm, iva = on_page[vid]
-        assert ("filtered" in card["classes"]) == (itm <= 0.9 or iva <= 14), vid
+        assert ("filtered" in card["classes"]) == (itm <= 0.9 or iva <= DEFAULT_MIN_IVA), vid
         assert card["badges"] == (["filtered (ITM)"] if itm <= 0.9 else []), vid
     # hide=1 hides what does not pass; the count covers the page and the whole run; links keep the filter
     query = "?min_itm=0.9&min_iva=0&hide=1"
@@ -487,7 +488,7 @@ def test_browser_search_finds_items_on_other_pages_and_links_them(run, tmp_path)
     dom = _dom(tmp_path, index + "?q=Zebra%20TEAPOT")
     assert _data_loaded(dom) == ["data/search-0001.js"]
     assert "1 match for “Zebra TEAPOT”" in dom
-    query = "?min_itm=0.0&min_iva=14.0"
+    query = "?min_itm=0.0&min_iva=2.25"
     assert _hits(dom) == [(f"page-0004.html{query}#{teapot}", teapot)]
     assert '<img src="x"' not in dom and "teapot &lt;img src=x onerror=alert(1)&gt;" in dom  # shown as text
     target = _dom(tmp_path, f"{g.as_uri()}/page-0004.html{query}#{teapot}")
@@ -514,7 +515,7 @@ def test_browser_jumps_to_a_page_keeping_the_filter(run, tmp_path):
     dom = _dom(tmp_path, index + "?min_itm=0.9#page=3")
     assert 'data-page="3"' in dom and "page 3 of 4" in dom and "items 3–3 of 4" in dom
     assert set(Cards(dom).by_id) == {f"img_1.png/item_00/var_{j}" for j in range(4)}
-    assert "page-0004.html?min_itm=0.9&min_iva=14.0" in Cards(dom).links  # the filter came along
+    assert "page-0004.html?min_itm=0.9&min_iva=2.25" in Cards(dom).links  # the filter came along
     assert 'data-page="4"' in _dom(tmp_path, index + "#page=99")  # past the end: the last page
 
 
@@ -525,7 +526,7 @@ def test_browser_fails_non_finite_scores_at_any_threshold(run, tmp_path):
     def edit(records):
         _variation(records, bad[0])["itm_score"] = [float("inf"), 1.0]
         _variation(records, bad[1])["itm_score"] = [float("nan"), 1.0]
-        _variation(records, bad[2])["iva_score"] = float("inf")
+        _variation(records, bad[2])["iva_image"] = float("inf")
 
     _edit_scores(run, edit)
     build(run)

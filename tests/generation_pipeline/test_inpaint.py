@@ -359,6 +359,25 @@ def test_stage_paints_each_variation_inside_its_grown_mask_only(run):
     assert not list((out / "variations").rglob(".tmp-*"))
 
 
+def test_the_settings_record_carries_provenance_and_resolved_presets(run):
+    """Package versions, genemi's commit, the preset's resolved steps / guidance and the effective scheduler
+    (class and config) are recorded next to the manifest; they are not compared on resume."""
+    import json
+
+    images, out = run
+    record = json.loads((out / "variations.jsonl.settings.json").read_text())
+    assert record["settings"]["sd_guidance"] is None  # the flag was not given: the preset decides
+    prov = record["provenance"]
+    assert set(prov["packages"]) == {"torch", "diffusers", "transformers", "open_clip_torch", "genemi"}
+    assert prov["packages"]["torch"] and prov["packages"]["diffusers"] and prov["packages"]["genemi"]
+    assert prov["genemi_commit"] is None or len(prov["genemi_commit"].split("-")[0]) == 40
+    resolved = prov["resolved"]
+    assert (resolved["steps"], resolved["guidance"], resolved["negative_prompt"]) == (STEPS, 7.5, None)
+    assert resolved["scheduler"]["class"] == "PNDMScheduler"  # the tiny checkpoint's own
+    assert resolved["scheduler"]["config"]["num_train_timesteps"] == 1000
+    assert json.loads((out / "run_summary.json").read_text())["settings"]["inpaint"]["provenance"] == prov
+
+
 def test_regenerating_one_variation_alone_gives_its_image(sd, run):
     images, out = run
     var = _records(out)["a.png"].items[0].variations[2]

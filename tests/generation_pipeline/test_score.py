@@ -102,21 +102,22 @@ def test_iva_any_group_size_matches_the_pixelwise_definition(k):
     expected = reference_iva(arrays)
     assert 0 < expected < 100
     assert image_variation_area(np.stack(arrays)) == pytest.approx(expected)
-    assert sibling_iva([Image.fromarray(a) for a in arrays], [0, 0, 16, 12]) == (pytest.approx(expected), None)
+    assert sibling_iva([Image.fromarray(a) for a in arrays], [0, 0, 16, 12]) == \
+        (pytest.approx(expected), pytest.approx(expected), None)
 
 
-def test_sibling_iva_uses_the_aligned_crop_and_explains_degenerate_groups():
+def test_sibling_iva_records_the_whole_image_and_the_window_and_explains_degenerate_groups():
     a = np.zeros((40, 60, 3), np.uint8)
     b = a.copy()
     b[10:20, 10:20] = 255  # 100 changed pixels
-    # in a 20 x 20 window holding the change: 25 %; in the whole image: 100 / 2400
-    assert sibling_iva([a, b], [5, 5, 25, 25])[0] == pytest.approx(25.0)
-    assert sibling_iva([a, b], None)[0] == pytest.approx(100 * 100 / 2400)
-    assert sibling_iva([a, b], [-10, -10, 1000, 1000])[0] == pytest.approx(100 * 100 / 2400)  # clipped
-    iva, note = sibling_iva([b], [0, 0, 60, 40])
-    assert iva == 0.0 and "only 1 variation" in note
-    iva, note = sibling_iva([a, b, b], [0, 0, 60, 40], planned=4)
-    assert iva > 0 and "3 of the item's 4" in note
+    # over the whole image (the original's IVA): 100 / 2400; in a 20 x 20 window holding the change: 25 %
+    assert sibling_iva([a, b], [5, 5, 25, 25])[:2] == (pytest.approx(100 * 100 / 2400), pytest.approx(25.0))
+    assert sibling_iva([a, b], None)[:2] == (pytest.approx(100 * 100 / 2400),) * 2
+    assert sibling_iva([a, b], [-10, -10, 1000, 1000])[1] == pytest.approx(100 * 100 / 2400)  # clipped
+    image, window, note = sibling_iva([b], [0, 0, 60, 40])
+    assert image == window == 0.0 and "only 1 variation" in note
+    image, window, note = sibling_iva([a, b, b], [0, 0, 60, 40], planned=4)
+    assert image > 0 and "3 of the item's 4" in note
     with pytest.raises(DataError, match="differ in size"):
         sibling_iva([a, np.zeros((40, 61, 3), np.uint8)], [0, 0, 60, 40])
     with pytest.raises(DataError, match="does not overlap"):
@@ -247,11 +248,11 @@ def test_score_stage_end_to_end(tmp_path, itm_model, matcher, tiny_clip, capsys)
         if item.id not in expected_iva:
             siblings = [np.asarray(load_rgb(run.output_dir / v.image)) for v in item.variations if v.status == "ok"]
             x0, y0, x1, y1 = item.crop
-            expected_iva[item.id] = reference_iva([s[y0:y1, x0:x1] for s in siblings])
-        assert var.iva_score == pytest.approx(expected_iva[item.id])
+            expected_iva[item.id] = (reference_iva(siblings), reference_iva([s[y0:y1, x0:x1] for s in siblings]))
+        assert (var.iva_image, var.iva_window) == pytest.approx(expected_iva[item.id])
     # the siblings differ only inside the item's box, in every channel: IVA = box area / window area
     x0, y0, x1, y1 = BOXES[0]
-    assert after["img_0.png/item_00/var_0"][2].iva_score == pytest.approx(100 * (x1 - x0) * (y1 - y0) / (W * H))
+    assert after["img_0.png/item_00/var_0"][2].iva_window == pytest.approx(100 * (x1 - x0) * (y1 - y0) / (W * H))
     assert after["img_0.png/item_00/var_0"][2].iva_note is None
     assert "3 of the item's 4" in after["img_1.png/item_00/var_0"][2].iva_note  # var_2 failed in inpaint
     summary = json.loads((run.output_dir / "run_summary.json").read_text())
@@ -303,14 +304,14 @@ def test_missing_or_corrupt_variation_image_fails_only_that_variation(tmp_path, 
         assert text in var.error.message and var.itm_score is None
     ok = [after[f"img_0.png/item_00/var_{j}"][2] for j in (0, 3)]
     assert all(v.status == "ok" and len(v.itm_score) == 2 for v in ok)
-    assert ok[0].iva_score == ok[1].iva_score and "2 of the item's 4" in ok[0].iva_note
+    assert ok[0].iva_image == ok[1].iva_image and "2 of the item's 4" in ok[0].iva_note
     for j in range(4):
         var = after[f"img_1.png/item_01/var_{j}"][2]
         assert var.status == "failed" and var.error.type == "DataError" and "differ in size" in var.error.message
     assert after["img_1.png/item_00/var_0"][2].status == "ok"
     quiet = after[silent][2]
     assert quiet.status == "ok" and quiet.itm_score == [] and quiet.itm_prob == [] and quiet.mean_itm is None
-    assert quiet.iva_score == after["img_0.png/item_01/var_0"][2].iva_score > 0
+    assert quiet.iva_image == after["img_0.png/item_01/var_0"][2].iva_image > 0
 
 
 def test_score_cli_refuses_bad_models_in_one_line(tmp_path, itm_model, tiny_clip, capsys):

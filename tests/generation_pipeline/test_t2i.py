@@ -189,6 +189,14 @@ PROMPTS = ["a large red circle left of a small blue square", "a green star", "a 
            "white cross", "a purple diamond on a grey background", "a red circle"]
 
 
+def test_provenance_names_what_the_preset_resolved_to(painter):
+    prov = painter.provenance()
+    assert (prov["family"], prov["preset"], prov["steps"]) == ("sd", "sd", painter.steps_and_guidance[0])
+    assert prov["guidance"] == painter.steps_and_guidance[1] and prov["size"] == painter.size
+    assert prov["scheduler"]["class"] == type(painter.pipe.scheduler).__name__
+    assert prov["scheduler"]["config"]["num_train_timesteps"] == painter.pipe.scheduler.config.num_train_timesteps
+
+
 def test_a_prompt_painted_in_a_batch_equals_it_painted_alone(painter):
     seeds = [11, 12, 13, 14, 15]
     together = painter.paint(PROMPTS, seeds)  # two pipeline calls: 3 + 2 prompts

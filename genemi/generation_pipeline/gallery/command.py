@@ -21,7 +21,7 @@ from genemi.generation_pipeline.gallery.rendering import (PageContext, item_view
 from genemi.generation_pipeline.gallery.shards import remove_stale_shards, score_rows, search_rows, write_shards
 from genemi.generation_pipeline.gallery.thumbnails import Thumbnailer
 from genemi.manifest import write_atomic
-from genemi.score_filters import DEFAULT_MIN_ITM, DEFAULT_MIN_IVA
+from genemi.score_filters import DEFAULT_IVA_SCOPE, DEFAULT_MIN_ITM, DEFAULT_MIN_IVA, IVA_SCOPES
 
 #: threads drawing thumbnails by default
 DEFAULT_THREADS = min(8, os.cpu_count() or 1)
@@ -71,7 +71,7 @@ def _check_settings(items_per_page: int, thumb_size: int, min_itm: float, min_iv
 def build_gallery(output_dir: str | Path, input_dir: str | Path | None = None, gallery_dir: str | Path | None = None,
                   *, items_per_page: int = 50, thumb_size: int = 256, min_itm: float = DEFAULT_MIN_ITM,
                   min_iva: float = DEFAULT_MIN_IVA, contact_sheet_rows: int = CONTACT_SHEET_MAX_ROWS,
-                  threads: int = DEFAULT_THREADS) -> GallerySummary:
+                  threads: int = DEFAULT_THREADS, iva_scope: str = DEFAULT_IVA_SCOPE) -> GallerySummary:
     """Write the gallery of the run in ``output_dir`` (see :mod:`genemi.generation_pipeline.gallery`); returns
     what was written. ``threads`` draw thumbnails (the output does not depend on it)."""
     out = Path(output_dir)
@@ -104,12 +104,12 @@ def build_gallery(output_dir: str | Path, input_dir: str | Path | None = None, g
                               thumbnails=len(thumbnailer.written), contact_sheet=None, contact_sheet_rows=0,
                               unreadable=thumbnailer.unreadable, thumbnails_reused=thumbnailer.reused,
                               negatives=len(negatives), triplet_pages=triplet_pages)
-    counts = run.counts(min_itm, min_iva)
+    counts = run.counts(min_itm, min_iva, iva_scope)
     search = write_shards(gdir, "search", search_rows(run.rows, items_per_page))
-    scores = write_shards(gdir, "scores", score_rows(run.rows))
+    scores = write_shards(gdir, "scores", score_rows(run.rows, iva_scope))
     pages = max(1, math.ceil(len(run.rows) / items_per_page))
     ctx = PageContext(run_name=out.name, stats=stats_line(run, counts), thumb_size=thumb_size, min_itm=repr(min_itm),
-                      min_iva=repr(min_iva), min_itm_text=f"{min_itm:g}", min_iva_text=f"{min_iva:g}",
+                      min_iva=repr(min_iva), min_itm_text=f"{min_itm:g}", min_iva_text=f"{min_iva:g}", iva_scope=iva_scope,
                       scored=run.scored, run_pass=counts.passing, run_scored=counts.scored_painted,
                       search_shards=len(search), score_shards=len(scores), items=len(run.rows),
                       per_page=items_per_page, pages=pages,
@@ -119,9 +119,9 @@ def build_gallery(output_dir: str | Path, input_dir: str | Path | None = None, g
         rows = run.rows[(page - 1) * items_per_page: page * items_per_page]
         views = []
         for row, thumbs in zip(rows, thumbnailer.items(rows)):
-            views.append(item_view(row, thumbs, run.masks.get(row.item.id), min_itm, min_iva))
+            views.append(item_view(row, thumbs, run.masks.get(row.item.id), min_itm, min_iva, iva_scope))
             if len(sheet) < contact_sheet_rows:
-                sheet.append(sheet_row(row, thumbs, thumbnailer.folder, min_itm, min_iva))
+                sheet.append(sheet_row(row, thumbs, thumbnailer.folder, min_itm, min_iva, iva_scope))
         failed = run.failed_images if page == 1 else []
         write_atomic(gdir / page_name(page), render_page(page, views, failed, ctx))
     write_static(gdir)
@@ -163,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
                    f"(default: {DEFAULT_MIN_ITM})")
     p.add_argument("--min-iva", type=float, default=DEFAULT_MIN_IVA,
                    help=f"export filter shown and pre-set in the page: minimum IVA in %% (default: {DEFAULT_MIN_IVA})")
+    p.add_argument("--iva-scope", choices=IVA_SCOPES, default=DEFAULT_IVA_SCOPE,
+                   help=f"which IVA is shown and filtered: image or window (default: {DEFAULT_IVA_SCOPE})")
     p.add_argument("--contact-sheet-rows", type=int, default=CONTACT_SHEET_MAX_ROWS,
                    help=f"items (rows) in contact_sheet.png, the first ones; 0: no sheet "
                    f"(default: {CONTACT_SHEET_MAX_ROWS})")
@@ -193,5 +195,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     return run_tool("genemi generate gallery", build_parser(), argv, lambda a: build_gallery(
         a.output_dir, a.input_dir, a.gallery_dir, items_per_page=a.items_per_page, thumb_size=a.thumb_size,
-        min_itm=a.min_itm, min_iva=a.min_iva, contact_sheet_rows=a.contact_sheet_rows, threads=a.threads),
+        min_itm=a.min_itm, min_iva=a.min_iva, contact_sheet_rows=a.contact_sheet_rows, threads=a.threads,
+        iva_scope=a.iva_scope),
         print_summary)

@@ -11,6 +11,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from genemi.generation_pipeline.gallery.loading import Row, filter_reasons, fmt
 from genemi.generation_pipeline.gallery.thumbnails import ItemThumbs, Thumb, fit, settings_key
+from genemi.score_filters import DEFAULT_IVA_SCOPE, iva_of
 
 #: rows (items) of the PNG contact sheet; a run with more items shows its first ones
 CONTACT_SHEET_MAX_ROWS = 40
@@ -25,7 +26,8 @@ SheetRow = list[SheetCell]
 _STATUS_COLOUR = {"ok": (60, 170, 90), "filtered": (242, 163, 58), "failed": (150, 150, 150)}
 
 
-def sheet_row(row: Row, thumbs: ItemThumbs, folder: Path, min_itm: float, min_iva: float) -> SheetRow:
+def sheet_row(row: Row, thumbs: ItemThumbs, folder: Path, min_itm: float, min_iva: float,
+              iva_scope: str = DEFAULT_IVA_SCOPE) -> SheetRow:
     """The cells of one item: its source, then its variations (labels, thumbnail files under ``folder``)."""
     item = row.item
 
@@ -37,11 +39,11 @@ def sheet_row(row: Row, thumbs: ItemThumbs, folder: Path, min_itm: float, min_iv
         if v.status != "ok":
             cells.append((f"{v.short}\nfailed: {v.error.type if v.error else 'error'}", None, "failed"))
             continue
-        reasons = filter_reasons(v, min_itm, min_iva) if row.scored else []
+        reasons = filter_reasons(v, min_itm, min_iva, iva_scope) if row.scored else []
         if reasons:
             sub = f"filtered ({', '.join(reasons)})"
         else:
-            sub = f"ITM {fmt(v.mean_itm)} · IVA {fmt(v.iva_score, '.1f')}" if row.scored else "not scored"
+            sub = f"ITM {fmt(v.mean_itm)} · IVA {fmt(iva_of(v, iva_scope), '.1f')}" if row.scored else "not scored"
         cells.append((f"{v.short}\n{sub}", path(thumbs.variations.get(v.id)), "filtered" if reasons else "ok"))
     return cells
 

@@ -15,7 +15,7 @@ from genemi.errors import ConfigError
 from genemi.generation_pipeline.registry import stage_spec
 from genemi.manifest import read_records
 from genemi.records import ItemMask, MaskRecord, PlannedItem, PlannedVariation, VariationPlan
-from genemi.score_filters import passes
+from genemi.score_filters import DEFAULT_IVA_SCOPE, iva_of, passes
 
 #: where ``genemi generate`` records its settings (``config.input_dir``: the source image root)
 
@@ -58,7 +58,7 @@ class Run:
     def failed_images(self) -> list[VariationPlan]:
         return [rec for rec in self.images if rec.status != "ok"]
 
-    def counts(self, min_itm: float | None, min_iva: float | None) -> Counts:
+    def counts(self, min_itm: float | None, min_iva: float | None, iva_scope: str = DEFAULT_IVA_SCOPE) -> Counts:
         c = Counts()
         for row in self.rows:
             for v in row.item.variations:
@@ -69,7 +69,7 @@ class Run:
                 c.painted += 1
                 if row.scored:
                     c.scored_painted += 1
-                    c.passing += not filter_reasons(v, min_itm, min_iva)
+                    c.passing += not filter_reasons(v, min_itm, min_iva, iva_scope)
         return c
 
 
@@ -101,14 +101,16 @@ def _load_masks(output_dir: Path) -> dict[str, ItemMask]:
     return {item.id: item for rec in read_records(path, MaskRecord) for item in rec.items}
 
 
-def filter_reasons(v: PlannedVariation, min_itm: float | None, min_iva: float | None) -> list[str]:
+def filter_reasons(v: PlannedVariation, min_itm: float | None, min_iva: float | None,
+                   iva_scope: str = DEFAULT_IVA_SCOPE) -> list[str]:
     """Which export filters a painted variation fails ("ITM", "IVA"), by :func:`genemi.score_filters.passes`
     (strictly greater; a non-finite score fails every threshold). A missing score fails nothing here (the
     gallery shows it as not scored)."""
     out = []
     if v.mean_itm is not None and not passes(v.mean_itm, min_itm):
         out.append("ITM")
-    if v.iva_score is not None and not passes(v.iva_score, min_iva):
+    iva = iva_of(v, iva_scope)
+    if iva is not None and not passes(iva, min_iva):
         out.append("IVA")
     return out
 

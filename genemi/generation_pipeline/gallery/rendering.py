@@ -20,6 +20,7 @@ from genemi.generation_pipeline.gallery.loading import Counts, Row, Run, filter_
 from genemi.generation_pipeline.gallery.thumbnails import ItemThumbs, Thumb
 from genemi.manifest import write_atomic
 from genemi.records import ItemMask, PlannedVariation, VariationPlan
+from genemi.score_filters import DEFAULT_IVA_SCOPE, iva_of
 
 #: files every page loads, written from ``static/`` as they are
 STATIC_FILES = ("gallery.css", "gallery.js")
@@ -42,6 +43,7 @@ class PageContext:
     min_iva: str
     min_itm_text: str  # as shown in the header
     min_iva_text: str
+    iva_scope: str
     scored: bool
     run_pass: int  # painted variations of scored images that pass the export filters, and all of them
     run_scored: int
@@ -106,7 +108,7 @@ def _mean(xs: list[float]) -> float:
 
 
 def variation_view(v: PlannedVariation, thumb: Thumb | str | None, scored: bool, min_itm: float,
-                   min_iva: float) -> SimpleNamespace:
+                   min_iva: float, iva_scope: str = DEFAULT_IVA_SCOPE) -> SimpleNamespace:
     """A variation card: ``thumb`` is its thumbnail or why there is none (failed variations have none)."""
     view = dict(id=v.id, vid=v.id.rsplit("/", 1)[-1], short=v.short, kind=v.kind,
                 tip=f"{v.id} · seed {v.seed}\nprompt: {v.prompt}", failed=v.status != "ok")
@@ -121,9 +123,9 @@ def variation_view(v: PlannedVariation, thumb: Thumb | str | None, scored: bool,
         if k < len(clip):
             s.append(f"CLIP {fmt(clip[k], '.1f')}")
         captions.append((c, " · ".join(s)))
-    m, iva = v.mean_itm, v.iva_score
+    m, iva = v.mean_itm, iva_of(v, iva_scope)
     scores = None
-    if v.itm_score is not None or v.iva_score is not None:
+    if v.itm_score is not None or iva is not None:
         scores = [("ITM ", fmt(m)) if m is not None else ("ITM not scored", None)]
         if probs:
             scores.append((f"p̄ {fmt(_mean(probs))}", None))
@@ -132,11 +134,12 @@ def variation_view(v: PlannedVariation, thumb: Thumb | str | None, scored: bool,
             scores.append((f"CLIP {fmt(_mean(clip), '.1f')}", None))
     return SimpleNamespace(**view, thumb=thumb if isinstance(thumb, Thumb) else None,
                            missing=thumb if isinstance(thumb, str) else None, captions=captions, scores=scores,
-                           note=v.iva_note, reasons=filter_reasons(v, min_itm, min_iva) if scored else [],
+                           note=v.iva_note, reasons=filter_reasons(v, min_itm, min_iva, iva_scope) if scored else [],
                            itm=number_attr(m), iva=number_attr(iva))
 
 
-def item_view(row: Row, thumbs: ItemThumbs, mask: ItemMask | None, min_itm: float, min_iva: float) -> SimpleNamespace:
+def item_view(row: Row, thumbs: ItemThumbs, mask: ItemMask | None, min_itm: float, min_iva: float,
+              iva_scope: str = DEFAULT_IVA_SCOPE) -> SimpleNamespace:
     """An item's section: its source card, then its variation cards."""
     rec, item = row.image, row.item
     meta = [f"box {', '.join(f'{x:.0f}' for x in item.box)}", f"crop {', '.join(map(str, item.crop))}"]
@@ -146,7 +149,7 @@ def item_view(row: Row, thumbs: ItemThumbs, mask: ItemMask | None, min_itm: floa
     return SimpleNamespace(id=item.id, label=item.item, caption=rec.caption, backend=item.backend, note=item.note,
                 error=str(item.error) if failed and item.error else None, failed=failed, failure=item.error,
                 source=thumbs.source, source_title=rec.image if thumbs.source else thumbs.source_problem, meta=meta,
-                variations=[variation_view(v, thumbs.variations.get(v.id), row.scored, min_itm, min_iva)
+                variations=[variation_view(v, thumbs.variations.get(v.id), row.scored, min_itm, min_iva, iva_scope)
                             for v in item.variations])
 
 

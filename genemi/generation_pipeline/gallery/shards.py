@@ -15,6 +15,7 @@ from pathlib import Path
 
 from genemi.generation_pipeline.gallery.loading import Row
 from genemi.manifest import write_atomic
+from genemi.score_filters import DEFAULT_IVA_SCOPE, iva_of
 
 #: the target size of one shard file
 SHARD_BYTES = 256 * 1024
@@ -36,9 +37,11 @@ def search_rows(rows: list[Row], per_page: int) -> list[list]:
              [[vid(r.item.id, v.id), v.short, *v.captions] for v in r.item.variations]] for k, r in enumerate(rows)]
 
 
-def score_rows(rows: list[Row]) -> list[list]:
-    """``[mean ITM logit, IVA]`` of every painted variation of a scored image (null: that score is missing)."""
-    return [[v.mean_itm, v.iva_score] for r in rows if r.scored for v in r.item.variations if v.status == "ok"]
+def score_rows(rows: list[Row], iva_scope: str = DEFAULT_IVA_SCOPE) -> list[list]:
+    """``[mean ITM logit, IVA of iva_scope]`` of every painted variation of a scored image (null: that score is
+    missing)."""
+    return [[v.mean_itm, iva_of(v, iva_scope)] for r in rows if r.scored for v in r.item.variations
+            if v.status == "ok"]
 
 
 def _encode(kind: str, number: int, rows: list[str]) -> bytes:

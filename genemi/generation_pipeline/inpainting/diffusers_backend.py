@@ -23,7 +23,7 @@ import torch
 
 from genemi.errors import CheckpointError, ConfigError, GenemiError
 from genemi.generation_pipeline.diffusion import (NonFiniteOutput, check_single_file, native_size,
-                                                  single_file_configs, to_pixels)
+                                                  scheduler_provenance, single_file_configs, to_pixels)
 from genemi.generation_pipeline.diffusion import pipeline_folder as _pipeline_folder
 from genemi.generation_pipeline.inpainting.config import INPAINT_PRESETS, InpaintConfig
 from genemi.generation_pipeline.stage import StageContext, release_to_cpu
@@ -59,6 +59,13 @@ class PaintResult:
     errors: list[GenemiError | None]
 
 
+def scheduler_override(name: str | None) -> tuple[str | None, dict]:
+    """``(diffusers class name, extra config)`` of ``--sd-scheduler`` (``(None, {})``: the checkpoint's own)."""
+    if name is None:
+        return None, {}
+    return SCHEDULER_CLASSES[name], ({"algorithm_type": "dpmsolver++"} if name == "dpm++" else {})
+
+
 def inpaint_settings(config: InpaintConfig) -> tuple[int, float, str | None]:
     """``(steps, guidance, scheduler or None = the checkpoint's)``: the preset, overridden by explicit flags."""
     preset = INPAINT_PRESETS[config.sd_preset]
@@ -90,6 +97,7 @@ class DiffusersInpainter:
     def __init__(self, config: InpaintConfig, context: StageContext):
         self.config, self.context = config, context
         self.pipe = None
+        self.folder: PipelineFolder | None = None  # the configs the pipeline is built from (set by check)
 
     # --- setup ------------------------------------------------------------------------------------------
 
@@ -103,11 +111,11 @@ class DiffusersInpainter:
                               "stable-diffusion-2-inpainting, or a .safetensors/.ckpt file with --sd-config)")
         path = Path(c.sd_checkpoint).expanduser()
         if path.is_dir():
-            _unet_config(inspect_pipeline_folder(_pipeline_folder(path, "--sd-checkpoint"), "--sd-checkpoint"),
-                         "--sd-checkpoint")
+            self.folder = inspect_pipeline_folder(_pipeline_folder(path, "--sd-checkpoint"), "--sd-checkpoint")
+            _unet_config(self.folder, "--sd-checkpoint")
         elif path.is_file():
-            folder = single_file_configs(path, c.sd_config, "--sd-checkpoint", "--sd-config")
-            check_single_file(path, _unet_config(folder, "--sd-config"), "--sd-checkpoint", "--sd-config")
+            self.folder = single_file_configs(path, c.sd_config, "--sd-checkpoint", "--sd-config")
+            check_single_file(path, _unet_config(self.folder, "--sd-config"), "--sd-checkpoint", "--sd-config")
         else:
             raise ConfigError(f"--sd-checkpoint {c.sd_checkpoint}: not found{hub_id_hint(str(c.sd_checkpoint))}; "
                               "genemi never downloads models")
@@ -147,11 +155,9 @@ class DiffusersInpainter:
         if pipe.unet.config.in_channels not in (4, 9):
             raise CheckpointError(f"--sd-checkpoint {path}: UNet has {pipe.unet.config.in_channels} input channels, "
                                   "expected an inpainting UNet (9) or a text-to-image one (4)")
-        _, _, scheduler = inpaint_settings(c)
-        if scheduler is not None:
-            cls = getattr(diffusers, SCHEDULER_CLASSES[scheduler])
-            extra = {"algorithm_type": "dpmsolver++"} if scheduler == "dpm++" else {}
-            pipe.scheduler = cls.from_config(pipe.scheduler.config, **extra)
+        name, extra = scheduler_override(inpaint_settings(c)[2])
+        if name is not None:
+            pipe.scheduler = getattr(diffusers, name).from_config(pipe.scheduler.config, **extra)
         pipe.set_progress_bar_config(disable=True)
         pipe.unet.to(memory_format=torch.channels_last)  # SDPA attention is diffusers' default processor
         if c.sd_batch_size > 1:
@@ -165,6 +171,16 @@ class DiffusersInpainter:
         if c.sd_compile:
             pipe.unet = torch.compile(pipe.unet)
         return pipe
+
+    def provenance(self) -> dict:
+        """What the preset and the checkpoint resolve to: steps, guidance, negative prompt, and the scheduler's
+        effective class and config (``--sd-scheduler``, else the checkpoint's own)."""
+        if self.folder is None:
+            self.check()
+        steps, guidance, scheduler = inpaint_settings(self.config)
+        name, extra = scheduler_override(scheduler)
+        return {"steps": steps, "guidance": guidance, "negative_prompt": self.config.sd_negative_prompt,
+                "scheduler": scheduler_provenance(self.folder, name, **extra)}
 
     @property
     def size(self) -> int:

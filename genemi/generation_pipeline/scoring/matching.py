@@ -23,7 +23,8 @@ class Prepared:
     itm_pixels: object = None  # the matcher's pixel_values of ``ids`` (a tensor) or the PIL images
     clip_pixels: object = None
     failures: dict[str, Failure] = field(default_factory=dict)  # id -> why it failed here
-    iva: dict[str, tuple[float, str | None]] = field(default_factory=dict)  # item id -> (IVA, note) (score only)
+    #: item id -> (iva_image, iva_window, note) (score only)
+    iva: dict[str, tuple[float, float, str | None]] = field(default_factory=dict)
 
 
 class MatchingStage(Stage):

@@ -8,9 +8,10 @@ Per painted variation (``status`` ok, ``image`` set by ``inpaint``), on the *var
   compare its mean with ``--itm-threshold``, default 0), and ``itm_prob``, its softmax probability;
 * ``clip_score`` (only with ``--clip-score-model``): ``100 * max(cos, 0)`` per caption (torchmetrics'
   convention; Hessel et al. use 2.5 instead of 100);
-* ``iva_score``: the item's image variation area in percent, computed over the item's painted, readable
-  siblings on its aligned ``crop`` window and stored on each of them (see :mod:`genemi.variation_area`); ``iva_note`` says
-  when it is degenerate (a group of one has IVA 0) or computed over only some of the siblings.
+* ``iva_image`` and ``iva_window``: the item's image variation area in percent, computed over the item's
+  painted, readable siblings, over the whole image (the original's definition) and over the item's ``crop``
+  window, stored on each of them (see :mod:`genemi.variation_area`); ``iva_note`` says when it is degenerate (a
+  group of one has IVA 0) or computed over only some of the siblings.
 
 A variation without captions gets ``itm_score == []`` (and ``itm_prob``/``clip_score`` ``[]``): its mean ITM
 is undefined, so ITM filters drop it; it still counts as a sibling for IVA. A missing or unreadable
@@ -75,12 +76,12 @@ class ScoreStage(MatchingStage):
             if plan.status != "ok":
                 items.append(plan)
                 continue
-            iva, note = prep.iva.get(plan.id, (None, None))
-            variations = [self._scored(var, prep, item.result, iva, note) for var in plan.variations]
+            iva = prep.iva.get(plan.id, (None, None, None))
+            variations = [self._scored(var, prep, item.result, iva) for var in plan.variations]
             items.append(plan.model_copy(update={"variations": variations}))
         return rec.model_copy(update={"items": items})
 
-    def _scored(self, var: PlannedVariation, prep: Prepared, scores: dict, iva, note) -> PlannedVariation:
+    def _scored(self, var: PlannedVariation, prep: Prepared, scores: dict, iva: tuple) -> PlannedVariation:
         if var.status != "ok":
             return var
         if var.id in prep.failures:
@@ -88,4 +89,6 @@ class ScoreStage(MatchingStage):
         if var.id not in scores:  # cannot happen: every ok variation was scored or failed above
             return var.model_copy(update={"status": "failed", "error": Failure(stage=self.name, type="not_scored",
                                                                                message="not scored")})
-        return var.model_copy(update={**scores[var.id], "iva_score": iva, "iva_note": note})
+        iva_image, iva_window, note = iva
+        return var.model_copy(update={**scores[var.id], "iva_image": iva_image, "iva_window": iva_window,
+                                      "iva_note": note})

@@ -25,7 +25,8 @@ from typing import Sequence
 import torch
 
 from genemi.errors import CheckpointError, ConfigError
-from genemi.generation_pipeline.diffusion import NonFiniteOutput, check_single_file, single_file_configs, to_pixels
+from genemi.generation_pipeline.diffusion import (NonFiniteOutput, check_single_file, scheduler_provenance,
+                                                  single_file_configs, to_pixels)
 from genemi.generation_pipeline.stage import StageContext, release_to_cpu
 from genemi.generation_pipeline.t2i.base import Painting
 from genemi.generation_pipeline.t2i.config import T2I_PRESETS, T2IConfig
@@ -96,6 +97,7 @@ class DiffusersPainter:
     def __init__(self, config: T2IConfig, context: StageContext):
         self.config, self.context = config, context
         self.model: ModelInfo | None = None
+        self.folder: PipelineFolder | None = None  # the configs the pipeline is built from (set by check)
         self.pipe = None
 
     # --- setup ------------------------------------------------------------------------------------------
@@ -109,9 +111,10 @@ class DiffusersPainter:
                               f"{_EXAMPLE}, or a .safetensors file with --t2i-config)")
         path = Path(c.t2i_model).expanduser()
         if path.is_dir():
-            self.model = describe(inspect_pipeline_folder(path, "--t2i-model"), "--t2i-model")
+            self.folder = inspect_pipeline_folder(path, "--t2i-model")
+            self.model = describe(self.folder, "--t2i-model")
         elif path.is_file():
-            folder = single_file_configs(path, c.t2i_config, "--t2i-model", "--t2i-config", _EXAMPLE)
+            folder = self.folder = single_file_configs(path, c.t2i_config, "--t2i-model", "--t2i-config", _EXAMPLE)
             self.model = describe(folder, "--t2i-config")
             if self.model.family == "sd3":
                 raise ConfigError(f"--t2i-model {path}: a single SD3 file is not supported; give the diffusers folder")
@@ -132,6 +135,14 @@ class DiffusersPainter:
         steps = c.t2i_steps if c.t2i_steps is not None else preset["steps"]
         guidance = c.t2i_guidance if c.t2i_guidance is not None else preset["guidance"]
         return int(steps), float(guidance)
+
+    def provenance(self) -> dict:
+        """What ``--t2i-preset`` and the model resolve to: family, preset, steps, guidance, size, and the
+        scheduler's effective class and config (the checkpoint's own)."""
+        steps, guidance = self.steps_and_guidance
+        preset = self.model.family if self.config.t2i_preset == "auto" else self.config.t2i_preset
+        return {"family": self.model.family, "preset": preset, "steps": steps, "guidance": guidance,
+                "size": self.size, "scheduler": scheduler_provenance(self.folder)}
 
     @property
     def size(self) -> int:

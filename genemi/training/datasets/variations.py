@@ -15,7 +15,7 @@ from genemi.caption_files import iter_json_objects, read_json
 from genemi.errors import ManifestError
 from genemi.manifest import validate_records
 from genemi.records import VariationRecord, variation_from_legacy
-from genemi.score_filters import passes
+from genemi.score_filters import DEFAULT_IVA_SCOPE, iva_of, passes
 from genemi.training.datasets.base import DataRequest, PairSpec, PairTable, TrainData, join_root
 from genemi.training.datasets.coco import read_pool
 from genemi.training.datasets.mined import mined_train_data
@@ -46,9 +46,11 @@ def read_variation_records(path: str | Path, encoding: str = "utf-8") -> list[Va
 
 
 def filter_variations(
-    records: Sequence[VariationRecord], itm_threshold: float | None, iva_threshold: float | None
+    records: Sequence[VariationRecord], itm_threshold: float | None, iva_threshold: float | None,
+    iva_scope: str = DEFAULT_IVA_SCOPE,
 ) -> tuple[list[VariationRecord], dict[str, int]]:
-    """Keep ok records with mean ITM > ``itm_threshold`` and IVA > ``iva_threshold`` (None disables a filter).
+    """Keep ok records with mean ITM > ``itm_threshold`` and IVA (of ``iva_scope``) > ``iva_threshold`` (None
+    disables a filter).
 
     A record without the score a filter needs is dropped by that filter.
     """
@@ -60,7 +62,7 @@ def filter_variations(
             stats["no_caption"] += 1
         elif not passes(rec.mean_itm, itm_threshold):
             stats["low_itm"] += 1
-        elif not passes(rec.iva_score, iva_threshold):
+        elif not passes(iva_of(rec, iva_scope), iva_threshold):
             stats["low_iva"] += 1
         else:
             kept.append(rec)
@@ -102,7 +104,7 @@ def build_variation_table(
 def build(req: DataRequest) -> TrainData:
     cfg = req.cfg
     records, stats = filter_variations(read_variation_records(req.dataset(), cfg.encoding), cfg.itm_threshold,
-                                       cfg.iva_threshold)  # fmt: skip
+                                       cfg.iva_threshold, cfg.iva_scope)  # fmt: skip
     table = build_variation_table(records, req.spec, cfg.image_root, cfg.source_root, cfg.include_source)
     table.pool = read_pool(cfg)
     table.stats = {**stats, "groups": len(table.groups), "pool": len(table.pool)}

@@ -331,7 +331,7 @@ def default_threads(device: str | torch.device) -> int | None:
     """torch threads while embedding when none are asked for (None: leave torch's setting). CPU: the cores
     found idle when embedding starts (:func:`idle_cores`), at least 1 and at most the cores this process may
     use; without ``/proc/stat`` one per core but one. An ``OMP_NUM_THREADS`` in the environment is obeyed
-    instead. Measured on the shared 2-core box: with other processes busy, 1 thread ran the harness 1.5-2.7x
+    instead. Measured on the shared 2-core box: with other processes busy, 1 thread ran the harness 1.4-2.9x
     faster than 2; with the box quiet, 2 threads ran ViT-B-32 1.3x faster than 1 (docs/performance.md).
     CUDA: torch's setting (the forward pass runs on the GPU)."""
     if torch.device(device).type != "cpu" or os.environ.get("OMP_NUM_THREADS"):

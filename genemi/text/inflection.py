@@ -122,8 +122,16 @@ def verb_base(word: str, verbs: tuple[str, ...]) -> str | None:
     return None
 
 
+#: initials read with a vowel sound: "an SUV", "an MRI", "an X-ray"
+_VOWEL_LETTERS = "AEFHILMNORSX"
+
+
 def indefinite_article(word: str) -> str:
-    """'an' before a vowel sound (approximated by spelling, with the common exceptions), else 'a'."""
+    """'an' before a vowel sound (approximated by spelling, with the common exceptions; an acronym by the sound
+    of its first letter's name), else 'a'."""
+    letters = word.split("-")[0]
+    if len(letters) > 1 and letters.isupper() and letters.isalpha():
+        return "an" if letters[0] in _VOWEL_LETTERS else "a"
     low = word.lower()
     if low.startswith(("uni", "use", "usu", "eu", "one", "uk")):
         return "a"

@@ -63,18 +63,29 @@ def _uncountable(word: str) -> bool:
     return low in _MASS or low in _PLURALIA
 
 
+#: words that end a label's (or an item's) head noun: "slices *of* cake", "men *in* green", "dog *with* a hat"
+_AFTER_HEAD = {"of", "in", "with", "on", "at", "from", "for", "under", "over", "by", "near", "without", "behind",
+               "inside", "wearing", "holding"}
+
+
+def _head_index(words: Sequence[str]) -> int:
+    """The index of the word that takes the number: the one before the first of :data:`_AFTER_HEAD` (not the
+    first word), else the last."""
+    for k in range(1, len(words) - 1):
+        if words[k] in _AFTER_HEAD:
+            return k - 1
+    return len(words) - 1
+
+
 @lru_cache(maxsize=4096)
 def _label(short: str) -> tuple[tuple[str, ...], int]:
-    """The short label's words (leading article dropped, lower-cased but for acronyms) and its head's index.
-
-    The head is the word that takes the number: the last one, or the one before "of" ("slices of cake").
-    """
+    """The short label's words (leading article dropped, lower-cased but for acronyms) and its head's index
+    (:func:`_head_index`: "slices" of "slices of cake", "men" of "men in green")."""
     words = short.split()
     if len(words) > 1 and words[0].lower() in ("a", "an", "the"):
         words = words[1:]
     words = [w if w.isupper() and len(w) > 1 else w.lower() for w in words]
-    head = words.index("of", 1) - 1 if "of" in words[1:-1] else len(words) - 1
-    return tuple(words), head
+    return tuple(words), _head_index(words)
 
 
 def _inflected(short: str, plural: bool) -> list[str]:
@@ -121,7 +132,7 @@ def _item(item: str) -> tuple[frozenset[str], frozenset[str], tuple[str, ...]]:
     words = re.findall(r"[^\W_]+", item.lower())  # "t-shirt" -> "t", "shirt", like the tokenizers
     if not words:
         return frozenset(), frozenset(), ()
-    h = words.index("of", 1) - 1 if "of" in words[1:-1] else len(words) - 1
+    h = _head_index(words)
     head = words[h]
     return frozenset({head, singularize(head)}), frozenset(words[:h]), tuple(words[h + 1 :])
 
@@ -173,8 +184,9 @@ def find_phrase(parsed: ParsedCaption, item: str) -> tuple[int, int, int] | None
         for i in range(c.start, c.end):
             if (i == c.root or toks[i].pos in _NOUNS and not _is_modifier(toks, i)) and _keys(toks[i]) & heads:
                 found.append((c.start, i))
-    if not found:  # a noun the parser left out of every chunk: only the word itself is replaced
-        found = [(i, i) for i, t in enumerate(toks)
+    if not found:  # a noun the parser left out of every chunk ("a red fire | hydrant"): with the chunk just before
+        ends = {c.end: c.start for c in parsed.chunks}
+        found = [(ends.get(i, i), i) for i, t in enumerate(toks)
                  if t.pos not in _NOT_HEAD and not _is_modifier(toks, i) and _keys(t) & heads]
     best, best_score = None, -1
     for lo, i in found:
@@ -194,6 +206,24 @@ def _plural(tok: Token) -> bool:
     if tok.tag.startswith("NN"):
         return tok.tag in ("NNS", "NNPS")
     return tok.text.lower() != tok.lemma and looks_plural(tok.text)
+
+
+@lru_cache(maxsize=1)
+def _collective_words() -> frozenset[str]:
+    from genemi.text.vocabulary import read_vocabulary_file
+
+    return frozenset(read_vocabulary_file("non_objects.yaml")["collective"])
+
+
+def _after_collective(toks: Sequence[Token], start: int) -> bool:
+    """Whether the phrase at ``start`` follows "<collective word> of" ("a group of | sheep"): several of them."""
+    return start >= 2 and toks[start - 1].text.lower() == "of" and toks[start - 2].lemma.lower() in _collective_words()
+
+
+def _determined(tok: Token | None) -> bool:
+    """Whether ``tok`` (the word before a phrase) determines it: an article, number, possessive or count word."""
+    return tok is not None and (tok.pos in ("DET", "NUM") or tok.tag in ("PRP$", "POS", "WP$")
+                                or tok.text.lower() in _KEEP)
 
 
 # --- rewriting ---------------------------------------------------------------------------------------
@@ -220,7 +250,19 @@ def rewrite(parsed: ParsedCaption, item: str, short: str) -> str | None:
         while det >= 0 and (toks[det].pos in ("DET", "NUM") or toks[det].text.lower() in _KEEP):
             repl[det], first, det = "", det, det - 1
     else:
-        words = _inflected(short, _plural(toks[head]))
+        words, label_head = list(_label(short)[0]), _label(short)[1]
+        source = toks[head].text.lower()
+        bare = not _determined(toks[det] if det >= 0 else None)
+        plural = _plural(toks[head]) or (_after_collective(toks, start) and source not in _MASS)
+        if source in _MASS and words and looks_plural(words[label_head]):
+            plural = True  # "a field of grass" -> "a field of flowers": a mass noun takes a plural label as it is
+        if bare and source in _PLURALIA and words and not _uncountable(words[label_head]):
+            plural = False  # "wearing jeans" -> "wearing a skirt"
+        words = _inflected(short, plural)
+        after_of = start >= 1 and toks[start - 1].text.lower() == "of"  # "a bowl of soup" -> "of salad": mass
+        if words and bare and not plural and not _uncountable(words[label_head]) and \
+                (source in _PLURALIA or label_head < len(words) - 1 or (source in _MASS and not after_of)):
+            words = [indefinite_article(words[0]), *words]  # "eating pizza" -> "eating a slice of pizza"
     if not words:
         return None
     if not own_count and det >= 0 and toks[det].text.lower() in ("a", "an"):

@@ -228,7 +228,12 @@ class ItemParts:
     plural: bool
     entry: NounEntry | None
     extra: tuple[str, ...] = ()  # a trailing "in"/"with" phrase ("man in red" -> ("in", "red"))
-    surface: str = ""  # the head as the item writes it ("teddy bears")
+    surface: str = ""  # the head as the item writes it ("teddy bears"; with its portion: "slices of pizza")
+
+    @property
+    def portion(self) -> bool:
+        """Whether the item is a portion of its head ("a slice of pizza", "glasses of wine"): countable."""
+        return " of " in self.surface
 
     @property
     def category(self) -> str | None:
@@ -328,6 +333,12 @@ def _singular_forms(word: str) -> tuple[str, ...]:
     return tuple(f for f in dict.fromkeys(forms) if f and f != word)
 
 
+def singularize_word(word: str) -> str:
+    from genemi.text.inflection import singularize
+
+    return singularize(word)
+
+
 def _singular_phrases(phrase: str) -> tuple[str, ...]:
     """Singulars of a phrase: the word before "of" ("bars of soap") or the last word."""
     words = phrase.split(" ")
@@ -355,6 +366,12 @@ def split_item(item: str) -> ItemParts:
     for size in range(min(4, len(words)), 0, -1):
         phrase = " ".join(words[-size:])
         mods = tuple(words[:-size])
+        if len(mods) >= 2 and mods[-1] == "of":  # "glass of wine": a portion of it, not a "glass" modifier
+            portion = mods[-2]
+            plural = portion != singularize_word(portion) and portion not in ("glass",)
+            if phrase in index:
+                return ItemParts(mods[:-2], phrase, plural, index[phrase], extra, f"{portion} of {phrase}")
+            continue
         if phrase in index:
             return ItemParts(mods, phrase, False, index[phrase], extra, phrase)
         for singular in _singular_phrases(phrase):
@@ -367,19 +384,20 @@ def split_item(item: str) -> ItemParts:
 
 
 def classify_edit(item: str, short: str) -> str:
-    """What a portrayal's short label changes about an item: colour (a colour word added), category
-    (another noun of the same category), synonym (a near synonym or subtype), material, texture, size,
-    count (such words added, or the number changed), else other."""
+    """What a portrayal's short label changes about an item: the noun first (category: another noun of the same
+    category, "white cat" for a dog; synonym: a near synonym or subtype, "golden retriever" or "white poodle"
+    for a dog), then, with the same noun, colour (a colour word added), material, texture, size, count (such
+    words added, or the number changed), else other."""
     a, b = split_item(item), split_item(short)
     added = [w for w in (*b.mods, *b.extra) if w not in a.mods and w not in a.extra]
     kinds = [attribute_kind(w) for w in added]
-    if "colour" in kinds:
-        return "colour"
     if a.base and b.base and a.base != b.base and super_category(a.category) == super_category(b.category):
         return "category"
     same_base = a.base is not None and a.base == b.base
     if same_base and a.head != b.head:
         return "synonym"
+    if "colour" in kinds and a.head == b.head:
+        return "colour"
     for kind in ("material", "texture", "size", "count"):
         if kind in kinds:
             return kind

@@ -527,3 +527,26 @@ def test_instructions_resource_and_user_file(tmp_path):
     (tmp_path / "empty.txt").write_text("  \n")
     with pytest.raises(ConfigError, match="empty"):
         load_instructions(str(tmp_path / "empty.txt"), 4)
+
+
+def test_portions_keep_their_portion_word_out_of_the_modifiers():
+    """"glass of wine" is a glass of wine, not wine made of glass ("glass champagne"); a portion is counted by
+    its portion word ("two slices of pizza", not "two slice of pizzas")."""
+    import re
+
+    for seed in range(12):
+        for item in ("glass of wine", "slice of pizza", "bowl of rice", "slices of pizza"):
+            for p in portray_item(item, 8, seed).portrayals:
+                assert not re.search(r"\bglass (champagne|wine|prosecco|merlot|cocktail|smoothie)\b", p.short), p
+                assert not re.search(r"\bslices? of \w+ slices?\b|\bslice of pizzas\b|\bone slices\b", p.short), p
+    counts = {item: [p.short for p in portray_item(item, 8, 0).portrayals if p.kind == "count"]
+              for item in ("slice of pizza", "slices of pizza", "bowl of rice")}
+    assert counts["slice of pizza"] and all(re.fullmatch(r"\w+ slices of pizza", s) for s in counts["slice of pizza"])
+    assert counts["slices of pizza"] == ["one slice of pizza"] and counts["bowl of rice"] == ["two bowls of rice"]
+
+
+def test_a_new_noun_is_a_noun_edit_even_with_a_colour_word():
+    assert vocab.classify_edit("dog", "golden retriever") == "synonym"
+    assert vocab.classify_edit("dog", "white poodle") == "synonym"
+    assert vocab.classify_edit("dog", "white cat") == "category"
+    assert vocab.classify_edit("dog", "golden dog") == "colour" and vocab.classify_edit("red car", "blue car") == "colour"

@@ -136,7 +136,7 @@ def _plan(item: str) -> _Plan:
     mods, noun = list(parts.mods), parts.surface
     text = " ".join([*mods, noun, *parts.extra]) if parts.head else ""  # "" = nothing to portray
     entry = parts.entry
-    mass = entry is not None and (entry.mass or entry.plural_only)
+    mass = entry is not None and (entry.mass or entry.plural_only) and not parts.portion
     plural = parts.plural and not mass
     kept = tuple(m for m in mods if vocab.attribute_kind(m) in _RANK and vocab.attribute_kind(m) != "count")
     palette, profile = vocab.portray_profile(parts.category)
@@ -165,10 +165,14 @@ def _plan(item: str) -> _Plan:
             if mass or parts.head == "" or (entry is not None and entry.plural_only):
                 continue
             bare = [m for m in mods if vocab.attribute_kind(m) != "count"]
+            counted = parts.head  # a portion is counted by its portion word: "two slices of pizza"
+            if parts.portion:
+                portion, _, rest = parts.surface.partition(" of ")
+                counted = f"{vocab.singularize_word(portion)} of {rest}" if plural else parts.surface
             if plural:
-                pairs = ((_fit([c, *bare], parts.head, must=c), c, parts.head, True) for c in vocab.COUNTS_FOR_PLURAL)
+                pairs = ((_fit([c, *bare], counted, must=c), c, parts.head, True) for c in vocab.COUNTS_FOR_PLURAL)
             else:
-                pairs = ((_fit([c, *bare], _inflect(parts.head, True), must=c), c, parts.head, True)
+                pairs = ((_fit([c, *bare], _inflect(counted, True), must=c), c, parts.head, True)
                          for c in vocab.COUNTS_FOR_SINGULAR)
         else:
             words_of_kind = _ATTRIBUTE_TABLES[kind][table]

@@ -11,7 +11,8 @@ built from configs (nothing is downloaded). In the order they run, the figure th
   ``clip`` and ``ceclip`` (K = 4 negatives) against open_clip's own ``ClipLoss`` step (images/s, ratios);
 * ``eval_sugarcrepe``: a SugarCrepe-sized synthetic run (7,511 items over 1,560 images) on ViT-B-32 through
   genemi's batched harness, and one item at a time (the official scripts' way) on a subset (items/s); fewer
-  image-loading workers where /dev/shm is small;
+  image-loading workers where /dev/shm is small; then, budget permitting, the same run as a user starts it
+  (``genemi eval`` in a fresh process, defaults), wall time from process start (goal: under 60 s);
 * ``grounding_dino``: Grounding DINO Swin-T (transformers config, BERT-base text) through genemi's backend,
   fp32 and bf16 (images/s: preprocessing, model forward, whole ``detect``);
 * ``sam_vit_h``: SAM ViT-H (segment_anything's registry, no checkpoint) through genemi's segmenter, fp32;
@@ -580,6 +581,38 @@ def bench_eval(run: Run, sec: Section) -> None:
     sec.fig("peak GPU memory reserved", reserved, "GiB")
     sec.fig("image-loading workers", embedder.workers, "processes")
     sec.fig("batch size", batch, "images or captions")
+    eval_command_line(run, sec, str(config) if run.dry_run else model_name, ann, images)
+
+
+def eval_command_line(run: Run, sec: Section, clip_model: str, ann: Path, images: Path) -> None:
+    """The whole SugarCrepe run as a user starts it (``genemi eval`` in a fresh process with its default
+    batch, workers and precision): wall time including imports, CUDA start-up and model build (goal: under 60 s
+    on an H100 for ViT-B-32). Skipped when the section's budget has no room for it."""
+    import subprocess
+    import sys
+
+    if not run.dry_run and sec.deadline - time.perf_counter() < 20:
+        sec.note("genemi eval command line: skipped, budget spent")
+        return
+    out = run.tmp / "eval-cli"
+    command = [sys.executable, "-m", "genemi.evaluation.eval_autogmentation", "--model-name", "e2e",
+               "--clip-model", clip_model, "--baseline", "random=", "--benchmarks", "sugarcrepe",
+               "--sugarcrepe-root", str(ann), "--coco-val2017", str(images), "--device", str(run.device),
+               "--no-progress", "--output-dir", str(out)]
+    timeout = None if run.dry_run else max(5.0, sec.deadline - time.perf_counter() + OVERRUN_GRACE_S / 2)
+    start = time.perf_counter()
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                              env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    except subprocess.TimeoutExpired:
+        sec.note(f"genemi eval command line: still running after {timeout:.0f} s, stopped")
+        return
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        sec.note(f"genemi eval command line failed (exit {done.returncode}): {last[0][:200]}")
+        return
+    sec.fig("genemi eval command line, whole SugarCrepe run, wall (process start to exit)", wall, "s")
 
 
 # --- generation pipeline stages -----------------------------------------------------------------------------

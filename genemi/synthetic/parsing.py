@@ -62,7 +62,13 @@ _RELATION_CLAUSES = (
 _OBJECT_CLAUSE = re.compile(rf"(?:there is |a picture of )?{_DET} {_PHRASE}(?: on a grey background)?")
 
 
-def _normalise(text: str) -> str:
+def wordings() -> dict[str, str]:
+    """Every relation wording the grammar reads (the world's own and :data:`SYNONYMS`) -> its relation."""
+    return dict(_WORDING)
+
+
+def normalise(text: str) -> str:
+    """Lower case, single spaces, no final full stop, ``there's`` spelled out, ``gray`` as ``grey``."""
     text = " ".join(text.lower().replace("there's", "there is").split()).rstrip(" .")
     return re.sub(r"\bgray\b", "grey", text)
 
@@ -79,7 +85,7 @@ def _attributes(obj: SceneObject) -> tuple[str, str, str, str]:
 def parse_objects(text: str) -> tuple[list[SceneObject], list[Relation]]:
     """The objects (attributes only, no placement) and relations a caption states (CaptionParseError if it is
     not in the world's grammar)."""
-    clauses = re.split(r"(?:^| )and(?: |$)", _normalise(text))
+    clauses = re.split(r"(?:^| )and(?: |$)", normalise(text))
     if not text.strip() or not all(clauses):
         raise CaptionParseError(f"caption {text!r}: empty, or an 'and' with nothing on one side")
     objects: list[SceneObject] = []
@@ -182,10 +188,10 @@ def _try_layout(objects: list[SceneObject], relations: list[Relation], rng: rand
                   tuple(relations))
     if not all(relation_holds(scene, r.subject, r.relation, r.object) for r in relations):
         return None
-    return scene if _separate(layout(scene)) else None
+    return scene if boxes_apart(layout(scene)) else None
 
 
-def _separate(boxes, tol: float = 1e-6) -> bool:
+def boxes_apart(boxes, tol: float = 1e-6) -> bool:
     """Every box inside the image and no two overlapping (touching, as a stack does, is fine)."""
     for k, (x0, y0, x1, y1) in enumerate(boxes):
         if x0 < -tol or y0 < -tol or x1 > 1 + tol or y1 > 1 + tol:

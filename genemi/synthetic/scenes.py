@@ -106,8 +106,13 @@ def layout(scene: Scene) -> list[tuple[float, float, float, float]]:
 def relation_holds(scene: Scene, subject: int, relation: str, obj: int, tol: float = 1e-6) -> bool:
     """Whether ``subject <relation> obj`` is true of the scene's geometry (boxes, unit coordinates)."""
     boxes = layout(scene)
-    sx0, sy0, sx1, sy1 = boxes[subject]
-    ox0, oy0, ox1, oy1 = boxes[obj]
+    return boxes_relate(boxes[subject], relation, boxes[obj], tol)
+
+
+def boxes_relate(subject_box, relation: str, object_box, tol: float = 1e-6) -> bool:
+    """Whether a box ``subject_box`` stands in ``relation`` to ``object_box`` (unit coordinates)."""
+    sx0, sy0, sx1, sy1 = subject_box
+    ox0, oy0, ox1, oy1 = object_box
     if relation == "left of":
         return sx1 <= ox0 + tol
     if relation == "right of":
@@ -281,19 +286,27 @@ class SplitSpec:
         return cls(pairs, arrangements)
 
     def novel(self, scene: Scene) -> list[str]:
-        """The held-out elements the scene contains (empty for a train scene)."""
+        """The held-out elements the scene contains (empty for a train scene). Arrangements are held out
+        *geometrically*: any two objects whose boxes stand in a held-out (shape, relation, shape) arrangement
+        (:func:`relation_holds`), whatever the captions state or how they word it ("a square right of a
+        circle" shows the held-out "circle left of square"), count."""
         out = [f"pair:{o.shape}/{o.colour}" for o in scene.objects if (o.shape, o.colour) in self.heldout_pairs]
-        for r in scene.relations:
-            key = (scene.objects[r.subject].shape, r.relation, scene.objects[r.object].shape)
-            if key in self.heldout_arrangements:
-                out.append(f"arrangement:{'/'.join(key)}")
-        return out
+        held = set(self.heldout_arrangements)
+        boxes = layout(scene) if len(scene.objects) > 1 else []
+        for i, a in enumerate(scene.objects):
+            for j, b in enumerate(scene.objects):
+                for rel in RELATIONS:
+                    key = (a.shape, rel, b.shape)
+                    if i != j and key in held and boxes_relate(boxes[i], rel, boxes[j]):
+                        out.append(f"arrangement:{'/'.join(key)}")
+        return list(dict.fromkeys(out))
 
     def to_dict(self) -> dict:
         return {"heldout_pairs": [list(p) for p in self.heldout_pairs],
                 "heldout_arrangements": [list(a) for a in self.heldout_arrangements],
                 "rule": "a scene is in the test split iff it contains at least one held-out (shape, colour) pair "
-                        "or one held-out (subject shape, relation, object shape) arrangement"}  # fmt: skip
+                        "or two objects whose boxes stand in a held-out (subject shape, relation, object shape) "
+                        "arrangement, however (or whether) its captions word it"}  # fmt: skip
 
 
 # --- sampling -----------------------------------------------------------------------------------------

@@ -17,9 +17,14 @@
     variations.jsonl                  ground-truth variation records (VariationRecord): each item re-rendered
                                       with its colour, shape or size changed; IVA computed on the pixels of
                                       the sibling images (no ITM: nothing scored them)
+    relation_variations.jsonl         the same records for edits aimed at relations and word order
+                                      (:mod:`genemi.synthetic.relation_edits`: two objects swap places or one
+                                      attribute, stacking order reversed, a relation changed), one group per scene
+                                      (``item`` = ``arrangement``), ``kind`` naming each edit
 
 Benchmarks and retrieval are built from held-out (test) scenes only; the variations from train scenes only,
-and a variation never creates a held-out pair or arrangement (the train split stays clean).
+and a variation never creates a held-out pair or arrangement (held out geometrically: the train split stays
+clean in any wording; :mod:`genemi.synthetic.heldout` checks texts the same way).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from genemi.variation_area import image_variation_area
+from genemi.synthetic.relation_edits import relation_edits
 from genemi.synthetic.scenes import (COLOURS, RELATIONS, SHAPES, SIZES, Relation, Rendered, Scene, SceneObject,
                                      SplitSpec, caption, captions, random_scene, relation_holds, render,
                                      sample_split)  # fmt: skip
@@ -53,6 +59,17 @@ class ShapesWorld:
     aro: Path
     variations_jsonl: Path
     counts: dict
+    relation_variations_jsonl: Path | None = None
+
+    @classmethod
+    def at(cls, root: str | Path) -> "ShapesWorld":
+        """The world written under ``root`` (paths only; ``counts`` from ``splits.json``)."""
+        root = Path(root)
+        counts = json.loads((root / "splits.json").read_text(encoding="utf-8")).get("counts", {})
+        return cls(root, root / "images", root / "splits.json", root / "scenes_train.jsonl",
+                   root / "scenes_test.jsonl", root / "coco_karpathy_train.json", root / "coco_karpathy_test.json",
+                   root / "sugarcrepe", root / "winoground", root / "aro", root / "variations.jsonl", counts,
+                   root / "relation_variations.jsonl")  # fmt: skip
 
 
 def _rle(mask: np.ndarray) -> dict:
@@ -186,12 +203,40 @@ def sibling_scenes(scene: Scene, index: int, count: int, spec: SplitSpec,
     return out
 
 
+#: the ``item`` of a relation/order edit's record: the edit is of the scene's arrangement, not of one object
+ARRANGEMENT_ITEM = "arrangement"
+
+
+def variation_group(ann: dict, scene: Scene, edits: list[tuple[str, Scene]], slot: str, item: str, images: Path,
+                    size: int, supersample: int, short) -> list[dict]:  # fmt: skip
+    """Render one sibling group (``edits``: (kind, edited scene) of one item, or of the scene's arrangement)
+    under ``images/variations/`` and return its :class:`~genemi.records.VariationRecord` rows, IVA computed on the
+    siblings' pixels, no ITM (nothing scored them). ``short(edited scene)`` names the new item."""
+    stem = ann["id"].replace("/", "_")
+    pixels, rows = [], []
+    for v, (kind, changed) in enumerate(edits):
+        name = f"{stem}_{slot}_var{v}"
+        save = f"variations/{name}.png"
+        img = render(changed, size, supersample).image
+        img.save(images / save)
+        pixels.append(np.asarray(img))
+        rows.append({"id": f"{ann['id']}/{slot}/var_{v}", "parent_id": f"{ann['id']}/{slot}",
+                     "origin_name": ann["id"], "item": item, "name": name, "source": ann["image"], "save": save,
+                     "short": short(changed), "portrayal": f"{kind}: {item} -> {short(changed)}", "kind": kind,
+                     "tag2text_caption": caption(scene), "original_captions": ann["captions"],
+                     "captions": captions(changed)[:3], "itm_score": None})  # fmt: skip
+    iva = round(image_variation_area(np.stack(pixels)), 4)
+    for row in rows:
+        row.update(iva_score=iva, iva_image=iva, iva_window=iva)  # the window is the whole (small) image
+    return rows
+
+
 # --- the writer ---------------------------------------------------------------------------------------
 
 
 def write_world(out_dir: str | Path, num_train: int = 200, num_test: int = 100, size: int = 64, seed: int = 0,
-                variations_per_item: int = 3, supersample: int = 4, texture_prob: float = 0.25,
-                vga_pairs: int = 4, vga_per_pair: int = 25, winoground: int | None = None,
+                variations_per_item: int = 3, relation_variations: int = 4, supersample: int = 4,
+                texture_prob: float = 0.25, vga_pairs: int = 4, vga_per_pair: int = 25, winoground: int | None = None,
                 spec: SplitSpec | None = None) -> ShapesWorld:  # fmt: skip
     """Write the whole world (see the module docstring); deterministic for the arguments."""
     spec = spec or SplitSpec.default()
@@ -311,37 +356,30 @@ def write_world(out_dir: str | Path, num_train: int = 200, num_test: int = 100, 
     (aro / "visual_genome_attribution.json").write_text(json.dumps(vga, indent=1))
     counts["aro_vg_attribution"] = len(vga)
 
-    # Ground-truth variations of the train scenes.
+    # Ground-truth variations of the train scenes: one object's colour/shape/size, and relation/order edits.
     vrng = random.Random(f"{seed}:variations")
     records = []
     for a, scene in zip(anns["train"], scenes["train"]):
-        stem = a["id"].replace("/", "_")
         for k, obj in enumerate(scene.objects):
             siblings = sibling_scenes(scene, k, variations_per_item, spec, vrng)
-            if len(siblings) < 2:
-                continue
-            pixels, rows_k = [], []
-            for v, (kind, changed) in enumerate(siblings):
-                name = f"{stem}_item{k}_var{v}"
-                save = f"variations/{name}.png"
-                img = render(changed, size, supersample).image
-                img.save(images / save)
-                pixels.append(np.asarray(img))
-                rows_k.append({"id": f"{a['id']}/item_{k:02d}/var_{v}", "parent_id": f"{a['id']}/item_{k:02d}",
-                               "origin_name": a["id"], "item": obj.phrase(), "name": name, "source": a["image"],
-                               "save": save, "short": changed.objects[k].phrase(),
-                               "portrayal": f"{kind}: {obj.phrase()} -> {changed.objects[k].phrase()}",
-                               "tag2text_caption": caption(scene), "original_captions": a["captions"],
-                               "captions": captions(changed)[:3], "itm_score": None})  # fmt: skip
-            iva = round(image_variation_area(np.stack(pixels)), 4)
-            for row in rows_k:
-                row.update(iva_score=iva, iva_image=iva, iva_window=iva)  # the window is the whole (small) image
-            records += rows_k
+            if len(siblings) >= 2:
+                records += variation_group(a, scene, siblings, f"item{k}", obj.phrase(), images, size, supersample,
+                                           lambda changed, k=k: changed.objects[k].phrase())
     variations_jsonl = root / "variations.jsonl"
     _jsonl(variations_jsonl, records)
     counts["variations"] = len(records)
+    rrng = random.Random(f"{seed}:relation_variations")
+    relation_records = []
+    for a, scene in zip(anns["train"], scenes["train"]):
+        edits = relation_edits(scene, relation_variations, spec, rrng) if relation_variations else []
+        if edits:
+            relation_records += variation_group(a, scene, edits, "arrangement", ARRANGEMENT_ITEM, images, size,
+                                                supersample, caption)
+    relation_jsonl = root / "relation_variations.jsonl"
+    _jsonl(relation_jsonl, relation_records)
+    counts["relation_variations"] = len(relation_records)
     return ShapesWorld(root, images, splits_json, train_scenes, test_scenes, coco_train, coco_test, sugar, wino, aro,
-                       variations_jsonl, counts)  # fmt: skip
+                       variations_jsonl, counts, relation_jsonl)  # fmt: skip
 
 
 def read_scene_annotations(path: str | Path) -> list[dict]:

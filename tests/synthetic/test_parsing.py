@@ -36,13 +36,13 @@ def test_every_caption_of_many_random_scenes_parses_back_to_its_scene():
 
 
 def test_the_layout_keeps_objects_apart_and_inside_the_image():
-    from genemi.synthetic.parsing import _separate
+    from genemi.synthetic.parsing import boxes_apart
     from genemi.synthetic.scenes import layout
 
     rng = random.Random(1)
     for n in range(200):
         scene = parse_caption(caption(random_scene(rng)), seed=n)
-        assert _separate(layout(scene))
+        assert boxes_apart(layout(scene))
         rendered = render(scene, 48, 2)
         assert all(m.any() for m in rendered.masks)  # every object visible
 

@@ -62,15 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from genemi.cli import run_tool
 
     def action(args):
-        swin = None
-        if args.swin_sizes:
-            try:
-                swin = json.loads(args.swin_sizes)
-            except ValueError as exc:
-                raise ConfigError(f"--swin-sizes is not JSON: {exc}") from exc
-            if not isinstance(swin, dict):
-                raise ConfigError("--swin-sizes must be a JSON object such as {\"embed_dim\": 96, ...}")
-        return convert_groundingdino(args.gd_config, args.gd_checkpoint, args.output, args.text_encoder, swin)
+        from genemi.models.grounding_dino_original import parse_swin_sizes
+
+        return convert_groundingdino(args.gd_config, args.gd_checkpoint, args.output, args.text_encoder,
+                                     parse_swin_sizes(args.swin_sizes))
 
     return run_tool("genemi convert", build_parser(), argv, action,
                     lambda out: print(f"wrote {out} (load it with --gd-model {out})"))

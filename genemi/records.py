@@ -182,6 +182,8 @@ class TagRecord(ImageStageRecord):
 
     tags: list[str] = Field(default_factory=list, description="items, most salient first")
     tag_scores: list[float] | None = None
+    all_tags: list[str] | None = Field(None, description="every tag the tagger found, before --max-items (tag2text); "
+                                       "--gd-prompt original grounds them all, as the original did")
     backend: str = ""
 
 

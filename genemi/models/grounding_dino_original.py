@@ -502,3 +502,19 @@ def to_original_state_dict(hf_state_dict: Mapping[str, torch.Tensor]) -> dict[st
         parts = next(p for _, _, p in SPLITS if set(p) == set(qkv))
         out[name] = torch.cat([qkv[p] for p in parts], dim=0)
     return out
+
+
+def parse_swin_sizes(text: str | None) -> dict | None:
+    """``--swin-sizes JSON`` (``genemi convert``, ``genemi generate``): a JSON object of Swin sizes for a backbone
+    outside the original table, or None; a ConfigError when it is not one."""
+    import json
+
+    if not text:
+        return None
+    try:
+        sizes = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"--swin-sizes is not JSON: {exc}") from exc
+    if not isinstance(sizes, dict):
+        raise ConfigError("--swin-sizes must be a JSON object such as {\"embed_dim\": 96, ...}")
+    return sizes

@@ -173,9 +173,11 @@ def test_fixture_through_the_stage_options_and_both_prompts(fixture_model, tmp_p
     dots, ungrounded = found["dots"]
     assert [b[0] for b in dots] == ["blue circle"] * 4 and ungrounded == ["red square"]
     assert [b[2] for b in dots] == pytest.approx([0.79032, 0.72116, 0.58287, 0.51919], abs=1e-4)
-    # "red square, blue circle." -> 89 boxes whose phrases are 'blue [SEP]', ', blue [SEP]', 'blue', ...: no phrase
-    # names a whole item, so the original picks nothing
-    assert found["original"] == ([], ["red square", "blue circle"])
+    # "red square, blue circle." -> 89 boxes whose phrases are 'blue [SEP]', ', blue [SEP]', 'blue', ...; after NMS
+    # the surviving phrases are all "blue": the original's item, detected alone (prompt "blue")
+    boxes, ungrounded = found["original"]
+    assert {b[0] for b in boxes} == {"blue"} and len(boxes) == 8 and ungrounded == ["red square", "blue circle"]
+    assert [b[2] for b in boxes][:3] == pytest.approx([0.62987, 0.4926, 0.44201], abs=1e-4)
 
 
 # --- the tiny self-made original-layout checkpoint (runs in a fresh clone) -------------------------------
@@ -196,7 +198,7 @@ def test_tiny_original_checkpoint_loads_detects_and_converts(tiny_original, tmp_
     assert boxes and set(ungrounded) | {b.item for b in boxes} == {"red square", "circle"}
     det.config.gd_prompt = "original"
     [(boxes_o, _)] = det.detect([image], [["red square", "circle"]])
-    assert boxes_o and {b.item for b in boxes_o} <= {"red square", "circle"}
+    assert boxes_o and {b.item for b in boxes_o} <= set(det.surviving_phrases(image, ["red square", "circle"]))
     # genemi convert groundingdino -> a folder that --gd-model loads with the original preprocessing
     out = tmp_path / "converted"
     assert cli_main(["convert", "groundingdino", "--gd-config", cfg, "--gd-checkpoint", ckpt, "--output", str(out)]) == 0

@@ -66,6 +66,30 @@ def test_threshold_really_applies_and_max_items(tiny, folder):
     assert all(a[1] == sorted(a[1], key=tag_list.index) for a in low)  # tag-list order
 
 
+def test_original_prompt_mode_grounds_every_tag_and_generate_takes_swin_sizes(tiny, folder):
+    """--gd-prompt original: the original passed every Tag2Text tag to Grounding DINO, so --max-items does not
+    cut what that mode grounds (the record keeps every tag); genemi generate takes --swin-sizes as convert does."""
+    from genemi.generation_pipeline.grounding import GroundConfig
+    from genemi.generation_pipeline.grounding.stage import GroundStage
+
+    imgs = [Image.open(p) for p in sorted(folder.glob("[0-9].png"))]
+    t = tagger(tag2text_checkpoint=str(tiny["checkpoint"]), tag2text_threshold=0.0, max_items=2)
+    t.load()
+    caption, tags, scores, every = t.tag(imgs, [[]] * 3)[0]
+    assert len(tags) == 2 and len(every) > 2 and set(tags) <= set(every)
+    rec = TagRecord(id="0.png", image="0.png", tags=tags, tag_scores=scores, all_tags=every)
+    stage = GroundStage.__new__(GroundStage)  # only the config matters for what it grounds
+    stage.config = GroundConfig(gd_prompt="original")
+    assert stage.items_of(rec) == every
+    stage.config = GroundConfig()
+    assert stage.items_of(rec) == tags
+    sizes = '{"embed_dim": 96, "depths": [2, 2, 6, 2], "num_heads": [3, 6, 12, 24], "window_size": 7}'
+    args = pipeline.build_parser().parse_args(["--gd-config", "c.py", "--gd-checkpoint", "c.pth", "--swin-sizes", sizes])
+    assert pipeline.resolve_config(args).ground.swin_sizes == sizes
+    with pytest.raises(ConfigError, match="--swin-sizes is not JSON"):
+        GroundConfig(gd_checkpoint="c.pth", gd_config="c.py", swin_sizes="{embed_dim: 96")
+
+
 def test_filter_rule_without_the_fixture():
     """Strictly greater than the class threshold; person (2701) / man (2828) / woman (1167) need > 0.70 whatever
     the base threshold; the number/misc tags are deleted (the fixture test checks real values)."""
@@ -114,11 +138,11 @@ def test_fixture_checkpoint_through_the_tagger(shared_dir):
     t = tagger(tag2text_checkpoint=str(f / "tag2text_tiny.pth"))
     t.check()
     t.load()
-    (caption, tags, scores), = t.tag([img], [[]])
+    (caption, tags, scores, _), = t.tag([img], [[]])
     assert " | ".join(tags) == sc["default"]["tags"] and caption == sc["default"]["caption"]
     t = tagger(tag2text_checkpoint=str(f / "tag2text_tiny.pth"), tag2text_threshold=0.64)
     t.load()
-    (caption, tags, _), = t.tag([img, img], [[], []])[:1]
+    (caption, tags, _, _), = t.tag([img, img], [[], []])[:1]
     assert " | ".join(tags) == sc["ctor_threshold_0.64"]["tags"] and caption == sc["ctor_threshold_0.64"]["caption"]
 
 

@@ -86,13 +86,19 @@ class GroundingDino:
         """The weights are all there and fit, read as structure without loading (see
         :func:`load_grounding_model`'s ``check_only``)."""
         c = self.config
-        load_grounding_model(c.gd_model, c.gd_config, c.gd_checkpoint, c.gd_text_encoder, check_only=True)
+        load_grounding_model(c.gd_model, c.gd_config, c.gd_checkpoint, c.gd_text_encoder, self._swin(),
+                             check_only=True)
+
+    def _swin(self) -> dict | None:
+        from genemi.models.grounding_dino_original import parse_swin_sizes
+
+        return parse_swin_sizes(getattr(self.config, "swin_sizes", None))
 
     def load(self) -> None:
         if self.model is None:
             c = self.config
             self.model, self.processor = load_grounding_model(c.gd_model, c.gd_config, c.gd_checkpoint,
-                                                              c.gd_text_encoder)
+                                                              c.gd_text_encoder, self._swin())
         self.model.to(self.device, dtype=self.dtype or torch.float32)
 
     def offload(self) -> None:
@@ -178,30 +184,40 @@ class GroundingDino:
         return original_predict(self.model, self.processor, image, caption, self.box_threshold, self.text_threshold,
                                 self.device, self.dtype)
 
-    def picked_items(self, items: Sequence[str], phrases: Sequence[str]) -> list[int]:
-        """Indices of the items that the original phrases name: a phrase is split at commas (after dropping
-        [CLS]/[SEP]) and each part compared with the item as the tokenizer spells it."""
-        tok = self.processor.tokenizer
+    def surviving_phrases(self, image, items: Sequence[str]) -> list[str]:
+        """The original's items: ground ``"tag, tag."`` (every tag), class-agnostic NMS at ``--nms-iou`` over
+        all boxes, the phrases of the boxes that survive (``[CLS]``/``[SEP]``, dots and outer commas stripped; a
+        phrase spanning several tags stays one item, "red square, circle", as in the original; in box order; a
+        phrase repeated is kept once, where the original kept it twice and repainted the same first box)."""
+        from torchvision.ops import box_convert, nms
 
-        def norm(text: str) -> str:
-            ids = tok(text.lower().strip(), add_special_tokens=False)["input_ids"]
-            return " ".join(tok.decode(ids, clean_up_tokenization_spaces=True).replace(".", "").split())
-
-        parts = {" ".join(part.split()) for p in phrases
-                 for part in p.replace("[CLS]", " ").replace("[SEP]", " ").split(",")}
-        return [k for k, item in enumerate(items) if norm(item) in parts]
+        boxes, scores, phrases, _ = self.predict(image, ", ".join(items))
+        if not len(phrases):
+            return []
+        xyxy = box_convert(boxes, "cxcywh", "xyxy") * torch.tensor([image.width, image.height] * 2)
+        kept = nms(xyxy.float(), scores.float(), self.nms_iou).tolist()
+        out = []
+        for q in kept:
+            text = phrases[q].replace("[CLS]", " ").replace("[SEP]", " ").replace(".", " ")
+            text = " ".join(text.split()).strip(", ")
+            if text and text not in out:
+                out.append(text)
+        return out
 
     @torch.no_grad()
     def _detect_original(self, image, items: Sequence[str]) -> tuple[list[Box], list[str]]:
-        """``--gd-prompt original``: ground ``"item, item."`` once to pick the items whose phrase appears, then
-        detect each picked item alone (prompt = the item) and keep every box above the thresholds; NMS."""
+        """``--gd-prompt original``: the items are the phrases of the boxes surviving NMS on ``"tag, tag."``
+        (:meth:`surviving_phrases`); each is then detected alone (prompt = the phrase), every box above the
+        thresholds kept; NMS. The tags no phrase came from are listed as ungrounded."""
         from torchvision.ops import box_convert
 
-        _, _, phrases, _ = self.predict(image, ", ".join(items))
+        picked = self.surviving_phrases(image, items)
         found: list[tuple[float, int, torch.Tensor]] = []
         scale = torch.tensor([image.width, image.height] * 2)
-        for k in self.picked_items(items, phrases):
-            boxes, scores, _, _ = self.predict(image, items[k])
+        for k, phrase in enumerate(picked):
+            boxes, scores, _, _ = self.predict(image, phrase)
             xyxy = box_convert(boxes, "cxcywh", "xyxy") * scale
             found += [(float(s), k, box) for s, box in zip(scores.tolist(), xyxy)]
-        return self._finish(found, items)
+        dets, _ = self._finish(found, picked)
+        grounded = {d.item for d in dets}
+        return dets, [t for t in dict.fromkeys([*items, *picked]) if t not in grounded]

@@ -9,12 +9,19 @@ from genemi.records import DetectionRecord, Failure, TagRecord
 class GroundStage(Stage):
     name = "ground"
 
+    def items_of(self, rec: TagRecord) -> list[str]:
+        """What to ground: the record's items; with ``--gd-prompt original`` every tag, as the original passed
+        every Tag2Text tag to Grounding DINO (``--max-items`` does not cut them there)."""
+        if getattr(self.config, "gd_prompt", "dots") == "original" and rec.all_tags:
+            return rec.all_tags
+        return rec.tags
+
     def prepare(self, item: StageItem[TagRecord]):
         return self.source_image(item)
 
     def process(self, items: list[StageItem[TagRecord]]) -> None:
         with self.timed():
-            results = self.backend.detect([it.prepared for it in items], [it.record.tags for it in items])
+            results = self.backend.detect([it.prepared for it in items], [self.items_of(it.record) for it in items])
         for item, result in zip(items, results, strict=True):
             item.result = result
 

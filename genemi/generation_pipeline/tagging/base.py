@@ -27,5 +27,6 @@ class Tagger(Protocol):
 
     def offload(self) -> None: ...
 
-    def tag(self, images: Sequence[Image.Image], captions: Sequence[list[str]]) -> list[tuple[str | None, list[str], list[float] | None]]:
-        """Per image: (caption, items, item scores or None)."""
+    def tag(self, images: Sequence[Image.Image], captions: Sequence[list[str]]) -> list[tuple]:
+        """Per image: ``(caption, items, item scores or None)``, optionally followed by every tag found before
+        ``--max-items`` cut them (or None), which ``--gd-prompt original`` grounds."""

@@ -32,9 +32,10 @@ class TagStage(Stage):
             item.result = result
 
     def build(self, item: StageItem[ImageInput]) -> TagRecord:
-        rec, (caption, tags, scores) = item.record, item.result
+        rec, (caption, tags, scores, *rest) = item.record, item.result  # rest: every tag, when --max-items cut
         width, height = item.prepared.size
         return TagRecord(
             id=rec.id, image=rec.image, width=width, height=height, caption=caption, original_captions=rec.captions,
-            tags=tags, tag_scores=scores, backend=self.backend.name, status="ok" if tags else "failed",
+            tags=tags, tag_scores=scores, all_tags=rest[0] if rest else None, backend=self.backend.name,
+            status="ok" if tags else "failed",
             error=None if tags else Failure(stage=self.name, type="no_items", message="no items found"))

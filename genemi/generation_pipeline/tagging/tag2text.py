@@ -111,5 +111,6 @@ class Tag2TextTagger:
             idx = list(range(len(res.tags)))
             if len(idx) > self.max_items:  # the most probable ones, still in tag-list order
                 idx = sorted(sorted(idx, key=lambda i: -res.tag_scores[i])[:self.max_items])
-            out.append((res.caption, [res.tags[i] for i in idx], [res.tag_scores[i] for i in idx]))
+            out.append((res.caption, [res.tags[i] for i in idx], [res.tag_scores[i] for i in idx],
+                        list(res.tags) if len(idx) < len(res.tags) else None))
         return out

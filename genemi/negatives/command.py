@@ -120,6 +120,8 @@ def _generate(args):
     from genemi.negatives.run import generate_negatives
 
     cfg = _config(args)
+    if "corpus" in cfg.sources and cfg.corpus_file is None:
+        cfg.corpus_file = str(args.input)  # --sources corpus: the vocabulary of the captions file itself
     entries = read_caption_entries(args.input, args.format, args.csv_img_key, args.csv_caption_key, args.csv_separator,
                                    encoding=args.encoding)
     summary = generate_negatives(entries, args.output, cfg, limit=args.limit, workers=args.workers,

@@ -39,6 +39,7 @@ class NegativesConfig:
     pick: Pick = "random"
     mlm_model: str | None = None
     mlm_top_k: int = 5
+    corpus_file: str | None = None  # captions whose vocabulary --sources corpus draws from (genemi negatives: --input)
     fluency_model: str | None = None
     fluency: bool | None = None  # None: on when a fluency model is given
     fluency_margin: float = 1.0  # nats per token below the caption's score
@@ -105,7 +106,7 @@ class NegativeGenerator:
     def __init__(self, config: NegativesConfig):
         self.config = config
         self.sources = build_sources(config.sources, config.mlm_model, config.mlm_top_k, config.device,
-                                     config.model_batch_size)
+                                     config.model_batch_size, config.corpus_file, config.spacy_model)
         self.context = EditContext(self.sources, config.pick)
         self.scorer = None
         if config.fluency_on:

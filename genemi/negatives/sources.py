@@ -1,4 +1,5 @@
-"""Where replacement words come from: curated vocabulary, WordNet, or a masked language model.
+"""Where replacement words come from: curated vocabulary, WordNet, a masked language model, or the captions
+file's own vocabulary (``corpus``: negatives stay in the corpus's domain, none rejected by an unseen word alone).
 
 A source answers :class:`Slot` requests (replace this noun / adjective / verb / relation, or add an object
 or attribute here) with candidate surface forms, best first, already inflected to fit the slot. Sources
@@ -182,12 +183,113 @@ class MaskedLMSource:
         return list(self._cache[key])
 
 
-SOURCE_NAMES = ("vocabulary", "wordnet", "mlm")
+@dataclass
+class CorpusVocabulary:
+    """The words a caption corpus uses, by part of speech (spaCy), with their counts: object nouns (lemmas; not
+    the spatial, depiction or quantity words of ``non_objects.yaml``), adjectives, verbs (lemmas) and the
+    relation phrases of genemi's vocabulary that occur in it; ``surface``: every word form it writes."""
+
+    nouns: dict[str, int]
+    adjectives: dict[str, int]
+    verbs: dict[str, int]
+    relations: dict[str, int]
+    surface: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_captions(cls, texts: Sequence[str], spacy_model: str | None = None) -> "CorpusVocabulary":
+        from collections import Counter
+
+        from genemi.text.parsing import SPACY_MODEL, parse_captions
+        from genemi.text.phrases import non_object_words
+
+        skip = non_object_words()
+        by_first = vocab.relation_phrases_by_first_word()
+        nouns, adjectives, verbs, relations, surface = Counter(), Counter(), Counter(), Counter(), set()
+        for parsed in parse_captions(dict.fromkeys(texts), model=spacy_model or SPACY_MODEL):
+            lowered = [t.text.lower() for t in parsed.tokens]
+            surface.update(lowered)
+            for i, tok in enumerate(parsed.tokens):
+                if not tok.text.isalpha():
+                    continue
+                if tok.pos == "NOUN" and noun_lemma(tok.text, tok.tag) not in skip:
+                    nouns[noun_lemma(tok.text, tok.tag)] += 1
+                elif tok.pos == "ADJ":
+                    adjectives[lowered[i]] += 1
+                elif tok.pos == "VERB":
+                    verbs[verb_lemma(tok.text, tok.lemma)] += 1
+                for phrase in by_first.get(lowered[i], ()):
+                    if tuple(lowered[i : i + len(phrase)]) == phrase:
+                        relations[" ".join(phrase)] += 1
+        ranked = lambda c: dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0])))  # noqa: E731
+        return cls(ranked(nouns), ranked(adjectives), ranked(verbs), ranked(relations), frozenset(surface))
+
+    def writes(self, text: str) -> bool:
+        """Whether every word of ``text`` is a form the corpus writes."""
+        return all(w in self.surface for w in text.lower().split())
+
+
+def _same_class(word: str, words: Sequence[str], classify) -> list[str]:
+    """``words`` of ``word``'s class (``classify``: word -> class or None) when genemi's vocabulary knows it
+    (none when the corpus holds no other of it: the chain goes on); else every word (the corpus's own words
+    are in-domain by construction)."""
+    own = classify(word)
+    if own is not None:
+        return [w for w in words if w != word and classify(w) == own]
+    return [w for w in words if w != word]
+
+
+class CorpusSource:
+    """Replacements from the vocabulary of the captions file itself (:class:`CorpusVocabulary`), so every
+    negative uses words the corpus uses: another object noun of the slot's category where genemi's vocabulary
+    knows it (colour for colour, size for size among adjectives; the relation's opposite first; none when the
+    corpus has no other of the class), else any of the corpus's words of the slot's part of speech, most
+    frequent first. Built from a caption file
+    (``corpus_file``; ``genemi negatives --sources corpus`` uses ``--input``) or from texts."""
+
+    name = "corpus"
+
+    def __init__(self, corpus: "CorpusVocabulary | str | Path", spacy_model: str | None = None):
+        if not isinstance(corpus, CorpusVocabulary):
+            from genemi.caption_files import read_caption_entries
+
+            corpus = CorpusVocabulary.from_captions([e.caption for e in read_caption_entries(corpus)], spacy_model)
+        self.corpus = corpus
+
+    def prepare(self, requests: Sequence[tuple[ParsedCaption, Slot]]) -> None:
+        return None
+
+    def candidates(self, parsed: ParsedCaption, slot: Slot) -> list[str]:
+        """Candidates (see the class) in the forms the corpus writes: an inflection it never uses is dropped."""
+        return [w for w in self._lemmas(parsed, slot) if self.corpus.writes(w)]
+
+    def _lemmas(self, parsed: ParsedCaption, slot: Slot) -> list[str]:
+        c = self.corpus
+        if slot.kind == "obj":
+            alts = _same_class(noun_lemma(slot.word, slot.tag), list(c.nouns), vocab.noun_category)
+            return [pluralize(a) if slot.plural else a for a in alts]
+        if slot.kind == "att":
+            return _same_class(slot.word.lower(), list(c.adjectives), vocab.adjective_category)
+        if slot.kind == "act":
+            lemma = verb_lemma(slot.word, parsed.tokens[slot.start].lemma)
+            return [inflect_verb(v, slot.tag) for v in _same_class(lemma, list(c.verbs), vocab.verb_group)]
+        if slot.kind == "rel":
+            word = slot.word.lower()
+            opposite = [r for r in vocab.relation_opposites(word) if r in c.relations]
+            return opposite or [r for r in c.relations if r != word]
+        if slot.kind == "add_obj":
+            return list(c.nouns)
+        if slot.kind == "add_att":
+            return list(c.adjectives)
+        return []
+
+
+SOURCE_NAMES = ("vocabulary", "wordnet", "mlm", "corpus")
 
 
 def build_sources(names: Sequence[str], mlm_model: str | Path | None = None, top_k: int = 5,
-                  device: str = "cpu", batch_size: int = 64) -> list[ReplacementSource]:
-    """Instantiate the named sources in order (``mlm`` needs ``mlm_model``)."""
+                  device: str = "cpu", batch_size: int = 64, corpus_file: str | Path | None = None,
+                  spacy_model: str | None = None) -> list[ReplacementSource]:  # fmt: skip
+    """Instantiate the named sources in order (``mlm`` needs ``mlm_model``, ``corpus`` the ``corpus_file``)."""
     from genemi.errors import ConfigError
 
     sources: list[ReplacementSource] = []
@@ -200,6 +302,11 @@ def build_sources(names: Sequence[str], mlm_model: str | Path | None = None, top
             if mlm_model is None:
                 raise ConfigError("source 'mlm' needs --mlm-model (a local folder such as distilroberta-base)")
             sources.append(MaskedLMSource(mlm_model, top_k, device, batch_size))
+        elif name == "corpus":
+            if corpus_file is None:
+                raise ConfigError("source 'corpus' needs the captions file whose vocabulary it draws from "
+                                  "(genemi negatives uses --input)")
+            sources.append(CorpusSource(corpus_file, spacy_model))
         else:
             raise ConfigError(f"unknown replacement source {name!r}; choose from {', '.join(SOURCE_NAMES)}")
     if not sources:

@@ -7,6 +7,8 @@ import importlib
 import sys
 from typing import Callable, Sequence, TypeVar
 
+from genemi.options import HelpFormatter  # noqa: F401  (the one help style; re-exported for the commands)
+
 T = TypeVar("T")
 
 #: subcommand -> (module with main(argv), one-line description); imported lazily
@@ -43,15 +45,13 @@ def guarded(prog: str, on_interrupt: str, action: Callable[[], T]) -> tuple[int,
         return 130, None
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows ``(default: X)`` only where there is a default to show (no ``(default: None)``/``False``) and
-    only where the help text does not already state it."""
-
-    def _get_help_string(self, action):
-        text = action.help or ""
-        if action.default in (None, False, argparse.SUPPRESS) or "default" in text or "[" in text:
-            return text
-        return super()._get_help_string(action)
+def parse_command(parser, argv: Sequence[str] | None):
+    """``parser.parse_args(argv)``, with argparse's own exits (``--help``, a bad flag) returned as exit codes, so
+    callers such as the demo keep control."""
+    try:
+        return parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as exc:
+        return int(exc.code or 0)
 
 
 def run_tool(prog: str, parser, argv: Sequence[str] | None, action: Callable[[object], T],
@@ -59,10 +59,9 @@ def run_tool(prog: str, parser, argv: Sequence[str] | None, action: Callable[[ob
     """A command's ``main``: parse ``argv``, run ``action(args)`` through :func:`guarded`, then ``report`` its
     result. argparse's own exits (``--help``, a bad flag) come back as return codes, so callers such as the
     demo keep control."""
-    try:
-        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    except SystemExit as exc:
-        return int(exc.code or 0)
+    args = parse_command(parser, argv)
+    if isinstance(args, int):
+        return args
     code, result = guarded(prog, on_interrupt, lambda: action(args))
     if code:
         return code

@@ -1,4 +1,5 @@
-"""Training configuration: defaults live here, once. Presets (``configs/train/*.yaml``) list differences.
+"""Training configuration: every option declared once (:func:`genemi.options.option`: flag, YAML key, default,
+help, choices, bounds). Presets (``configs/train/*.yaml``) list differences.
 
 The defaults reproduce the original GeNeMi trainer (``train.py --mode item_based``: Adam, lr 1e-6,
 betas (0.9, 0.98), eps 1e-6, L2 weight decay 0.1 on every parameter, constant lr, 10 epochs, ViT-B/32 with
@@ -9,80 +10,90 @@ weights directly, typed flags, the variation image rather than the source image,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from genemi.errors import ConfigError
-from genemi.training.datasets import check_dataset_type
+from genemi.options import Section, option, section
+from genemi.precision import DTYPES
+from genemi.score_filters import DEFAULT_IVA_SCOPE, DEFAULT_MIN_IVA, IVA_SCOPES
+from genemi.training.datasets import DATASET_TYPES, check_dataset_type
 from genemi.training.losses import LOSSES, LossConfig
 from genemi.training.mining import MINING_MODES
-from genemi.score_filters import DEFAULT_IVA_SCOPE, DEFAULT_MIN_IVA
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 
 
 @dataclass
-class OptimConfig:
-    optimizer: Literal["adam", "adamw"] = "adam"
-    lr: float = 1e-6
-    betas: tuple[float, float] = (0.9, 0.98)
-    eps: float = 1e-6
-    weight_decay: float = 0.1
+class OptimConfig(Section):
+    optimizer: Literal["adam", "adamw"] = option("adam", "optimizer (adam: L2 decay on the gradient, as the original)")
+    lr: float = option(1e-6, "peak learning rate", above=0)
+    betas: tuple[float, float] = option((0.9, 0.98), "Adam betas", parts=(("--beta-1", "Adam beta1"),
+                                                                          ("--beta-2", "Adam beta2")))
+    eps: float = option(1e-6, "Adam epsilon", flag="--adam-eps", aliases=("--eps",), above=0)
+    weight_decay: float = option(0.1, "weight decay", at_least=0)
     #: False: open_clip's rule (no decay for 1-D parameters and names with bn/ln/bias/logit_scale)
-    decay_all_params: bool = True
-    scheduler: Literal["constant", "cosine"] = "constant"
-    warmup_steps: int = 0
-    min_lr: float = 0.0
-    grad_clip: float | None = None
-    accum_freq: int = 1
+    decay_all_params: bool = option(True, "weight decay on every parameter (the original); off: open_clip's rule "
+                                    "(none for gains, biases, logit scale)")
+    scheduler: Literal["constant", "cosine"] = option("constant", "lr schedule after warm-up")
+    warmup_steps: int = option(0, "linear warm-up steps", flag="--warmup", aliases=("--warmup-steps",), at_least=0)
+    min_lr: float = option(0.0, "lr at the end of --scheduler cosine", at_least=0)
+    grad_clip: float | None = option(None, "clip the gradient norm to this value", above=0, none="none",
+                                     default_text="off")
+    accum_freq: int = option(1, "micro-batches per optimizer step", at_least=1)
 
-    def __post_init__(self) -> None:
-        if self.lr <= 0:
-            raise ConfigError(f"optim.lr must be > 0, got {self.lr}")
+    def validate(self) -> None:
         if not all(0 <= b < 1 for b in self.betas):
-            raise ConfigError(f"optim.betas must lie in [0, 1), got {self.betas}")
-        if self.accum_freq < 1 or self.warmup_steps < 0:
-            raise ConfigError("optim.accum_freq must be >= 1 and optim.warmup_steps >= 0")
+            raise ConfigError(f"--beta-1/--beta-2 must lie in [0, 1), got {tuple(self.betas)}")
 
 
 @dataclass
-class DataConfig:
-    dataset_type: str = "variations"  # a name in genemi.training.datasets.DATASET_TYPES
-    dataset: Path | None = None  # variation JSON/JSONL, text-negative JSONL, CSV, or webdataset shard pattern
-    image_root: Path | None = None  # root of the images that ``dataset`` names
-    coco_dataset: Path | None = None  # pool of ordinary pairs mixed into each group
-    coco_image_dir: Path | None = None
-    source_image_root: Path | None = None  # unedited source images (--include-source, triplets); default coco_image_dir
-    itm_threshold: float | None = 0.0  # keep variations with mean BLIP-ITM > this (None: no filter)
-    iva_threshold: float | None = DEFAULT_MIN_IVA  # keep variations with IVA > this (None: no filter; measured)
-    iva_scope: str = DEFAULT_IVA_SCOPE  # which IVA iva_threshold compares: image (the original's) or window
-    include_source: bool = False
-    csv_img_key: str = "filepath"
-    csv_caption_key: str = "title"
-    csv_separator: str = "\t"
-    csv_neg_caption_key: str | None = None  # CSV column of a negative caption per row (NegCLIP/TripletCLIP style)
-    csv_neg_image_key: str | None = None  # CSV column of that caption's picture (TripletCLIP), with the above
-    workers: int = 2
-    augment: bool = False  # open_clip's random-resized-crop train transform instead of the eval transform
-    normalize_captions: bool = True
-    max_negatives: int | None = None  # hard negatives per caption to use (None: all in the data)
-    encoding: str = "utf-8"  # text encoding of the caption files (JSON, JSONL, CSV, shard txt/json)
-    train_num_samples: int | None = None  # webdataset: samples per epoch (None: sizes.json or counted)
-    dataset_resampled: bool = False  # webdataset: draw shards with replacement (open_clip's --dataset-resampled)
+class DataConfig(Section):
+    dataset_type: str = option("variations", "format of --dataset: " + "; ".join(
+        f"{name}: {description}" for name, (_, description) in DATASET_TYPES.items()), choices=tuple(DATASET_TYPES),
+        metavar="TYPE")
+    dataset: Path | None = option(None, "variation_annotation.json / variations .jsonl / negatives .jsonl / CSV / "
+                                  "shards", metavar="PATH")
+    image_root: Path | None = option(None, "folder the dataset's image paths are relative to (paths may not "
+                                     "leave it)", metavar="DIR")
+    coco_dataset: Path | None = option(None, "COCO Karpathy JSON whose pairs are mixed into each group",
+                                       metavar="PATH")
+    coco_image_dir: Path | None = option(None, "COCO image folder", aliases=("--coco-image_dir",), metavar="DIR")
+    source_image_root: Path | None = option(
+        None, "folder of unedited source images (--include-source; the triplets' image)", metavar="DIR",
+        default_text="--coco-image-dir, else --image-root")
+    itm_threshold: float | None = option(0.0, "keep variations with mean ITM > this; none = no filter", none="none")
+    iva_threshold: float | None = option(DEFAULT_MIN_IVA, "keep variations with IVA (%%, of --iva-scope) > this; "
+                                         "none = no filter", none="none")
+    iva_scope: str = option(DEFAULT_IVA_SCOPE, "which IVA --iva-threshold compares: image (the original's) or "
+                            "window", choices=IVA_SCOPES)
+    include_source: bool = option(False, "add each group's unedited source image and caption (mining in both "
+                                  "directions)")
+    csv_img_key: str = option("filepath", "CSV image column")
+    csv_caption_key: str = option("title", "CSV caption column")
+    csv_separator: str = option("\t", "CSV separator")
+    csv_neg_caption_key: str | None = option(None, "CSV column of a negative caption per row, e.g. neg_caption")
+    csv_neg_image_key: str | None = option(None, "CSV column of that negative caption's picture, e.g. neg_image "
+                                           "(for --loss triplet)")
+    workers: int = option(2, "data loader processes", at_least=0)
+    augment: bool = option(False, "random resized crops (off: the eval transform)")
+    normalize_captions: bool = option(True, "the original's caption normalisation (pre_caption)")
+    max_negatives: int | None = option(None, "hard negatives per caption to use", at_least=1, default_text="all")
+    encoding: str = option("utf-8", "text encoding of the caption files (e.g. latin-1, cp1252)")
+    train_num_samples: int | None = option(None, "webdataset: samples per epoch, split evenly over ranks",
+                                           at_least=1, default_text="sizes.json, else counted in the shards")
+    dataset_resampled: bool = option(False, "webdataset: draw shards with replacement per worker (any shard count "
+                                     "works)")
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         import codecs
 
         check_dataset_type(self.dataset_type)
-        if self.workers < 0:
-            raise ConfigError("data.workers must be >= 0")
         try:
             codecs.lookup(self.encoding)
         except LookupError as exc:
             raise ConfigError(f"--encoding {self.encoding!r}: unknown text encoding") from exc
-        if self.train_num_samples is not None and self.train_num_samples < 1:
-            raise ConfigError(f"--train-num-samples must be at least 1, not {self.train_num_samples}")
         if self.dataset_type != "webdataset" and (self.train_num_samples is not None or self.dataset_resampled):
             raise ConfigError("--train-num-samples and --dataset-resampled apply to --dataset-type webdataset only "
                               f"(an epoch of {self.dataset_type} is one pass over its groups)")
@@ -108,55 +119,64 @@ class DataConfig:
             self.dataset_type == "csv" and bool(self.csv_neg_image_key))
 
 
-@dataclass
-class MiningConfig:
-    mode: str = "item_based"
-    groups_per_batch: int | None = None  # None: the mode's default
-    variations_per_group: int | None = None
-    coco_per_group: int | None = None
-    sample_by_score: bool | None = None
-    batch_size: int = 256  # pairs per step for flat datasets (coco, csv, text_negatives, webdataset)
-
-    def __post_init__(self) -> None:
-        if self.mode not in MINING_MODES:
-            raise ConfigError(f"mining.mode must be one of {', '.join(MINING_MODES)}, got {self.mode!r}")
-        if self.batch_size < 1:
-            raise ConfigError("mining.batch_size must be >= 1")
+def _mode_defaults(attribute: str) -> str:
+    return "mode: " + "/".join(str(getattr(spec, attribute)).replace("True", "on").replace("False", "off")
+                               for spec in MINING_MODES.values())
 
 
 @dataclass
-class TrainConfig:
-    epochs: int = 10
-    clip_model: str = "ViT-B/32"
-    pretrained: str | None = "openai"  # open_clip tag (cached), checkpoint file, or None for random init
-    quick_gelu: bool | None = None  # None: decided from the weights (see genemi.models.clip)
-    save_path: Path = Path("runs/genemi")
-    resume: Path | None = None  # a model_{epoch}.pt to continue from ('latest': newest in save_path)
-    precision: Precision = "auto"  # auto: bf16 autocast on CUDA with bf16 support, else fp32
-    device: str | None = None
-    seed: int = 0
-    lock_image: bool = False
-    lock_text: bool = False
-    max_logit_scale: float | None = 100.0  # clamp exp(logit_scale) after each step (None: no clamp)
-    max_nonfinite_steps: int = 10  # abort after this many non-finite losses in a row
-    max_steps: int | None = None  # stop after this many optimizer steps (smoke tests, benchmarks)
-    log_every: int = 10
-    save_open_clip: bool = True  # also write open_clip local-dir weights per epoch
-    tensorboard: bool = True  # if the tensorboard package is installed
-    trust_pickle: bool = False
-    allow_changed_settings: bool = False  # resume although content-shaping settings differ from config.yaml
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    mining: MiningConfig = field(default_factory=MiningConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
+class MiningConfig(Section):
+    mode: str = option("item_based", "batch composition", choices=tuple(MINING_MODES))
+    groups_per_batch: int | None = option(None, "groups per step", at_least=1,
+                                          default_text=_mode_defaults("groups_per_batch"))
+    variations_per_group: int | None = option(None, "variations per group", at_least=1,
+                                              default_text=_mode_defaults("variations_per_group"))
+    coco_per_group: int | None = option(None, "COCO pairs per group", at_least=0,
+                                        default_text=_mode_defaults("pool_per_group"))
+    sample_by_score: bool | None = option(None, "score-weighted variation sampling (a bare --sample-by-score, the "
+                                          "original's switch, means on)", words=True,
+                                          default_text=_mode_defaults("sample_by_score"))
+    batch_size: int = option(256, "pairs per step and process for flat datasets (coco, csv, text_negatives, "
+                             "webdataset, triplets)", at_least=1)
 
-    def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ConfigError(f"--epoch must be at least 1, not {self.epochs}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ConfigError(f"--max-steps must be at least 1, not {self.max_steps} (nothing would be trained)")
-        if self.max_nonfinite_steps < 1:
-            raise ConfigError("max_nonfinite_steps must be >= 1")
+
+@dataclass
+class TrainConfig(Section):
+    epochs: int = option(10, "number of epochs (counted from 0, as the original)", flag="--epoch",
+                         aliases=("--epochs",), at_least=1)
+    clip_model: str = option("ViT-B/32", "open_clip or OpenAI name, local-dir:<folder>, or config .json")
+    pretrained: str | None = option("openai", "weights: a checkpoint file, a model folder, an open_clip tag cached "
+                                    "locally, or none (random init)", none="none",
+                                    default_text="openai; a local-dir: model's own weights")
+    quick_gelu: bool | None = option(None, "QuickGELU activation; auto: decided from the weights", words=True,
+                                     default_text="auto")
+    save_path: Path = option(Path("runs/genemi"), "output folder for snapshots, metrics and config.yaml",
+                             flag="--output-dir", aliases=("--save-path", "--save_path"), metavar="DIR")
+    resume: Path | None = option(None, "snapshot model_{epoch}.pt to continue from, or latest (the newest in "
+                                 "--output-dir)", aliases=("--model-checkpoint",), metavar="PATH")
+    precision: Precision = option("auto", "autocast precision, weights stay fp32 (auto: bf16 on CUDA with bf16, "
+                                  "else fp32)", aliases=("--dtype",), choices=DTYPES)
+    device: str | None = option(None, "cpu, cuda or cuda:N", default_text="cuda when available")
+    seed: int = option(0, "seed for data order and sampling")
+    lock_image: bool = option(False, "freeze the image tower")
+    lock_text: bool = option(False, "freeze the text tower")
+    max_logit_scale: float | None = option(100.0, "clamp exp(logit_scale) after each step; none = no clamp",
+                                           above=0, none="none")
+    max_nonfinite_steps: int = option(10, "abort after this many non-finite losses in a row", at_least=1)
+    max_steps: int | None = option(None, "stop after this many optimizer steps", at_least=1)
+    log_every: int = option(10, "write metrics every N steps", at_least=1)
+    save_open_clip: bool = option(True, "also write open_clip local-dir weights per epoch")
+    tensorboard: bool = option(True, "TensorBoard logs, if the tensorboard package is installed")
+    trust_pickle: bool = option(False, "allow checkpoints that need full unpickling (they can run code: only "
+                                "for files you trust)")
+    allow_changed_settings: bool = option(False, "with --resume: continue although settings differ from the run's "
+                                          "config.yaml (otherwise refused)")
+    optim: OptimConfig = section(OptimConfig, "optimisation (YAML section optim)")
+    data: DataConfig = section(DataConfig, "data (YAML section data)")
+    mining: MiningConfig = section(MiningConfig, "batch mining (YAML section mining)")
+    loss: LossConfig = section(LossConfig, "loss (YAML section loss)")
+
+    def validate(self) -> None:
         if self.loss.name in ("ceclip", "negclip") and not self.data.has_negative_captions:
             raise ConfigError(
                 f"--loss {self.loss.name} needs hard-negative captions: use --dataset-type text_negatives "

@@ -25,39 +25,38 @@ from torch import nn
 
 from genemi.distributed import all_gather_with_local_grad
 from genemi.errors import ConfigError, TrainingError
+from genemi.options import Section, option
 
 ImcVariant = Literal["fixed", "released_2024", "released_2023"]
 ThresholdType = Literal["mean", "max", "fixed"]
 
 
 @dataclass
-class LossConfig:
+class LossConfig(Section):
     """Which objective to train and its knobs (CE-CLIP names in brackets)."""
 
-    name: Literal["clip", "negclip", "ceclip", "triplet"] = "clip"
+    name: Literal["clip", "negclip", "ceclip", "triplet"] = option("clip", "objective", flag="--loss")
     #: hard negatives are extra image->text columns [--hardnegative]; always on for negclip
-    hard_negatives_in_itc: bool = True
+    hard_negatives_in_itc: bool = option(True, "ceclip: hard negatives as extra image->text columns "
+                                         "(CE-CLIP's --hardnegative)")
     #: mask invalid negatives out of the ITC softmax; None = loss default (negclip: True, ceclip: False as the original)
-    mask_invalid_in_itc: bool | None = None
-    imc: bool = True  # [--imc-loss]
-    imc_weight: float = 0.2  # [--imc-loss-weight]
+    mask_invalid_in_itc: bool | None = option(None, "mask invalid negatives out of the ITC softmax; auto: negclip "
+                                              "masks, ceclip does not (as the original)", default_text="auto")
+    imc: bool = option(True, "ceclip: the IMC term (CE-CLIP's --imc-loss)")
+    imc_weight: float = option(0.2, "ceclip: IMC weight", at_least=0)
     #: "fixed" = positive image-text logit vs caption-negative logits (commit 7f4433a); the released_* variants
     #: reproduce the shipped, buggy targets for comparison only
-    imc_variant: ImcVariant = "fixed"
-    imc_mask_invalid: bool = False
-    cmr: bool = True  # [--cmr-loss]
-    cmr_weight: float = 0.2  # [--cmr-loss-weight]
-    threshold_type: ThresholdType = "mean"  # [--threshold-type]
-    upper_bound: float = 10.0  # [--upper-bound], clamp of adaptive thresholds, logit units
-    fixed_threshold: float = 2.0  # [--fixed-threshold-value]
+    imc_variant: ImcVariant = option("fixed", "IMC target: fixed, or the shipped buggy variants, for reproduction "
+                                     "only")
+    imc_mask_invalid: bool = option(False, "ceclip: mask invalid negatives in IMC")
+    cmr: bool = option(True, "ceclip: the CMR term (CE-CLIP's --cmr-loss)")
+    cmr_weight: float = option(0.2, "ceclip: CMR weight", at_least=0)
+    threshold_type: ThresholdType = option("mean", "CMR margin schedule")
+    upper_bound: float = option(10.0, "CMR adaptive margin cap, logit units", at_least=0)
+    fixed_threshold: float = option(2.0, "CMR margin for --threshold-type fixed")
     #: the original re-initialises adaptive thresholds to 0 at every epoch start
-    reset_thresholds_each_epoch: bool = True
-
-    def __post_init__(self) -> None:
-        if self.upper_bound < 0:
-            raise ConfigError(f"loss.upper_bound must be >= 0, got {self.upper_bound}")
-        if self.imc_weight < 0 or self.cmr_weight < 0:
-            raise ConfigError("loss weights must be >= 0")
+    reset_thresholds_each_epoch: bool = option(True, "ceclip: adaptive margins start from 0 every epoch (as the "
+                                               "original)")
 
 
 def _symmetric_ce(logits_i2t: torch.Tensor, logits_t2i: torch.Tensor) -> torch.Tensor:

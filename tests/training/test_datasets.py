@@ -51,11 +51,11 @@ def batch_captions(batch):
 
 
 def test_dataset_type_flag_and_config_come_from_the_registry():
-    action = next(a for a in train.build_parser()._actions if a.dest == "dataset_type")
+    action = next(a for a in train.build_parser()._actions if a.dest == "data__dataset_type")
     assert list(action.choices) == list(DATASET_TYPES) == ["variations", "coco", "text_negatives", "csv", "webdataset",
                                                           "triplets"]
     assert all(description in action.help for _, description in DATASET_TYPES.values())
-    with pytest.raises(ConfigError, match="unknown dataset type 'parquet'; available: variations, coco"):
+    with pytest.raises(ConfigError, match="--dataset-type 'parquet': choose variations or coco"):
         DataConfig(dataset_type="parquet")
 
 

@@ -257,8 +257,7 @@ def test_every_preset_loads_its_own_settings(preset):
 
 
 def test_help_lists_original_flags(capsys):
-    with pytest.raises(SystemExit):
-        train.main(["--help"])
+    assert train.main(["--help"]) == 0
     text = capsys.readouterr().out
     for flag in ["--epoch", "--mode", "--save-path", "--dataset", "--image-root", "--coco-dataset",
                  "--coco-image_dir", "--model-checkpoint", "--clip-model", "--lr", "--beta-1", "--beta-2",

@@ -224,7 +224,7 @@ def variation_group(ann: dict, scene: Scene, edits: list[tuple[str, Scene]], slo
                      "origin_name": ann["id"], "item": item, "name": name, "source": ann["image"], "save": save,
                      "short": short(changed), "portrayal": f"{kind}: {item} -> {short(changed)}", "kind": kind,
                      "tag2text_caption": caption(scene), "original_captions": ann["captions"],
-                     "captions": captions(changed)[:3], "itm_score": None})  # fmt: skip
+                     "captions": captions(changed), "itm_score": None})  # fmt: skip
     iva = round(image_variation_area(np.stack(pixels)), 4)
     for row in rows:
         row.update(iva_score=iva, iva_image=iva, iva_window=iva)  # the window is the whole (small) image

@@ -7,4 +7,5 @@ from genemi.generation_pipeline.backends import BackendRegistry
 #: name -> "module:Class" (each class: ``Class(InpaintConfig, StageContext)``)
 INPAINTERS = BackendRegistry("inpaint", "--inpainter", {
     "diffusers": "genemi.generation_pipeline.inpainting.diffusers_backend:DiffusersInpainter",
+    "render": "genemi.generation_pipeline.inpainting.render_backend:WorldInpainter",
 })

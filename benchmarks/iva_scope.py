@@ -85,9 +85,11 @@ def main(argv=None) -> int:
     for label in dict.fromkeys(r[0] for r in rows):
         for size in dict.fromkeys(r[4] for r in rows):
             sel = [r for r in rows if r[0] == label and r[4] == size]
-            print(f"{label:22s} {size:5d} px  n={len(sel):3d}  iva_image median {np.median([r[1] for r in sel]):5.2f} "
+            print(f"{label:22s} {size:5d} px  n={len(sel):3d}  "
+                  f"iva_image median {np.median([r[1] for r in sel]):5.2f} "
                   f"[{min(r[1] for r in sel):5.2f}, {max(r[1] for r in sel):5.2f}]  iva_window median "
-                  f"{np.median([r[2] for r in sel]):5.2f} [{min(r[2] for r in sel):5.2f}, {max(r[2] for r in sel):5.2f}]")
+                  f"{np.median([r[2] for r in sel]):5.2f} "
+                  f"[{min(r[2] for r in sel):5.2f}, {max(r[2] for r in sel):5.2f}]")
     shares = [r[3] for r in rows if r[0] == "true"]
     print(f"mask share of its window: median {100 * np.median(shares):.1f}%, "
           f"min {100 * min(shares):.1f}%, max {100 * max(shares):.1f}%")

@@ -3,10 +3,11 @@
 An item is a noun phrase (spaCy's noun chunks) whose head names an object: not a spatial, quantity, depiction or
 time word ("the left", "a group", "a picture", "night": ``genemi/text/data/non_objects.yaml``), not a colour or
 other attribute standing alone ("a small purple"). A known noun of genemi's vocabulary that spaCy tagged as
-something else right after the chunk ("a small cyan *square* right of", "square" read as an adjective) is taken
-as the head, and so is one that spaCy left outside every chunk after a determiner and its modifiers ("a small
-cyan square right of ...", parsed with no noun at all). Markup (``<img src=x onerror=...>``) is no caption text and is removed first. Determiners,
-pronouns, numbers and non-alphabetic tokens are left out of the item; one item per head lemma, in order.
+something else right after the chunk ("a small cyan *square* right of", "square" read as an adjective) is taken as
+the head, and so is one that spaCy left outside every chunk after a determiner and its modifiers ("a small cyan
+square right of ...", parsed with no noun at all). Markup (``<img src=x onerror=...>``) is no caption text and is
+removed first. Determiners, pronouns, numbers and non-alphabetic tokens are left out of the item; one item per head
+lemma, in order.
 """
 
 from __future__ import annotations
@@ -36,6 +37,11 @@ def _known_noun(tok: Token) -> bool:
     return noun_category(tok.lemma) is not None or noun_category(tok.text) is not None
 
 
+def _known_noun_word(tok: Token) -> bool:
+    """A word that is itself a known noun (not by its lemma: "parked" is no "park"), for a mis-tagged head."""
+    return noun_category(tok.text) is not None or noun_category(tok.text.lower()) is not None
+
+
 def _names_object(tok: Token) -> bool:
     """Whether ``tok`` can head an item: a noun that is no non-object word and no lone attribute."""
     word, lemma = tok.text.lower(), tok.lemma.lower()
@@ -53,7 +59,7 @@ def _chunks(parsed: ParsedCaption) -> list[Chunk]:
     covered = {i for c in parsed.chunks for i in range(c.start, c.end)}
     extra = []
     for i, tok in enumerate(tokens):
-        if i in covered or not _known_noun(tok):
+        if i in covered or not _known_noun_word(tok):
             continue
         j = i - 1
         while j >= 0 and j not in covered and tokens[j].pos in ("ADJ", "PROPN", "NOUN", "VERB") and \
@@ -70,7 +76,8 @@ def object_phrases(parsed: ParsedCaption) -> list[tuple[str, str]]:
     tokens, out = parsed.tokens, []
     for chunk in _chunks(parsed):
         end = chunk.end
-        while end < len(tokens) and tokens[end].pos in ("ADJ", "VERB", "NOUN", "PROPN") and _known_noun(tokens[end]):
+        while end < len(tokens) and tokens[end].pos in ("ADJ", "VERB", "NOUN", "PROPN") and \
+                _known_noun_word(tokens[end]):
             end += 1  # a known noun spaCy tagged otherwise, right after the chunk, is its real head
         heads = [i for i in range(chunk.start, end) if _names_object(tokens[i])]
         if not heads:

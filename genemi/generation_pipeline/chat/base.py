@@ -30,7 +30,8 @@ class ChatClient(Protocol):
         """One answer text per conversation, in order; a conversation that failed on its own (say, an HTTP
         error after every retry) gives its exception in place of the text. ``seeds`` make sampling
         reproducible per conversation. ``json_answer``: the caller's prompt asks for one JSON object (the
-        ``openai`` client then asks the server for JSON output, with ``--api-json``); a prompt asking for text never is."""
+        ``openai`` client then asks the server for JSON output, with ``--api-json``); a prompt asking for text
+        never is."""
 
 
 def build_chat(name: str, config: Any, context: Any, who: str) -> ChatClient:

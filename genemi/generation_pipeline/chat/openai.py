@@ -1,13 +1,13 @@
 """``openai`` chat client: any OpenAI-compatible chat-completions server (vLLM, llama.cpp server, Ollama, SGLang).
 
-Standard library only: ``--api-concurrency`` ``urllib`` requests in flight from a thread pool. A request that
-meets 429, 408, 5xx, a timeout or a broken connection is retried with exponential back-off and jitter,
-honouring ``Retry-After``; any other 4xx fails at once with the server's message. When the caller's prompt asks
-for a JSON answer (``complete(..., json_answer=True)``: negcaption, ``--portrayal-format json``) and
-``--api-json`` is on, the server is told so (``response_format: json_object``); a server that refuses it is asked in plain text from
-then on. A prompt that asks for text is never sent with it (a server enforcing JSON would force a shape the
-prompt does not describe). The API key is read from the environment when a request is sent and is never kept, logged, written
-or put in a message (a server that echoes it has it masked).
+Standard library only: ``--api-concurrency`` ``urllib`` requests in flight from a thread pool. A request that meets
+429, 408, 5xx, a timeout or a broken connection is retried with exponential back-off and jitter, honouring
+``Retry-After``; any other 4xx fails at once with the server's message. When the caller's prompt asks for a JSON answer
+(``complete(..., json_answer=True)``: negcaption, ``--portrayal-format json``) and ``--api-json`` is on, the server
+is told so (``response_format: json_object``); a server that refuses it is asked in plain text from then on. A
+prompt that asks for text is never sent with it (a server enforcing JSON would force a shape the prompt does not
+describe). The API key is read from the environment when a request is sent and is never kept, logged, written or put
+in a message (a server that echoes it has it masked).
 """
 
 from __future__ import annotations
@@ -129,7 +129,8 @@ class OpenAIChat:
 
     def chat(self, messages: Conversation, seed: int, json_answer: bool = False) -> str:
         """The answer to one conversation, retried on transient failures; raises :class:`APIError`.
-        ``json_answer``: the prompt asks for a JSON object (sent with ``response_format`` while ``--api-json`` holds)."""
+        ``json_answer``: the prompt asks for a JSON object (sent with ``response_format`` while ``--api-json``
+        holds)."""
         attempt = 0
         while True:
             json_mode = self.json_mode and json_answer

@@ -153,6 +153,27 @@ def require_writable_dir(folder: str | Path, what: str) -> Path:
     return folder
 
 
+def check_writable_dir(folder: str | Path, what: str) -> Path:
+    """Prove, without creating anything, that ``folder`` can be created or written: it is a folder or does not
+    exist, and its nearest existing parent is a writable folder. A ConfigError naming ``what`` otherwise. The
+    folder itself is created by the first write, so a run stopped by a later check leaves nothing behind."""
+    from genemi.errors import ConfigError
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{what} {folder}: is a file, not a folder; give a folder")
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConfigError(f"{what} {folder}: cannot create it, {probe} is a file")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"{what} {folder}: cannot write there ({probe} is not writable)")
+    return folder
+
+
 def require_writable_file(path: str | Path, flag: str) -> Path:
     """Check, before any work, that ``path`` can be created or appended to (not a folder, its folder can be made
     and written); a ConfigError naming ``flag`` otherwise."""

@@ -53,7 +53,7 @@ def option(default: Any = None, help: str = "", *, flag: str | bool | None = Non
            stages: Iterable[str] | None = None, at_least: float | None = None, above: float | None = None,
            at_most: float | None = None, none: str | None = None, parse: Any = None, repeat: bool = False,
            words: bool = False, default_text: str | None = None, parts: Sequence[tuple[str, str]] = (),
-           positional: bool = False) -> Any:
+           positional: bool = False, bare: Any = None) -> Any:
     """A config field with its command-line flag and help.
 
     ``flag``: the flag (default ``--field-name``; ``False``: a YAML-only setting); ``aliases``: older spellings
@@ -64,14 +64,15 @@ def option(default: Any = None, help: str = "", *, flag: str | bool | None = Non
     ``repeat``: a list field whose flag may be given several times; ``words``: a switch that also takes
     ``on``/``off`` (and ``auto`` = None for a ``bool | None`` field) after its flag, as older spellings did;
     ``default_text``: how ``--help`` shows a default that is computed elsewhere; ``parts``: a tuple field set
-    element by element by its own flags, ``((flag, help), ...)``; ``positional``: an argument, not a flag.
+    element by element by its own flags, ``((flag, help), ...)``; ``positional``: an argument, not a flag;
+    ``bare``: the value of the flag given without one (``--save-item-scores`` = csv).
     ``content=False`` marks a setting that cannot change what is written (batch sizes, timeouts, concurrency);
     ``stages``: in a section several pipeline stages share, the stages the option applies to."""
     meta = {"help": help, "flag": flag, "aliases": tuple(aliases), "backends": tuple(backends) if backends else None,
             "choices": tuple(choices) if choices is not None else None, "metavar": metavar, "content": content,
             "stages": tuple(stages) if stages else None, "at_least": at_least, "above": above, "at_most": at_most,
             "none": none, "parse": parse, "repeat": repeat, "words": words, "default_text": default_text,
-            "parts": tuple(parts), "positional": positional}
+            "parts": tuple(parts), "positional": positional, "bare": bare}
     if default_factory is not None:
         return field(default_factory=default_factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -148,7 +149,7 @@ def check_fields(obj: Any) -> None:
         if value is None or "help" not in f.metadata:
             continue
         allowed = f.metadata.get("choices")
-        values = value if isinstance(value, (list, tuple)) and f.metadata.get("repeat") else [value]
+        values = value if isinstance(value, (list, tuple)) else [value]
         if allowed and any(v not in allowed for v in values):
             bad = next(v for v in values if v not in allowed)
             raise ConfigError(f"{flag_of(f)} {bad!r}: choose {' or '.join(map(str, allowed))}")
@@ -280,7 +281,8 @@ def comma_list(convert=str):
         try:
             return [convert(v.strip()) for v in text.split(",") if v.strip()]
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a comma list of {convert.__name__}, got {text!r}") from None
+            what = {int: "integers", float: "numbers"}.get(convert, "values")
+            raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}") from None
 
     parse.__name__ = f"comma list of {convert.__name__}"
     return parse
@@ -351,14 +353,17 @@ def add_field_argument(group, f: dataclasses.Field, hint: Any, dest: str, prefix
     kw: dict[str, Any] = {"dest": dest, "default": None, "type": parse}
     if f.metadata.get("repeat"):
         kw["action"] = "append"
+    if f.metadata.get("bare") is not None:
+        kw["nargs"], kw["const"] = "?", f.metadata["bare"]
+    is_list = typing.get_origin(base) in (list, tuple) and not f.metadata.get("repeat")
     if allowed:
-        kw["metavar"] = f.metadata.get("metavar") or "{" + ",".join(map(str, allowed)) + "}"
-        if f.metadata.get("none") or typing.get_origin(base) in (list, tuple):
+        kw["metavar"] = f.metadata.get("metavar") or ("LIST" if is_list else "{" + ",".join(map(str, allowed)) + "}")
+        if f.metadata.get("none") or is_list:
             text += f" (one of {', '.join(map(str, allowed))})"
         else:
             kw["choices"] = allowed
     else:
-        kw["metavar"] = f.metadata.get("metavar") or f.name.upper()
+        kw["metavar"] = f.metadata.get("metavar") or ("LIST" if is_list else f.name.upper())
     if default is not None:
         text += f" (default: {default})"
     group.add_argument(*flags, help=text, **kw)
@@ -377,13 +382,17 @@ def add_section_arguments(group, section_cls: type, dest_prefix: str,
 
 
 def add_options(parser: argparse.ArgumentParser, cls: type, title: str | None = None, dest: str = "",
-                prefix: str = "", group=None) -> None:
-    """Flags for every field of ``cls`` and of its nested sections (:func:`section`; each its own group in
-    ``--help``); values land in ``args.<dest path joined by __>``, e.g. ``args.optim__lr``."""
+                prefix: str = "", group=None, skip: Iterable[str] = ()) -> None:
+    """Flags for every field of ``cls`` (but those named in ``skip``) and of its nested sections
+    (:func:`section`; each its own group in ``--help``); values land in ``args.<dest path joined by __>``, e.g.
+    ``args.optim__lr``."""
     group = group or (parser.add_argument_group(title) if title else parser)
     hints = typing.get_type_hints(cls)
     nested = []
+    skip = set(skip)
     for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
         name = f"{dest}__{f.name}" if dest else f.name
         if "section" in f.metadata:
             nested.append((f, name))

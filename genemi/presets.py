@@ -187,7 +187,7 @@ def _coerce(hint: Any, value: Any, key: str, where: str) -> Any:
             return value
         raise ConfigError(f"{where}: {key} must be an integer, got {value!r}")
     if hint is str:
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        if isinstance(value, (str, int, float, Path)) and not isinstance(value, bool):
             return str(value)
         raise ConfigError(f"{where}: {key} must be a string, got {value!r}")
     if hint is Path:

@@ -44,11 +44,11 @@ def collect_models(snapshot_files: Sequence[str] = (), snapshot_folder: str | No
     if snapshot_folder:
         folder = Path(snapshot_folder)
         if not folder.is_dir():
-            raise ConfigError(f"--snapshot_folder {folder} is not a folder")
+            raise ConfigError(f"--snapshot-folder {folder}: not a folder")
         files += [f for f in folder.iterdir() if f.is_file() and f.suffix in SNAPSHOT_SUFFIXES]
     for f in files:
         if not f.exists():
-            raise ConfigError(f"snapshot not found: {f}")
+            raise ConfigError(f"--snapshot-file {f}: not found")
     files = sorted(set(files), key=lambda f: (snapshot_epoch(f) is None, snapshot_epoch(f) or 0, f.name))
     entries += [ModelEntry(_label(f.stem), str(f), snapshot_epoch(f)) for f in files]
     labels = [e.label for e in entries]

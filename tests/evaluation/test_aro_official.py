@@ -330,12 +330,12 @@ def test_registry_protocol_options_file_and_write_options(tmp_path):
     (fixed,) = build_benchmarks(["aro"], {"aro": {"coco_order": {"options_file": out, "images": tmp_path / "img"}}},
                                 ties="strict")
     assert fixed.items == bench.items and fixed.ties == "strict" and fixed.official_ties == "first"
-    with pytest.raises(ConfigError, match="order_protocol must be one of official, strict"):
+    with pytest.raises(ConfigError, match="--aro-order-protocol 'x': choose official or strict"):
         build_benchmarks(["aro"], {"aro": {"coco_order": {"annotations": ann, "images": "i"}, "order_protocol": "x"}})
-    with pytest.raises(ConfigError, match="python_random_skip"):
+    with pytest.raises(ConfigError, match="--aro-python-random-skip must be at least 0, not -1"):
         build_benchmarks(["aro"], {"aro": {"coco_order": {"annotations": ann, "images": "i"},
                                            "python_random_skip": -1}})
-    with pytest.raises(ConfigError, match="needs images"):
+    with pytest.raises(ConfigError, match=r"needs flickr_order.images .*\(or --flickr-order-images\)"):
         build_benchmarks(["aro"], {"aro": {"flickr_order": {"options_file": out}}})
 
 

@@ -47,9 +47,11 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from genemi.caption_files import parse_json_lines, read_caption_entries, read_json, read_text
-from genemi.errors import DataError, ManifestError
-from genemi.evaluation.benchmarks.base import BenchmarkResult, ItemLog, MissingTracker, digest, mean, percent
+from genemi.errors import ConfigError, DataError, ManifestError
+from genemi.evaluation.benchmarks.base import (BenchmarkResult, BenchmarkSpec, ItemLog, MissingTracker, digest, mean,
+                                              need, percent)
 from genemi.evaluation.scoring import Embeddings, ImageRef
+from genemi.options import Section, option, section
 
 # The standard exclusion list of ARO's VG-Relation evaluation (the upstream notebook's list, 157 entries).
 ARO_SYMMETRIC_RELATIONS = frozenset("""
@@ -359,3 +361,67 @@ class OrderBenchmark:
                                  missing.count, missing.examples, [f"protocol: {self.protocol}", *self.notes],
                                  settings={**self.settings, "seeds": list(self.seeds)})
         return log.fill(result)
+
+
+# --- data options (flags included) and registry entry ---------------------------------------------------------
+
+@dataclass
+class OrderData(Section):
+    """COCO-Order or Flickr-Order (the flags take the section's prefix: --coco-order-images, ...)."""
+
+    annotations: str | None = option(None, "Karpathy test JSON", metavar="FILE")
+    images: str | None = option(None, "image root the JSON's paths are relative to", metavar="DIR")
+    options_file: str | None = option(None, "fixed options (JSONL written by ...-write-options), so models are "
+                                      "compared on identical options; the annotations are then not read",
+                                      flag="--options", metavar="FILE")
+    write_options: str | None = option(None, "write the generated options here", metavar="FILE")
+
+
+@dataclass
+class AroData(Section):
+    root: str | None = option(None, "folder with visual_genome_relation.json, visual_genome_attribution.json, "
+                              "images/", flag="--aro-root", metavar="DIR")
+    images: str | None = option(None, "VG images for ARO", flag="--aro-images", metavar="DIR",
+                                default_text="ARO_ROOT/images")
+    seeds: list[int] = option(None, "seeds of the COCO/Flickr-Order perturbations",
+                              flag="--order-seeds", default_factory=lambda: list(ORDER_SEEDS))
+    order_protocol: str = option("official", "COCO/Flickr-Order caption options: ARO's own (official: its "
+                                 "perturbations of the raw caption, which may repeat it) or genemi's variant that "
+                                 "never offers the true caption twice (strict)", flag="--aro-order-protocol",
+                                 choices=ORDER_PROTOCOLS)
+    python_random_skip: int = option(0, "COCO/Flickr-Order official protocol: discard N words of Python's random "
+                                     "stream before the first caption (0: a plain reading of ARO's code; 1 "
+                                     "reproduces a run of ARO's own code where `import spacy` imports rich, which "
+                                     "draws once from random; docs/benchmark_data.md)",
+                                     flag="--aro-python-random-skip", at_least=0, metavar="N")
+    coco_order: OrderData = section(OrderData, "", prefix="coco-order-")
+    flickr_order: OrderData = section(OrderData, "", prefix="flickr-order-")
+
+
+def build_aro(opts: AroData) -> list:
+    """Registry builder: VG-Relation and VG-Attribution (``root``), COCO-Order and Flickr-Order (their sections)."""
+    out: list = []
+    if opts.root:
+        out += [VGRelation(opts.root, opts.images), VGAttribution(opts.root, opts.images)]
+    for key, name in (("coco_order", "aro_coco_order"), ("flickr_order", "aro_flickr_order")):
+        sub = getattr(opts, key)
+        if not any((sub.annotations, sub.images, sub.options_file, sub.write_options)):
+            continue
+        if sub.options_file:  # fixed options: the annotation file is not read
+            (images,) = need(sub, "aro", "images", root=AroData, path=key)
+            bench = OrderBenchmark(name, None, images, options_file=sub.options_file)
+        else:
+            ann, images = need(sub, "aro", "annotations", "images", root=AroData, path=key)
+            bench = OrderBenchmark(name, ann, images, opts.seeds, protocol=opts.order_protocol,
+                                   python_random_skip=opts.python_random_skip)
+        if sub.write_options:
+            bench.export_options(sub.write_options)
+        out.append(bench)
+    if not out:
+        raise ConfigError("benchmark 'aro' needs root (--aro-root: VG-Relation/Attribution) and/or coco_order / "
+                          "flickr_order (--coco-order-annotations/--coco-order-images, --flickr-order-...)")
+    return out
+
+
+ARO = BenchmarkSpec("aro", AroData, build_aro,
+                    "ARO VG-Relation (macro, symmetric excluded), VG-Attribution (macro, >=25), COCO/Flickr-Order")

@@ -19,9 +19,10 @@ option's score, the decision, ``tie`` and ``tie_any``); ``--save-item-scores`` w
 from __future__ import annotations
 
 import hashlib
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -127,14 +128,52 @@ class Benchmark(Protocol):
         """The official metric from the embeddings."""
 
 
-def need_options(opts: Mapping[str, Any], bench: str, *keys: str) -> list[Any]:
-    """The values of a benchmark's required data-config options, or a ConfigError naming the missing ones."""
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    """A benchmark as the registry lists it: its data options (a :class:`genemi.options.Section` dataclass whose
+    fields carry their flags; its ``shared`` class attribute maps fields to :data:`SHARED_FLAGS`), the builder of
+    its benchmark objects from those options, and a one-line description."""
+
+    name: str
+    options: type
+    build: Callable[[Any], list]
+    description: str
+
+
+#: flags that fill one option of every benchmark whose options declare it in ``shared`` and whose data is given
+#: otherwise (never configuring a benchmark alone): flag -> help
+SHARED_FLAGS = {
+    "--coco-val2017": "COCO val2017 images",
+    "--crepe-images": "Visual Genome folder holding VG_100K/ and VG_100K_2/",
+    "--embedded-image-cache": "where images embedded in Parquet files are extracted once (default "
+                              "$GENEMI_CACHE/embedded_images)",
+}
+
+
+def option_flags(options: type, key: str) -> str | None:
+    """The flag that sets the data option at YAML key ``key`` (dotted inside nested sections) of a benchmark's
+    options class: its own flag first, else the shared one; None when only the data config can."""
+    from genemi.options import flag_at
+
+    *parents, leaf = key.split(".")
+    owner = options
+    for name in parents:
+        owner = typing.get_type_hints(owner).get(name, owner)
+    return flag_at(options, key) or getattr(owner, "shared", {}).get(leaf)
+
+
+def need(opts: Any, bench: str, *keys: str, root: type | None = None, path: str = "") -> list[Any]:
+    """The values of a benchmark's required data options, or a ConfigError naming the missing ones, their
+    flags and data-config keys (``root``/``path``: where ``opts`` sits inside a benchmark's options class)."""
     from genemi.errors import ConfigError
 
-    missing = [k for k in keys if not opts.get(k)]
+    missing = [k for k in keys if not getattr(opts, k, None)]
     if missing:
-        raise ConfigError(f"benchmark {bench!r} needs {', '.join(missing)} in its data config (or the matching flags)")
-    return [opts[k] for k in keys]
+        prefix = f"{path}." if path else ""
+        flags = [f for f in (option_flags(root or type(opts), prefix + k) for k in missing) if f]
+        raise ConfigError(f"benchmark {bench!r} needs {', '.join(prefix + k for k in missing)} in its data config "
+                          f"section {bench}" + (f" (or {', '.join(flags)})" if flags else ""))
+    return [getattr(opts, k) for k in keys]
 
 
 def require_fields(item: object, fields: Sequence[str], where: str) -> None:

@@ -23,14 +23,18 @@ so a tie is a failure (``official_ties = "strict"``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import ClassVar
 
 from genemi.caption_files import read_json
 from genemi.errors import DataError, ManifestError
-from genemi.evaluation.benchmarks.base import BenchmarkResult, ItemLog, MissingTracker, digest, percent
+from genemi.evaluation.benchmarks.base import (BenchmarkResult, BenchmarkSpec, ItemLog, MissingTracker, digest, need,
+                                               percent)
 from genemi.evaluation.benchmarks.hub_files import embedded_images, read_parquet
 from genemi.evaluation.benchmarks.winoground import score_2x2
 from genemi.evaluation.scoring import Embeddings, ImageRef, zip_members
+from genemi.options import Section, option
 
 SPLITS = ("train", "test")
 
@@ -191,3 +195,19 @@ class ColorSwap:
         if self.split != "test":
             result.notes.append(f"split: {self.split}")
         return log.fill(result)
+
+
+# --- data options (flags included) and registry entry ---------------------------------------------------------
+
+@dataclass
+class ColorSwapData(Section):
+    shared: ClassVar[dict[str, str]] = {"image_cache": "--embedded-image-cache"}
+    root: str | None = option(None, "ColorSwap: hub snapshot folder, one .parquet file, or test.json + images/",
+                              flag="--colorswap-root", metavar="DIR")
+    split: str = option("test", "ColorSwap split", flag="--colorswap-split", choices=("test", "train", "all"))
+    image_cache: str | None = option(None, "where Parquet-embedded images are extracted once", flag=False)
+
+
+COLORSWAP = BenchmarkSpec("colorswap", ColorSwapData,
+                          lambda o: [ColorSwap(*need(o, "colorswap", "root"), o.split, o.image_cache)],
+                          "ColorSwap text/image/group (hub Parquet or GitHub test.json + images/)")

@@ -34,7 +34,7 @@ import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import ClassVar, Mapping, Sequence
 
 import numpy as np
 
@@ -47,9 +47,11 @@ from genemi.evaluation.benchmarks.base import (
     MissingTracker,
     digest,
     mean,
-    need_options,
+    BenchmarkSpec,
+    need,
 )
 from genemi.evaluation.scoring import Embeddings, ImageRef
+from genemi.options import Section, option
 
 PROD_TYPES = ("atom", "swap", "negate")
 PROD_COMPLEXITIES = tuple(range(4, 13))
@@ -320,14 +322,49 @@ class CrepeSystematicity(_CrepeBase):
         return self._result(emb, lambda metrics: {}, headline)
 
 
-def build_productivity(opts: Mapping[str, Any]) -> list[CrepeProductivity]:
+# --- data options (flags included) and registry entries -------------------------------------------------------
+
+@dataclass
+class CrepeProductivityData(Section):
+    shared: ClassVar[dict[str, str]] = {"images": "--crepe-images"}
+    root: str | None = option(None, "CREPE productivity: the unzipped prod_hard_negatives/ (atom/ swap/ negate/)",
+                              flag="--crepe-prod-root", metavar="DIR")
+    images: str | None = option(None, "Visual Genome folder holding VG_100K/ and VG_100K_2/", flag=False)
+    types: list[str] | None = option(None, "CREPE productivity negative types", flag="--crepe-prod-types",
+                                     choices=PROD_TYPES, default_text="all")
+    complexities: list[int] | None = option(None, "CREPE productivity complexities", flag="--crepe-complexities",
+                                            default_text="4-12")
+
+
+@dataclass
+class CrepeSystematicityData(Section):
+    shared: ClassVar[dict[str, str]] = {"images": "--crepe-images"}
+    root: str | None = option(None, "CREPE systematicity: the unzipped syst_hard_negatives/",
+                              flag="--crepe-syst-root", metavar="DIR")
+    images: str | None = option(None, "Visual Genome folder holding VG_100K/ and VG_100K_2/", flag=False)
+    pretraining: str | list[str] | None = option(
+        None, f"CREPE systematicity split(s): {', '.join(SYST_PRETRAINING)} (comma list); only meaningful for "
+        "models pretrained on that data", flag="--crepe-pretraining")
+    types: list[str] | None = option(None, "CREPE systematicity negative types", flag="--crepe-syst-types",
+                                     choices=SYST_TYPES, default_text="all")
+
+
+def build_productivity(opts: CrepeProductivityData) -> list[CrepeProductivity]:
     """Registry builder: ``root`` (prod_hard_negatives), ``images`` (VG), optional ``types``, ``complexities``."""
-    root, images = need_options(opts, "crepe_productivity", "root", "images")
-    return [CrepeProductivity(root, images, opts.get("types"), opts.get("complexities"))]
+    root, images = need(opts, "crepe_productivity", "root", "images")
+    return [CrepeProductivity(root, images, opts.types, opts.complexities)]
 
 
-def build_systematicity(opts: Mapping[str, Any]) -> list[CrepeSystematicity]:
+def build_systematicity(opts: CrepeSystematicityData) -> list[CrepeSystematicity]:
     """Registry builder: ``root`` (syst_hard_negatives), ``images`` (VG), ``pretraining``, optional ``types``."""
-    root, images, pretraining = need_options(opts, "crepe_systematicity", "root", "images", "pretraining")
+    root, images, pretraining = need(opts, "crepe_systematicity", "root", "images", "pretraining")
     splits = [p.strip() for p in pretraining.split(",") if p.strip()] if isinstance(pretraining, str) else list(pretraining)
-    return [CrepeSystematicity(root, images, p, opts.get("types")) for p in splits]
+    return [CrepeSystematicity(root, images, p, opts.types) for p in splits]
+
+
+CREPE_PRODUCTIVITY = BenchmarkSpec(
+    "crepe_productivity", CrepeProductivityData, build_productivity,
+    "CREPE productivity: R@1/3/5/10 per negative type (atom/swap/negate) and complexity 4-12")
+CREPE_SYSTEMATICITY = BenchmarkSpec(
+    "crepe_systematicity", CrepeSystematicityData, build_systematicity,
+    "CREPE systematicity (cc12m/yfcc/laion split): R@K, HN-Atom/Comp/Combined, seen/unseen")

@@ -16,6 +16,7 @@ image, item phrase).
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,15 +25,18 @@ from genemi.caption_files import read_json
 from genemi.errors import DataError, ManifestError
 from genemi.evaluation.benchmarks.base import (
     BenchmarkResult,
+    BenchmarkSpec,
     ItemLog,
     MissingTracker,
     digest,
+    need,
     percent,
     picks,
     tied,
     tied_any,
 )
 from genemi.evaluation.scoring import Embeddings, ImageRef
+from genemi.options import Section, option
 from genemi.manifest import iter_json_lines
 
 
@@ -145,3 +149,19 @@ class GenemiTestSet:
                    "group_all": percent([r[2] for r in rows_ok])}
         return log.fill(BenchmarkResult(self.name, metrics, list(metrics), len(self.rows), len(rows_ok),
                                         missing.count, missing.examples))
+
+
+# --- data options (flags included) and registry entry ---------------------------------------------------------
+
+@dataclass
+class GenemiTestSetData(Section):
+    path: str | None = option(None, "GeNeMi test set (JSON/JSONL rows) or a genemi variation manifest",
+                              flag="--evaluation-filepath", metavar="FILE")
+    images: str | None = option(None, "images of --evaluation-filepath", flag="--evaluation-image-folder",
+                                metavar="DIR")
+
+
+GENEMI_TESTSET = BenchmarkSpec(
+    "genemi_testset", GenemiTestSetData,
+    lambda o: [GenemiTestSet(*need(o, "genemi_testset", "path"), o.images)],
+    "GeNeMi test set (or a variation manifest): Text/Image/Group @1 and all-correct")

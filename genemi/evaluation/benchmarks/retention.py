@@ -12,14 +12,16 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from genemi.caption_files import read_caption_entries
 from genemi.errors import DataError
-from genemi.evaluation.benchmarks.base import BenchmarkResult, ItemLog, MissingTracker, digest
+from genemi.evaluation.benchmarks.base import (BenchmarkResult, BenchmarkSpec, ItemLog, MissingTracker, digest, need)
 from genemi.evaluation.scoring import Embeddings, ImageRef, unique_product
+from genemi.options import Section, option
 from genemi.images import IMAGE_EXTENSIONS
 
 
@@ -149,3 +151,30 @@ class ZeroShot:
         metrics = {"top1": float(100 * (rank < 1).mean()), "top5": float(100 * (rank < 5).mean())}
         return log.fill(BenchmarkResult(self.name, metrics, ["top1", "top5"], len(self.samples), len(samples),
                                         missing.count, missing.examples))
+
+
+# --- data options (flags included) and registry entries -------------------------------------------------------
+
+@dataclass
+class RetrievalData(Section):
+    annotations: str | None = option(None, "Karpathy test JSON (COCO 5k / Flickr30k 1k) for retrieval",
+                                     flag="--retrieval-annotations", metavar="FILE")
+    images: str | None = option(None, "image root for retrieval", flag="--retrieval-images", metavar="DIR")
+    name: str = option("retrieval", "the benchmark's name in the results", flag=False)
+
+
+@dataclass
+class ZeroShotData(Section):
+    root: str | None = option(None, "ImageFolder for zero-shot classification (e.g. ImageNet val)",
+                              flag="--zeroshot-root", metavar="DIR")
+    classnames: str | None = option(None, "class names file, one per line, in folder order",
+                                    flag="--zeroshot-classnames", metavar="FILE")
+    templates: str = option("openai", "prompt templates", flag="--zeroshot-templates", choices=("openai", "simple"))
+
+
+RETRIEVAL = BenchmarkSpec(
+    "retrieval", RetrievalData, lambda o: [Retrieval(*need(o, "retrieval", "annotations", "images"), o.name)],
+    "image<->text retrieval R@1/5/10 on a Karpathy test file")
+ZEROSHOT = BenchmarkSpec("zeroshot", ZeroShotData,
+                         lambda o: [ZeroShot(*need(o, "zeroshot", "root"), o.classnames, o.templates)],
+                         "zero-shot classification on an ImageFolder")

@@ -17,13 +17,16 @@ Official code: ``wjpoom/SPEC`` (``spec/eval.py``, ``spec/dataset.py``, ``spec/mo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 from genemi.caption_files import read_json
 from genemi.errors import ConfigError, DataError, ManifestError
-from genemi.evaluation.benchmarks.base import BenchmarkResult, ItemLog, MissingTracker, digest, mean, percent
+from genemi.evaluation.benchmarks.base import (BenchmarkResult, BenchmarkSpec, ItemLog, MissingTracker, digest, mean,
+                                               need, percent)
 from genemi.evaluation.scoring import Embeddings, ImageRef
+from genemi.options import Section, option
 
 SPEC_SUBSETS = ("absolute_size", "relative_size", "absolute_spatial", "relative_spatial", "existence", "count")
 DIRECTIONS = {"i2t": "image2text.json", "t2i": "text2image.json"}
@@ -127,8 +130,21 @@ class Spec:
                                         missing.examples, notes))
 
 
-def build(opts: Mapping[str, Any]) -> list[Spec]:
+def build(opts: "SpecData") -> list[Spec]:
     """Registry builder: ``root`` (the folder holding the subset folders), optional ``subsets``."""
-    if not opts.get("root"):
-        raise ConfigError("benchmark 'spec' needs root in its data config (or the matching flags)")
-    return [Spec(opts["root"], opts.get("subsets"))]
+    (root,) = need(opts, "spec", "root")
+    return [Spec(root, opts.subsets)]
+
+
+# --- data options (flags included) and registry entry ---------------------------------------------------------
+
+@dataclass
+class SpecData(Section):
+    root: str | None = option(None, "SPEC: the folder holding the six subset folders (image2text.json, "
+                              "text2image.json)", flag="--spec-root", metavar="DIR")
+    subsets: list[str] | None = option(None, "SPEC subsets", flag="--spec-subsets", choices=SPEC_SUBSETS,
+                                       default_text="all")
+
+
+SPEC = BenchmarkSpec("spec", SpecData, build,
+                     "SPEC size/position/existence/count: i2t and t2i accuracy per subset, means")

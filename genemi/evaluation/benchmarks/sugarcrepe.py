@@ -17,22 +17,27 @@ only); both strict, as ``VLMs/test_Variants_CLIP.py``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from genemi.caption_files import read_json
 from genemi.errors import DataError, ManifestError
 from genemi.evaluation.benchmarks.base import (
     BenchmarkResult,
+    BenchmarkSpec,
     ItemLog,
     MissingTracker,
     digest,
     mean,
+    need,
     percent,
     picks,
     require_fields,
     tied,
 )
 from genemi.evaluation.scoring import Embeddings, ImageRef
+from genemi.options import Section, option
 
 SUGARCREPE_SUBSETS = ("replace_obj", "replace_att", "replace_rel", "swap_obj", "swap_att", "add_obj", "add_att")
 SUGARCREPE_PP_SUBSETS = ("replace_obj", "replace_att", "replace_rel", "swap_obj", "swap_att")
@@ -203,3 +208,28 @@ class SugarCrepePP(_SubsetFiles):
         headline = [f"{s}/itt" for s in self.items] + ["itt_mean", "tot_mean"]
         return log.fill(BenchmarkResult(self.name, metrics, headline, n_items, n_eval, missing.count,
                                         missing.examples))
+
+
+# --- data options (flags included) and registry entries -------------------------------------------------------
+
+@dataclass
+class SugarCrepeData(Section):
+    shared: ClassVar[dict[str, str]] = {"images": "--coco-val2017"}
+    root: str | None = option(None, "folder with SugarCrepe's 7 JSON files", flag="--sugarcrepe-root", metavar="DIR")
+    images: str | None = option(None, "COCO val2017 images", flag=False)
+
+
+@dataclass
+class SugarCrepePPData(Section):
+    shared: ClassVar[dict[str, str]] = {"images": "--coco-val2017"}
+    root: str | None = option(None, "SugarCrepe++: Sri-Harsha/scpp data/ or the Aman-J/SugarCrepe_pp copy (JSON or "
+                              "Parquet)", flag="--sugarcrepe-pp-root", metavar="DIR")
+    images: str | None = option(None, "COCO val2017 images", flag=False)
+
+
+SUGARCREPE = BenchmarkSpec("sugarcrepe", SugarCrepeData,
+                           lambda o: [SugarCrepe(*need(o, "sugarcrepe", "root", "images"))],
+                           "SugarCrepe, 7 subsets, per-family and overall means")
+SUGARCREPE_PP = BenchmarkSpec("sugarcrepe_pp", SugarCrepePPData,
+                              lambda o: [SugarCrepePP(*need(o, "sugarcrepe_pp", "root", "images"))],
+                              "SugarCrepe++, ITT and TOT accuracy")

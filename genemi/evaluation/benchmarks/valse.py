@@ -15,6 +15,7 @@ instrument names. As in that script, an image file name containing ``COCO_val201
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
@@ -22,14 +23,17 @@ from genemi.caption_files import read_json
 from genemi.errors import ConfigError, DataError, ManifestError
 from genemi.evaluation.benchmarks.base import (
     BenchmarkResult,
+    BenchmarkSpec,
     ItemLog,
     MissingTracker,
     digest,
     mean,
+    need,
     percent,
     require_fields,
 )
 from genemi.evaluation.scoring import Embeddings, ImageRef
+from genemi.options import Section, option
 
 VALSE_INSTRUMENTS = (
     "existence", "plurals", "counting-hard", "counting-small-quant", "counting-adversarial", "relations",
@@ -172,3 +176,19 @@ class Valse:
                   for i, n in self.unredirected.items() if n]
         return log.fill(BenchmarkResult(self.name, metrics, [*self.items, "avg", "avg_9col"], n_items, n_eval,
                                         missing.count, missing.examples, notes))
+
+
+# --- data options (flags included) and registry entry ---------------------------------------------------------
+
+@dataclass
+class ValseData(Section):
+    root: str | None = option(None, "VALSE data/ folder (existence.json, ...)", flag="--valse-root", metavar="DIR")
+    images: str | dict[str, str] | None = option(
+        None, "one VALSE image root with the CLIP script's layout (visual7w/, coco/2017/val2017/, "
+        "coco/2014/{train,val}2014/, SWiG/, VisualDialog_val2018/), or a flat folder; per source or instrument: the "
+        "data config's mapping. COCO_val2014_/COCO_train2014_ files are redirected by name", flag="--valse-images",
+        metavar="DIR")
+
+
+VALSE = BenchmarkSpec("valse", ValseData, lambda o: [Valse(*need(o, "valse", "root", "images"))],
+                      "VALSE, valid items, 11-instrument mean")

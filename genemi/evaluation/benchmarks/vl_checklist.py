@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from genemi.caption_files import read_json
 from genemi.errors import DataError
-from genemi.evaluation.benchmarks.base import BenchmarkResult, ItemLog, MissingTracker, digest, mean, percent
+from genemi.evaluation.benchmarks.base import (BenchmarkResult, BenchmarkSpec, ItemLog, MissingTracker, digest, mean,
+                                               need, percent)
 from genemi.evaluation.scoring import Embeddings, ImageRef
+from genemi.options import Section, option
 
 COLUMNS = {
     "Attribute": ("action", "color", "material", "size", "state"),
@@ -127,3 +130,21 @@ class VLCheckList:
         absent = sum(self.absent.values())
         return log.fill(BenchmarkResult(self.name, metrics, headline, n_items + absent, n_eval, missing.count + absent,
                                         missing.examples, list(self.problems)))
+
+
+# --- data options (flags included) and registry entry ---------------------------------------------------------
+
+@dataclass
+class VLCheckListData(Section):
+    root: str | None = option(None, "VL-CheckList repository (corpus/v1/*.yaml + data/)", flag="--vl-checklist-root",
+                              metavar="DIR")
+    images: str | None = option(None, "root the configs' IMG_ROOT paths are relative to", flag="--vl-checklist-images",
+                                metavar="DIR", default_text="VL_CHECKLIST_ROOT")
+    max_per_file: int = option(MAX_PER_FILE, "samples read per config file", flag="--vl-checklist-max-per-file",
+                               at_least=1)
+
+
+VL_CHECKLIST = BenchmarkSpec(
+    "vl_checklist", VLCheckListData,
+    lambda o: [VLCheckList(*need(o, "vl_checklist", "root"), o.images, o.max_per_file)],
+    "VL-CheckList Object/Attribute/Relation")

@@ -26,11 +26,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import ClassVar
 
 from genemi.caption_files import read_json
 from genemi.errors import DataError, ManifestError
-from genemi.evaluation.benchmarks.base import BenchmarkResult, ItemLog, MissingTracker, digest, mean, percent
+from genemi.evaluation.benchmarks.base import (BenchmarkResult, BenchmarkSpec, ItemLog, MissingTracker, digest, mean,
+                                               need, percent)
 from genemi.evaluation.scoring import Embeddings, ImageRef
+from genemi.options import Section, option
 
 CONTROLLED = {"controlled_images_a": "controlled_images_dataset.json",
               "controlled_images_b": "controlled_clevr_dataset.json"}
@@ -224,3 +227,25 @@ class WhatsUp:
             if expected <= set(results):
                 sets.append(all(results[s] for s in expected))
         return pairs, sets, unplaced
+
+
+# --- data options (flags included) and registry entry ---------------------------------------------------------
+
+@dataclass
+class WhatsUpData(Section):
+    shared: ClassVar[dict[str, str]] = {"coco_images": "--coco-val2017"}
+    root: str | None = option(None, "What'sUp: the authors' data/ folder (controlled_*.json, coco_qa_*.json, "
+                              "vg_qa_*.json, controlled_images/, controlled_clevr/)", flag="--whatsup-root",
+                              metavar="DIR")
+    coco_images: str | None = option(None, "COCO val2017 for What'sUp COCO-spatial", flag="--whatsup-coco-images",
+                                     metavar="DIR", default_text="--coco-val2017, else WHATSUP_ROOT/val2017")
+    vg_images: str | None = option(None, "Visual Genome images for GQA-spatial", flag="--whatsup-vg-images",
+                                   metavar="DIR", default_text="WHATSUP_ROOT/vg_images")
+    subsets: list[str] | None = option(None, "What'sUp sets", flag="--whatsup-subsets", choices=SUBSETS,
+                                       default_text="every set whose file exists")
+
+
+WHATSUP = BenchmarkSpec(
+    "whatsup", WhatsUpData,
+    lambda o: [WhatsUp(*need(o, "whatsup", "root"), o.coco_images, o.vg_images, o.subsets)],
+    "What'sUp: Controlled A/B (indiv/pairs/set), COCO-/GQA-spatial one/two-object, macro means")

@@ -17,12 +17,16 @@ equal scores wins: caption_0 / image_0) is the ``first`` rule.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from genemi.errors import DataError, ManifestError
-from genemi.evaluation.benchmarks.base import BenchmarkResult, ItemLog, MissingTracker, digest, percent, picks, tied
+from genemi.evaluation.benchmarks.base import (BenchmarkResult, BenchmarkSpec, ItemLog, MissingTracker, digest, need,
+                                               percent, picks, tied)
 from genemi.evaluation.benchmarks.hub_files import embedded_images, read_parquet
 from genemi.evaluation.scoring import Embeddings, ImageRef
+from genemi.options import Section, option
 from genemi.manifest import iter_json_lines
 
 FIELDS = ("image_0", "image_1", "caption_0", "caption_1")
@@ -143,3 +147,18 @@ class Winoground:
         metrics = {"text": percent(text), "image": percent(image), "group": percent(group)}
         return log.fill(BenchmarkResult(self.name, metrics, ["text", "image", "group"], len(self.items), len(text),
                                         missing.count, missing.examples))
+
+
+# --- data options (flags included) and registry entry ---------------------------------------------------------
+
+@dataclass
+class WinogroundData(Section):
+    shared: ClassVar[dict[str, str]] = {"image_cache": "--embedded-image-cache"}
+    root: str | None = option(None, "local facebook/winoground copy: examples.jsonl + images/, or the hub's "
+                              "data/test-*.parquet", flag="--winoground-root", metavar="DIR")
+    image_cache: str | None = option(None, "where Parquet-embedded images are extracted once", flag=False)
+
+
+WINOGROUND = BenchmarkSpec("winoground", WinogroundData,
+                           lambda o: [Winoground(*need(o, "winoground", "root"), o.image_cache)],
+                           "Winoground text/image/group (examples.jsonl + images/, or the hub's Parquet)")

@@ -6,8 +6,6 @@ import importlib
 import sys
 from typing import Callable, Sequence, TypeVar
 
-from genemi.options import HelpFormatter  # noqa: F401  (the one help style; re-exported for the commands)
-
 T = TypeVar("T")
 
 #: subcommand -> (module with main(argv), one-line description); imported lazily

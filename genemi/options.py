@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import logging
 import types
 import typing
@@ -53,7 +54,7 @@ def option(default: Any = None, help: str = "", *, flag: str | bool | None = Non
            stages: Iterable[str] | None = None, at_least: float | None = None, above: float | None = None,
            at_most: float | None = None, none: str | None = None, parse: Any = None, repeat: bool = False,
            words: bool = False, default_text: str | None = None, parts: Sequence[tuple[str, str]] = (),
-           positional: bool = False, bare: Any = None) -> Any:
+           positional: bool = False, bare: Any = None, nargs: str | None = None) -> Any:
     """A config field with its command-line flag and help.
 
     ``flag``: the flag (default ``--field-name``; ``False``: a YAML-only setting); ``aliases``: older spellings
@@ -65,14 +66,16 @@ def option(default: Any = None, help: str = "", *, flag: str | bool | None = Non
     ``on``/``off`` (and ``auto`` = None for a ``bool | None`` field) after its flag, as older spellings did;
     ``default_text``: how ``--help`` shows a default that is computed elsewhere; ``parts``: a tuple field set
     element by element by its own flags, ``((flag, help), ...)``; ``positional``: an argument, not a flag;
-    ``bare``: the value of the flag given without one (``--save-item-scores`` = csv).
+    ``bare``: the value of the flag given without one (``--save-item-scores`` = csv); ``nargs``: a list field whose
+    flag takes several values (``--from-ceclip-npy a.npy b.npy``).
     ``content=False`` marks a setting that cannot change what is written (batch sizes, timeouts, concurrency);
     ``stages``: in a section several pipeline stages share, the stages the option applies to."""
     meta = {"help": help, "flag": flag, "aliases": tuple(aliases), "backends": tuple(backends) if backends else None,
             "choices": tuple(choices) if choices is not None else None, "metavar": metavar, "content": content,
             "stages": tuple(stages) if stages else None, "at_least": at_least, "above": above, "at_most": at_most,
             "none": none, "parse": parse, "repeat": repeat, "words": words, "default_text": default_text,
-            "parts": tuple(parts), "positional": positional, "bare": bare}
+            "parts": tuple(parts), "positional": positional, "bare": bare,
+            "nargs": nargs}
     if default_factory is not None:
         return field(default_factory=default_factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -142,13 +145,26 @@ def _bound_error(name: str, value: Any, f: dataclasses.Field) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=None)
+def _literal_choices(cls: type) -> dict[str, tuple]:
+    """Field name -> the values of its ``Literal`` type (the choices a field declares by its type)."""
+    out = {}
+    for name, hint in typing.get_type_hints(cls).items():
+        base, _ = _base(hint)
+        if typing.get_origin(base) is typing.Literal:
+            out[name] = typing.get_args(base)
+    return out
+
+
 def check_fields(obj: Any) -> None:
-    """Refuse a value outside its field's ``choices`` or bounds (a ConfigError naming the flag)."""
+    """Refuse a value outside its field's ``choices`` (declared, or its ``Literal`` type) or bounds (a
+    ConfigError naming the flag)."""
+    literal = _literal_choices(type(obj))
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         if value is None or "help" not in f.metadata:
             continue
-        allowed = f.metadata.get("choices")
+        allowed = f.metadata.get("choices") or literal.get(f.name)
         values = value if isinstance(value, (list, tuple)) else [value]
         if allowed and any(v not in allowed for v in values):
             bad = next(v for v in values if v not in allowed)
@@ -264,7 +280,7 @@ def _type_of(f: dataclasses.Field, hint: Any):
     origin = typing.get_origin(base)
     if origin is typing.Literal and choices is None:
         choices = typing.get_args(base)
-    if origin in (list, tuple) and not f.metadata.get("repeat"):
+    if origin in (list, tuple) and not f.metadata.get("repeat") and not f.metadata.get("nargs"):
         item = (typing.get_args(base) or (str,))[0]
         convert = {int: int, float: float}.get(item, str)
         return parse or comma_list(convert), choices, True
@@ -355,7 +371,9 @@ def add_field_argument(group, f: dataclasses.Field, hint: Any, dest: str, prefix
         kw["action"] = "append"
     if f.metadata.get("bare") is not None:
         kw["nargs"], kw["const"] = "?", f.metadata["bare"]
-    is_list = typing.get_origin(base) in (list, tuple) and not f.metadata.get("repeat")
+    if f.metadata.get("nargs"):
+        kw["nargs"] = f.metadata["nargs"]
+    is_list = typing.get_origin(base) in (list, tuple) and not f.metadata.get("repeat") and not f.metadata.get("nargs")
     if allowed:
         kw["metavar"] = f.metadata.get("metavar") or ("LIST" if is_list else "{" + ",".join(map(str, allowed)) + "}")
         if f.metadata.get("none") or is_list:

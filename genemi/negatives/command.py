@@ -1,92 +1,78 @@
-"""``genemi negatives``: captions in, typed hard-negative JSONL out."""
+"""``genemi negatives``: captions in, typed hard-negative JSONL out.
+
+Options are declared once: what shapes the negatives in :class:`~genemi.negatives.generator.NegativesConfig`
+(the presets in ``configs/negatives/``), the files and the run in :class:`NegativesJob` below.
+"""
 
 from __future__ import annotations
 
-import argparse
-import logging
-import sys
+import dataclasses
+from dataclasses import dataclass
 from typing import Sequence
 
-from genemi.cli import HelpFormatter
 from genemi.caption_files import CAPTION_FORMATS
-from genemi.negatives.edits import EDIT_TYPES, TYPE_SETS
-from genemi.negatives.sources import SOURCE_NAMES
+from genemi.negatives.generator import NegativesConfig
+from genemi.options import add_options, build, command_parser, gather, option, setup_logging
 
 
-def _list(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
+@dataclass
+class NegativesJob(NegativesConfig):
+    """The command's options: the generation settings plus the files and how the run is cut."""
+
+    input: str | None = option(None, "caption file (Karpathy JSON, COCO captions JSON, JSONL, CSV/TSV)",
+                               aliases=("--annotation-file",), metavar="FILE")
+    output: str | None = option(None, "JSONL to write (appended to and resumed if it exists)", metavar="FILE")
+    format: str = option("auto", "input format", choices=CAPTION_FORMATS)
+    csv_img_key: str = option("filepath", "CSV column with the image path")
+    csv_caption_key: str = option("title", "CSV column with the caption")
+    csv_separator: str | None = option(None, "CSV separator", default_text="',' or tab for .tsv")
+    limit: int | None = option(None, "only the first N captions", at_least=1, metavar="N")
+    encoding: str = option("utf-8", "text encoding of --input (e.g. latin-1, cp1252)")
+    force: bool = option(False, "start over: remove --output (and its summary and settings record) first")
+    allow_changed_settings: bool = option(False, "append to an --output written with other settings (recorded in "
+                                          "<output>.settings.json); without it such a rerun stops and names the "
+                                          "differences")
+    from_ceclip_npy: list[str] | None = option(None, "convert the original CE-CLIP processed_dataset*.npy files (or a "
+                                               "folder) instead of generating", metavar="PATH", nargs="+")
+    trust_pickle: bool = option(False, "allow loading CE-CLIP .npy files, which are pickles (they can run code: "
+                                "only for files you trust)")
+    image_template: str = option("train2014/COCO_train2014_{image_id:012d}.jpg", "image path of a converted CE-CLIP "
+                                 "record, formatted with its image_id")
+    workers: int = option(1, "processes (each loads spaCy and any models)", at_least=1)
+    chunk_size: int = option(512, "captions per chunk (unit of work and of writing)", at_least=1)
+
+    def generation(self) -> NegativesConfig:
+        """The settings that shape the records (what ``<output>.settings.json`` records)."""
+        names = {f.name for f in dataclasses.fields(NegativesConfig)}
+        return NegativesConfig(**{k: v for k, v in vars(self).items() if k in names})
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="genemi negatives",
-        description="Generate typed text hard negatives (CE-CLIP / NegCLIP / SugarCrepe edits) from captions. "
-        "Output: JSONL of {id, image, caption, image_id, negatives: [{type, text, valid, reason}]}, one negative "
-        "per selected type (invalid ones keep their slot), readable by `genemi train --dataset-type text_negatives`.",
-        formatter_class=HelpFormatter,
-    )
-    io = p.add_argument_group("input / output")
-    io.add_argument("--input", "--annotation-file", dest="input", help="caption file (Karpathy JSON, COCO captions JSON, JSONL, CSV/TSV)")
-    io.add_argument("--output", required=True, help="JSONL to write (appended to and resumed if it exists)")
-    io.add_argument("--format", default="auto", choices=CAPTION_FORMATS, help="input format")
-    io.add_argument("--csv-img-key", default="filepath", help="CSV column with the image path")
-    io.add_argument("--csv-caption-key", default="title", help="CSV column with the caption")
-    io.add_argument("--csv-separator", default=None, help="CSV separator (default: ',' or tab for .tsv)")
-    io.add_argument("--limit", type=int, default=None, help="only the first N captions")
-    io.add_argument("--encoding", default="utf-8", help="text encoding of --input (e.g. latin-1, cp1252)")
-    io.add_argument("--force", action="store_true",
-                    help="start over: remove --output (and its summary and settings record) first")
-    io.add_argument("--allow-changed-settings", action="store_true",
-                    help="append to an --output written with other settings (recorded in <output>.settings.json); "
-                    "without it such a rerun stops and names the differences")
-    io.add_argument("--from-ceclip-npy", nargs="+", metavar="PATH", default=None,
-                    help="convert the original CE-CLIP processed_dataset*.npy files (or a folder) instead of generating")
-    io.add_argument("--trust-pickle", action="store_true",
-                    help="allow loading CE-CLIP .npy files, which are pickles (UNSAFE: they can run code)")
-    io.add_argument("--image-template", default="train2014/COCO_train2014_{image_id:012d}.jpg",
-                    help="image path of a converted CE-CLIP record, formatted with its image_id")
-
-    gen = p.add_argument_group("generation")
-    gen.add_argument("--config", default=None, help="YAML preset (e.g. configs/negatives/ceclip.yaml); flags override it")
-    gen.add_argument("--types", type=_list, default=None,
-                     help=f"comma list of types and/or sets. Types: {', '.join(EDIT_TYPES)}. "
-                     f"Sets: {', '.join(f'{k} ({len(v)})' for k, v in TYPE_SETS.items())}. Default: all")
-    gen.add_argument("--sources", type=_list, default=None,
-                     help=f"replacement sources tried in order, from {', '.join(SOURCE_NAMES)} (default vocabulary,wordnet)")
-    gen.add_argument("--pick", choices=("random", "first", "original"), default=None,
-                     help="which acceptable candidate to use: random, best ranked, or the 4th ranked as CE-CLIP (default random)")
-    gen.add_argument("--mlm-model", default=None, help="local masked-LM folder for --sources mlm (e.g. distilroberta-base)")
-    gen.add_argument("--mlm-top-k", type=int, default=None, help="masked-LM fills considered per slot (default 5)")
-    gen.add_argument("--seed", type=int, default=None, help="random seed (default 0); output depends only on seed and caption ids")
-
-    flu = p.add_argument_group("fluency guard")
-    flu.add_argument("--fluency-model", default=None, help="local masked or causal LM folder; turns the guard on")
-    flu.add_argument("--no-fluency", action="store_true", help="keep the model for --sources mlm but skip the guard")
-    flu.add_argument("--fluency-margin", type=float, default=None,
-                     help="invalidate negatives scoring more than this many nats/token below the caption (default 1.0)")
-    flu.add_argument("--fluency-types", type=_list, default=None,
-                     help="types the guard checks (default: all but the word-order shuffles, which are meant to be disfluent)")
-
-    run = p.add_argument_group("execution")
-    run.add_argument("--workers", type=int, default=1, help="processes (each loads spaCy and any models)")
-    run.add_argument("--chunk-size", type=int, default=512, help="captions per chunk (unit of work and of writing)")
-    run.add_argument("--device", default=None, help="device of the masked/causal LMs (cpu, cuda, cuda:1)")
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    run.add_argument("--verbose", action="store_true", help="debug logging")
+def build_parser():
+    p = command_parser("genemi negatives", "Generate typed text hard negatives (CE-CLIP / NegCLIP / SugarCrepe "
+                       "edits) from captions. Output: JSONL of {id, image, caption, image_id, negatives: [{type, "
+                       "text, valid, reason}]}, one negative per selected type (invalid ones keep their slot), "
+                       "readable by `genemi train --dataset-type text_negatives`. Every flag is also a YAML key of "
+                       "--config (configs/negatives/*.yaml) and of --set.", progress=True)
+    generation = [f.name for f in dataclasses.fields(NegativesConfig)]
+    add_options(p, NegativesJob, "input, output and execution", skip=generation)
+    add_options(p, NegativesConfig, "generation (recorded in <output>.settings.json)")
     return p
 
 
-def _config(args):
-    from genemi.negatives.generator import NegativesConfig
-    from genemi.presets import load_config
+def resolve_config(args) -> NegativesJob:
+    """Defaults < --config preset < flags < --set; --sources corpus reads the vocabulary of --input."""
+    from genemi.errors import ConfigError
 
-    overrides = {
-        "types": args.types, "sources": args.sources, "pick": args.pick, "mlm_model": args.mlm_model,
-        "mlm_top_k": args.mlm_top_k, "fluency_model": args.fluency_model, "fluency_margin": args.fluency_margin,
-        "fluency_types": args.fluency_types, "seed": args.seed, "device": args.device,
-        "fluency": False if args.no_fluency else None,
-    }  # fmt: skip
-    return load_config(NegativesConfig, args.config, overrides)
+    values = gather(NegativesJob, args)
+    sources = values.get("sources") or NegativesConfig.__dataclass_fields__["sources"].default
+    if "corpus" in sources and not values.get("corpus_file"):
+        values["corpus_file"] = values.get("input")  # --sources corpus: the vocabulary of the captions file itself
+    job = build(NegativesJob, values, args)
+    if not job.output:
+        raise ConfigError("--output is required: the JSONL file to write")
+    if not job.input and not job.from_ceclip_npy:
+        raise ConfigError("--input is required (the caption file), or --from-ceclip-npy to convert CE-CLIP files")
+    return job
 
 
 def _print_summary(summary, types) -> None:
@@ -104,45 +90,47 @@ def _print_summary(summary, types) -> None:
             print(f"  {t.ljust(width)}  {c['valid']:>8}  {c['invalid']:>8}  {c['fluency_dropped']:>15}")
 
 
-def _convert(args) -> None:
+def _convert(job: NegativesJob) -> None:
+    from genemi.manifest import ManifestWriter, done_ids, require_writable_file
     from genemi.negatives.legacy import read_ceclip_npy
-    from genemi.manifest import ManifestWriter, done_ids
 
-    records = read_ceclip_npy(args.from_ceclip_npy, args.trust_pickle, args.image_template)
-    done = done_ids(args.output)
-    with ManifestWriter(args.output) as writer:
+    records = read_ceclip_npy(job.from_ceclip_npy, job.trust_pickle, job.image_template)
+    output = require_writable_file(job.output, "--output")
+    done = done_ids(output)
+    with ManifestWriter(output) as writer:
         n = writer.write(r for r in records if r.id not in done)
-    print(f"converted {len(records)} CE-CLIP records ({n} new) to {args.output}")
+    print(f"converted {len(records)} CE-CLIP records ({n} new) to {job.output}")
 
 
-def _generate(args):
+def _generate(job: NegativesJob, progress: bool):
     from genemi.caption_files import read_caption_entries
     from genemi.negatives.run import generate_negatives
 
-    cfg = _config(args)
-    if "corpus" in cfg.sources and cfg.corpus_file is None:
-        cfg.corpus_file = str(args.input)  # --sources corpus: the vocabulary of the captions file itself
-    entries = read_caption_entries(args.input, args.format, args.csv_img_key, args.csv_caption_key, args.csv_separator,
-                                   encoding=args.encoding)
-    summary = generate_negatives(entries, args.output, cfg, limit=args.limit, workers=args.workers,
-                                 chunk_size=args.chunk_size, progress=not args.no_progress, force=args.force,
-                                 allow_changed_settings=args.allow_changed_settings)
+    cfg = job.generation()
+    entries = read_caption_entries(job.input, job.format, job.csv_img_key, job.csv_caption_key, job.csv_separator,
+                                   encoding=job.encoding)
+    summary = generate_negatives(entries, job.output, cfg, limit=job.limit, workers=job.workers,
+                                 chunk_size=job.chunk_size, progress=progress, force=job.force,
+                                 allow_changed_settings=job.allow_changed_settings)
     return summary, cfg
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    from genemi.cli import guarded
+    from genemi.cli import guarded, parse_command
 
-    if args.from_ceclip_npy:
-        return guarded("genemi negatives", "rerun to continue", lambda: _convert(args))[0]
-    if not args.input:
-        print("genemi negatives: error: --input is required (or --from-ceclip-npy)", file=sys.stderr)
-        return 2
-    code, done = guarded("genemi negatives", "rerun the same command to continue", lambda: _generate(args))
-    if code:
+    args = parse_command(build_parser(), argv)
+    if isinstance(args, int):
+        return args
+
+    def run():
+        setup_logging(args)
+        job = resolve_config(args)
+        if job.from_ceclip_npy:
+            return _convert(job)
+        return _generate(job, args.progress)
+
+    code, done = guarded("genemi negatives", "rerun the same command to continue", run)
+    if code or done is None:
         return code
     summary, cfg = done
     _print_summary(summary, cfg.types)

@@ -14,17 +14,19 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from genemi.caption_files import CaptionEntry
+from genemi.options import Section, option
 from genemi.records import TextNegative, TextNegativeRecord
 from genemi.negatives.edits import (
     EDIT_TYPES,
     EDITS,
+    TYPE_SETS,
     EditContext,
     NotApplicable,
     Pick,
     replacement_slots,
     resolve_types,
 )
-from genemi.negatives.sources import build_sources
+from genemi.negatives.sources import SOURCE_NAMES, build_sources
 from genemi.text.order import ORDER_PERTURBATIONS
 from genemi.text.parsing import SPACY_MODEL, looks_english, parse_captions
 
@@ -33,32 +35,50 @@ DEFAULT_FLUENCY_TYPES = tuple(t for t in EDIT_TYPES if t not in ORDER_PERTURBATI
 
 
 @dataclass
-class NegativesConfig:
-    types: tuple[str, ...] = EDIT_TYPES
-    sources: tuple[str, ...] = ("vocabulary", "wordnet")
-    pick: Pick = "random"
-    mlm_model: str | None = None
-    mlm_top_k: int = 5
-    corpus_file: str | None = None  # captions whose vocabulary --sources corpus draws from (genemi negatives: --input)
-    fluency_model: str | None = None
-    fluency: bool | None = None  # None: on when a fluency model is given
-    fluency_margin: float = 1.0  # nats per token below the caption's score
-    fluency_types: tuple[str, ...] = DEFAULT_FLUENCY_TYPES
-    seed: int = 0
-    device: str = "cpu"
-    spacy_batch_size: int = 256
-    model_batch_size: int = 64
-    spacy_model: str = SPACY_MODEL
+class NegativesConfig(Section):
+    """What shapes the negatives (recorded in ``<output>.settings.json``, so a resume never mixes settings)."""
 
-    def __post_init__(self) -> None:
+    types: tuple[str, ...] = option(EDIT_TYPES, f"comma list of types and/or sets. Types: {', '.join(EDIT_TYPES)}. "
+                                    f"Sets: {', '.join(f'{k} ({len(v)})' for k, v in TYPE_SETS.items())}",
+                                    default_text="all")
+    sources: tuple[str, ...] = option(("vocabulary", "wordnet"), "replacement sources tried in order",
+                                      choices=SOURCE_NAMES)
+    pick: Pick = option("random", "which acceptable candidate to use: random, best ranked, or the 4th ranked as "
+                        "CE-CLIP (original)")
+    mlm_model: str | None = option(None, "local masked-LM folder (e.g. distilroberta-base); only with --sources mlm",
+                                   metavar="DIR")
+    mlm_top_k: int = option(5, "masked-LM fills considered per slot (--sources mlm)", at_least=1)
+    #: captions whose vocabulary --sources corpus draws from (genemi negatives: --input)
+    corpus_file: str | None = option(None, "captions file whose vocabulary --sources corpus draws from",
+                                     flag=False)
+    fluency_model: str | None = option(None, "local masked or causal LM folder; turns the fluency guard on",
+                                       metavar="DIR")
+    fluency: bool | None = option(None, "the fluency guard (--no-fluency: off although --fluency-model is given)",
+                                  default_text="on when --fluency-model is given")
+    fluency_margin: float = option(1.0, "invalidate negatives scoring more than this many nats/token below the "
+                                   "caption")
+    fluency_types: tuple[str, ...] = option(DEFAULT_FLUENCY_TYPES, "types the fluency guard checks",
+                                            default_text="all but the word-order shuffles, which are meant to be "
+                                            "disfluent")
+    seed: int = option(0, "random seed; output depends only on seed and caption ids")
+    device: str = option("cpu", "device of the masked/causal LMs (cpu, cuda, cuda:1)")
+    spacy_batch_size: int = option(256, "captions per spaCy batch", at_least=1)
+    model_batch_size: int = option(64, "texts per masked/causal LM batch", at_least=1)
+    spacy_model: str = option(SPACY_MODEL, "spaCy pipeline (installed package name or folder)")
+
+    def validate(self) -> None:
         from genemi.errors import ConfigError
 
         self.types = resolve_types(self.types)
         self.fluency_types = resolve_types(self.fluency_types) if self.fluency_types else ()
         if self.fluency and not self.fluency_model:
             raise ConfigError("the fluency guard needs --fluency-model (a local masked or causal LM folder)")
-        if self.pick not in ("random", "first", "original"):
-            raise ConfigError(f"pick must be random, first or original, not {self.pick!r}")
+        if self.mlm_model and "mlm" not in self.sources:
+            raise ConfigError(f"--mlm-model {self.mlm_model} is used only by --sources mlm, not --sources "
+                              f"{','.join(self.sources)}: add mlm (e.g. --sources mlm,{','.join(self.sources)}) or "
+                              "drop --mlm-model")
+        if self.corpus_file and "corpus" not in self.sources:
+            raise ConfigError("corpus_file is used only by --sources corpus: add corpus to --sources or drop it")
 
     @property
     def fluency_on(self) -> bool:

@@ -90,6 +90,11 @@ def generate_negatives(
 
     from genemi.run_settings import check_settings, fingerprint, record_settings, settings_path
 
+    from genemi.errors import ConfigError
+
+    for value, flag in ((chunk_size, "--chunk-size"), (workers, "--workers")):  # before any file is touched
+        if isinstance(value, bool) or value < 1:
+            raise ConfigError(f"{flag} must be at least 1, not {value}")
     output = require_writable_file(output, "--output")
     settings = fingerprint({k: v for k, v in asdict(config).items()
                             if k not in ("device", "spacy_batch_size", "model_batch_size")})

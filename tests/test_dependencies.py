@@ -26,6 +26,7 @@ PACKAGE = ROOT / "genemi"
 OPTIONAL = {
     "stanza": "the `stanza` caption parser backend is opt-in (extra `stanza`)",
     "tensorboard": "TensorBoard logging is skipped when it is absent (extra `tensorboard`)",
+    "ray": "genemi generate --executor ray only; the executor says how to install it when absent (extra `ray`)",
     "timm": "only some third-party model architectures need it; open_clip pulls it in when they do",
 }
 

@@ -70,17 +70,19 @@ def build_optimizer(model: torch.nn.Module, cfg) -> torch.optim.Optimizer:
     """Adam (L2 on the gradient, the GeNeMi original, which decays every parameter) or AdamW; without
     ``decay_all_params`` the parameters :func:`no_weight_decay` names get none (logged)."""
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+
+    def group(members, decay):  # the names travel in the snapshot's optimizer state (genemi convert snapshot)
+        return {"params": [p for _, p in members], "param_names": [n for n, _ in members], "weight_decay": decay}
+
     if cfg.decay_all_params or cfg.weight_decay == 0:
-        groups = [{"params": [p for _, p in params], "weight_decay": cfg.weight_decay}]
+        groups = [group(params, cfg.weight_decay)]
     else:
         excluded = [n for n, p in params if no_weight_decay(n, p)]
         logger.info("weight decay %g on %d parameters; none on %d (open_clip's rule): %s", cfg.weight_decay,
                     len(params) - len(excluded), len(excluded),
                     ", ".join(excluded[:8]) + (", ..." if len(excluded) > 8 else ""))
-        groups = [
-            {"params": [p for n, p in params if not no_weight_decay(n, p)], "weight_decay": cfg.weight_decay},
-            {"params": [p for n, p in params if no_weight_decay(n, p)], "weight_decay": 0.0},
-        ]
+        groups = [group([(n, p) for n, p in params if not no_weight_decay(n, p)], cfg.weight_decay),
+                  group([(n, p) for n, p in params if no_weight_decay(n, p)], 0.0)]
     cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
     return cls(groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
 

@@ -1,10 +1,16 @@
-"""Epoch snapshots: the original GeNeMi format plus what an exact resume needs.
+"""Epoch snapshots: the original GeNeMi layout plus what an exact resume needs, and the conversions between
+genemi's snapshots and the original trainer's.
 
-``model_{epoch}.pt`` holds ``{'epoch', 'model_state_dict', 'optimizer_state_dict', 'loss'}`` exactly as the
-original trainer wrote it (``model_state_dict`` uses OpenAI ``clip`` key names, which open_clip shares), and
-a ``genemi`` section: resolved config, model config (incl. QuickGELU), optimizer step, GradScaler and
-loss state (CE-CLIP margins), RNG states. Everything loads with ``torch.load(weights_only=True)``.
-Files are written to a temporary name and renamed, so an interrupted save never leaves a broken snapshot.
+``model_{epoch}.pt`` holds ``{'epoch', 'model_state_dict', 'optimizer_state_dict', 'loss'}`` as the original
+trainer wrote them (``model_state_dict`` uses OpenAI ``clip`` key names, which open_clip shares, so the original
+loads the weights strictly), and a ``genemi`` section: resolved config, model config (incl. QuickGELU),
+optimizer step, GradScaler and loss state (CE-CLIP margins), RNG states. The optimizer state is indexed in
+open_clip's parameter order (its parameter groups name their parameters): genemi continues from it exactly,
+the original trainer cannot (its Adam state is indexed in OpenAI's order). :func:`to_original_snapshot`
+(``genemi convert snapshot --to original``) writes the file the original trainer continues from; genemi
+continues from the original trainer's snapshots directly (:func:`remap_original_optimizer_state`).
+Everything loads with ``torch.load(weights_only=True)``. Files are written to a temporary name and renamed, so
+an interrupted save never leaves a broken snapshot.
 """
 
 from __future__ import annotations
@@ -56,6 +62,12 @@ def save_snapshot(
         "loss": float(loss_value),
         "genemi": {**genemi_state, "rng": rng_state()},
     }
+    return write_snapshot(path, payload)
+
+
+def write_snapshot(path: Path, payload: dict[str, Any]) -> Path:
+    """``torch.save`` through a temporary file, fsynced, then renamed (never a torn snapshot behind the name)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as fh:  # fsynced before the rename: a crash never leaves a torn snapshot behind the name
@@ -156,3 +168,48 @@ def remap_original_optimizer_state(state: dict[str, Any], model: torch.nn.Module
             converted[key] = value
         remapped[index[id(p)]] = converted
     return {"state": remapped, "param_groups": ours["param_groups"]}
+
+
+def to_original_snapshot(snapshot: dict[str, Any], path: Path) -> tuple[dict[str, Any], list[str]]:
+    """A genemi snapshot as the original trainer continues from it: the same epoch, weights and loss; the Adam
+    state re-indexed in OpenAI's parameter order, in one parameter group over every parameter (the original's
+    ``Adam(model.parameters())``); no ``genemi`` section (genemi reads the result as an original snapshot).
+    Returns the payload and notes on what the original cannot keep (a second parameter group's weight decay,
+    AdamW, parameters frozen in genemi's run)."""
+    if "genemi" not in snapshot:
+        raise CheckpointError(f"{path} has no genemi section: it is already in the original trainer's layout")
+    weights = snapshot["model_state_dict"]
+    state = snapshot.get("optimizer_state_dict") or {}
+    groups = state.get("param_groups") or []
+    names = list(weights)  # parameters in open_clip's order (a CLIP state dict holds no buffers)
+    by_index: dict[int, str] = {}
+    if groups and all("param_names" in g for g in groups):
+        for g in groups:
+            by_index.update(zip(g["params"], g["param_names"]))
+    elif len(groups) == 1 and len(groups[0].get("params", [])) == len(names):
+        by_index = dict(zip(groups[0]["params"], names))  # written before genemi named them: every parameter
+    else:
+        raise CheckpointError(f"{path}: its optimizer state does not name its parameters and does not cover every "
+                              "parameter in one group, so its order cannot be recovered")
+    unknown = sorted(set(by_index.values()) - set(names))
+    if unknown:
+        raise CheckpointError(f"{path}: optimizer state names {unknown[0]}, which model_state_dict does not hold")
+    position = {name: k for k, name in enumerate(openai_parameter_order(names))}
+    converted = {position[by_index[i]]: value for i, value in state.get("state", {}).items()}
+    hyper = {k: v for k, v in (groups[0] if groups else {}).items() if k not in ("params", "param_names")}
+    notes = []
+    decays = sorted({g.get("weight_decay") for g in groups}, key=str)
+    if len(decays) > 1:
+        notes.append(f"genemi's run had {len(groups)} parameter groups (weight decay {', '.join(map(str, decays))}); "
+                     f"the original's one group uses {hyper.get('weight_decay')} for every parameter")
+    without = len(names) - len(converted)
+    if without:
+        notes.append(f"{without} parameters have no Adam state (frozen in genemi's run, or never stepped); the "
+                     "original starts their moments from zero")
+    optimizer = (snapshot["genemi"].get("config") or {}).get("optim", {}).get("optimizer")
+    if optimizer and optimizer != "adam":
+        notes.append(f"genemi's run used {optimizer}; the original trainer continues with Adam")
+    payload = {"epoch": snapshot["epoch"], "model_state_dict": weights,
+               "optimizer_state_dict": {"state": converted, "param_groups": [{**hyper, "params": list(range(len(names)))}]},
+               "loss": snapshot.get("loss")}
+    return payload, notes

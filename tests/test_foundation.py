@@ -113,3 +113,28 @@ def test_cuda_training_step_bf16(tmp_path, shapes, tiny_clip):
             "--save-path", str(tmp_path), "--workers", "0", "--device", "cuda", "--precision", "bf16"]
     result = fit(train.resolve_config(train.build_parser().parse_args(args)), progress=False)
     assert result.steps == 3
+
+
+def test_zip_members_decode_as_files_do(tmp_path):
+    """A benchmark image inside a zip (ColorSwap's release) gets load_rgb's conversions and errors, named path!member."""
+    import io
+    import zipfile
+
+    from genemi.evaluation.scoring import ImageRef, load_image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90
+    rotated, rgba = io.BytesIO(), io.BytesIO()
+    Image.new("RGB", (4, 2)).save(rotated, format="JPEG", exif=exif)
+    Image.new("RGBA", (3, 3), (0, 0, 0, 0)).save(rgba, format="PNG")
+    archive = tmp_path / "images.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("rot.jpg", rotated.getvalue())
+        zf.writestr("clear.png", rgba.getvalue())
+        zf.writestr("bad.png", b"\x89PNG broken")
+    assert load_image(ImageRef(str(archive), member="rot.jpg")).size == (2, 4)
+    assert load_image(ImageRef(str(archive), member="clear.png")).getpixel((1, 1)) == (255, 255, 255)
+    with pytest.raises(ImageError, match=r"images.zip!bad.png"):
+        load_image(ImageRef(str(archive), member="bad.png"))
+    with pytest.raises(ImageError, match=r"not found: .*images.zip!none.png"):
+        load_image(ImageRef(str(archive), member="none.png"))

@@ -103,9 +103,7 @@ def load_image(ref: ImageRef):
 
 def _load_member(path: str, member: str):
     """A zip member decoded as :func:`genemi.images.load_rgb` decodes a file (size guard, EXIF, RGB)."""
-    from PIL import Image, ImageOps
-
-    from genemi.images import MAX_PIXELS, _to_rgb
+    from genemi.images import decode_rgb
 
     where = f"{path}!{member}"
     try:
@@ -114,16 +112,7 @@ def _load_member(path: str, member: str):
         raise ImageError(f"image not found: {where}") from None
     except (OSError, zipfile.BadZipFile, RuntimeError) as exc:
         raise ImageError(f"cannot read image {where}: {exc}") from exc
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            if img.width * img.height > MAX_PIXELS:
-                raise ImageError(f"image too large ({img.width}x{img.height} > {MAX_PIXELS} pixels): {where}")
-            img.load()
-            return _to_rgb(ImageOps.exif_transpose(img))
-    except ImageError:
-        raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise ImageError(f"cannot read image {where}: {exc}") from exc
+    return decode_rgb(io.BytesIO(data), where)
 
 
 class Embedder(Protocol):

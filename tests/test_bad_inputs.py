@@ -221,3 +221,148 @@ def test_an_encoding_flag_reads_caption_files_in_other_encodings(tmp_path, capsy
     assert negatives.main(["--input", str(tmp_path / "caps.json"), "--output", str(out), "--encoding", "latin-1",
                            "--no-progress", "--sources", "vocabulary"]) == 0
     assert "café" in out.read_text(encoding="utf-8")
+
+
+# --- issue 26: the remaining bad inputs, each one line (exit 2) naming the flag or file, nothing left behind ---
+
+def _one_line(capsys, prog):
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1 and err.startswith(f"{prog}: error: "), err
+    return err
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--chunk-size", "0"], "--chunk-size must be at least 1, not 0"),
+    (["--chunk-size", "-5"], "--chunk-size must be at least 1, not -5"),
+    (["--mlm-model", "bert-x", "--sources", "vocabulary"], "--mlm-model bert-x is used only by --sources mlm"),
+])
+def test_negatives_bad_values_touch_no_file(tmp_path, capsys, flags, message):
+    from genemi.negatives import command as negatives
+
+    caps = tmp_path / "caps.json"
+    caps.write_text('[{"image": "a.png", "caption": "a red square left of a blue circle"}]')
+    out = tmp_path / "neg.jsonl"
+    assert negatives.main(["--input", str(caps), "--output", str(out), "--no-progress", *flags]) == 2
+    assert message in _one_line(capsys, "genemi negatives")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["caps.json"]  # no output, no settings record
+
+
+def _train_args(tmp_path, shapes, tiny_clip, *extra, pretrained=None):
+    return ["--clip-model", str(tiny_clip["config"]), "--pretrained", str(pretrained or tiny_clip["openai_state_dict"]),
+            "--dataset", str(shapes.variations_json), "--image-root", str(shapes.images), "--output-dir",
+            str(tmp_path / "run"), "--workers", "0", "--no-progress", "--device", "cpu", *extra]
+
+
+def _truncated(tmp_path):
+    import torch
+
+    path = tmp_path / "cut.pt"
+    torch.save({"w": torch.zeros(1000)}, path)
+    path.write_bytes(path.read_bytes()[:2000])
+    return path
+
+
+def test_train_bad_inputs_name_their_flag_and_leave_no_run_folder(tmp_path, shapes, tiny_clip, capsys):
+    from genemi.training import train
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    cases = [
+        (["--output-dir", str(blocker)], None, f"--output-dir {blocker}: is a file, not a folder"),
+        (["--lr", "-1"], None, "--lr must be greater than 0, not -1"),
+        ([], "laion/CLIP-ViT-B-32", "looks like a hub id: download it once, e.g. `hf download laion/CLIP-ViT-B-32"),
+        ([], _truncated(tmp_path), "(truncated, or not a PyTorch file; copy it again)"),
+        # --dataset is read before any weight: a bad data path is reported even when the weights are broken too
+        (["--dataset", str(tmp_path / "nope.json")], _truncated(tmp_path), f"--dataset {tmp_path / 'nope.json'}: no such file"),
+        (["--image-root", str(tmp_path / "nowhere")], None, f"--image-root {tmp_path / 'nowhere'}: no such folder"),
+    ]
+    for flags, pretrained, message in cases:
+        assert train.main(_train_args(tmp_path, shapes, tiny_clip, *flags, pretrained=pretrained)) == 2, flags
+        err = _one_line(capsys, "genemi train")
+        assert message in err and "miniz" not in err, err
+        assert not (tmp_path / "run").exists(), flags  # no run folder, config.yaml or metrics left behind
+
+
+def test_train_refuses_image_paths_that_leave_the_image_root(tmp_path, shapes, tiny_clip, capsys):
+    import json
+
+    from genemi.training import train
+
+    records = json.loads(shapes.variations_json.read_text())
+    records[0]["save"] = "../../etc/passwd"
+    bad = tmp_path / "variations.json"
+    bad.write_text(json.dumps(records))
+    assert train.main(_train_args(tmp_path, shapes, tiny_clip, "--dataset", str(bad))) == 2
+    assert "image path '../../etc/passwd' leaves the image folder" in _one_line(capsys, "genemi train")
+    assert not (tmp_path / "run").exists()
+
+
+def test_generate_refuses_annotation_paths_that_leave_the_root(tmp_path, capsys):
+    import json
+
+    from genemi.generation_pipeline import pipeline
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "caps.json").write_text(json.dumps([{"image": "../../etc/passwd", "caption": "a red square"}]))
+    rc = pipeline.main(["--annotation-file", str(tmp_path / "caps.json"), "--root-dir", str(tmp_path / "images"),
+                        "--output-dir", str(tmp_path / "out"), "--stages", "tag", "--no-progress"])
+    assert rc == 2 and "image path '../../etc/passwd' leaves the image folder" in _one_line(capsys, "genemi generate")
+
+
+@pytest.mark.parametrize("make, message, not_said", [
+    ("code", "asks to run code when loaded (posix.system)", ("weights_only", "trust", "truncated")),
+    ("cut", "reading zip archive: failed finding central directory (truncated, or not a PyTorch file",
+     ("miniz", "weights_only")),
+])
+def test_dangerous_or_damaged_checkpoints_are_one_plain_line(tmp_path, make, message, not_said):
+    import os
+
+    import torch
+
+    from genemi.errors import CheckpointError
+    from genemi.models.checkpoints import read_checkpoint
+
+    class RunsCode:
+        def __reduce__(self):
+            return os.system, ("true",)
+
+    path = _truncated(tmp_path) if make == "cut" else tmp_path / "evil.pt"
+    if make == "code":
+        torch.save({"model_state_dict": RunsCode()}, path)
+    with pytest.raises(CheckpointError) as info:
+        read_checkpoint(path)
+    text = str(info.value)
+    assert message in text and "\n" not in text and not any(word in text for word in not_said), text
+
+
+def test_eval_bad_inputs_name_their_flag_and_leave_nothing(tmp_path, tiny_clip, capsys):
+    from genemi.evaluation import eval_autogmentation as cli
+    from tests.evaluation.test_eval_cli import _winoground
+
+    wino = _winoground(tmp_path / "w")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    base = ["--clip-model", str(tiny_clip["config"]), "--winoground-root", str(wino), "--device", "cpu",
+            "--workers", "0", "--no-progress"]
+    good = ["--baseline", f"b={tiny_clip['openai_state_dict']}"]
+    cases = [(good + ["--output", str(blocker)], f"--output-dir {blocker / 'genemi'}: cannot create it, {blocker} is a file"),
+             (good + ["--batch-size", "0", "--output-dir", str(tmp_path / "o")], "--batch-size must be at least 1, not 0"),
+             (["--baseline", f"b={_truncated(tmp_path)}", "--output-dir", str(tmp_path / "o")], "truncated, or not a "
+              "PyTorch file")]
+    for flags, message in cases:
+        assert cli.main(base + flags) == 2
+        assert message in _one_line(capsys, "genemi eval")
+    assert not (tmp_path / "o").exists()
+
+
+def test_convert_groundingdino_with_a_config_missing_fields_is_one_line(tmp_path, capsys):
+    from genemi.convert import main
+
+    cfg = tmp_path / "cfg.py"
+    cfg.write_text('modelname = "groundingdino"\nbackbone = "swin_T_224_1k"\nenc_layers = 6\ndec_layers = 6\n'
+                   "dim_feedforward = 2048\nnheads = 8\n")
+    rc = main(["groundingdino", "--gd-config", str(cfg), "--gd-checkpoint", str(tmp_path / "x.pth"), "--output-dir",
+               str(tmp_path / "out")])
+    err = _one_line(capsys, "genemi convert")
+    assert rc == 2 and "missing num_queries, hidden_dim (an original config such as GroundingDINO_SwinT_OGC.py" in err
+    assert not (tmp_path / "out").exists()

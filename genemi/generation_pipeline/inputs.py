@@ -8,7 +8,7 @@ from pathlib import Path
 from genemi.caption_files import read_caption_entries
 from genemi.errors import DataError
 from genemi.records import ImageInput
-from genemi.images import IMAGE_EXTENSIONS
+from genemi.images import IMAGE_EXTENSIONS, under_root
 
 
 
@@ -23,6 +23,8 @@ def collect_inputs(input_dir: str | Path | None = None, annotation_file: str | P
     if annotation_file:
         by_image: dict[str, list[str]] = defaultdict(list)
         for entry in read_caption_entries(annotation_file, encoding=encoding):
+            if input_dir:
+                under_root(input_dir, entry.image, f"--annotation-file {annotation_file} (under --root-dir)")
             by_image[entry.image].append(entry.caption)
         return [ImageInput(id=img, image=img, captions=caps) for img, caps in sorted(by_image.items())]
     if not input_dir:

@@ -30,6 +30,7 @@ from typing import Any, Mapping
 import torch
 
 from genemi.errors import CheckpointError
+from genemi.models.files import code_refusal, runs_code
 
 OPENAI_EXTRA_KEYS = ("input_resolution", "context_length", "vocab_size")
 MAX_KEYS_SHOWN = 8
@@ -51,8 +52,20 @@ class Checkpoint:
         return self.format in ("openai_jit", "openai_state_dict", "genemi_snapshot")
 
 
+def refused_global(message: str) -> str | None:
+    """The ``module.name`` a safe unpickler refused, from its message (``GLOBAL posix.system``); None if none."""
+    import re
+
+    match = re.search(r"GLOBAL ([\w.]+)", message)
+    return match.group(1) if match else None
+
+
 def torch_load(path: str | Path, trust_pickle: bool = False) -> Any:
-    """``torch.load`` on CPU with ``weights_only=True`` unless the caller explicitly trusts the file."""
+    """``torch.load`` on CPU with ``weights_only=True`` unless the caller explicitly trusts the file.
+
+    A file that fails is one line: a pickle that asks to run code (``os.system``, ``eval``, ...) is refused as
+    such; one that holds other Python objects can be loaded with ``trust_pickle``; a truncated or damaged archive
+    says so (never torch's own advice to turn the safe load off)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
@@ -60,19 +73,43 @@ def torch_load(path: str | Path, trust_pickle: bool = False) -> Any:
         raise CheckpointError(f"cannot read checkpoint {path}: the file is empty")
     try:
         return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
-    except pickle.UnpicklingError as exc:
-        if "Unsupported global" not in str(exc):
-            raise CheckpointError(f"cannot read checkpoint {path}: not a valid torch file") from exc
-        raise CheckpointError(
-            f"{path} holds Python objects that a safe load refuses ({str(exc).splitlines()[0]}). "
-            "If you trust where the file comes from, pass trust_pickle=True (CLI: --trust-pickle)."
-        ) from exc
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
-        raise CheckpointError(f"cannot read checkpoint {path}: {exc or type(exc).__name__} (truncated, or not a "
-                              "PyTorch file)") from exc
-    except (KeyError, ValueError, IndexError, TypeError, AttributeError) as exc:  # pickle on arbitrary bytes
-        raise CheckpointError(f"cannot read checkpoint {path}: not a PyTorch checkpoint (the unpickler stopped "
-                              f"with {type(exc).__name__}: {exc})") from exc
+    except Exception as exc:  # noqa: BLE001 - every failure to read the file becomes one line
+        raise load_error(path, exc, f"checkpoint {path}", "trust_pickle=True (CLI: --trust-pickle)") from None
+
+
+def load_error(path: Path, exc: Exception, what: str, trust: str | None = None) -> CheckpointError:
+    """One line for a failed ``torch.load`` of ``what``: a pickle that asks to run code is refused as such; one
+    holding other Python objects names them (and ``trust``, the way to allow them, if there is one); a truncated
+    or damaged archive says so. Never torch's advice to turn the safe load off."""
+    if isinstance(exc, pickle.UnpicklingError):
+        name = refused_global(str(exc))
+        if name and runs_code([name]):
+            return CheckpointError(f"refused {what}: {code_refusal(name)}")
+        if name:
+            allow = f". If you trust where the file comes from, pass {trust}" if trust else ""
+            return CheckpointError(f"{what} holds Python objects that a safe load refuses ({name}){allow}")
+        return CheckpointError(f"cannot read {what}: not a PyTorch checkpoint (the safe unpickler stopped: "
+                               f"{_torch_reason(exc)})")
+    if isinstance(exc, (RuntimeError, EOFError, zipfile.BadZipFile, OSError)):
+        return CheckpointError(f"cannot read {what}: {_torch_reason(exc)} (truncated, or not a PyTorch file; copy it "
+                               "again)")
+    return CheckpointError(f"cannot read {what}: not a PyTorch checkpoint (the unpickler stopped with "
+                           f"{type(exc).__name__}: {exc})")
+
+
+def _torch_reason(exc: BaseException) -> str:
+    """The reason in one of torch's load errors, without its advice (miniz's internals, ``weights_only=False``)."""
+    import re
+
+    text = str(exc) or type(exc).__name__
+    stream = re.search(r"PytorchStreamReader failed ([^.]*)", text)
+    if stream:
+        return stream.group(1).strip()
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("Weights only load failed", "Please file an issue", "Check the documentation")):
+            return line.removeprefix("WeightsUnpickler error:").strip() or line
+    return type(exc).__name__
 
 
 def read_torchscript_tensors(path: str | Path) -> dict[str, torch.Tensor]:

@@ -163,7 +163,12 @@ def resolve_pretrained(spec: ModelSpec, pretrained: str | Path | None, cache_dir
             raise CheckpointError(f"{path}: folder has none of {', '.join(_WEIGHT_FILE_PREFERENCE)}")
         return found, {}
     if "/" in str(pretrained) or path.suffix in (".pt", ".pth", ".bin", ".safetensors"):
-        raise CheckpointError(f"checkpoint not found: {path}")
+        from genemi.models.hf import hub_id_hint
+
+        hint = hub_id_hint(str(pretrained))
+        tags = ", ".join(open_clip.list_pretrained_tags_by_model(spec.name)[:3])
+        also = f"; or name an open_clip tag of {spec.name} ({tags}) whose weights are in the local cache" if tags else ""
+        raise CheckpointError(f"checkpoint not found: {path}{hint}{also}")
     arch = spec.name[: -len(QUICKGELU_SUFFIX)] if spec.name.endswith(QUICKGELU_SUFFIX) else spec.name
     tag_cfg = open_clip.get_pretrained_cfg(spec.name, str(pretrained)) or open_clip.get_pretrained_cfg(
         arch, str(pretrained)

@@ -76,6 +76,29 @@ _TORCH_MAGIC = 0x1950A86A20F9469CFC6C  # the first pickle of a legacy torch.save
 _ZIP_LOCAL = struct.Struct("<4s22xHH")  # local file header: signature ... file name length, extra length
 
 
+#: modules a pickle asks for only to run code (a command, a process, an import, a file operation), and the
+#: builtins that do (other builtins, such as ``set`` or ``slice``, only build values)
+CODE_MODULES = ("os", "posix", "nt", "subprocess", "sys", "importlib", "runpy", "shutil", "socket", "pty", "code",
+                "pickle", "marshal", "ctypes", "webbrowser", "multiprocessing")
+CODE_BUILTINS = ("eval", "exec", "compile", "open", "__import__", "getattr", "setattr", "delattr", "globals", "vars",
+                 "breakpoint", "input", "exit", "quit")
+
+
+def runs_code(names: Sequence[str]) -> str | None:
+    """The first ``module.name`` of ``names`` that a pickle can only want in order to run code; None if none."""
+    for name in names:
+        module, _, attr = name.partition(".")
+        if module in CODE_MODULES or (module in ("builtins", "__builtin__") and attr in CODE_BUILTINS):
+            return name
+    return None
+
+
+def code_refusal(name: str) -> str:
+    """Why a file whose pickle asks for ``name`` is refused (never how to turn the guard off)."""
+    return (f"its pickle asks to run code when loaded ({name}); a weight file never needs that, so it is not "
+            "loaded. Get the file from its source again")
+
+
 def fail(what: str, path: Path | str, problem: str) -> CheckpointError:
     """The one-line error of a model file: ``<flag> <file>: <problem>``."""
     return CheckpointError(f"{what} {path}: {problem}" if what else f"{path}: {problem}")
@@ -507,6 +530,9 @@ def require_weights_only(found: WeightsFile, what: str = "", allowed: Sequence[s
     ``allowed`` (``any_class``: a loader that falls back to a full unpickling accepts them all)."""
     if found.format == "torchscript":
         raise fail(what, found.path, "is a TorchScript archive (torch.jit.save), not a torch.save checkpoint")
+    code = runs_code(found.classes)
+    if code:
+        raise fail(what, found.path, "refused: " + code_refusal(code))
     refused = [] if any_class else found.refused_classes(allowed)
     if refused:
         raise fail(what, found.path, f"holds Python objects that a safe load refuses ({', '.join(refused[:3])})"

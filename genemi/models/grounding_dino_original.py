@@ -146,7 +146,15 @@ def parse_original_config(path: str | Path) -> dict[str, Any]:
     if values.get("modelname") != "groundingdino" or "backbone" not in values:
         raise ConfigError(f"Grounding DINO config (--gd-config) {p}: not an original Grounding DINO config "
                           f"(modelname={values.get('modelname')!r}, expected 'groundingdino' and a backbone)")
+    missing = [k for k in REQUIRED_FIELDS if k not in values]
+    if missing:
+        raise ConfigError(f"Grounding DINO config (--gd-config) {p}: missing {', '.join(missing)} (an original config "
+                          "such as GroundingDINO_SwinT_OGC.py sets them all; restore them from it)")
     return values
+
+
+#: the settings of an original config that the conversion reads without a default
+REQUIRED_FIELDS = ("num_queries", "enc_layers", "dec_layers", "dim_feedforward", "nheads", "hidden_dim")
 
 
 _SUPPORTED = {"two_stage_type": "standard", "num_patterns": 0, "query_dim": 4, "use_text_enhancer": True,
@@ -337,7 +345,6 @@ def read_checkpoint(path: str | Path, structure_only: bool = False) -> dict[str,
 
 def _torch_load(p: Path) -> Any:
     import argparse
-    import pickle
     import zipfile
 
     if zipfile.is_zipfile(p):
@@ -349,16 +356,10 @@ def _torch_load(p: Path) -> Any:
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(p, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if "Unsupported global" in str(exc):
-            raise CheckpointError(f"Grounding DINO checkpoint {p}: holds objects other than tensors, which genemi does "
-                                  "not unpickle (weights_only); re-save it as torch.save({'model': state_dict})") from exc
-        raise CheckpointError(f"Grounding DINO checkpoint {p}: cannot read it (truncated or not a PyTorch file): "
-                              f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
     except Exception as exc:  # noqa: BLE001 - any failure to unpickle means an unreadable file
-        detail = str(exc).splitlines()[0] if str(exc) else ""
-        raise CheckpointError(f"Grounding DINO checkpoint {p}: cannot read it (truncated or not a PyTorch file): "
-                              f"{type(exc).__name__} {detail}".rstrip()) from exc
+        from genemi.models.checkpoints import load_error
+
+        raise load_error(p, exc, f"Grounding DINO checkpoint {p}") from None
 
 
 def find_text_encoder(cfg: Mapping[str, Any], config_path: str | Path, text_encoder: str | Path | None) -> Path:

@@ -101,6 +101,21 @@ class DataConfig(Section):
             raise ConfigError("--csv-neg-image-key needs --csv-neg-caption-key: a negative image is the picture of "
                               "the row's negative caption")
 
+    def check_paths(self) -> None:
+        """Every file and folder given exists (a ConfigError naming its flag), before anything loads."""
+        files = [("--coco-dataset", self.coco_dataset)]
+        if self.dataset_type != "webdataset":  # shards: brace patterns and URLs, checked by their reader
+            files.insert(0, ("--dataset", self.dataset))
+        for flag, path in files:
+            if path is not None and not Path(path).exists():
+                raise ConfigError(f"{flag} {path}: no such file; give the path of an existing one")
+        for flag, path in (("--image-root", self.image_root), ("--coco-image-dir", self.coco_image_dir),
+                           ("--source-image-root", self.source_image_root)):
+            if path is not None and not Path(path).is_dir():
+                problem = "is a file, not a folder" if Path(path).exists() else "no such folder"
+                raise ConfigError(f"{flag} {path}: {problem}; give the folder the dataset's image paths are "
+                                  "relative to")
+
     @property
     def source_root(self) -> Path | None:
         """Where unedited source images live: ``source_image_root``, else ``coco_image_dir``, else ``image_root``."""

@@ -17,6 +17,7 @@ import torch.distributed as dist
 
 from genemi.distributed import DistEnv, all_reduce_flag, all_reduce_sum, init_distributed, resolve_device
 from genemi.errors import CheckpointError, ConfigError, TrainingError
+from genemi.manifest import check_writable_dir
 from genemi.models.clip import ContrastiveForward, create_clip, save_open_clip_dir
 from genemi.presets import config_to_dict, save_config
 from genemi.training.config import TrainConfig
@@ -335,43 +336,56 @@ def _check_resumed_settings(cfg: TrainConfig, recorded: Path) -> None:
         logger.warning("resuming with changed settings: %s", "; ".join(changed))
 
 
+class ModelFunction:
+    """The model's transform or tokenizer, handed to the data before the model is loaded (so the data files are
+    checked first) and set once it is; called only when batches are drawn."""
+
+    def __init__(self, what: str):
+        self.what, self.fn = what, None
+
+    def __call__(self, *args, **kwargs):
+        if self.fn is None:
+            raise TrainingError(f"the model's {self.what} was used before the model was loaded")
+        return self.fn(*args, **kwargs)
+
+
 def fit(cfg: TrainConfig, progress: bool = True) -> FitResult:
     """Train according to ``cfg``; writes snapshots, metrics and the resolved config to ``cfg.save_path``."""
     started = time.perf_counter()
     env = init_distributed(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     device = resolve_device(cfg.device, env)
     save_path = Path(cfg.save_path)
-    if env.is_main:
-        try:
-            save_path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"--save-path {save_path}: cannot create the run folder ({exc.strerror or exc})") from exc
+    if env.is_main:  # checked here, written only after every check below: a failed start leaves nothing behind
+        check_writable_dir(save_path, "--output-dir")
         if cfg.resume is not None:
             _check_resumed_settings(cfg, save_path / "config.yaml")
-        save_config(cfg, save_path / "config.yaml")
 
-    # 1. Model: from the resume snapshot if there is one, else from --pretrained.
+    # 1. Data: every record file is read and checked before any weight loads; images and captions are
+    # transformed and tokenized by the model's own functions when batches are drawn.
+    cfg.data.check_paths()
+    loss_fn = build_loss(cfg.loss).to(device)
+    spec = mining_spec(cfg.mining.mode, cfg.mining.groups_per_batch, cfg.mining.variations_per_group,
+                       cfg.mining.coco_per_group, cfg.mining.sample_by_score)  # fmt: skip
+    transform, tokenizer = ModelFunction("transform"), ModelFunction("tokenizer")
+    data = build_train_data(
+        cfg.data, spec, transform, tokenizer, cfg.mining.batch_size,
+        cfg.seed, env.rank, env.world_size, needs_negatives=getattr(loss_fn, "needs_negatives", False),
+        pin_memory=device.type == "cuda", needs_negative_images=getattr(loss_fn, "needs_negative_images", False),
+    )  # fmt: skip
+    logger.info("data: %s", data.stats)
+
+    # 2. Model: from the resume snapshot if there is one, else from --pretrained.
     resume = _resume_path(cfg)
     snapshot = load_snapshot(resume, cfg.trust_pickle) if resume else None
     bundle = create_clip(cfg.clip_model, resume or cfg.pretrained, quick_gelu=cfg.quick_gelu,
                          trust_pickle=cfg.trust_pickle)  # fmt: skip
     logger.info("model %s, QuickGELU=%s (%s)", bundle.name, bundle.quick_gelu, bundle.quick_gelu_reason)
+    transform.fn, tokenizer.fn = bundle.transform(is_train=cfg.data.augment), bundle.tokenizer
     model = bundle.model.to(device).train()
     if cfg.lock_image:
         model.lock_image_tower()
     if cfg.lock_text:
         model.lock_text_tower()
-
-    # 2. Data.
-    loss_fn = build_loss(cfg.loss).to(device)
-    spec = mining_spec(cfg.mining.mode, cfg.mining.groups_per_batch, cfg.mining.variations_per_group,
-                       cfg.mining.coco_per_group, cfg.mining.sample_by_score)  # fmt: skip
-    data = build_train_data(
-        cfg.data, spec, bundle.transform(is_train=cfg.data.augment), bundle.tokenizer, cfg.mining.batch_size,
-        cfg.seed, env.rank, env.world_size, needs_negatives=getattr(loss_fn, "needs_negatives", False),
-        pin_memory=device.type == "cuda", needs_negative_images=getattr(loss_fn, "needs_negative_images", False),
-    )  # fmt: skip
-    logger.info("data: %s", data.stats)
     steps_per_epoch = (data.steps_per_epoch or 0) // cfg.optim.accum_freq
     # The schedule spans the whole run; max_steps only stops early (it sets the span only if an epoch is
     # shorter than one accumulated step).
@@ -391,6 +405,12 @@ def fit(cfg: TrainConfig, progress: bool = True) -> FitResult:
         if state.epoch >= cfg.epochs and str(cfg.resume) != "latest":
             raise ConfigError(f"{resume} already finished epoch {state.epoch - 1}; --epoch {cfg.epochs} counts every "
                               f"epoch from 0, so nothing is left to train: pass --epoch {state.epoch + 1} or more")
+    if env.is_main:
+        try:
+            save_path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"--output-dir {save_path}: cannot create the run folder ({exc.strerror or exc})") from exc
+        save_config(cfg, save_path / "config.yaml")
 
     # 4. Epochs.
     log = MetricsLog(save_path, env.is_main, cfg.tensorboard, resume_step=state.step)

@@ -46,7 +46,9 @@ def fixture_model():
 
 def test_config_is_parsed_never_executed(tmp_path):
     good = tmp_path / "cfg.py"
-    good.write_text('"""doc"""\nmodelname = "groundingdino"\nbackbone = "swin_T_224_1k"\nreturn_interm_indices = [1, 2, 3]\n')
+    sizes = "num_queries = 900\nenc_layers = 6\ndec_layers = 6\ndim_feedforward = 2048\nnheads = 8\nhidden_dim = 256\n"
+    good.write_text('"""doc"""\nmodelname = "groundingdino"\nbackbone = "swin_T_224_1k"\nreturn_interm_indices = [1, 2, 3]\n'
+                    + sizes)
     assert gdo.parse_original_config(good)["return_interm_indices"] == [1, 2, 3]
     for body, message in [("import os\nmodelname = 'groundingdino'\n", "line 1: only `name = value`"),
                           ("modelname = 'groundingdino'\nbackbone = open('x').read()\n", "backbone is not a literal"),

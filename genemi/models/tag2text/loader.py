@@ -13,6 +13,8 @@ from pathlib import Path
 import torch
 
 from genemi.errors import CheckpointError
+from genemi.models.checkpoints import load_error, refused_global
+from genemi.models.files import runs_code
 from genemi.models.tag2text.config import Tag2TextSizes, sizes_from_config_dir
 from genemi.models.tag2text.model import Tag2Text
 
@@ -32,10 +34,15 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         try:
             obj = torch.load(p, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError:  # training checkpoints may pickle other objects next to the weights
+        except pickle.UnpicklingError as e:  # training checkpoints may pickle other objects next to the weights
+            name = refused_global(str(e))
+            if name and runs_code([name]):  # but never one that asks to run code
+                raise load_error(p, e, f"Tag2Text checkpoint {p}") from None
             obj = torch.load(p, map_location="cpu", weights_only=False)
+    except CheckpointError:
+        raise
     except Exception as e:  # noqa: BLE001 - any unreadable file
-        raise CheckpointError(f"Tag2Text checkpoint {p}: cannot read ({type(e).__name__}: {e})") from e
+        raise load_error(p, e, f"Tag2Text checkpoint {p}") from None
     return model_state_dict(obj, f"Tag2Text checkpoint {p}")
 
 

@@ -67,9 +67,12 @@ def singleton_table(pairs: list[PairSpec], pool: list[PairSpec] | None = None) -
     return PairTable(pairs, [[Member(i)] for i in range(len(pairs))], pool or [])
 
 
-def join_root(root: Path | None, path: str) -> str:
-    """``path`` under ``root`` unless it is absolute or there is no root."""
-    return str(Path(path) if root is None or Path(path).is_absolute() else Path(root) / path)
+def join_root(root: Path | None, path: str, what: str = "--image-root") -> str:
+    """``path`` under ``root`` unless it is absolute or there is no root; a relative path that climbs out of
+    ``root`` is refused (:func:`genemi.images.under_root`)."""
+    from genemi.images import under_root
+
+    return str(Path(path) if root is None else under_root(root, path, what))
 
 
 @dataclass

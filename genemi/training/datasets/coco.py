@@ -20,7 +20,8 @@ def read_coco_pairs(path: str | Path, image_root: Path | None, encoding: str = "
     by_image: dict[str, list[str]] = defaultdict(list)
     for entry in read_caption_entries(path, encoding=encoding):
         by_image[entry.image].append(entry.caption)
-    return [PairSpec(join_root(image_root, img), tuple(caps)) for img, caps in by_image.items()]
+    return [PairSpec(join_root(image_root, img, f"{path} (--coco-image-dir)"), tuple(caps))
+            for img, caps in by_image.items()]
 
 
 def read_pool(cfg) -> list[PairSpec]:

@@ -93,7 +93,7 @@ def build_variation_table(
             rec = first[key]
             captions = tuple(rec.original_captions) or ((rec.tag2text_caption,) if rec.tag2text_caption else ())
             if captions:
-                table.sources[g] = PairSpec(join_root(source_root, rec.source), captions)
+                table.sources[g] = PairSpec(join_root(source_root, rec.source, "--source-image-root"), captions)
             else:
                 missing += 1
         if missing:

@@ -13,13 +13,16 @@ COMMANDS = {
     "train": ("genemi.training.train", "fine-tune CLIP on mined hard negatives (GeNeMi / CE-CLIP / NegCLIP)"),
     "generate": ("genemi.generation_pipeline.pipeline",
                  "run the generation pipeline (tag -> ground -> segment -> portray -> caption -> inpaint -> score); "
-                 "`genemi generate merge|export|stats|gallery` join shards, export the training set, report, show"),
+                 "`genemi generate merge|export|stats|gallery|regenerate` join shards, export the training set, report, "
+                 "show, repaint one variation"),
     "negatives": ("genemi.negatives.command",
                   "generate typed text hard negatives (CE-CLIP / NegCLIP / SugarCrepe edits) from captions"),
     "eval": ("genemi.evaluation.eval_autogmentation",
              "evaluate snapshots on SugarCrepe(++), ARO, VALSE, VL-CheckList, Winoground, What'sUp, CREPE, SPEC, "
              "ColorSwap, GeNeMi test set, retention; `genemi eval compare` compares evaluated models"),
-    "convert": ("genemi.convert", "convert original Grounding DINO files (.pth + .py config) to a transformers folder"),
+    "convert": ("genemi.convert", "`genemi convert groundingdino`: original Grounding DINO files (.pth + .py config) "
+                "-> a transformers folder; `genemi convert snapshot --to original`: a genemi model_N.pt -> the file "
+                "the original GeNeMi trainer continues from"),
     "demo": ("genemi.demo", "built-in shapes data + tiny models: generate, negatives, train, evaluate (offline, seconds)"),
 }
 
@@ -59,7 +62,15 @@ def run_tool(prog: str, parser, argv: Sequence[str] | None, action: Callable[[ob
     args = parse_command(parser, argv)
     if isinstance(args, int):
         return args
-    code, result = guarded(prog, on_interrupt, lambda: action(args))
+
+    def run():
+        if hasattr(args, "verbose"):  # -v/-q of command_parser
+            from genemi.options import setup_logging
+
+            setup_logging(args)
+        return action(args)
+
+    code, result = guarded(prog, on_interrupt, run)
     if code:
         return code
     report(result)

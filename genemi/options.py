@@ -501,10 +501,11 @@ def resolve(cls: type, args: argparse.Namespace) -> Any:
 
 def command_parser(prog: str, description: str, *, config: str | None = "YAML file of options (the flags' names "
                    "with _ for -, sections as YAML sections); flags override it", progress: bool = False,
-                   epilog: str | None = None) -> argparse.ArgumentParser:
+                   epilog: str | None = None, parser_class: type = argparse.ArgumentParser) -> argparse.ArgumentParser:
     """A command's parser with the flags every command has: ``--config``, ``--set``, ``-v/--verbose``,
-    ``-q/--quiet`` (and ``--progress/--no-progress`` where a command shows progress bars)."""
-    p = argparse.ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter, epilog=epilog)
+    ``-q/--quiet`` (and ``--progress/--no-progress`` where a command shows progress bars). ``config=None``: a
+    tool with no options file (``genemi generate export`` ...), which still has ``-v``/``-q``."""
+    p = parser_class(prog=prog, description=description, formatter_class=HelpFormatter, epilog=epilog)
     g = p.add_argument_group("command")
     if config:
         g.add_argument("--config", default=None, metavar="FILE", help=config)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from genemi.errors import ConfigError
 
-#: the names ``--dtype`` accepts
+#: the names ``--precision`` (alias ``--dtype``) accepts
 DTYPES = ("auto", "fp32", "fp16", "bf16")
 
 
@@ -22,7 +22,7 @@ def _cuda_bf16(device: str) -> bool:
         return False
 
 
-def resolve_dtype_name(name: str, device: str, flag: str = "--dtype") -> str:
+def resolve_dtype_name(name: str, device: str, flag: str = "--precision") -> str:
     """``fp32``, ``fp16`` or ``bf16``: ``name`` (one of :data:`DTYPES`) for ``device`` (``cpu``, ``cuda:1``…);
     ``auto`` resolved as the module docstring says. A ConfigError for an unknown name or fp16 on the CPU."""
     if name not in DTYPES:

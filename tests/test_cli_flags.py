@@ -50,3 +50,84 @@ def test_local_dir_models_use_their_own_weights_and_empty_runs_are_refused():
                            (["--epoch", "0"], "--epoch must be at least 1")):
         with pytest.raises(ConfigError, match=message):
             _cfg(*flags)
+
+
+# --- one help style for every command (issue 26 item 2) ---------------------------------------------------------
+
+#: every command and tool with its argv; the five commands with options files also take --config and --set
+COMMANDS = {"train": ["train"], "generate": ["generate"], "negatives": ["negatives"], "eval": ["eval"],
+            "convert": ["convert"], "generate merge": ["generate", "merge"], "generate export": ["generate", "export"],
+            "generate stats": ["generate", "stats"], "generate gallery": ["generate", "gallery"],
+            "generate regenerate": ["generate", "regenerate"], "eval compare": ["eval", "compare"]}
+WITH_OPTIONS_FILES = ("train", "generate", "negatives", "eval", "convert")
+
+
+def _help(argv, capsys):
+    from genemi.cli import main
+
+    try:
+        rc = main([*argv, "--help"])
+    except SystemExit as exit_:
+        rc = exit_.code
+    assert rc in (0, None)
+    return capsys.readouterr().out
+
+
+def _invocations(text):
+    """Each flag's line in --help: its spellings (``--x, --no-x``) and metavar."""
+    import re
+
+    return [line.strip() for line in re.findall(r"^  (-\S.*?)(?:  |$)", text, re.M)]
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_every_command_help_has_one_style(name, capsys):
+    import re
+
+    text = _help(COMMANDS[name], capsys)
+    lines = _invocations(text)
+    assert len(lines) >= 4, text
+    for line in lines:
+        spellings = [s.split(" ")[0] for s in line.split(", ")]
+        assert "_" not in spellings[0], f"{name}: underscore spelling first: {line}"
+        negations = [s for s in spellings if s.startswith("--no-")]
+        if negations or (" " not in line and spellings[0] not in ("-h", "-v", "-q")):
+            # a boolean: --x, --no-x (older spellings after them); never a bare --no-x or a lone --x
+            assert len(spellings) >= 2 and spellings[1] == "--no-" + spellings[0][2:], f"{name}: boolean {line}"
+    flags = {s.split(" ")[0] for line in lines for s in line.split(", ")}
+    assert {"-v", "--verbose", "-q", "--quiet"} <= flags, name
+    if name in WITH_OPTIONS_FILES:
+        assert {"--config", "--set"} <= flags, name
+    if "--dtype" in flags or "--precision" in flags:
+        assert any(line.startswith("--precision, --dtype {auto,fp32,fp16,bf16}") for line in lines), name
+    folders = [line for line in lines if re.match(r"--(save-path|output|out)\b(?!-).* (DIR|FOLDER|OUTPUT_DIR)\b", line)]
+    assert not folders, f"{name}: an output folder flag other than --output-dir first: {folders}"
+    flat = " ".join(text.split())
+    odd = re.search(r"\[default|\(default\)|\(default [^:]|[;,] default |default: None|default: False|defaults to", flat)
+    assert not odd, f"{name}: a default not shown as (default: X): ...{flat[odd.start() - 60:odd.end() + 20]}"
+
+
+def test_genemi_help_lists_every_command_and_tool(capsys):
+    from genemi.cli import COMMANDS as TOP
+    from genemi.generation_pipeline.pipeline import TOOLS
+
+    text = _help([], capsys)
+    for name in TOP:
+        assert f"\n  {name} " in text, name
+    assert f"genemi generate merge|{'|'.join(TOOLS)}" in text  # regenerate included
+    assert "genemi eval compare" in text and "genemi convert snapshot" in text
+    assert set(COMMANDS) == set(TOP) - {"demo"} | {f"generate {t}" for t in (*TOOLS, "merge")} | {"eval compare"}
+
+
+def test_generate_takes_precision_set_and_the_old_spellings():
+    from genemi.generation_pipeline import pipeline
+
+    def cfg(*flags):
+        return pipeline.resolve_config(pipeline.build_parser().parse_args(["--input-dir", "x", *flags]))
+
+    assert cfg("--precision", "bf16").dtype == "bf16" == cfg("--dtype", "bf16").dtype
+    assert cfg("--set", "seed=7", "--seed", "3").seed == 7  # --set is applied last
+    assert cfg("--set", "ground.box_threshold=0.5").ground.box_threshold == 0.5
+    assert cfg("--force").force is True and cfg("--no-force").force is False
+    args = pipeline.build_parser().parse_args(["--no-progress", "-q"])
+    assert args.progress is False and args.quiet is True

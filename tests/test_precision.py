@@ -1,4 +1,4 @@
-"""--dtype: auto is the default (bf16 on CUDA with bf16, fp16 on older CUDA, fp32 on the CPU); fp16 on the CPU is
+"""--precision (alias --dtype): auto is the default (bf16 on CUDA with bf16, fp16 on older CUDA, fp32 on the CPU); fp16 on the CPU is
 refused in one line before any model is built."""
 
 import subprocess
@@ -22,7 +22,7 @@ def test_auto_resolves_per_device(monkeypatch):
     assert resolve_dtype_name("auto", "cpu") == "fp32" and resolve_dtype_name("auto", "mps") == "fp32"
     assert resolve_dtype_name("bf16", "cpu") == "bf16"
     assert _dtype("auto", "cpu") == ("fp32", None) and _dtype("bf16", "cpu") == ("bf16", torch.bfloat16)
-    with pytest.raises(ConfigError, match="--dtype must be one of auto, fp32, fp16, bf16"):
+    with pytest.raises(ConfigError, match="--precision must be one of auto, fp32, fp16, bf16"):
         resolve_dtype_name("fp64", "cpu")
 
 
@@ -37,5 +37,5 @@ def test_fp16_on_the_cpu_is_refused_in_one_line(tmp_path):
                            "--stages", "tag", "--no-progress"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "--dtype fp16 with --device cpu" in lines[0], proc.stderr
+    assert len(lines) == 1 and "--precision fp16 with --device cpu" in lines[0], proc.stderr
     assert not (tmp_path / "out" / "tags.jsonl").exists()

@@ -71,7 +71,7 @@ def native_size(pipe) -> int:
     return int(sample) * int(pipe.vae_scale_factor)
 
 
-def to_pixels(image: np.ndarray, what: str, hint: str = "with --dtype fp16 try bf16 or fp32") -> np.ndarray:
+def to_pixels(image: np.ndarray, what: str, hint: str = "with --precision fp16 try bf16 or fp32") -> np.ndarray:
     """A pipeline's ``output_type="np"`` image in [0, 1] as uint8; NonFiniteOutput naming ``what`` if any value
     is NaN or infinite."""
     if not np.isfinite(image).all():

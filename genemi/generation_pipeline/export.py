@@ -334,8 +334,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
-        prog="genemi generate export",
+    from genemi.options import Switch, command_parser
+
+    p = command_parser(
+        "genemi generate export", config=None, parser_class=_Parser,
         description="Export a run's painted variations that pass the score filters as a training set: "
         "dataset.jsonl (VariationRecord), variation_annotation.json (original GeNeMi list), dataset.csv "
         "(open_clip, tab separated) and WebDataset shards with typed negatives.",
@@ -348,13 +350,12 @@ def build_parser() -> argparse.ArgumentParser:
         "defaults as here); after exporting with other thresholds pass the same values or 'none'.\n"
         "A run with whole-image negatives (stages negcaption, t2i, negscore) also gets triplets.jsonl, "
         "triplets.csv and wds-triplets/ (TripletCLIP; train with --loss triplet --dataset-type triplets ...).",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--output-dir", required=True, help="the pipeline run's output folder (holds scores.jsonl and/or "
                    "negscores.jsonl)")
     p.add_argument("--export-dir", default=None, help="where to write the export (default: OUTPUT_DIR/export)")
     p.add_argument("--format", default="all",
-                   help=f"comma list of {', '.join(FORMATS)}, or all (default)")
+                   help=f"comma list of {', '.join(FORMATS)}, or all (default: all)")
     p.add_argument("--min-itm", type=threshold_arg, default=DEFAULT_MIN_ITM,
                    help="keep variations with mean BLIP ITM logit > this; 'none' = off (default: 0.0)")
     p.add_argument("--min-iva", type=threshold_arg, default=DEFAULT_MIN_IVA,
@@ -363,8 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iva-scope", choices=IVA_SCOPES, default=DEFAULT_IVA_SCOPE,
                    help="which IVA --min-iva compares: image (over the whole variation image, the original's "
                    f"definition) or window (over the item's crop window) (default: {DEFAULT_IVA_SCOPE})")
-    p.add_argument("--no-filter", action="store_true",
-                   help="no score filters (an unscored run's variations.jsonl is then accepted)")
+    p.add_argument("--filter", action=Switch, default=True,
+                   help="the score filters above (off: none, and an unscored run's variations.jsonl is accepted) "
+                   "(default: on)")
     p.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE,
                    help=f"samples per WebDataset shard (default: {DEFAULT_SHARD_SIZE})")
     p.add_argument("--triplet-margin", type=float, default=None,
@@ -439,7 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from genemi.cli import run_tool
 
     return run_tool("genemi generate export", build_parser(), argv, lambda a: export_run(
-        a.output_dir, a.export_dir, a.format, a.min_itm, a.min_iva, a.no_filter, a.shard_size, a.triplet_margin,
+        a.output_dir, a.export_dir, a.format, a.min_itm, a.min_iva, not a.filter, a.shard_size, a.triplet_margin,
         a.input_dir, a.iva_scope), print_summary,
         on_interrupt="rerun it (the export is rewritten)")
 

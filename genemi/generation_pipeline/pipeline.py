@@ -401,12 +401,15 @@ def graph_text(graph: StageGraph) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     graph = registry.STAGES
-    p = argparse.ArgumentParser(
-        prog="genemi generate",
-        description="GeNeMi generation pipeline (resumable, batched, shardable): " + graph_text(graph)
+    from genemi.options import Switch, command_parser
+
+    p = command_parser(
+        "genemi generate",
+        "GeNeMi generation pipeline (resumable, batched, shardable): " + graph_text(graph)
         + "\n\nAfter a run (each has --help):\n  genemi generate merge --output-dir DIR    join shard outputs\n"
         + "\n".join(f"  genemi generate {k} --output-dir DIR  {v[1]}" for k, v in TOOLS.items()),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        config="YAML preset (configs/pipeline/*.yaml; one section per stage, keys as the flags with _ for -); "
+        "flags override it", progress=True,
     )
     io = p.add_argument_group("inputs and outputs (original flags)")
     io.add_argument("--output-dir", default=None, help="output folder (default: generation_output)")
@@ -414,10 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--root-dir", default=None, help="root the annotation file's image paths are relative to (alias of --input-dir)")
     io.add_argument("--annotation-file", default=None, help="captions: Karpathy/BLIP JSON list, COCO captions_*.json or JSONL")
     io.add_argument("--encoding", default=None, help="text encoding of --annotation-file (default: utf-8)")
-    io.add_argument("--save-annotated-image", action="store_true", default=None, help="write previews/ with boxes and masks")
-    io.add_argument("--verbose", action="store_true", help="debug logging")
+    io.add_argument("--save-annotated-image", action=Switch, default=None,
+                    help="write previews/ with boxes and masks (default: off)")
     run = p.add_argument_group("run")
-    run.add_argument("--config", default=None, help="YAML preset (configs/pipeline/*.yaml; one section per stage); flags override it")
     named = "; ".join(f"{k} = {v}" for k, v in graph.selections.items())
     run.add_argument("--stages", default=None, help=f"what to run: a named chain ({named}; default: variations), "
                      f"all, one of {', '.join(graph.names)}, a range a:b (a, b and every stage on a path between "
@@ -425,25 +427,27 @@ def build_parser() -> argparse.ArgumentParser:
                      "or a comma list of these")
     run.add_argument("--limit", type=int, default=None, help="only the first N images (sorted by path)")
     run.add_argument("--seed", type=int, default=None, help="global seed; portrayals and per-variation seeds derive from it (default: 0)")
-    run.add_argument("--retry-failed", action="store_true", default=None,
-                     help="redo records that failed in an earlier run (replaced in place); without it they count as done")
-    run.add_argument("--force", action="store_true", default=None,
+    run.add_argument("--retry-failed", action=Switch, default=None,
+                     help="redo records that failed in an earlier run (replaced in place); without it they count as "
+                     "done (default: off)")
+    run.add_argument("--force", action=Switch, default=None,
                      help="start the selected stages over: their outputs, and those of every stage that reads them "
-                     "(directly or not), are removed first; other stages' outputs are kept")
-    run.add_argument("--allow-changed-settings", action="store_true", default=None,
+                     "(directly or not), are removed first; other stages' outputs are kept (default: off)")
+    run.add_argument("--allow-changed-settings", action=Switch, default=None,
                      help="resume a stage whose output was written with other settings (the change is recorded in "
-                     "<manifest>.settings.json); without it such a rerun stops and names the differences")
+                     "<manifest>.settings.json); without it such a rerun stops and names the differences "
+                     "(default: off)")
     run.add_argument("--batch-size", type=_batch_sizes, default=None,
                      help="images per batch: N for every stage, or " + ",".join(f"{s.name}={s.config().batch_size}" for s in graph)
                      + " (stages sharing a config section share its batch size)")
     run.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: the local GPU when there is one)")
-    run.add_argument("--dtype", choices=DTYPES, default=None,
-                     help="precision of the models (default: auto = bf16 on CUDA with bf16, fp16 on older CUDA, "
-                     "fp32 on the CPU; fp16 on the CPU is refused)")
-    run.add_argument("--offload", action="store_true", default=None, help="keep only the active stage's model on the GPU")
+    run.add_argument("--precision", "--dtype", dest="dtype", choices=DTYPES, default=None, metavar="{" + ",".join(DTYPES) + "}",
+                     help="precision of the models (YAML key dtype; auto = bf16 on CUDA with bf16, fp16 on older "
+                     "CUDA, fp32 on the CPU; fp16 on the CPU is refused) (default: auto)")
+    run.add_argument("--offload", action=Switch, default=None,
+                     help="keep only the active stage's model on the GPU (default: off)")
     run.add_argument("--num-shards", type=int, default=None, help="split the images in N shards (default: WORLD_SIZE)")
     run.add_argument("--shard-index", type=int, default=None, help="which shard this process runs (default: RANK)")
-    run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.add_argument("--executor", choices=tuple(EXECUTORS), default=None,
                      help="where the stages run: local (one after another in this process; default) or ray (one run "
                      "across a Ray cluster, stages streamed as actor pools; pip install 'genemi[ray]')")
@@ -466,7 +470,7 @@ _GENERAL = ("output_dir", "annotation_file", "encoding", "save_annotated_image",
 def resolve_config(args) -> RunConfig:
     """Defaults < YAML preset < flags, for the current graph; options given for a backend that is not selected
     are refused."""
-    from genemi.presets import load_config, read_preset
+    from genemi.presets import load_config, merge_dicts, parse_set_overrides, read_preset
 
     graph = registry.STAGES
     if args.input_dir and args.root_dir and args.input_dir != args.root_dir:
@@ -491,7 +495,13 @@ def resolve_config(args) -> RunConfig:
     overrides["ray"] = {f.name: getattr(args, f"ray__{f.name}") for f in dataclasses.fields(RayConfig)}
     llm_flagged = {k for k, v in overrides["llm"].items() if v is not None}
     llm_preset = set(preset["llm"]) if isinstance(preset.get("llm"), dict) else set()
-    cfg = load_config(config_class(graph), args.config, overrides)
+    sets = parse_set_overrides(getattr(args, "set", None))  # --set section.key=value: applied last, as given flags
+    for name, values in sets.items():
+        if isinstance(values, dict) and name in flagged:
+            flagged[name] |= set(values)
+            given[name] |= set(values)
+    llm_flagged |= set(sets.get("llm") or {}) if isinstance(sets.get("llm"), dict) else set()
+    cfg = load_config(config_class(graph), args.config, merge_dicts(overrides, sets))
     selected = {s.name for s in graph.select(cfg.stages)}
     check_llm_options(cfg, [s for s in graph if s.name in selected], llm_flagged, llm_preset)
     for name, specs in sections.items():
@@ -567,23 +577,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return importlib.import_module(TOOLS[argv[0]][0]).main(argv[1:])
     if argv and argv[0] == "merge":
-        mp = argparse.ArgumentParser(prog="genemi generate merge", description="join shard manifests")
+        from genemi.options import Switch, command_parser, setup_logging
+
+        mp = command_parser("genemi generate merge", "join shard manifests", config=None)
         mp.add_argument("--output-dir", required=True, help="the --output-dir the shards were run with")
-        mp.add_argument("--allow-partial", action="store_true",
-                        help="merge even when shards are missing or unfinished (each gap is reported)")
+        mp.add_argument("--allow-partial", action=Switch, default=False,
+                        help="merge even when shards are missing or unfinished (each gap is reported) (default: off)")
         margs = mp.parse_args(argv[1:])
         code, counts = guarded("genemi generate merge", "rerun it",
-                               lambda: merge_shards(margs.output_dir, margs.allow_partial))
+                               lambda: setup_logging(margs) or merge_shards(margs.output_dir, margs.allow_partial))
         if code:
             return code
         for name, c in counts.items():
             print(f"{name}: {c} {'files' if name.endswith('/') else 'records'}")
         return 0
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    code, summary = guarded("genemi generate", "rerun the same command to resume",
-                            lambda: run_pipeline(resolve_config(args), progress=not args.no_progress))
+    def run():
+        from genemi.options import setup_logging
+
+        setup_logging(args)
+        return run_pipeline(resolve_config(args), progress=args.progress)
+
+    code, summary = guarded("genemi generate", "rerun the same command to resume", run)
     if code:
         return code
     _print_summary(summary)

@@ -86,7 +86,7 @@ class RayConfig:
     address: str | None = option(None, "the Ray cluster to join (host:6379 or ray://host:10001; default: start a "
                                  "local one)", flag="--ray-address", metavar="ADDR", content=False)
     resources: Any = option(None, "what each stage asks of Ray: 'stage=num_gpus:0.5,num_cpus:1,concurrency:4;"
-                            "stage=...' (YAML: a mapping); default per stage: 1 actor, 0.25 CPUs, no GPU",
+                            "stage=...' (YAML: a mapping) (default: per stage 1 actor, 0.25 CPUs, no GPU)",
                             flag="--ray-resources", metavar="SPEC", content=False)
     group_size: int | None = option(None, "images per Ray row (default: the least common multiple of the stages' "
                                     "batch sizes, so batches form as in the local executor)", flag="--ray-group-size",

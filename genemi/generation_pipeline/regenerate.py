@@ -104,8 +104,9 @@ def _written_image(root: Path, variation_id: str) -> Path | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="genemi generate regenerate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    from genemi.options import command_parser
+
+    p = command_parser("genemi generate regenerate", __doc__, config=None)
     p.add_argument("--output-dir", required=True, help="the run's output folder (with run_summary.json, "
                    "captions.jsonl and masks.jsonl)")
     p.add_argument("--variation", required=True, metavar="ID",

@@ -283,19 +283,23 @@ def format_report(s: dict) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="genemi generate stats",
-                description="Per-stage counts and failure reasons, variations per item, score summaries and "
+    from genemi.options import Switch, command_parser
+
+    p = command_parser("genemi generate stats", config=None, parser_class=_Parser,
+                       description="Per-stage counts and failure reasons, variations per item, score summaries and "
                 "histograms, and how many variations pass the export filters.")
     p.add_argument("--output-dir", required=True, help="the pipeline run's output folder")
     p.add_argument("--stats-dir", default=None,
                    help="where to write stats.json and the PNGs (default: OUTPUT_DIR/stats)")
     p.add_argument("--min-itm", type=threshold_arg, default=DEFAULT_MIN_ITM,
-                   help="ITM threshold counted and drawn (mean logit > this; 'none' = off; default 0.0)")
+                   help="ITM threshold counted and drawn (mean logit > this; 'none' = off) (default: "
+                   f"{DEFAULT_MIN_ITM:g})")
     p.add_argument("--min-iva", type=threshold_arg, default=DEFAULT_MIN_IVA,
-                   help=f"IVA threshold counted and drawn (> this; 'none' = off; default {DEFAULT_MIN_IVA:g})")
+                   help=f"IVA threshold counted and drawn (> this; 'none' = off) (default: "
+                   f"{DEFAULT_MIN_IVA:g})")
     p.add_argument("--iva-scope", choices=IVA_SCOPES, default=DEFAULT_IVA_SCOPE,
                    help=f"which IVA --min-iva compares: image or window (default: {DEFAULT_IVA_SCOPE})")
-    p.add_argument("--no-plots", action="store_true", help="only stats.json, no PNG histograms")
+    p.add_argument("--plots", action=Switch, default=True, help="PNG histograms next to stats.json (default: on)")
     return p
 
 
@@ -303,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from genemi.cli import run_tool
 
     return run_tool("genemi generate stats", build_parser(), argv, lambda a: run_stats(
-        a.output_dir, a.stats_dir, a.min_itm, a.min_iva, plots=not a.no_plots, iva_scope=a.iva_scope),
+        a.output_dir, a.stats_dir, a.min_itm, a.min_iva, plots=a.plots, iva_scope=a.iva_scope),
         lambda r: print(format_report(r)))
 
 

@@ -145,7 +145,7 @@ class BenchmarkSpec:
 SHARED_FLAGS = {
     "--coco-val2017": "COCO val2017 images",
     "--crepe-images": "Visual Genome folder holding VG_100K/ and VG_100K_2/",
-    "--embedded-image-cache": "where images embedded in Parquet files are extracted once (default "
+    "--embedded-image-cache": "where images embedded in Parquet files are extracted once (default: "
                               "$GENEMI_CACHE/embedded_images)",
 }
 

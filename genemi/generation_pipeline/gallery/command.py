@@ -146,8 +146,10 @@ def build_gallery(output_dir: str | Path, input_dir: str | Path | None = None, g
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="genemi generate gallery",
+    from genemi.options import command_parser
+
+    p = command_parser(
+        "genemi generate gallery", config=None,
         description="Static HTML gallery (paged, searchable, filterable by score in the page) and a PNG contact "
         "sheet of a generation run: each item's source with its mask outline and box, then its variations (crop "
         "window) with labels, captions, ITM, IVA and CLIPScore; failed and filtered variations marked. Thumbnails "

@@ -44,7 +44,7 @@ class T2IConfig(StageSection):
                                         "none)", backends=("diffusers",))
     t2i_size: int | None = option(None, "image side in pixels (default: the model's native size; render: the "
                                   "world's size)")
-    t2i_dtype: str | None = option(None, "precision of this stage's model (default: the run's --dtype, whose "
+    t2i_dtype: str | None = option(None, "precision of this stage's model (default: the run's --precision, whose "
                                    "default is auto: bf16 on CUDA with bf16, fp16 on older CUDA, fp32 elsewhere)",
                                    choices=DTYPES, backends=("diffusers",))
     t2i_batch_size: int = option(8, "prompts per pipeline call (across the stage batch's images)", content=False,

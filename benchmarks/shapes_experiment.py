@@ -1,77 +1,99 @@
-"""Does hard-negative training improve compositional understanding? A controlled answer on the shapes world.
+"""Experiment v2: hard negatives aimed at what the model gets wrong (relations, word order), made by the pipeline
+itself, with paired statistics that can tell an effect from seed noise. Documented in docs/experiments.md.
 
-1. Writes the compositional shapes world (``genemi.synthetic.write_world``): train scenes, held-out test
-   scenes (unseen (shape, colour) pairs and relation arrangements), ground-truth variations of the train
-   scenes (computed IVA, no ITM) and the benchmark exports (SugarCrepe 7 subsets, Winoground 2x2, ARO
-   VG-R / VG-A, Karpathy test captions for retrieval), all built from the held-out scenes.
-2. Writes typed text hard negatives with ``genemi negatives`` (CE-CLIP's 4 types, vocabulary source) for the
-   train captions and for the variation captions.
-3. Per seed: pre-trains a small open_clip CLIP from scratch on the train captions (plain CLIP loss), then
-   fine-tunes a copy of it in every setting with the same step budget, batch size (pairs per step) and lr:
+Per world seed (the data, written once and shared by every training seed):
 
-   ========================  ==========================================================================
-   ``pretrained``            no fine-tuning (the starting point)
-   ``clip``                  captions only, CLIP loss (the control: just more steps on the same data)
-   ``allinone``              ground-truth variations, ``allinone`` mining (+ 1 caption pair per group)
-   ``item_based``            ground-truth variations, ``item_based`` mining (2 variations + 6 pairs)
-   ``image_based``           ground-truth variations, ``image_based`` mining (2 variations + 6 pairs)
-   ``negclip``               captions + ``genemi negatives`` text negatives, NegCLIP loss
-   ``ceclip``                captions + ``genemi negatives`` text negatives, CE-CLIP loss (ITC+IMC+CMR)
-   ``item_based+ceclip``     ``item_based`` variations whose captions carry text negatives, CE-CLIP loss
-   ========================  ==========================================================================
+1. the compositional shapes world (``genemi.synthetic.write_world``): train scenes, held-out test scenes (unseen
+   (shape, colour) pairs and arrangements, held out geometrically), the benchmark exports built from held-out
+   scenes only (>= 1,000 items per headline metric where the world allows), and two kinds of ground-truth
+   variations of the train scenes: one object's colour/shape/size (``variations.jsonl``) and edits aimed at
+   relations and order (``relation_variations.jsonl``: two objects swap places or one attribute, stacking order
+   reversed, a relation changed);
+2. text negatives from the corpus's own vocabulary (``genemi negatives --types ceclip --sources corpus``);
+3. the pipeline arm: ``genemi generate`` on the train images with the ground-truth tag/ground/segment backends,
+   ``rules`` portrayals, caption rewriting, the exact ``render`` inpainter, scoring (tiny BLIP: its ITM is noise,
+   so only the IVA filter is on), ``genemi generate export``;
+4. the whole-image arm (TripletCLIP): ``genemi generate`` tag -> negcaption (rules: swap_obj, swap_att,
+   replace_rel) -> t2i (``--painter render``), exported as triplets.
 
-4. Evaluates every model with genemi's benchmark code on the held-out exports and writes
-   ``results.json``, ``results.md`` (mean +- std over seeds) and ``results.png`` (bars with error bars).
+No training text, negative or not, names a held-out pair or arrangement (``genemi.synthetic.heldout``: such
+negatives are marked invalid, such triplets dropped, and their count reported).
 
-The trainer pieces are genemi's (pair tables, mining sampler, dataset, collator, losses, ``TrainStep``,
-optimizer, lr schedule); only the outer loop is here, so every setting shares one pre-trained start per seed
-and ``variations + ceclip`` (which ``genemi train`` does not offer: its variation reader has no negatives)
-can be assembled. Text goes through a word-level tokenizer over the world's vocabulary (a 49k-row BPE
-embedding would dominate the cost of this small model); unknown words map to one UNK id.
+Per (world seed, training seed), in parallel processes of one thread each: pre-train a small open_clip CLIP
+from scratch on the train captions (once), fine-tune a copy of it in every setting with the same step budget,
+batch size (64 image-caption pairs), lr and schedule, and evaluate every model with genemi's benchmark code,
+keeping each item's outcome:
 
-    python benchmarks/shapes_experiment.py                    # the documented run (docs/experiments.md)
-    python benchmarks/shapes_experiment.py --quick            # a 1-2 minute smoke run
+========================  ========================================================================================
+``pretrained``            no fine-tuning (the start)
+``clip``                  train captions, CLIP loss: the control (more steps on the same data)
+``rel_items``             relation/order variations, ``item_based``: per group the source + 2 of its edits + 1
+                          caption pair (16 groups), CLIP loss
+``rel_plain``             the same images (the edits and their sources) as ordinary pairs in random groups of 3 +
+                          1 caption pair: "same images, plain batches"
+``attr_items``            colour/shape/size variations (the v1 data), ``item_based``, 2 + 2 caption pairs
+``pipe_items``            the pipeline arm's variations (filters on), ``item_based``, 2 + 2 caption pairs
+``ceclip_corpus``         captions + corpus-vocabulary negatives, CE-CLIP loss (5 texts per image)
+``ceclip_corpus_cm``      the same, compute-matched: 1/5 of the steps, so as many text forward passes as ``clip``
+``triplet_render``        whole-image negatives painted by the renderer, ``--loss triplet``
+========================  ========================================================================================
+
+Statistics (``statistics`` below): paired differences against ``clip`` per item and seed, 95 % bootstrap
+intervals resampling training seeds and items within each world (stratified by VG-R relation), averaged over
+worlds; two-sided bootstrap p-values, Holm-corrected over the whole table (every setting x primary and retention
+metric). Primary metrics, named before the run: SugarCrepe swap_obj, swap_att, replace_rel, VG-R macro,
+Winoground group; retention: held-out retrieval R@1 i2t and t2i.
+
+Writes ``results.json`` (every metric of every seed, losses, timings, the differences with their intervals),
+``results.md`` (the table) and ``results.png``; ``--quick`` is a ~1-2 minute run of every code path whose
+numbers are pinned by ``benchmarks/shapes_experiment_quick.json`` (``--record-quick`` rewrites it on purpose).
+
+    python benchmarks/shapes_experiment.py                    # the documented run
+    python benchmarks/shapes_experiment.py --quick            # every code path, small
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
-import math
+import multiprocessing as mp
+import os
+import platform
 import re
-import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
+QUICK_RECORD = Path(__file__).with_name("shapes_experiment_quick.json")
+
+#: setting -> how it is trained (None: not fine-tuned)
 SETTINGS = {
     "pretrained": None,
     "clip": {"data": "captions", "loss": "clip"},
-    "allinone": {"data": "variations", "mode": "allinone", "loss": "clip"},
-    "item_based": {"data": "variations", "mode": "item_based", "loss": "clip"},
-    "image_based": {"data": "variations", "mode": "image_based", "loss": "clip"},
-    "negclip": {"data": "negatives", "loss": "negclip"},
-    "ceclip": {"data": "negatives", "loss": "ceclip"},
-    "item_based+ceclip": {"data": "variations+negatives", "mode": "item_based", "loss": "ceclip"},
+    "rel_items": {"data": "relations", "loss": "clip"},
+    "rel_plain": {"data": "relations_plain", "loss": "clip"},
+    "attr_items": {"data": "attributes", "loss": "clip"},
+    "pipe_items": {"data": "pipeline", "loss": "clip"},
+    "ceclip_corpus": {"data": "negatives", "loss": "ceclip"},
+    "ceclip_corpus_cm": {"data": "negatives", "loss": "ceclip", "compute_matched": True},
+    "triplet_render": {"data": "triplets", "loss": "triplet"},
 }
+CONTROL = "clip"
 
-# (benchmark, metric) -> column label, in table order
-COLUMNS = [
-    *((("sugarcrepe", s), f"SC {s}") for s in ("replace_obj", "replace_att", "replace_rel", "swap_obj", "swap_att",
-                                              "add_obj", "add_att")),
-    (("sugarcrepe", "mean"), "SC mean"),
-    (("winoground", "text"), "Wino text"),
-    (("winoground", "image"), "Wino image"),
-    (("winoground", "group"), "Wino group"),
-    (("aro_vg_relation", "macro_accuracy"), "VG-R"),
-    (("aro_vg_attribution", "macro_accuracy"), "VG-A"),
-    (("retrieval", "i2t_R@1"), "i2t R@1"),
-    (("retrieval", "t2i_R@1"), "t2i R@1"),
-]  # fmt: skip
+#: (benchmark, metric) -> label; primary first (named before the run), then retention, then the rest
+PRIMARY = [(("sugarcrepe", "swap_obj"), "SC swap_obj"), (("sugarcrepe", "swap_att"), "SC swap_att"),
+           (("sugarcrepe", "replace_rel"), "SC replace_rel"), (("aro_vg_relation", "macro_accuracy"), "VG-R"),
+           (("winoground", "group"), "Wino group")]
+RETENTION = [(("retrieval", "i2t_R@1"), "i2t R@1"), (("retrieval", "t2i_R@1"), "t2i R@1")]
+SECONDARY = [*((("sugarcrepe", s), f"SC {s}") for s in ("replace_obj", "replace_att", "add_obj", "add_att")),
+             (("winoground", "text"), "Wino text"), (("winoground", "image"), "Wino image"),
+             (("aro_vg_attribution", "macro_accuracy"), "VG-A")]
+TESTED = PRIMARY + RETENTION
 
 log = logging.getLogger("shapes_experiment")
 
@@ -93,7 +115,9 @@ class WordTokenizer:
     def words(text: str) -> list[str]:
         return re.findall(r"[a-z]+", text.lower())
 
-    def __call__(self, texts) -> torch.Tensor:
+    def __call__(self, texts):
+        import torch
+
         if isinstance(texts, str):
             texts = [texts]
         out = torch.zeros(len(texts), self.context_length, dtype=torch.long)
@@ -103,85 +127,185 @@ class WordTokenizer:
         return out
 
 
-# --- data ---------------------------------------------------------------------------------------------
+# --- data (once per world seed) -----------------------------------------------------------------------
 
 
-def prepare(args) -> dict:
-    """The world, the text negatives and the vocabulary (reused when already written with the same settings)."""
+def _quiet_main(main, argv: list[str], what: str) -> None:
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+        rc = main(argv)
+    if rc:
+        raise SystemExit(f"{what} failed (exit {rc}):\n{buf.getvalue()[-3000:]}")
+
+
+def _clean_negatives(path: Path, spec) -> dict:
+    """Mark invalid every text negative that names a held-out pair or arrangement (counted)."""
+    from genemi.synthetic.heldout import heldout_named
+
+    lines, dropped, valid = [], 0, 0
+    for line in path.read_text(encoding="utf-8").splitlines():
+        rec = json.loads(line)
+        for neg in rec["negatives"]:
+            if neg["valid"] and heldout_named(neg["text"], spec):
+                neg.update(valid=False, reason="names a held-out element of the split")
+                dropped += 1
+            valid += neg["valid"]
+        lines.append(json.dumps(rec))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return {"valid": valid, "dropped_heldout": dropped}
+
+
+def _clean_triplets(run: Path, spec) -> dict:
+    """Keep the triplets whose negative caption names nothing held out and whose drawn scene (the caption laid
+    out with its recorded seed, as the ``render`` painter did) shows no held-out arrangement."""
+    from genemi.synthetic.heldout import heldout_named
+    from genemi.synthetic.parsing import parse_caption
+
+    seeds = {}
+    for line in (run / "negimages.jsonl").read_text(encoding="utf-8").splitlines():
+        for neg in json.loads(line).get("negatives", []):
+            if neg.get("image"):
+                seeds[neg["image"]] = neg["seed"]
+    src = run / "export" / "triplets.jsonl"
+    kept, dropped = [], 0
+    for line in src.read_text(encoding="utf-8").splitlines():
+        rec = json.loads(line)
+        if heldout_named(rec["neg_caption"], spec) or spec.novel(parse_caption(rec["neg_caption"], seeds[rec["neg_image"]])):
+            dropped += 1
+        else:
+            kept.append(line)
+    out = run / "export" / "triplets_clean.jsonl"
+    out.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    return {"triplets": len(kept), "dropped_heldout": dropped}
+
+
+def prepare_world(args, world_seed: int) -> dict:
+    """Write one world and everything derived from it under ``<output>/world_<seed>`` (reused when written with the
+    same settings); returns the paths and counts."""
+    from genemi.generation_pipeline import pipeline
+    from genemi.models.tiny import save_tiny_blip_itm
     from genemi.negatives import command as negatives
     from genemi.synthetic import write_world
-
-    out = Path(args.output)
-    data = out / "data"
-    stamp = {"train": args.train_scenes, "test": args.test_scenes, "size": args.image_size, "seed": args.world_seed,
-             "variations_per_item": args.variations_per_item}  # fmt: skip
-    stamp_file = data / "settings.json"
-    t0 = time.perf_counter()
-    if not (stamp_file.exists() and json.loads(stamp_file.read_text()) == stamp):
-        world = write_world(data, num_train=args.train_scenes, num_test=args.test_scenes, size=args.image_size,
-                            seed=args.world_seed, variations_per_item=args.variations_per_item,
-                            vga_pairs=4, vga_per_pair=25)  # fmt: skip
-        records = [json.loads(l) for l in world.variations_jsonl.read_text().splitlines()]
-        var_caps = data / "variation_captions.json"
-        var_caps.write_text(json.dumps([{"image": r["save"], "caption": r["captions"][0]} for r in records]))
-        for src, dst in ((world.coco_train, data / "negatives.jsonl"), (var_caps, data / "variation_negatives.jsonl")):
-            if dst.exists():
-                dst.unlink()
-            rc = negatives.main(["--input", str(src), "--output", str(dst), "--types", "ceclip",
-                                 "--sources", "vocabulary", "--no-progress"])  # fmt: skip
-            if rc:
-                raise SystemExit(f"genemi negatives failed on {src}")
-        stamp_file.write_text(json.dumps(stamp))
+    from genemi.synthetic.scenes import SplitSpec
     from genemi.synthetic.world import ShapesWorld
 
-    world = ShapesWorld(data, data / "images", data / "splits.json", data / "scenes_train.jsonl",
-                        data / "scenes_test.jsonl", data / "coco_karpathy_train.json", data / "coco_karpathy_test.json",
-                        data / "sugarcrepe", data / "winoground", data / "aro", data / "variations.jsonl",
-                        {})  # fmt: skip
-    return {"world": world, "negatives": data / "negatives.jsonl", "var_negatives": data / "variation_negatives.jsonl",
-            "seconds": time.perf_counter() - t0}  # fmt: skip
+    root = Path(args.output) / f"world_{world_seed}"
+    stamp = {"train": args.train_scenes, "test": args.test_scenes, "size": args.image_size, "seed": world_seed,
+             "variations_per_item": args.variations_per_item, "relation_variations": args.relation_variations,
+             "vga_per_pair": args.vga_per_pair, "version": 2}  # fmt: skip
+    stamp_file = root / "prepared.json"
+    if stamp_file.exists() and json.loads(stamp_file.read_text())["stamp"] == stamp:
+        return json.loads(stamp_file.read_text())
+    t0 = time.perf_counter()
+    world = write_world(root / "data", num_train=args.train_scenes, num_test=args.test_scenes, size=args.image_size,
+                        seed=world_seed, variations_per_item=args.variations_per_item,
+                        relation_variations=args.relation_variations, vga_pairs=4, vga_per_pair=args.vga_per_pair)
+    spec = SplitSpec.default()
+    timing = {"world": time.perf_counter() - t0}
+    t0 = time.perf_counter()
+    neg = root / "negatives.jsonl"
+    neg.unlink(missing_ok=True)
+    _quiet_main(negatives.main, ["--input", str(world.coco_train), "--output", str(neg), "--types", "ceclip",
+                                 "--sources", "corpus", "--no-progress"], "genemi negatives")
+    neg_counts = _clean_negatives(neg, spec)
+    timing["negatives"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    blip = save_tiny_blip_itm(root / "models")["blip_itm"]
+    gen = root / "pipeline"
+    common = ["--annotation-file", str(world.coco_train), "--root-dir", str(world.images), "--tagger", "ground_truth",
+              "--device", "cpu", "--no-progress"]
+    _quiet_main(pipeline.main, [*common, "--stages", "variations", "--grounder", "ground_truth", "--segmenter",
+                                "ground_truth", "--inpainter", "render", "--paste", "crop", "--blip-model", str(blip),
+                                "--output-dir", str(gen)], "genemi generate (variations)")
+    _quiet_main(pipeline.main, ["export", "--output-dir", str(gen), "--min-itm", "none", "--format", "jsonl"],
+                "genemi generate export")
+    export = json.loads((gen / "export" / "export_summary.json").read_text())
+    timing["pipeline"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    tri = root / "triplets"
+    _quiet_main(pipeline.main, [*common, "--stages", "tag,negcaption,t2i", "--painter", "render", "--kinds",
+                                "swap_obj,swap_att,replace_rel", "--output-dir", str(tri)], "genemi generate (triplets)")
+    _quiet_main(pipeline.main, ["export", "--output-dir", str(tri), "--no-filter"], "genemi generate export (triplets)")
+    tri_counts = _clean_triplets(tri, spec)
+    timing["triplets"] = time.perf_counter() - t0
+    counts = {**world.counts, "negatives": neg_counts, "pipeline_export": export, "triplets": tri_counts}
+    out = {"stamp": stamp, "root": str(world.root), "negatives": str(neg),
+           "pipeline": str(gen / "export" / "dataset.jsonl"), "pipeline_root": str(gen),
+           "triplets": str(tri / "export" / "triplets_clean.jsonl"), "triplets_root": str(tri),
+           "counts": counts, "timing": {k: round(v, 1) for k, v in timing.items()}}  # fmt: skip
+    stamp_file.write_text(json.dumps(out, indent=1, default=str))
+    return out
 
 
-def training_texts(prep) -> list[str]:
+def training_texts(prep: dict) -> list[str]:
     from genemi.manifest import read_records
-    from genemi.records import TextNegativeRecord
+    from genemi.records import TextNegativeRecord, TripletRecord
+    from genemi.synthetic.world import ShapesWorld
 
-    world = prep["world"]
+    world = ShapesWorld.at(prep["root"])
     texts = [e["caption"] for e in json.loads(world.coco_train.read_text())]
-    texts += [c for l in world.variations_jsonl.read_text().splitlines() for c in json.loads(l)["captions"]]
-    for path in (prep["negatives"], prep["var_negatives"]):
-        texts += [n.text for r in read_records(path, TextNegativeRecord) for n in r.negatives if n.valid]
+    for path in (world.variations_jsonl, world.relation_variations_jsonl, Path(prep["pipeline"])):
+        texts += [c for line in path.read_text().splitlines() if line.strip() for c in json.loads(line)["captions"]]
+    texts += [n.text for r in read_records(prep["negatives"], TextNegativeRecord) for n in r.negatives if n.valid]
+    texts += [r.neg_caption for r in read_records(prep["triplets"], TripletRecord)]
     return texts
 
 
-def build_table(setting: dict, prep, batch: int):
-    """(pair table, mining spec, needs negatives) for a setting, from genemi's readers."""
-    from genemi.training.data import (PairSpec, build_variation_table, filter_variations, read_coco_pairs,
-                                      read_text_negative_pairs, read_variation_records, singleton_table)
-    from genemi.training.mining import MiningSpec, mining_spec
+# --- tables per setting ---------------------------------------------------------------------------------
 
-    world = prep["world"]
+
+def build_table(setting: dict, prep: dict, batch: int, seed: int):
+    """(pair table, mining spec) of a setting, from genemi's readers."""
+    import random
+
+    from genemi.training.data import (PairSpec, build_variation_table, filter_variations, read_coco_pairs,
+                                      read_text_negative_pairs, read_triplet_pairs, read_variation_records,
+                                      singleton_table)
+    from genemi.training.datasets.base import PairTable
+    from genemi.training.mining import Member, MiningSpec, mining_spec
+    from genemi.synthetic.world import ShapesWorld
+
+    world = ShapesWorld.at(prep["root"])
     kind = setting["data"]
     flat = MiningSpec((), 1, 0, batch, sample_by_score=False)
+    captions = read_coco_pairs(world.coco_train, world.images)
     if kind == "captions":
-        return singleton_table(read_coco_pairs(world.coco_train, world.images)), flat
+        return singleton_table(captions), flat
     if kind == "negatives":
         return singleton_table(read_text_negative_pairs(prep["negatives"], world.images)), flat
-    mode = setting["mode"]
-    if mode == "allinone":
-        spec = mining_spec(mode, groups_per_batch=batch // 2, variations_per_group=1, pool_per_group=1)
-    else:
-        spec = mining_spec(mode, groups_per_batch=batch // 8, variations_per_group=2, pool_per_group=6)
-    records, _ = filter_variations(read_variation_records(world.variations_jsonl), None, None)  # no ITM exists
-    table = build_variation_table(records, spec, world.images)
-    if kind == "variations":
-        table.pool = read_coco_pairs(world.coco_train, world.images)
+    if kind == "triplets":
+        pairs, groups = read_triplet_pairs(prep["triplets"], Path(prep["triplets_root"]), world.images)
+        table = PairTable(pairs, groups)
+        return table, MiningSpec((), 1, 0, batch, sample_by_score=False)
+    groups4 = batch // 4
+    if kind in ("attributes", "pipeline"):
+        path, image_root = ((world.variations_jsonl, world.images) if kind == "attributes"
+                            else (Path(prep["pipeline"]), Path(prep["pipeline_root"])))
+        records, _ = filter_variations(read_variation_records(path), None, None if kind == "attributes" else 2.25)
+        spec = mining_spec("item_based", groups_per_batch=groups4, variations_per_group=2, pool_per_group=2,
+                           sample_by_score=False)
+        table = build_variation_table(records, spec, image_root)
+        table.pool = captions
         return table, spec
-    # variations whose (first) caption carries its text negatives; the pool likewise
-    negs = {(p.image, p.captions[0]): p for p in read_text_negative_pairs(prep["var_negatives"], world.images)}
-    table.pairs = [negs.get((p.image, p.captions[0]), PairSpec(p.image, p.captions[:1])) for p in table.pairs]
-    table.pool = read_text_negative_pairs(prep["negatives"], world.images)
-    return table, spec
+    records, _ = filter_variations(read_variation_records(world.relation_variations_jsonl), None, None)
+    spec = mining_spec("item_based", groups_per_batch=groups4, variations_per_group=2, pool_per_group=1,
+                       sample_by_score=False)
+    table = build_variation_table(records, spec, world.images, world.images, include_source=True)
+    table.pool = captions
+    if kind == "relations":
+        return table, spec
+    # relations_plain: the same images (every edit and every source) in random groups of 3 + 1 caption pair
+    pairs = list(table.pairs) + list(table.sources.values())
+    order = list(range(len(pairs)))
+    random.Random(f"plain:{seed}").shuffle(order)
+    groups = [[Member(i) for i in order[k : k + 3]] for k in range(0, len(order) - 2, 3)]
+    plain = PairTable(pairs, groups)
+    plain.pool = captions
+    return plain, mining_spec("item_based", groups_per_batch=groups4, variations_per_group=3, pool_per_group=1,
+                              sample_by_score=False)
 
 
 # --- model, training, evaluation ----------------------------------------------------------------------
@@ -204,6 +328,8 @@ def transform(size: int):
 def train(model, table, spec, loss_name: str, steps: int, lr: float, batch_seed: int, tokenizer, size: int,
           warmup: int) -> dict:  # fmt: skip
     """``steps`` optimizer steps of genemi's TrainStep over genemi's mined batches; returns timings and losses."""
+    import torch
+
     from genemi.distributed import DistEnv
     from genemi.models.clip import ContrastiveForward
     from genemi.training.config import OptimConfig, TrainConfig
@@ -215,6 +341,7 @@ def train(model, table, spec, loss_name: str, steps: int, lr: float, batch_seed:
 
     loss_fn = build_loss(LossConfig(name=loss_name))
     needs = getattr(loss_fn, "needs_negatives", False)
+    images = getattr(loss_fn, "needs_negative_images", False)
     k = table.num_negatives if needs else 0
     if needs and k == 0:
         raise SystemExit(f"{loss_name} needs negatives but the table has none")
@@ -222,198 +349,384 @@ def train(model, table, spec, loss_name: str, steps: int, lr: float, batch_seed:
                         warmup_steps=warmup, min_lr=lr * 0.05)  # fmt: skip
     cfg = TrainConfig(precision="fp32", optim=optim, loss=LossConfig(name="clip"), pretrained=None)
     sampler = MiningBatchSampler(len(table.groups), len(table.pool), spec, batch_seed)
-    dataset = MinedPairDataset(table, sampler.spec, transform(size), normalize_captions=True)
-    loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=PairCollator(tokenizer, k),
-                                         num_workers=0)  # fmt: skip
+    if len(sampler) == 0:
+        raise SystemExit(f"{len(table.groups)} groups make no batch of {spec.groups_per_batch}: more scenes or --batch")
+    dataset = MinedPairDataset(table, sampler.spec, transform(size), normalize_captions=True, negative_images=images)
+    loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler,
+                                         collate_fn=PairCollator(tokenizer, k, negative_images=images), num_workers=0)
     model.train()
     step_fn = TrainStep(ContrastiveForward(model), loss_fn, build_optimizer(model, optim), cfg, torch.device("cpu"),
                         DistEnv())  # fmt: skip
-    losses, step, epoch, t0 = [], 0, 0, time.perf_counter()
+    losses, step, epoch, pairs, texts, t0 = [], 0, 0, 0, 0, time.perf_counter()
     while step < steps:
         sampler.set_epoch(epoch)
-        if epoch == 0:  # CE-CLIP's adaptive CMR thresholds start at 0 once per fine-tuning run (the budget is in
-            loss_fn.on_epoch_start()  # steps here, and passes over the data differ in length between settings)
+        if epoch == 0:  # CE-CLIP's adaptive CMR thresholds start at 0 once per fine-tuning run
+            loss_fn.on_epoch_start()
         for batch in loader:
             if step >= steps:
                 break
+            pairs += len(batch.texts)
+            texts += len(batch.texts) + (batch.neg_texts.shape[0] * batch.neg_texts.shape[1]
+                                         if batch.neg_texts is not None else 0)
             terms = step_fn([batch], lr_at(step, steps, optim))
             if terms is not None:
                 losses.append(terms["loss"])
             step += 1
         epoch += 1
     model.eval()
-    return {"seconds": time.perf_counter() - t0, "first_loss": float(np.mean(losses[:20])),
-            "last_loss": float(np.mean(losses[-20:])), "epochs": epoch}  # fmt: skip
+    return {"seconds": round(time.perf_counter() - t0, 2), "steps": steps, "pairs": pairs, "text_passes": texts,
+            "first_loss": float(np.mean(losses[:20])), "last_loss": float(np.mean(losses[-20:])), "epochs": epoch}
 
 
-def evaluate(model, prep, tokenizer, size: int, key: str) -> dict:
+def benchmarks_of(prep: dict):
     from genemi.evaluation.benchmarks import build_benchmarks
+    from genemi.synthetic.world import ShapesWorld
+
+    world = ShapesWorld.at(prep["root"])
+    return build_benchmarks(["sugarcrepe", "winoground", "aro", "retrieval"], {
+        "sugarcrepe": {"root": world.sugarcrepe, "images": world.images}, "winoground": {"root": world.winoground},
+        "aro": {"root": world.aro, "images": world.images},
+        "retrieval": {"annotations": world.coco_test, "images": world.images}})  # fmt: skip
+
+
+def item_outcomes(results: dict) -> dict[str, np.ndarray]:
+    """Per tested metric, one outcome per item (0/1), in the benchmark's fixed item order; VG-R's relation of each
+    item in ``aro_vg_relation/groups``."""
+    rows = {name: res.rows for name, res in results.items()}
+    out = {}
+    for subset in ("swap_obj", "swap_att", "replace_rel"):
+        out[f"sugarcrepe/{subset}"] = np.array([r["correct"] for r in rows["sugarcrepe"] if r["subset"] == subset])
+    vgr = [r for r in rows["aro_vg_relation"]]
+    out["aro_vg_relation/macro_accuracy"] = np.array([r["correct"] for r in vgr])
+    out["aro_vg_relation/groups"] = np.array([r["subset"] for r in vgr])
+    out["winoground/group"] = np.array([r["group"] for r in rows["winoground"]])
+    for direction in ("i2t", "t2i"):
+        out[f"retrieval/{direction}_R@1"] = np.array([r["correct"] for r in rows["retrieval"] if r["subset"] == direction])
+    return {k: (v.astype(np.uint8) if v.dtype == bool else v) for k, v in out.items()}
+
+
+def evaluate(model, benches, tokenizer, size: int, key: str) -> tuple[dict, dict]:
+    from open_clip.transform import PreprocessCfg
+
     from genemi.evaluation.runner import evaluate as run
     from genemi.evaluation.scoring import ClipEmbedder
     from genemi.models.clip import ClipBundle
 
-    from open_clip.transform import PreprocessCfg
-
-    world = prep["world"]
-    pre = {k: v for k, v in vars(PreprocessCfg(size=size)).items()}
+    pre = dict(vars(PreprocessCfg(size=size)))
     bundle = ClipBundle(model, "shapes", {}, pre, tokenizer, None, "n/a")
-    embedder = ClipEmbedder(bundle, "cpu", batch_size=256, workers=0, precision="fp32", progress=False, key=key)
-    benches = build_benchmarks(["sugarcrepe", "winoground", "aro", "retrieval"], {
-        "sugarcrepe": {"root": world.sugarcrepe, "images": world.images}, "winoground": {"root": world.winoground},
-        "aro": {"root": world.aro, "images": world.images},
-        "retrieval": {"annotations": world.coco_test, "images": world.images}})  # fmt: skip
+    embedder = ClipEmbedder(bundle, "cpu", batch_size=512, workers=0, precision="fp32", progress=False, key=key)
     results = run(embedder, benches)
-    return {name: res.metrics for name, res in results.items()}
+    return {name: res.metrics for name, res in results.items()}, item_outcomes(results)
+
+
+@dataclass(frozen=True)
+class Job:
+    world_seed: int
+    seed: int
+
+
+def run_job(args, job: Job, prep: dict) -> dict:
+    """Pre-train once, fine-tune and evaluate every setting; item outcomes to ``runs/w<w>_s<s>.npz``."""
+    import torch
+
+    from genemi.models.clip import build_clip
+    from genemi.training.data import read_coco_pairs, singleton_table
+    from genemi.training.mining import MiningSpec
+    from genemi.synthetic.world import ShapesWorld
+
+    out = Path(args.output) / "runs" / f"w{job.world_seed}_s{job.seed}"
+    if (out.with_suffix(".json")).exists() and (out.with_suffix(".npz")).exists():
+        return json.loads(out.with_suffix(".json").read_text())
+    torch.set_num_threads(1)
+    logging.getLogger("genemi").setLevel(logging.WARNING)
+    world = ShapesWorld.at(prep["root"])
+    tokenizer = WordTokenizer(training_texts(prep))
+    benches = benchmarks_of(prep)
+    torch.manual_seed(job.seed)
+    model = build_clip(model_config(args, tokenizer.vocab_size))
+    flat = MiningSpec((), 1, 0, args.batch, sample_by_score=False)
+    pre = train(model, singleton_table(read_coco_pairs(world.coco_train, world.images)), flat, "clip",
+                args.pretrain_steps, args.pretrain_lr, 1000 + job.seed, tokenizer, args.image_size,
+                warmup=args.pretrain_steps // 20)  # fmt: skip
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    record = {"world_seed": job.world_seed, "seed": job.seed, "pretrain": pre, "settings": {}}
+    items = {}
+    for name in args.settings:
+        setting = SETTINGS[name]
+        model.load_state_dict(start)
+        stats = None
+        if setting is not None:
+            table, spec = build_table(setting, prep, args.batch, job.seed)
+            steps = args.finetune_steps
+            if setting.get("compute_matched"):
+                steps = max(1, round(steps / (1 + table.num_negatives)))
+            torch.manual_seed(job.seed)
+            stats = train(model, table, spec, setting["loss"], steps, args.finetune_lr, job.seed, tokenizer,
+                          args.image_size, warmup=max(1, steps // 10))
+        t0 = time.perf_counter()
+        metrics, outcomes = evaluate(model, benches, tokenizer, args.image_size, key=f"{name}-{job}")
+        record["settings"][name] = {"metrics": metrics, "train": stats, "eval_seconds": round(time.perf_counter() - t0, 2)}
+        items |= {f"{name}|{k}": v for k, v in outcomes.items()}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out.with_suffix(".npz"), **items)
+    out.with_suffix(".json").write_text(json.dumps(record, indent=1))
+    return record
+
+
+def _job_entry(payload):
+    args, job, prep = payload
+    return run_job(args, job, prep)
+
+
+def _prep_entry(payload):
+    args, world_seed = payload
+    import torch
+
+    torch.set_num_threads(1)
+    return prepare_world(args, world_seed)
+
+
+# --- statistics -----------------------------------------------------------------------------------------
+
+
+def _metric_key(bench: str, metric: str) -> str:
+    return f"{bench}/{metric}"
+
+
+def paired_bootstrap(per_world: list[tuple[np.ndarray, np.ndarray | None]], replicates: int,
+                     rng: np.random.Generator) -> tuple[float, np.ndarray]:  # fmt: skip
+    """Observed effect and bootstrap replicates of the mean paired difference (in points), averaged over worlds.
+
+    ``per_world``: per world, ``d`` [seeds, items] (setting - control, per item and training seed) and the items'
+    strata (VG-R relations: the metric is the mean over strata; None: one stratum). Each replicate resamples the
+    training seeds and, within each stratum, the items, with replacement, in every world."""
+    observed, reps = [], np.zeros((len(per_world), replicates))
+    for w, (d, strata) in enumerate(per_world):
+        labels = np.zeros(d.shape[1], dtype=int) if strata is None else np.unique(strata, return_inverse=True)[1]
+        groups = [np.flatnonzero(labels == g) for g in range(labels.max() + 1)]
+        observed.append(np.mean([d[:, idx].mean() for idx in groups]))
+        seed_w = rng.multinomial(d.shape[0], np.full(d.shape[0], 1 / d.shape[0]), size=replicates)  # [B, S]
+        per_group = []
+        for idx in groups:
+            item_w = rng.multinomial(len(idx), np.full(len(idx), 1 / len(idx)), size=replicates)  # [B, I_g]
+            per_group.append(np.einsum("bs,si,bi->b", seed_w, d[:, idx], item_w) / (d.shape[0] * len(idx)))
+        reps[w] = np.mean(per_group, axis=0)
+    return 100 * float(np.mean(observed)), 100 * reps.mean(axis=0)
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm-adjusted p-values (step-down, monotone), in the input order."""
+    m = len(pvalues)
+    order = np.argsort(pvalues, kind="stable")
+    adjusted, running = [0.0] * m, 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def statistics(args, records: list[dict], items: dict) -> list[dict]:
+    """Every (setting, tested metric) against the control: effect, raw 95 % CI, p, Holm p and the interval at the
+    level Holm tests that comparison at (1 - 0.05 / (m - rank + 1))."""
+    rng = np.random.default_rng(args.bootstrap_seed)
+    worlds = sorted({r["world_seed"] for r in records})
+    rows = []
+    for name in args.settings:
+        if name == CONTROL:
+            continue
+        for (bench, metric), label in TESTED:
+            key = _metric_key(bench, metric)
+            per_world = []
+            for w in worlds:
+                seeds = sorted(r["seed"] for r in records if r["world_seed"] == w)
+                d = np.stack([items[w, s][f"{name}|{key}"].astype(float) - items[w, s][f"{CONTROL}|{key}"]
+                              for s in seeds])
+                strata = items[w, seeds[0]].get(f"{name}|aro_vg_relation/groups") if bench == "aro_vg_relation" \
+                    else None
+                per_world.append((d, strata))
+            effect, reps = paired_bootstrap(per_world, args.bootstrap, rng)
+            p = min(1.0, 2 * min((np.sum(reps <= 0) + 1) / (len(reps) + 1), (np.sum(reps >= 0) + 1) / (len(reps) + 1)))
+            rows.append({"setting": name, "metric": label, "primary": (bench, metric) in dict(PRIMARY),
+                         "effect": effect, "ci95": [float(np.percentile(reps, 2.5)), float(np.percentile(reps, 97.5))],
+                         "p": p, "reps": reps})  # fmt: skip
+    adjusted = holm([r["p"] for r in rows])
+    m = len(rows)
+    for rank, i in enumerate(np.argsort([r["p"] for r in rows], kind="stable")):
+        r = rows[i]
+        alpha = 0.05 / (m - rank)
+        r["p_holm"] = adjusted[i]
+        r["ci_holm"] = [float(np.percentile(r["reps"], 100 * alpha / 2)), float(np.percentile(r["reps"], 100 * (1 - alpha / 2)))]
+        r["significant"] = adjusted[i] < 0.05
+    for r in rows:
+        del r["reps"]
+    return rows
 
 
 # --- report -------------------------------------------------------------------------------------------
 
 
-def summarise(runs: dict) -> dict:
-    """setting -> column -> (mean, std, n) over seeds."""
+def summarise(records: list[dict], settings: list[str]) -> dict:
+    """setting -> label -> (mean, sample std, n) over all (world, seed) runs."""
     out = {}
-    for setting, per_seed in runs.items():
-        out[setting] = {}
-        for (bench, metric), label in COLUMNS:
-            values = [r["metrics"][bench][metric] for r in per_seed.values()]
-            values = [v for v in values if not math.isnan(v)]
-            mean = statistics.fmean(values) if values else float("nan")
-            std = statistics.stdev(values) if len(values) > 1 else 0.0
-            out[setting][label] = (mean, std, len(values))
+    for name in settings:
+        out[name] = {}
+        for (bench, metric), label in TESTED + SECONDARY:
+            values = [r["settings"][name]["metrics"][bench][metric] for r in records]
+            out[name][label] = (float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+                                len(values))
     return out
 
 
-def markdown(summary: dict, meta: dict) -> str:
-    labels = [label for _, label in COLUMNS]
-    lines = ["| setting | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
-    for setting, cols in summary.items():
-        lines.append(f"| {setting} | " + " | ".join(f"{cols[l][0]:.1f} ± {cols[l][1]:.1f}" for l in labels) + " |")
-    head = (f"Mean ± std over seeds {meta['seeds']} (sample std, n = {len(meta['seeds'])}); accuracies and "
-            f"recalls in %. Sizes: {json.dumps(meta['sizes'])}.")
-    return head + "\n\n" + "\n".join(lines) + "\n"
+def markdown(summary: dict, rows: list[dict], meta: dict) -> str:
+    labels = [label for _, label in TESTED]
+    lines = [f"Paired differences against `{CONTROL}` in points (95 % bootstrap CI over training seeds and items, "
+             f"averaged over worlds {meta['world_seeds']}, training seeds {meta['seeds']}); **bold**: Holm-adjusted "
+             f"p < 0.05 over all {len(rows)} comparisons. Cells: effect [interval at Holm's level for that "
+             "comparison] (p_Holm).", "",
+             "| setting | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+    cell = {(r["setting"], r["metric"]): r for r in rows}
+    for name in summary:
+        if name == CONTROL:
+            continue
+        parts = []
+        for label in labels:
+            r = cell[name, label]
+            text = f"{r['effect']:+.1f} [{r['ci_holm'][0]:+.1f}, {r['ci_holm'][1]:+.1f}] ({r['p_holm']:.2g})"
+            parts.append(f"**{text}**" if r["significant"] else text)
+        lines.append(f"| {name} | " + " | ".join(parts) + " |")
+    all_labels = [label for _, label in TESTED + SECONDARY]
+    lines += ["", f"Means ± sample std over all {summary[CONTROL][labels[0]][2]} runs (world × training seed), %:", "",
+              "| setting | " + " | ".join(all_labels) + " |", "|---|" + "---|" * len(all_labels)]
+    for name, cols in summary.items():
+        lines.append(f"| {name} | " + " | ".join(f"{cols[l][0]:.1f} ± {cols[l][1]:.1f}" for l in all_labels) + " |")
+    return "\n".join(lines) + "\n"
 
 
-def bar_chart(summary: dict, path: Path) -> None:
+def bar_chart(rows: list[dict], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [label for _, label in COLUMNS]
-    settings = list(summary)
+    labels = [label for _, label in TESTED]
+    settings = list(dict.fromkeys(r["setting"] for r in rows))
+    cell = {(r["setting"], r["metric"]): r for r in rows}
     width = 0.8 / len(settings)
-    fig, ax = plt.subplots(figsize=(max(12, len(labels) * 1.2), 5))
+    fig, ax = plt.subplots(figsize=(13, 5))
     x = np.arange(len(labels))
-    for n, setting in enumerate(settings):
-        means = [summary[setting][l][0] for l in labels]
-        stds = [summary[setting][l][1] for l in labels]
-        ax.bar(x + (n - (len(settings) - 1) / 2) * width, means, width, yerr=stds, capsize=2, label=setting)
-    ax.set_xticks(x, labels, rotation=35, ha="right")
-    ax.set_ylabel("% (mean ± std over seeds)")
-    ax.set_ylim(0, 100)
+    for n, name in enumerate(settings):
+        eff = np.array([cell[name, l]["effect"] for l in labels])
+        lo = np.array([cell[name, l]["ci_holm"][0] for l in labels])
+        hi = np.array([cell[name, l]["ci_holm"][1] for l in labels])
+        ax.bar(x + (n - (len(settings) - 1) / 2) * width, eff, width, yerr=[eff - lo, hi - eff], capsize=2, label=name)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(x, labels, rotation=20, ha="right")
+    ax.set_ylabel(f"difference vs {CONTROL}, points (Holm-level CI)")
     ax.legend(ncol=4, fontsize=8)
-    ax.set_title("shapes world, held-out split")
+    ax.set_title("shapes world, held-out split: paired differences against the control")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def main(argv=None) -> int:
+def quick_digest(records: list[dict]) -> str:
+    """sha256 of every per-seed metric of the run, rounded to 4 decimals (what the quick record pins)."""
+    flat = {f"w{r['world_seed']}s{r['seed']}/{name}/{bench}/{metric}": round(v, 4)
+            for r in records for name, s in r["settings"].items() for bench, ms in s["metrics"].items()
+            for metric, v in ms.items() if isinstance(v, (int, float)) and v == v}
+    return hashlib.sha256(json.dumps(flat, sort_keys=True).encode()).hexdigest()
+
+
+# --- main ---------------------------------------------------------------------------------------------
+
+
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--output", default="shapes_experiment", help="folder for data, results [shapes_experiment]")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--output", default="shapes_experiment", help="folder for data, runs and results [shapes_experiment]")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="training seeds [0 1 2 3 4]")
+    p.add_argument("--world-seeds", type=int, nargs="+", default=[0, 1], help="world seeds [0 1]")
     p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     p.add_argument("--train-scenes", type=int, default=2000)
-    p.add_argument("--test-scenes", type=int, default=300)
+    p.add_argument("--test-scenes", type=int, default=2400, help="held-out scenes: benchmark items come from them")
+    p.add_argument("--vga-per-pair", type=int, default=250, help="VG-A items per colour pair (4 pairs)")
     p.add_argument("--variations-per-item", type=int, default=3)
-    p.add_argument("--world-seed", type=int, default=0)
+    p.add_argument("--relation-variations", type=int, default=4, help="relation/order edits per train scene")
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--patch", type=int, default=8)
     p.add_argument("--width", type=int, default=64)
     p.add_argument("--layers", type=int, default=2)
-    p.add_argument("--batch", type=int, default=64, help="pairs per optimizer step, every phase and setting [64]")
-    p.add_argument("--pretrain-steps", type=int, default=1200)
+    p.add_argument("--batch", type=int, default=64, help="image-caption pairs per optimizer step, every phase [64]")
+    p.add_argument("--pretrain-steps", type=int, default=1000)
     p.add_argument("--finetune-steps", type=int, default=150)
     p.add_argument("--pretrain-lr", type=float, default=2e-3)
     p.add_argument("--finetune-lr", type=float, default=5e-4)
-    p.add_argument("--threads", type=int, default=1, help="torch threads [1: fastest on the shared 2-core box]")
-    p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of every code path")
+    p.add_argument("--procs", type=int, default=2, help="parallel processes, one torch thread each [2]")
+    p.add_argument("--bootstrap", type=int, default=4000, help="bootstrap replicates [4000]")
+    p.add_argument("--bootstrap-seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="tiny sizes: every code path in about a minute")
+    p.add_argument("--record-quick", action="store_true", help="with --quick: rewrite the pinned quick digest")
     args = p.parse_args(argv)
     if args.quick:
-        args.train_scenes, args.test_scenes, args.pretrain_steps, args.finetune_steps = 200, 60, 40, 10
-        args.seeds = args.seeds[:2]
+        args.train_scenes, args.test_scenes, args.vga_per_pair = 60, 40, 25
+        args.pretrain_steps, args.finetune_steps, args.bootstrap, args.batch = 20, 10, 500, 16
+        args.seeds, args.world_seeds = args.seeds[:2], args.world_seeds[:2]
+    if CONTROL not in args.settings:
+        p.error(f"--settings must include the control {CONTROL!r}")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     for noisy in ("genemi", "genemi.evaluation.scoring"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    torch.set_num_threads(args.threads)
-    started = time.perf_counter()
-
-    prep = prepare(args)
-    log.info("data ready in %.1fs", prep["seconds"])
-    tokenizer = WordTokenizer(training_texts(prep))
-    from genemi.models.clip import build_clip
-    from genemi.training.data import read_coco_pairs, singleton_table
-    from genemi.training.mining import MiningSpec
-
-    world = prep["world"]
-    tables = {name: build_table(s, prep, args.batch) for name, s in SETTINGS.items() if s and name in args.settings}
-    runs: dict = {s: {} for s in args.settings}
-    timing: dict = {"data": prep["seconds"], "pretrain": [], "finetune": {}, "eval": []}
-    for seed in args.seeds:
-        torch.manual_seed(seed)
-        model = build_clip(model_config(args, tokenizer.vocab_size))
-        pre_table = singleton_table(read_coco_pairs(world.coco_train, world.images))
-        stats = train(model, pre_table, MiningSpec((), 1, 0, args.batch, sample_by_score=False), "clip",
-                      args.pretrain_steps, args.pretrain_lr, 1000 + seed, tokenizer, args.image_size,
-                      warmup=args.pretrain_steps // 20)  # fmt: skip
-        timing["pretrain"].append(stats["seconds"])
-        log.info("seed %d: pre-trained %d steps in %.0fs (loss %.3f -> %.3f)", seed, args.pretrain_steps,
-                 stats["seconds"], stats["first_loss"], stats["last_loss"])  # fmt: skip
-        start = {k: v.clone() for k, v in model.state_dict().items()}
-        for name in args.settings:
-            setting = SETTINGS[name]
-            model.load_state_dict(start)
-            stats = {}
-            if setting is not None:
-                table, spec = tables[name]
-                torch.manual_seed(seed)
-                stats = train(model, table, spec, setting["loss"], args.finetune_steps, args.finetune_lr, seed,
-                              tokenizer, args.image_size, warmup=args.finetune_steps // 10)  # fmt: skip
-                timing["finetune"].setdefault(name, []).append(stats["seconds"])
-            t0 = time.perf_counter()
-            metrics = evaluate(model, prep, tokenizer, args.image_size, key=f"{name}-{seed}")
-            timing["eval"].append(time.perf_counter() - t0)
-            runs[name][seed] = {"metrics": metrics, "train": stats}
-            log.info("seed %d %-18s SC mean %.1f  Wino group %.1f  VG-R %.1f  VG-A %.1f  i2t R@1 %.1f  (%s)", seed,
-                     name, metrics["sugarcrepe"]["mean"], metrics["winoground"]["group"],
-                     metrics["aro_vg_relation"]["macro_accuracy"], metrics["aro_vg_attribution"]["macro_accuracy"],
-                     metrics["retrieval"]["i2t_R@1"],
-                     f"{stats['seconds']:.0f}s, loss {stats['first_loss']:.3f} -> {stats['last_loss']:.3f}"
-                     if stats else "no fine-tuning")  # fmt: skip
-    total = time.perf_counter() - started
-    summary = summarise(runs)
-    import platform
-
-    meta = {"seeds": args.seeds, "total_seconds": round(total, 1), "threads": args.threads,
-            "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs, torch {torch.__version__}",
-            "sizes": {"train_scenes": args.train_scenes, "test_scenes": args.test_scenes, "image_px": args.image_size,
-                      "patch": args.patch, "width": args.width, "layers": args.layers, "batch": args.batch,
-                      "pretrain_steps": args.pretrain_steps, "finetune_steps": args.finetune_steps,
-                      "pretrain_lr": args.pretrain_lr, "finetune_lr": args.finetune_lr,
-                      "variations": (sum(len(g) for g in tables["item_based"][0].groups)
-                                     if "item_based" in tables else None),
-                      "vocab": tokenizer.vocab_size},
-            "timing": {k: (round(sum(v), 1) if isinstance(v, list) else {s: round(sum(t), 1) for s, t in v.items()}
-                           if isinstance(v, dict) else round(v, 1)) for k, v in timing.items()}}  # fmt: skip
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     out = Path(args.output)
-    (out / "results.json").write_text(json.dumps({"meta": meta, "runs": {s: {str(k): v for k, v in r.items()}
-                                                                       for s, r in runs.items()},
-                                                  "summary": summary}, indent=1))  # fmt: skip
-    text = markdown(summary, meta)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(min(args.procs, len(args.world_seeds))) as pool:
+        preps = dict(zip(args.world_seeds, pool.map(_prep_entry, [(args, w) for w in args.world_seeds])))
+    t_data = time.perf_counter() - started
+    log.info("data ready in %.0fs: %s", t_data, {w: p["counts"].get("relation_variations") for w, p in preps.items()})
+    jobs = [Job(w, s) for w in args.world_seeds for s in args.seeds]
+    with ctx.Pool(args.procs) as pool:
+        records = []
+        for rec in pool.imap_unordered(_job_entry, [(args, j, preps[j.world_seed]) for j in jobs]):
+            records.append(rec)
+            log.info("w%d s%d done: pre-train %.0fs, %s", rec["world_seed"], rec["seed"], rec["pretrain"]["seconds"],
+                     {k: round(v["metrics"]["winoground"]["group"], 1) for k, v in rec["settings"].items()})
+    records.sort(key=lambda r: (r["world_seed"], r["seed"]))
+    items = {(r["world_seed"], r["seed"]): dict(np.load(out / "runs" / f"w{r['world_seed']}_s{r['seed']}.npz"))
+             for r in records}
+    rows = statistics(args, records, items)
+    summary = summarise(records, args.settings)
+    total = time.perf_counter() - started
+    cpu = sum(r["pretrain"]["seconds"] + sum((s["train"] or {}).get("seconds", 0) + s["eval_seconds"]
+                                             for s in r["settings"].values()) for r in records)
+    meta = {"seeds": args.seeds, "world_seeds": args.world_seeds, "total_seconds": round(total, 1),
+            "data_seconds": round(t_data, 1), "job_seconds": round(cpu, 1), "procs": args.procs,
+            "load_average_at_end": os.getloadavg(),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {__import__('torch').__version__}",
+            "sizes": {k: getattr(args, k) for k in ("train_scenes", "test_scenes", "vga_per_pair", "image_size", "patch",
+                                                   "width", "layers", "batch", "pretrain_steps", "finetune_steps",
+                                                   "pretrain_lr", "finetune_lr", "relation_variations",
+                                                   "variations_per_item", "bootstrap")},
+            "data": {w: {"counts": p["counts"], "timing": p["timing"]} for w, p in preps.items()},
+            "primary": [label for _, label in PRIMARY], "retention": [label for _, label in RETENTION]}  # fmt: skip
+    digest = quick_digest(records)
+    (out / "results.json").write_text(json.dumps({"meta": meta, "runs": records, "differences": rows,
+                                                  "summary": summary, "digest": digest}, indent=1, default=str))
+    text = markdown(summary, rows, meta)
     (out / "results.md").write_text(text)
-    bar_chart(summary, out / "results.png")
+    bar_chart(rows, out / "results.png")
     print(text)
-    print(f"total {total:.0f}s ({json.dumps(meta['timing'])}); results in {out}/results.md, results.png")
+    print(f"total {total:.0f}s (data {t_data:.0f}s, {cpu:.0f}s of job time in {args.procs} processes); digest {digest}")
+    if args.quick and args.record_quick:
+        QUICK_RECORD.write_text(json.dumps({"digest": digest, "note": "the --quick run's per-seed metrics (rounded to "
+                                            "4 decimals), hashed; rewrite on purpose with --quick --record-quick"},
+                                           indent=1) + "\n")
+        print(f"recorded {QUICK_RECORD}")
     return 0
 
 

@@ -79,6 +79,7 @@ SETTINGS = {
     "rel_plain": {"data": "relations_plain", "loss": "clip"},
     "attr_items": {"data": "attributes", "loss": "clip"},
     "pipe_items": {"data": "pipeline", "loss": "clip"},
+    "pipe_learned": {"data": "learned", "loss": "clip"},
     "ceclip_corpus": {"data": "negatives", "loss": "ceclip"},
     "ceclip_corpus_cm": {"data": "negatives", "loss": "ceclip", "compute_matched": True},
     "triplet_render": {"data": "triplets", "loss": "triplet"},
@@ -94,6 +95,10 @@ SECONDARY = [*((("sugarcrepe", s), f"SC {s}") for s in ("replace_obj", "replace_
              (("winoground", "text"), "Wino text"), (("winoground", "image"), "Wino image"),
              (("aro_vg_attribution", "macro_accuracy"), "VG-A")]
 TESTED = PRIMARY + RETENTION
+#: the run's sizes recorded in results.json
+SIZES = ("train_scenes", "test_scenes", "vga_per_pair", "image_size", "patch", "width", "layers", "batch",
+         "pretrain_steps", "finetune_steps", "pretrain_lr", "finetune_lr", "relation_variations", "variations_per_item",
+         "bootstrap")
 
 log = logging.getLogger("shapes_experiment")
 
@@ -158,6 +163,35 @@ def _clean_negatives(path: Path, spec) -> dict:
     return {"valid": valid, "dropped_heldout": dropped}
 
 
+def _clean_variations(run: Path, spec) -> dict:
+    """``export/dataset_clean.jsonl``: the exported variations none of whose captions (all of the edited scene's)
+    names a held-out pair or arrangement (the ``rules`` portrayals and the render inpainter can make one)."""
+    from genemi.synthetic.heldout import heldout_named
+
+    kept, dropped = [], 0
+    for line in (run / "export" / "dataset.jsonl").read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        if any(heldout_named(c, spec) for c in json.loads(line)["captions"]):
+            dropped += 1
+        else:
+            kept.append(line)
+    (run / "export" / "dataset_clean.jsonl").write_text("\n".join(kept) + "\n", encoding="utf-8")
+    return {"variations": len(kept), "dropped_heldout": dropped}
+
+
+def _pipeline_arm(common: list[str], out: Path, inpainter: list[str], what: str) -> dict:
+    """``genemi generate`` (ground-truth tag/ground/segment, ``rules`` portrayals, caption rewriting, the given
+    inpainter, scoring) and ``genemi generate export`` (IVA filter on, ITM off); the export summary."""
+    from genemi.generation_pipeline import pipeline
+
+    _quiet_main(pipeline.main, [*common, "--stages", "variations", "--grounder", "ground_truth", "--segmenter",
+                                "ground_truth", *inpainter, "--output-dir", str(out)], f"genemi generate ({what})")
+    _quiet_main(pipeline.main, ["export", "--output-dir", str(out), "--min-itm", "none", "--format", "jsonl"],
+                f"genemi generate export ({what})")
+    return json.loads((out / "export" / "export_summary.json").read_text())
+
+
 def _clean_triplets(run: Path, spec) -> dict:
     """Keep the triplets whose negative caption names nothing held out and whose drawn scene (the caption laid
     out with its recorded seed, as the ``render`` painter did) shows no held-out arrangement."""
@@ -173,7 +207,8 @@ def _clean_triplets(run: Path, spec) -> dict:
     kept, dropped = [], 0
     for line in src.read_text(encoding="utf-8").splitlines():
         rec = json.loads(line)
-        if heldout_named(rec["neg_caption"], spec) or spec.novel(parse_caption(rec["neg_caption"], seeds[rec["neg_image"]])):
+        drawn = parse_caption(rec["neg_caption"], seeds[rec["neg_image"]])
+        if heldout_named(rec["neg_caption"], spec) or spec.novel(drawn):
             dropped += 1
         else:
             kept.append(line)
@@ -198,7 +233,7 @@ def prepare_world(args, world_seed: int) -> dict:
              "vga_per_pair": args.vga_per_pair, "version": 2}  # fmt: skip
     stamp_file = root / "prepared.json"
     if stamp_file.exists() and json.loads(stamp_file.read_text())["stamp"] == stamp:
-        return json.loads(stamp_file.read_text())
+        return _finish_world(args, json.loads(stamp_file.read_text()))
     t0 = time.perf_counter()
     world = write_world(root / "data", num_train=args.train_scenes, num_test=args.test_scenes, size=args.image_size,
                         seed=world_seed, variations_per_item=args.variations_per_item,
@@ -215,29 +250,95 @@ def prepare_world(args, world_seed: int) -> dict:
     t0 = time.perf_counter()
     blip = save_tiny_blip_itm(root / "models")["blip_itm"]
     gen = root / "pipeline"
-    common = ["--annotation-file", str(world.coco_train), "--root-dir", str(world.images), "--tagger", "ground_truth",
-              "--device", "cpu", "--no-progress"]
-    _quiet_main(pipeline.main, [*common, "--stages", "variations", "--grounder", "ground_truth", "--segmenter",
-                                "ground_truth", "--inpainter", "render", "--paste", "crop", "--blip-model", str(blip),
-                                "--output-dir", str(gen)], "genemi generate (variations)")
-    _quiet_main(pipeline.main, ["export", "--output-dir", str(gen), "--min-itm", "none", "--format", "jsonl"],
-                "genemi generate export")
-    export = json.loads((gen / "export" / "export_summary.json").read_text())
+    common = _generate_common(world, blip)
+    export = _pipeline_arm(common, gen, ["--inpainter", "render", "--paste", "crop"], "render")
     timing["pipeline"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     tri = root / "triplets"
     _quiet_main(pipeline.main, [*common, "--stages", "tag,negcaption,t2i", "--painter", "render", "--kinds",
-                                "swap_obj,swap_att,replace_rel", "--output-dir", str(tri)], "genemi generate (triplets)")
+                                "swap_obj,swap_att,replace_rel", "--output-dir", str(tri)],
+                "genemi generate (triplets)")
     _quiet_main(pipeline.main, ["export", "--output-dir", str(tri), "--no-filter"], "genemi generate export (triplets)")
     tri_counts = _clean_triplets(tri, spec)
     timing["triplets"] = time.perf_counter() - t0
     counts = {**world.counts, "negatives": neg_counts, "pipeline_export": export, "triplets": tri_counts}
     out = {"stamp": stamp, "root": str(world.root), "negatives": str(neg),
-           "pipeline": str(gen / "export" / "dataset.jsonl"), "pipeline_root": str(gen),
+           "pipeline_root": str(gen),
            "triplets": str(tri / "export" / "triplets_clean.jsonl"), "triplets_root": str(tri),
            "counts": counts, "timing": {k: round(v, 1) for k, v in timing.items()}}  # fmt: skip
     stamp_file.write_text(json.dumps(out, indent=1, default=str))
-    return out
+    return _finish_world(args, out)
+
+
+def _finish_world(args, prep: dict) -> dict:
+    """The render arm's export without held-out names (``pipeline``, its counts in ``pipeline_clean``), then the
+    learned-inpainter arm."""
+    from genemi.synthetic.scenes import SplitSpec
+
+    run = Path(prep["pipeline_root"])
+    prep = {**prep, "pipeline": str(run / "export" / "dataset_clean.jsonl"),
+            "pipeline_clean": _clean_variations(run, SplitSpec.default())}
+    return prepare_learned(args, prep)
+
+
+def _generate_common(world, blip: Path) -> list[str]:
+    return ["--annotation-file", str(world.coco_train), "--root-dir", str(world.images), "--tagger", "ground_truth",
+            "--blip-model", str(blip), "--device", "cpu", "--no-progress"]
+
+
+def learned_folder(args, root: Path) -> Path | None:
+    """The learned inpainter's diffusers folder: ``--learned-inpainter``; with ``--quick`` and none given, the
+    untrained tiny random inpainting pipeline (so the quick run exercises the arm); None: the arm is skipped."""
+    if args.learned_inpainter:
+        return Path(args.learned_inpainter)
+    if args.quick:
+        from genemi.models.tiny import save_tiny_sd_inpainting
+
+        return save_tiny_sd_inpainting(root / "models", seed=0)["sd_inpainting"]
+    return None
+
+
+def prepare_learned(args, prep: dict) -> dict:
+    """The learned-inpainter arm of one world (``<world>/learned``, reused when made with the same settings): the
+    pipeline arm with ``--inpainter diffusers`` on the diffusers folder (mask paste, the training's mask dilation),
+    on the first ``--learned-images`` train images. Adds ``learned`` / ``learned_root`` to ``prep``; without a
+    folder, ``learned_skipped`` says why."""
+    from genemi.models.tiny import save_tiny_blip_itm
+    from genemi.synthetic.scenes import SplitSpec
+    from genemi.synthetic.world import ShapesWorld
+
+    root = Path(prep["root"]).parent
+    folder = learned_folder(args, root)
+    if folder is None or not (folder / "model_index.json").is_file():
+        return {**prep, "learned_skipped": f"no learned inpainter ({folder or 'no --learned-inpainter'}): "
+                "pipe_learned is skipped"}
+    training = folder.parent / "training.json"
+    dilate = json.loads(training.read_text())["config"].get("mask_dilate", 1) if training.is_file() else 1
+    weights = sorted(folder.rglob("*.safetensors")) + sorted(folder.rglob("*.bin"))
+    stamp = {"folder": str(folder.resolve()), "weights": [(str(w.relative_to(folder)), w.stat().st_size,
+             hashlib.sha256(w.read_bytes()).hexdigest()[:16]) for w in weights], "images": args.learned_images,
+             "steps": args.learned_steps, "mask_dilate": dilate, "version": 1}  # fmt: skip
+    out_dir = root / "learned"
+    stamp_file = out_dir / "prepared.json"
+    if not (stamp_file.exists() and json.loads(stamp_file.read_text())["stamp"] == stamp):
+        import shutil
+
+        shutil.rmtree(out_dir, ignore_errors=True)
+        t0 = time.perf_counter()
+        world = ShapesWorld.at(prep["root"])
+        common = [*_generate_common(world, save_tiny_blip_itm(root / "models")["blip_itm"]), "--limit",
+                  str(args.learned_images)]
+        inpainter = ["--inpainter", "diffusers", "--sd-checkpoint", str(folder), "--paste", "mask", "--mask-feather",
+                     "0", "--mask-dilate", str(dilate), "--sd-num-steps", str(args.learned_steps), "--sd-size",
+                     str(args.image_size)]  # fmt: skip
+        export = _pipeline_arm(common, out_dir, inpainter, "learned inpainter")
+        counts = _clean_variations(out_dir, SplitSpec.default())
+        stamp_file.write_text(json.dumps({"stamp": stamp, "export": export, "clean": counts,
+                                          "seconds": round(time.perf_counter() - t0, 1)}, indent=1, default=str))
+    made = json.loads(stamp_file.read_text())
+    return {**prep, "learned": str(out_dir / "export" / "dataset_clean.jsonl"), "learned_root": str(out_dir),
+            "learned_counts": {"folder": str(folder), "export": made["export"], "clean": made["clean"]},
+            "learned_seconds": made["seconds"]}
 
 
 def training_texts(prep: dict) -> list[str]:
@@ -281,9 +382,9 @@ def build_table(setting: dict, prep: dict, batch: int, seed: int):
         table = PairTable(pairs, groups)
         return table, MiningSpec((), 1, 0, batch, sample_by_score=False)
     groups4 = batch // 4
-    if kind in ("attributes", "pipeline"):
+    if kind in ("attributes", "pipeline", "learned"):
         path, image_root = ((world.variations_jsonl, world.images) if kind == "attributes"
-                            else (Path(prep["pipeline"]), Path(prep["pipeline_root"])))
+                            else (Path(prep[kind]), Path(prep[f"{kind}_root"])))
         records, _ = filter_variations(read_variation_records(path), None, None if kind == "attributes" else 2.25)
         spec = mining_spec("item_based", groups_per_batch=groups4, variations_per_group=2, pool_per_group=2,
                            sample_by_score=False)
@@ -401,7 +502,8 @@ def item_outcomes(results: dict) -> dict[str, np.ndarray]:
     out["aro_vg_relation/groups"] = np.array([r["subset"] for r in vgr])
     out["winoground/group"] = np.array([r["group"] for r in rows["winoground"]])
     for direction in ("i2t", "t2i"):
-        out[f"retrieval/{direction}_R@1"] = np.array([r["correct"] for r in rows["retrieval"] if r["subset"] == direction])
+        hits = [r["correct"] for r in rows["retrieval"] if r["subset"] == direction]
+        out[f"retrieval/{direction}_R@1"] = np.array(hits)
     return {k: (v.astype(np.uint8) if v.dtype == bool else v) for k, v in out.items()}
 
 
@@ -426,7 +528,9 @@ class Job:
 
 
 def run_job(args, job: Job, prep: dict) -> dict:
-    """Pre-train once, fine-tune and evaluate every setting; item outcomes to ``runs/w<w>_s<s>.npz``."""
+    """Pre-train once, fine-tune and evaluate every setting; item outcomes to ``runs/w<w>_s<s>.npz``, the record to
+    ``.json`` and the pre-trained start to ``.pt``. A job already run computes only the settings it lacks (from the
+    saved start; each setting starts from it with the same seeds, so the numbers are those of a run in one go)."""
     import torch
 
     from genemi.models.clip import build_clip
@@ -435,8 +539,12 @@ def run_job(args, job: Job, prep: dict) -> dict:
     from genemi.synthetic.world import ShapesWorld
 
     out = Path(args.output) / "runs" / f"w{job.world_seed}_s{job.seed}"
-    if (out.with_suffix(".json")).exists() and (out.with_suffix(".npz")).exists():
-        return json.loads(out.with_suffix(".json").read_text())
+    record, items = {"world_seed": job.world_seed, "seed": job.seed, "settings": {}}, {}
+    if out.with_suffix(".json").exists() and out.with_suffix(".npz").exists():
+        record, items = json.loads(out.with_suffix(".json").read_text()), dict(np.load(out.with_suffix(".npz")))
+    todo = [name for name in args.settings if name not in record["settings"]]
+    if not todo:
+        return record
     torch.set_num_threads(1)
     logging.getLogger("genemi").setLevel(logging.WARNING)
     world = ShapesWorld.at(prep["root"])
@@ -444,14 +552,17 @@ def run_job(args, job: Job, prep: dict) -> dict:
     benches = benchmarks_of(prep)
     torch.manual_seed(job.seed)
     model = build_clip(model_config(args, tokenizer.vocab_size))
-    flat = MiningSpec((), 1, 0, args.batch, sample_by_score=False)
-    pre = train(model, singleton_table(read_coco_pairs(world.coco_train, world.images)), flat, "clip",
-                args.pretrain_steps, args.pretrain_lr, 1000 + job.seed, tokenizer, args.image_size,
-                warmup=args.pretrain_steps // 20)  # fmt: skip
+    if "pretrain" in record and out.with_suffix(".pt").exists():
+        model.load_state_dict(torch.load(out.with_suffix(".pt"), weights_only=True))
+    else:
+        flat = MiningSpec((), 1, 0, args.batch, sample_by_score=False)
+        record["pretrain"] = train(model, singleton_table(read_coco_pairs(world.coco_train, world.images)), flat,
+                                   "clip", args.pretrain_steps, args.pretrain_lr, 1000 + job.seed, tokenizer,
+                                   args.image_size, warmup=args.pretrain_steps // 20)  # fmt: skip
+        out.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(model.state_dict(), out.with_suffix(".pt"))
     start = {k: v.clone() for k, v in model.state_dict().items()}
-    record = {"world_seed": job.world_seed, "seed": job.seed, "pretrain": pre, "settings": {}}
-    items = {}
-    for name in args.settings:
+    for name in todo:
         setting = SETTINGS[name]
         model.load_state_dict(start)
         stats = None
@@ -465,7 +576,8 @@ def run_job(args, job: Job, prep: dict) -> dict:
                           args.image_size, warmup=max(1, steps // 10))
         t0 = time.perf_counter()
         metrics, outcomes = evaluate(model, benches, tokenizer, args.image_size, key=f"{name}-{job}")
-        record["settings"][name] = {"metrics": metrics, "train": stats, "eval_seconds": round(time.perf_counter() - t0, 2)}
+        seconds = round(time.perf_counter() - t0, 2)
+        record["settings"][name] = {"metrics": metrics, "train": stats, "eval_seconds": seconds}
         items |= {f"{name}|{k}": v for k, v in outcomes.items()}
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out.with_suffix(".npz"), **items)
@@ -555,7 +667,7 @@ def statistics(args, records: list[dict], items: dict) -> list[dict]:
         r = rows[i]
         alpha = 0.05 / (m - rank)
         r["p_holm"] = adjusted[i]
-        r["ci_holm"] = [float(np.percentile(r["reps"], 100 * alpha / 2)), float(np.percentile(r["reps"], 100 * (1 - alpha / 2)))]
+        r["ci_holm"] = [float(np.percentile(r["reps"], 100 * q)) for q in (alpha / 2, 1 - alpha / 2)]
         r["significant"] = adjusted[i] < 0.05
     for r in rows:
         del r["reps"]
@@ -595,7 +707,8 @@ def markdown(summary: dict, rows: list[dict], meta: dict) -> str:
             parts.append(f"**{text}**" if r["significant"] else text)
         lines.append(f"| {name} | " + " | ".join(parts) + " |")
     all_labels = [label for _, label in TESTED + SECONDARY]
-    lines += ["", f"Means ± sample std over all {summary[CONTROL][labels[0]][2]} runs (world × training seed), %:", "",
+    runs = summary[CONTROL][labels[0]][2]
+    lines += ["", f"Means ± sample std over all {runs} runs (world × training seed), %:", "",
               "| setting | " + " | ".join(all_labels) + " |", "|---|" + "---|" * len(all_labels)]
     for name, cols in summary.items():
         lines.append(f"| {name} | " + " | ".join(f"{cols[l][0]:.1f} ± {cols[l][1]:.1f}" for l in all_labels) + " |")
@@ -629,11 +742,14 @@ def bar_chart(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def quick_digest(records: list[dict]) -> str:
-    """sha256 of every per-seed metric of the run, rounded to 4 decimals (what the quick record pins)."""
+def quick_digest(records: list[dict], rows: list[dict]) -> str:
+    """sha256 of every per-seed metric of the run and every difference of the table (effect, Holm-level interval,
+    Holm p), rounded to 4 decimals (what the quick record pins)."""
     flat = {f"w{r['world_seed']}s{r['seed']}/{name}/{bench}/{metric}": round(v, 4)
             for r in records for name, s in r["settings"].items() for bench, ms in s["metrics"].items()
             for metric, v in ms.items() if isinstance(v, (int, float)) and v == v}
+    flat |= {f"diff/{r['setting']}/{r['metric']}": [round(x, 4) for x in (r["effect"], *r["ci_holm"], r["p_holm"])]
+             for r in rows}
     return hashlib.sha256(json.dumps(flat, sort_keys=True).encode()).hexdigest()
 
 
@@ -642,7 +758,8 @@ def quick_digest(records: list[dict]) -> str:
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--output", default="shapes_experiment", help="folder for data, runs and results [shapes_experiment]")
+    p.add_argument("--output", default="runs/shapes_experiment",
+                   help="folder for data, runs and results [runs/shapes_experiment]")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="training seeds [0 1 2 3 4]")
     p.add_argument("--world-seeds", type=int, nargs="+", default=[0, 1], help="world seeds [0 1]")
     p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
@@ -660,6 +777,12 @@ def parse_args(argv=None):
     p.add_argument("--finetune-steps", type=int, default=150)
     p.add_argument("--pretrain-lr", type=float, default=2e-3)
     p.add_argument("--finetune-lr", type=float, default=5e-4)
+    p.add_argument("--learned-inpainter", metavar="FOLDER",
+                   help="diffusers inpainting folder of the learned arm (benchmarks/learned_inpainter.py writes "
+                        "runs/learned_inpainter/pipeline); without it pipe_learned is skipped (--quick: the untrained "
+                        "tiny random inpainter stands in)")
+    p.add_argument("--learned-images", type=int, default=300, help="train images the learned inpainter edits [300]")
+    p.add_argument("--learned-steps", type=int, default=20, help="its denoising steps [20]")
     p.add_argument("--procs", type=int, default=2, help="parallel processes, one torch thread each [2]")
     p.add_argument("--bootstrap", type=int, default=4000, help="bootstrap replicates [4000]")
     p.add_argument("--bootstrap-seed", type=int, default=0)
@@ -669,6 +792,7 @@ def parse_args(argv=None):
     if args.quick:
         args.train_scenes, args.test_scenes, args.vga_per_pair = 60, 40, 25
         args.pretrain_steps, args.finetune_steps, args.bootstrap, args.batch = 20, 10, 500, 16
+        args.learned_images, args.learned_steps = 6, 2
         args.seeds, args.world_seeds = args.seeds[:2], args.world_seeds[:2]
     if CONTROL not in args.settings:
         p.error(f"--settings must include the control {CONTROL!r}")
@@ -688,6 +812,10 @@ def main(argv=None) -> int:
     with ctx.Pool(min(args.procs, len(args.world_seeds))) as pool:
         preps = dict(zip(args.world_seeds, pool.map(_prep_entry, [(args, w) for w in args.world_seeds])))
     t_data = time.perf_counter() - started
+    skipped = {w: p["learned_skipped"] for w, p in preps.items() if "learned_skipped" in p}
+    if skipped and "pipe_learned" in args.settings:
+        args.settings = [s for s in args.settings if s != "pipe_learned"]
+        log.warning("pipe_learned skipped: %s", next(iter(skipped.values())))
     log.info("data ready in %.0fs: %s", t_data, {w: p["counts"].get("relation_variations") for w, p in preps.items()})
     jobs = [Job(w, s) for w in args.world_seeds for s in args.seeds]
     with ctx.Pool(args.procs) as pool:
@@ -708,13 +836,13 @@ def main(argv=None) -> int:
             "data_seconds": round(t_data, 1), "job_seconds": round(cpu, 1), "procs": args.procs,
             "load_average_at_end": os.getloadavg(),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {__import__('torch').__version__}",
-            "sizes": {k: getattr(args, k) for k in ("train_scenes", "test_scenes", "vga_per_pair", "image_size", "patch",
-                                                   "width", "layers", "batch", "pretrain_steps", "finetune_steps",
-                                                   "pretrain_lr", "finetune_lr", "relation_variations",
-                                                   "variations_per_item", "bootstrap")},
-            "data": {w: {"counts": p["counts"], "timing": p["timing"]} for w, p in preps.items()},
+            "sizes": {k: getattr(args, k) for k in SIZES},
+            "data": {w: {"counts": p["counts"], "timing": p["timing"], "pipeline_clean": p["pipeline_clean"],
+                         "learned": p.get("learned_counts"), "learned_seconds": p.get("learned_seconds")}
+                     for w, p in preps.items()},
+            "settings": args.settings, "skipped": sorted(set(skipped.values())),
             "primary": [label for _, label in PRIMARY], "retention": [label for _, label in RETENTION]}  # fmt: skip
-    digest = quick_digest(records)
+    digest = quick_digest(records, rows)
     (out / "results.json").write_text(json.dumps({"meta": meta, "runs": records, "differences": rows,
                                                   "summary": summary, "digest": digest}, indent=1, default=str))
     text = markdown(summary, rows, meta)
@@ -723,9 +851,9 @@ def main(argv=None) -> int:
     print(text)
     print(f"total {total:.0f}s (data {t_data:.0f}s, {cpu:.0f}s of job time in {args.procs} processes); digest {digest}")
     if args.quick and args.record_quick:
-        QUICK_RECORD.write_text(json.dumps({"digest": digest, "note": "the --quick run's per-seed metrics (rounded to "
-                                            "4 decimals), hashed; rewrite on purpose with --quick --record-quick"},
-                                           indent=1) + "\n")
+        note = ("the --quick run's per-seed metrics and differences (rounded to 4 decimals), hashed; rewrite on "
+                "purpose with --quick --record-quick")
+        QUICK_RECORD.write_text(json.dumps({"digest": digest, "note": note}, indent=1) + "\n")
         print(f"recorded {QUICK_RECORD}")
     return 0
 

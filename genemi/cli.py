@@ -23,7 +23,7 @@ COMMANDS = {
     "convert": ("genemi.convert", "`genemi convert groundingdino`: original Grounding DINO files (.pth + .py config) "
                 "-> a transformers folder; `genemi convert snapshot --to original`: a genemi model_N.pt -> the file "
                 "the original GeNeMi trainer continues from"),
-    "demo": ("genemi.demo", "built-in shapes data + tiny models: generate, negatives, train, evaluate (offline, seconds)"),
+    "demo": ("genemi.demo", "built-in shapes world: generate (real edits), negatives, train, evaluate (offline, CPU)"),
 }
 
 

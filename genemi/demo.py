@@ -1,16 +1,21 @@
-"""``make demo`` / ``genemi demo``: the main jobs on built-in data, offline, with tiny random models.
+"""``make demo`` / ``genemi demo``: the main jobs on built-in data, offline, on the CPU.
 
 1. Writes the compositional shapes world (``genemi.synthetic.write_world``: scenes of 1-3 objects with
-   captions, exact boxes and masks, ground-truth variations and held-out benchmark exports) and tiny models
+   captions, exact boxes and masks, ground-truth variations and held-out benchmark exports) and tiny random models
    of the real architectures in their real on-disk formats (Grounding DINO, SAM, SD inpainting, BLIP ITM, CLIP).
-2. Runs the whole generation pipeline (tag -> ground -> segment -> portray -> caption -> inpaint -> score)
-   on the source images, exports the training set and builds the gallery.
+2. Runs the whole generation pipeline (tag -> ground -> segment -> portray -> caption -> inpaint -> score, and
+   the whole-image negatives negcaption -> t2i -> negscore) on the source images, exports the training set and
+   builds the gallery. By default (``--models world``) the world perceives and paints itself: the ground-truth
+   tagger, grounder and segmenter (the scene's own objects, boxes and masks), ``rules`` portrayals and the
+   ``render`` inpainter (the scene re-rendered with the item edited), so the gallery shows real edits; a portrayal
+   the world cannot draw ("a golden hexagon") fails its variation, as it should. ``--models tiny`` runs the tiny
+   random Grounding DINO, SAM and SD inpainting instead: the plumbing of the real models, with noise pictures.
 3. Writes typed text hard negatives for the captions (``genemi negatives``).
 4. Trains the tiny CLIP (OpenAI-format start, as a real run) on the exported variations in ``item_based`` mode.
 5. Evaluates the snapshots against the starting weights (GeNeMi test-set metrics on the world's ground-truth
    variations, whose IVA is computed on their pixels).
-Each step goes through the same entry point users call. The models are random, so the pictures are noise
-and the scores meaningless: the demo shows the plumbing, not results (the score filters are off for it).
+Each step goes through the same entry point users call. BLIP ITM and CLIP are tiny random models in both modes, so
+the scores are meaningless (the score filters are off for the demo): it shows the workflow, not results.
 """
 
 from __future__ import annotations
@@ -36,14 +41,26 @@ def write_demo_inputs(out: Path):
     return data, models
 
 
-def generation_argv(data, models: dict, gen: Path) -> list[str]:
+#: --models: who perceives and paints in the demo's generation run
+DEMO_MODELS = ("world", "tiny")
+
+
+def generation_argv(data, models: dict, gen: Path, kind: str = "world") -> list[str]:
     """The demo's ``genemi generate`` command line: every stage on 8 of the world's train images (the whole-image
-    negatives painted by the world's own renderer, with the edits it can draw)."""
+    negatives painted by the world's own renderer, with the edits it can draw). ``kind`` ``world``: ground-truth
+    tag/ground/segment and the ``render`` inpainter (real edits); ``tiny``: the tiny random Grounding DINO, SAM
+    and SD inpainting (noise)."""
+    if kind not in DEMO_MODELS:
+        raise ValueError(f"demo models {kind!r}: expected one of {', '.join(DEMO_MODELS)}")
+    if kind == "world":
+        perception = ["--tagger", "ground_truth", "--grounder", "ground_truth", "--segmenter", "ground_truth",
+                      "--inpainter", "render", "--paste", "crop"]
+    else:
+        perception = ["--gd-model", str(models["grounding_dino"]), "--sam-checkpoint", str(models["sam"]),
+                      "--sd-checkpoint", str(models["sd_inpainting"]), "--sd-num-steps", "4"]
     return ["--annotation-file", str(data.coco_train), "--root-dir", str(data.images), "--stages", "all",
-            "--painter", "render", "--kinds", "swap_obj,swap_att",
-            "--gd-model", str(models["grounding_dino"]), "--sam-checkpoint", str(models["sam"]),
-            "--sd-checkpoint", str(models["sd_inpainting"]), "--sd-num-steps", "4", "--blip-model",
-            str(models["blip_itm"]), "--output-dir", str(gen), "--limit", "8", "--device", "cpu",
+            "--painter", "render", "--kinds", "swap_obj,swap_att", *perception,
+            "--blip-model", str(models["blip_itm"]), "--output-dir", str(gen), "--limit", "8", "--device", "cpu",
             "--save-annotated-image", "--no-progress"]  # fmt: skip
 
 
@@ -53,6 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output-dir", "--output", dest="output", default="demo_output", help="folder for the data, model and run [demo_output]")
     parser.add_argument("--mode", default="item_based", choices=["allinone", "item_based", "image_based"])
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--models", default="world", choices=DEMO_MODELS,
+                        help="world: the world's ground-truth perception and its render inpainter (real edits in "
+                        "the gallery); tiny: tiny random Grounding DINO, SAM and SD inpainting (noise) [world]")
     args = parser.parse_args(argv)
     import warnings
 
@@ -73,11 +93,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"demo data: shapes world with {data.counts['train']} train and {data.counts['test']} held-out scenes in "
           f"{data.root}; tiny random models in {out / 'tiny_models'}")
 
+    if args.models == "world":
+        who = ("the world's ground-truth tags, boxes and masks; variations and negatives drawn exactly by its renderer "
+               "(undrawable portrayals fail); tiny RANDOM BLIP ITM: meaningless scores")
+    else:
+        who = ("tiny RANDOM Grounding DINO, SAM, SD inpainting and BLIP ITM: noise variations, meaningless scores; the "
+               "negatives are drawn exactly by the world's renderer")
     print("\n== 1/4 generation pipeline: tag -> ground -> segment -> portray -> caption -> inpaint -> score, and the "
-          "whole-image negatives negcaption -> t2i -> negscore; export, gallery\n   (tiny RANDOM Grounding DINO, "
-          "SAM, SD inpainting and BLIP ITM: noise variations, meaningless scores; the negatives are drawn exactly by "
-          "the world's renderer)")
-    rc = pipeline.main(generation_argv(data, models, gen))
+          f"whole-image negatives negcaption -> t2i -> negscore; export, gallery\n   ({who})")
+    rc = pipeline.main(generation_argv(data, models, gen, args.models))
     rc = rc or pipeline.main(["export", "--output-dir", str(gen), "--no-filter"])
     rc = rc or pipeline.main(["gallery", "--output-dir", str(gen)])
     print("\n== 2/4 text hard negatives")

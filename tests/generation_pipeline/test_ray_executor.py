@@ -46,7 +46,7 @@ def test_the_demo_through_ray_equals_the_local_executor(demo):
     assert pipeline.main(generation_argv(data, models, local)) == 0
     assert pipeline.main([*generation_argv(data, models, gen), "--executor", "ray"]) == 0
     expected, found = digest(local, root), digest(gen, root)
-    assert found == expected and len(found) > 90  # every manifest, settings record, painted image and preview
+    assert found == expected and len(found) > 60  # every manifest, settings record, painted image and preview (64)
     summary = json.loads((gen / "run_summary.json").read_text())
     assert summary["executor"] == "ray" and all(s["processed"] == 8 for s in summary["stages"].values())
     assert all(len(s["busy"]) == 1 for s in summary["stages"].values())  # one group of 8 images per stage

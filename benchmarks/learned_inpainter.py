@@ -124,11 +124,14 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     (out / "fidelity.json").write_text(json.dumps(results, indent=1) + "\n")
-    print(f"\n| arm | measured variations | colour = asked | shape = asked | shape changed as asked |")
-    print("|---|---|---|---|---|")
+    print("\n| arm | measured variations | colour = asked | held-out pair: colour = asked | shape = asked | "
+          "shape changed as asked |")
+    print("|---|---|---|---|---|---|")
     for arm, r in results.items():
         change = r["shape_change_rate"]
-        print(f"| {arm} | {r['measured']} of {r['variations']} | {r['colour_rate']:.1%} | {r['shape_rate']:.1%} | "
+        held = r["heldout_colour_rate"]
+        print(f"| {arm} | {r['measured']} of {r['variations']} | {r['colour_rate']:.1%} | "
+              f"{'n/a' if held is None else f'{held:.1%}'} ({r['heldout']}) | {r['shape_rate']:.1%} | "
               f"{'n/a' if change is None else f'{change:.1%}'} ({r['shape_changes']}) |")
     print(f"\nwrote {out / 'fidelity.json'}")
     return 0

@@ -15,6 +15,9 @@ object's exact mask grown by ``mask_dilate`` pixels (the region the inpainter wa
   occluders); the best intersection over union names the shape. A hit: it is the asked shape. At small image sizes
   some shapes are hard to tell apart; the ``render`` inpainter's own score is the measurement's ceiling.
 
+``heldout`` counts the measured variations that ask for a (shape, colour) pair the world's train split never shows
+(:meth:`~genemi.synthetic.scenes.SplitSpec.default`): a learned inpainter never saw one painted.
+
 Variations with undrawable prompts ("a large golden hexagon") and failed variations are counted, not measured.
 """
 
@@ -25,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genemi.synthetic.scenes import BACKGROUND, COLOURS, SHAPES, Scene, render
+from genemi.synthetic.scenes import BACKGROUND, COLOURS, SHAPES, Scene, SplitSpec, render
 
 #: largest RGB distance at which a pixel still counts as a palette colour
 COLOUR_TOLERANCE = 60.0
@@ -90,6 +93,8 @@ class FidelityReport:
     shape_hits: int = 0
     shape_changes: int = 0  # measured variations whose prompt asks for another shape than the source object's
     shape_change_hits: int = 0
+    heldout: int = 0  # measured variations whose asked (shape, colour) is a held-out pair of the world's split
+    heldout_colour_hits: int = 0
     by_kind: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def add(self, kind: str, key: str) -> None:
@@ -107,7 +112,8 @@ class FidelityReport:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "colour_rate": self.colour_rate, "shape_rate": self.shape_rate,
-                "shape_change_rate": self.shape_change_hits / self.shape_changes if self.shape_changes else None}
+                "shape_change_rate": self.shape_change_hits / self.shape_changes if self.shape_changes else None,
+                "heldout_colour_rate": self.heldout_colour_hits / self.heldout if self.heldout else None}
 
 
 def measure_run(run_dir: str | Path, scenes_file: str | Path, mask_dilate: int,
@@ -127,6 +133,7 @@ def measure_run(run_dir: str | Path, scenes_file: str | Path, mask_dilate: int,
     run_dir = Path(run_dir)
     scenes = {a["image"]: a for a in read_scene_annotations(scenes_file)}
     report = FidelityReport()
+    heldout_pairs = set(SplitSpec.default().heldout_pairs)
     for record in read_records(run_dir / "variations.jsonl", VariationPlan):
         ann = scenes[record.image]
         scene = ann["scene"]
@@ -146,8 +153,13 @@ def measure_run(run_dir: str | Path, scenes_file: str | Path, mask_dilate: int,
                 region = dilate(decode_mask(obj), mask_dilate) if mask_dilate else decode_mask(obj)
                 image = np.asarray(Image.open(run_dir / v.image).convert("RGB"))
                 report.add(v.kind, "measured")
-                if dominant_colour(image[region], min_object_share) == asked.colour:
+                colour_hit = dominant_colour(image[region], min_object_share) == asked.colour
+                if colour_hit:
                     report.add(v.kind, "colour_hits")
+                if (asked.shape, asked.colour) in heldout_pairs:
+                    report.add(v.kind, "heldout")
+                    if colour_hit:
+                        report.add(v.kind, "heldout_colour_hits")
                 hit = painted_shape(image, region, scene, obj["index"], asked) == asked.shape
                 if hit:
                     report.add(v.kind, "shape_hits")

@@ -22,6 +22,16 @@ def tiny_clip(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_detectors(tmp_path_factory):
+    """The tiny Grounding DINO, SAM and BLIP folders, built once for every test that reads them (the pipeline
+    tests, the GPU check's dry run)."""
+    from genemi.models.tiny.detection import save_tiny_blip, save_tiny_grounding_dino, save_tiny_sam
+
+    root = tmp_path_factory.mktemp("tiny_detectors")
+    return {**save_tiny_grounding_dino(root), **save_tiny_sam(root), **save_tiny_blip(root)}
+
+
+@pytest.fixture(scope="session")
 def shapes(tmp_path_factory):
     from genemi.synthetic import write_shapes_dataset
 

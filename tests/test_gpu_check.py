@@ -106,11 +106,12 @@ def test_time_plan_fits_the_device_call(gpu):
     assert f"timeout_s {DEVICE_TIMEOUT_S}" in text
 
 
-def test_dry_run_writes_every_summary(tmp_path, gpu):
+def test_dry_run_writes_every_summary(tmp_path, gpu, tiny_detectors):
     summary_mod, _ = gpu
     out = tmp_path / "out"
+    shared = tiny_detectors["grounding_dino"].parent  # built once for the session, not again by the dry run
     env = {**os.environ, "PYTHON": sys.executable, "GPU_SITE": str(tmp_path / "site"),
-           "GPU_WHEELS": str(tmp_path / "no-wheels")}
+           "GPU_WHEELS": str(tmp_path / "no-wheels"), "GPU_TINY_MODELS": str(shared)}
     result = subprocess.run(["bash", str(GPU / "run.sh"), str(out), "--dry-run"], capture_output=True, text=True,
                             env=env, timeout=240)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
@@ -129,6 +130,7 @@ def test_dry_run_writes_every_summary(tmp_path, gpu):
     sd = summary["benchmarks"]["sd2_inpaint"]["figures"]
     assert any("100 steps" in k and f["unit"] == "variations/s" for k, f in sd.items())
     assert any(f["unit"] == "images/s" for f in summary["benchmarks"]["grounding_dino"]["figures"].values())
+    assert any(str(shared / "grounding_dino") in n for n in summary["benchmarks"]["grounding_dino"]["notes"])
     # the CUDA tests were selected (they skip on a CPU machine) and reported
     tests = summary["cuda_tests"]
     assert tests["exit_code"] == 0 and tests["tests"]

@@ -26,7 +26,9 @@ built from configs (nothing is downloaded). In the order they run, the figure th
 Writes ``OUT/gpu_summary.json`` and ``OUT/gpu_summary.md`` (gpu_summary.py) when each benchmark starts and
 ends (a run cut short still leaves what it measured; ``gpu_summary.py finish``, which run.sh always calls,
 completes it). Without CUDA it writes a summary saying so and exits 2. ``--dry-run``: CPU, tiny models of the
-same architectures, one step each, no budgets.
+same architectures, one step each, no budgets; ``$GPU_TINY_MODELS``: a folder of tiny models as
+:mod:`genemi.models.tiny` saves them (``grounding_dino/``) that a dry run reads instead of building its own (the
+test suite passes the ones its session built).
 
     python benchmarks/gpu/gpu_benchmarks.py --out OUT            # on a CUDA machine (run.sh calls this)
     python benchmarks/gpu/gpu_benchmarks.py --out OUT --dry-run  # CPU, about a minute
@@ -630,6 +632,17 @@ def pipeline_images(n: int, size: tuple[int, int]):
     return out
 
 
+def tiny_model_folder(run: Run, name: str) -> Path:
+    """A dry run's tiny model folder ``name`` (as :mod:`genemi.models.tiny` saves it): from ``$GPU_TINY_MODELS``
+    when that folder holds it (the test suite's, built once per session), else built into the run's tmp."""
+    shared = os.environ.get("GPU_TINY_MODELS")
+    if shared and (Path(shared) / name).is_dir():
+        return Path(shared) / name
+    from genemi.models.tiny import detection
+
+    return {"grounding_dino": detection.save_tiny_grounding_dino}[name](run.tmp / "tiny")[name]
+
+
 def bench_grounding(run: Run, sec: Section) -> None:
     from genemi.generation_pipeline.grounding import GroundConfig
     from genemi.generation_pipeline.grounding.grounding_dino import GroundingDino, load_grounding_model
@@ -637,11 +650,10 @@ def bench_grounding(run: Run, sec: Section) -> None:
 
     device = run.device
     if run.dry_run:
-        from genemi.models.tiny.detection import save_tiny_grounding_dino
-
-        model, processor = load_grounding_model(save_tiny_grounding_dino(run.tmp / "gd")["grounding_dino"])
+        folder = tiny_model_folder(run, "grounding_dino")
+        model, processor = load_grounding_model(folder)
         n_img, size, batch, iters = 4, (96, 72), 2, 1
-        sec.note("dry run: tiny Grounding DINO (98 px), 4 images")
+        sec.note(f"dry run: tiny Grounding DINO (98 px, {folder}), 4 images")
     else:
         from transformers import (AutoProcessor, BertTokenizer, GroundingDinoConfig, GroundingDinoForObjectDetection,
                                   GroundingDinoImageProcessor, GroundingDinoProcessor, SwinConfig)

@@ -26,11 +26,8 @@ from genemi.text.phrases import noun_phrases
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    from genemi.models.tiny.detection import save_tiny_blip, save_tiny_grounding_dino, save_tiny_sam
-
-    root = tmp_path_factory.mktemp("gen_models")
-    return {**save_tiny_grounding_dino(root), **save_tiny_sam(root), **save_tiny_blip(root)}
+def models(tiny_detectors):
+    return tiny_detectors
 
 
 @pytest.fixture(scope="module")

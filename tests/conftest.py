@@ -43,3 +43,24 @@ def shared_dir():
     if not SHARED.is_dir():
         pytest.skip("../shared is not present (fresh clone)")
     return SHARED
+
+
+@pytest.fixture
+def loss_calls(monkeypatch):
+    """What reaches the training loss at each step: the loss value, the rows, and the hard negatives' features and
+    validity mask (None without negatives). Records the calls of ClipLoss and CeClipLoss (NegCLIP's too)."""
+    from genemi.training import losses
+
+    calls = []
+    for cls in (losses.ClipLoss, losses.CeClipLoss):
+        def spy(self, image_features, text_features, logit_scale, *args, _real=cls.forward, **kwargs):
+            out = _real(self, image_features, text_features, logit_scale, *args, **kwargs)
+            neg, valid = kwargs.get("neg_features"), kwargs.get("neg_valid")
+            calls.append({"loss": float(out["loss"]), "rows": image_features.shape[0],
+                          "texts": text_features.detach().clone(),
+                          "neg": None if neg is None else neg.detach().clone(),
+                          "neg_valid": None if valid is None else valid.detach().clone()})
+            return out
+
+        monkeypatch.setattr(cls, "forward", spy)
+    return calls

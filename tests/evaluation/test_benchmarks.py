@@ -316,23 +316,42 @@ def test_recall_at_k_ties_rank_below():
     assert recall_at_k(scores, [{0}, {2}], ks=(1, 2)) == {1: 50.0, 2: 100.0}
 
 
-def test_retrieval_and_zeroshot(tmp_path):
-    write_images(tmp_path / "img", ["x.jpg", "y.jpg"])
+#: similarities of image i (row) with class / caption c (column), written by hand: a Latin square (every column
+#: holds 1..7 once, so normalising a class's text vector keeps the order) whose diagonal, each image's own
+#: class, is the 6th highest of its row and column for 0 (just outside the top 5), the 5th highest for 1 (just
+#: inside) and the highest for 2..6. So R@1 / top-1 = 5/7 and R@5 / top-5 = 6/7, in both retrieval directions.
+LATIN = [[2, 7, 1, 3, 4, 5, 6],
+         [7, 3, 2, 1, 5, 6, 4],
+         [1, 2, 7, 4, 6, 3, 5],
+         [3, 5, 6, 7, 1, 4, 2],
+         [4, 1, 5, 6, 7, 2, 3],
+         [5, 6, 4, 2, 3, 7, 1],
+         [6, 4, 3, 5, 2, 1, 7]]
+
+
+def test_retrieval_recall_at_k_counts_ranks_beyond_the_first(tmp_path):
+    names = [f"i{k}.jpg" for k in range(7)]
+    write_images(tmp_path / "img", names)
     ann = tmp_path / "test.json"
-    ann.write_text(json.dumps([{"image": "x.jpg", "caption": ["x1", "x2"]}, {"image": "y.jpg", "caption": ["y1", "y2"]}]))
-    x, y = str(tmp_path / "img" / "x.jpg"), str(tmp_path / "img" / "y.jpg")
-    r = score(Retrieval(ann, tmp_path / "img"), {(x, "x1"): 1, (x, "x2"): .5, (y, "y1"): .2, (y, "x2"): .9, (y, "y2"): .1})
-    # i2t: x best x1 (own) R@1; y best x2 (not own) -> y1 rank 1 -> R@1 50; t2i: x1->x yes, x2->y no, y1->y yes, y2->y yes
-    assert r.metrics["i2t_R@1"] == 50 and r.metrics["i2t_R@5"] == 100 and r.metrics["t2i_R@1"] == 75
+    ann.write_text(json.dumps([{"image": n, "caption": [f"caption {k}"]} for k, n in enumerate(names)]))
+    scores = {(str(tmp_path / "img" / names[i]), f"caption {c}"): LATIN[i][c] / 10 for i in range(7) for c in range(7)}
+    r = score(Retrieval(ann, tmp_path / "img"), scores)
+    for direction in ("i2t", "t2i"):
+        assert r.metrics[f"{direction}_R@1"] == pytest.approx(100 * 5 / 7)
+        assert r.metrics[f"{direction}_R@5"] == pytest.approx(100 * 6 / 7)  # image 0's caption ranks 6th
+        assert r.metrics[f"{direction}_R@10"] == 100
+
+
+def test_zero_shot_top5_counts_ranks_beyond_the_first(tmp_path):
     folder = tmp_path / "zs"
-    write_images(folder / "golden_retriever", ["1.jpg"])
-    write_images(folder / "tabby_cat", ["2.jpg"])
+    for k in range(7):
+        write_images(folder / f"class_{'abcdefg'[k]}", [f"{k}.jpg"])
     zs = ZeroShot(folder, templates="simple")
-    assert zs.classnames == ["golden retriever", "tabby cat"]
-    g, t = str(folder / "golden_retriever" / "1.jpg"), str(folder / "tabby_cat" / "2.jpg")
-    scores = {(g, p): 1.0 for p in zs.prompts[0]} | {(t, p): 1.0 for p in zs.prompts[0]}  # the cat looks like a dog
+    assert zs.classnames == [f"class {c}" for c in "abcdefg"] and len(zs.prompts[0]) > 1
+    scores = {(str(folder / f"class_{'abcdefg'[i]}" / f"{i}.jpg"), p): LATIN[i][c] / 10
+              for i in range(7) for c in range(7) for p in zs.prompts[c]}
     r = score(zs, scores)
-    assert r.metrics["top1"] == 50 and r.metrics["top5"] == 100
+    assert r.metrics["top1"] == pytest.approx(100 * 5 / 7) and r.metrics["top5"] == pytest.approx(100 * 6 / 7)
 
 
 def test_registry_errors():

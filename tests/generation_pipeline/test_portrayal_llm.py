@@ -305,11 +305,22 @@ def test_openai_falls_back_to_text_when_json_mode_is_refused(server, api):
 
 
 def test_openai_concurrency_limit(server, api):
-    server.default = lambda body: Reply(content=text_answer(asked_items(body)), delay=0.05)
+    """The server answers only when three requests are in flight at once (a client that sends them one by one
+    never gets an answer), and the nine requests never have more than three in flight."""
+    gate = threading.Barrier(3)
+
+    def three_at_once(body):
+        try:
+            gate.wait(timeout=10)
+        except threading.BrokenBarrierError:
+            return Reply(500, error="the server never had three requests in flight")
+        return Reply(content=text_answer(asked_items(body)), delay=0.05)
+
+    server.default = three_at_once
     p = api(concurrency=3)
     results = p.portray([request(f"img{i}", ["dog"]) for i in range(9)])
-    assert all(r["dog"].error is None for r in results)
-    assert 1 <= server.max_in_flight <= 3
+    assert all(r["dog"].error is None for r in results), [r["dog"].error for r in results]
+    assert server.max_in_flight == 3 and len(server.requests) == 9
 
 
 def test_openai_server_gone_during_the_run(api, server):

@@ -219,9 +219,21 @@ def test_large_k_reaches_wordnet_synonyms():
     assert len(synonyms) == 4 and {"lamb", "ram", "ewe"} <= set(synonyms)
 
 
-def test_bad_inputs_fail_softly():
-    assert portray_item("dog", 0, 0).error is not None
-    assert portray_item("!!!", 4, 0).error is not None
+@pytest.mark.parametrize("item, k, kind, message", [
+    ("dog", 0, "bad_k", "K must be >= 1, got 0"),
+    ("!!!", 4, "empty_item", "no words in '!!!'"),
+    ("red", 4, "not_a_noun", "item 'red' names an attribute, not a thing to repaint"),
+    ("gizmo", 40, "too_few", "distinct portrayals of 'gizmo', 40 asked"),
+])
+def test_bad_inputs_fail_softly_saying_why(rules, item, k, kind, message):
+    result = portray_item(item, k, 0)
+    assert result.portrayals == [] or not result.portrayals
+    assert (result.error.stage, result.error.type) == ("portray", kind) and message in result.error.message
+    # through the backend: the bad item fails alone, its neighbour in the same request is portrayed
+    batch = rules.portray([request("img.jpg", [item, "dog"], k=k)])[0]
+    assert batch[item].error == result.error and not batch[item].portrayals
+    if k >= 1:
+        assert batch["dog"].error is None and len(batch["dog"].portrayals) == k
 
 
 # --- vocabulary ------------------------------------------------------------------------------------------

@@ -412,20 +412,41 @@ def test_ceclip_npy_needs_trust_and_converts(tmp_path, capsys):
     assert len(read_records(out, TextNegativeRecord)) == 2  # rerun adds no duplicates
 
 
-def test_ceclip_training_step_on_written_records(tmp_path, shapes, tiny_clip):
+def test_written_negatives_reach_the_ceclip_loss(tmp_path, shapes, tiny_clip, loss_calls):
+    """The file's hard negatives are what the CE-CLIP loss contrasts: each step gets (batch, K, D) negative features
+    with K = the file's negatives per caption, and the same run with every negative replaced by its own caption
+    gives another loss at the first step."""
     from genemi.training import train
     from genemi.training.loop import fit
 
     out = tmp_path / "negatives.jsonl"
     generate_negatives(read_caption_entries(shapes.coco_json), out, NegativesConfig(types=("ceclip",)), progress=False)
-    cfg = train.resolve_config(train.build_parser().parse_args([
-        "--clip-model", str(tiny_clip["config"]), "--pretrained", str(tiny_clip["openai_state_dict"]),
-        "--dataset-type", "text_negatives", "--dataset", str(out), "--image-root", str(shapes.images),
-        "--loss", "ceclip", "--save-path", str(tmp_path / "run"), "--workers", "0", "--no-progress",
-        "--device", "cpu", "--batch-size", "8", "--epoch", "1", "--lr", "1e-4",
-    ]))  # fmt: skip
-    result = fit(cfg, progress=False)
-    assert result.steps >= 1 and all(np.isfinite(result.epoch_losses))
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    per_caption = {len(r["negatives"]) for r in records}
+    assert per_caption == {4}  # --types ceclip: CE-CLIP's four edit types, one negative each
+
+    def run(dataset, folder):
+        del loss_calls[:]
+        cfg = train.resolve_config(train.build_parser().parse_args([
+            "--clip-model", str(tiny_clip["config"]), "--pretrained", str(tiny_clip["openai_state_dict"]),
+            "--dataset-type", "text_negatives", "--dataset", str(dataset), "--image-root", str(shapes.images),
+            "--loss", "ceclip", "--output-dir", str(tmp_path / folder), "--workers", "0", "--no-progress",
+            "--device", "cpu", "--batch-size", "8", "--epoch", "1", "--lr", "1e-4", "--max-steps", "2",
+        ]))  # fmt: skip
+        result = fit(cfg, progress=False)
+        return result, list(loss_calls)
+
+    result, calls = run(out, "run")
+    assert result.steps == 2 and len(calls) == 2
+    for call in calls:
+        assert call["rows"] == 8 and call["neg"].shape[:2] == (8, 4) and call["neg_valid"].shape == (8, 4)
+        assert call["neg_valid"].any()
+    own = tmp_path / "own_caption.jsonl"  # the same records, each negative's text its own caption
+    own.write_text("".join(json.dumps({**r, "negatives": [{**n, "text": r["caption"]} for n in r["negatives"]]})
+                           + "\n" for r in records))
+    _, same = run(own, "run_own")
+    assert same[0]["loss"] != pytest.approx(calls[0]["loss"], rel=1e-6)
+    assert torch.allclose(same[0]["texts"], calls[0]["texts"])  # same step, same captions: only negatives differ
 
 
 def test_a_resumed_run_with_nothing_left_reports_no_nan(capsys):

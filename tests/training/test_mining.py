@@ -108,8 +108,30 @@ def test_sampler_rejects_empty_dataset():
         MiningBatchSampler(0, 0, mining_spec("allinone"))
 
 
-def test_group_request_is_hashable_for_dataloader():
-    assert hash(GroupRequest(1, (2, 3), 4)) == hash(GroupRequest(1, (2, 3), 4))
+class _Echo:
+    """A map-style dataset that returns the request it is indexed with (as MinedPairDataset is indexed)."""
+
+    def __getitem__(self, request):
+        return request
+
+    def __len__(self):
+        return 0
+
+
+def test_group_requests_reach_loader_workers_intact():
+    """The sampler's requests travel to DataLoader worker processes and come back equal, and requests are values:
+    equal ones are one dict key, a different pool or seed another."""
+    from torch.utils.data import DataLoader
+
+    sampler = MiningBatchSampler(8, 12, mining_spec("item_based", groups_per_batch=2, pool_per_group=2), seed=3)
+    sampler.set_epoch(1)
+    batches = list(sampler)
+    loader = DataLoader(_Echo(), batch_sampler=sampler, num_workers=2, collate_fn=list, timeout=20)
+    assert list(loader) == batches and len(batches) >= 2
+    assert all(isinstance(r, GroupRequest) and len(r.pool) == 2 for b in batches for r in b)
+    keys = {GroupRequest(1, (2, 3), 4): "a", GroupRequest(1, (2, 3), 4): "b", GroupRequest(1, (2, 3), 5): "c",
+            GroupRequest(1, (3, 2), 4): "d"}
+    assert list(keys.values()) == ["b", "c", "d"]
 
 
 # --- batch composition through the real loader (build_train_data -> DataLoader -> PairCollator) ------------

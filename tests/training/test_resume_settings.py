@@ -44,11 +44,18 @@ def test_weight_decay_groups_follow_open_clips_rule(tiny_clip):
     opt = build_optimizer(model, OptimConfig(weight_decay=0.2, decay_all_params=False, optimizer="adamw"))
     names = {id(p): n for n, p in model.named_parameters()}
     decayed = {names[id(p)] for g in opt.param_groups if g["weight_decay"] > 0 for p in g["params"]}
-    # open_clip_train/main.py: exclude = p.ndim < 2 or "bn"/"ln"/"bias"/"logit_scale" in the name
-    expected = {n for n, p in model.named_parameters()
-                if not (p.ndim < 2 or "bn" in n or "ln" in n or "bias" in n or "logit_scale" in n)}
-    assert decayed == expected
-    assert "positional_embedding" in decayed and "logit_scale" not in decayed  # embeddings decay, as in open_clip
+    # the tiny CLIP's matrices, listed by hand (open_clip_train/main.py decays what is not a gain, bias,
+    # LayerNorm or logit_scale): the projections, embeddings, patch conv and each block's four weight matrices
+    blocks = {f"{tower}transformer.resblocks.{i}.{w}" for tower in ("visual.", "") for i in (0, 1)
+              for w in ("attn.in_proj_weight", "attn.out_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")}
+    expected = {"positional_embedding", "text_projection", "token_embedding.weight", "visual.positional_embedding",
+                "visual.proj", "visual.conv1.weight", *blocks}
+    assert decayed == expected and len(expected) == 22
+    # and what must not decay, by name: the class token (a vector), gains and biases, logit_scale
+    kept = {names[id(p)] for g in opt.param_groups if g["weight_decay"] == 0 for p in g["params"]}
+    assert {"visual.class_embedding", "logit_scale", "ln_final.weight", "visual.ln_pre.bias",
+            "transformer.resblocks.1.ln_2.weight", "visual.transformer.resblocks.0.attn.in_proj_bias",
+            "transformer.resblocks.0.mlp.c_fc.bias"} <= kept and not kept & decayed
     assert all(torch.is_tensor(p) for g in opt.param_groups for p in g["params"])
 
 

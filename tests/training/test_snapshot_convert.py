@@ -1,60 +1,18 @@
 """``genemi convert snapshot --to original``: the original GeNeMi trainer continues from the converted file.
 
 The original trainer trains OpenAI's ``clip`` model and continues with ``model.load_state_dict(...)``,
-``Adam(model.parameters())``, ``optimizer.load_state_dict(...)``. OpenAI's model is written out below by hand
-(its module layout: a residual block registers attn, ln_1, mlp, ln_2), so the parameter order the test expects
-does not come from genemi's own conversion code.
+``Adam(model.parameters())``, ``optimizer.load_state_dict(...)``. OpenAI's module layout is written out by hand
+in ``test_resume_settings._openai_layout_model`` (a residual block registers attn, ln_1, mlp, ln_2), so the
+parameter order the test expects does not come from genemi's own conversion code.
 """
-
-from collections import OrderedDict
 
 import pytest
 import torch
-from torch import nn
 
 from genemi import convert
 from genemi.training import train
+from tests.training.test_resume_settings import _openai_layout_model
 from tests.training.test_trainer import _args
-
-
-class _Block(nn.Module):  # OpenAI clip's ResidualAttentionBlock: attn, ln_1, mlp, ln_2
-    def __init__(self, width: int, heads: int):
-        super().__init__()
-        self.attn = nn.MultiheadAttention(width, heads)
-        self.ln_1 = nn.LayerNorm(width)
-        self.mlp = nn.Sequential(OrderedDict([("c_fc", nn.Linear(width, width * 4)), ("gelu", nn.GELU()),
-                                              ("c_proj", nn.Linear(width * 4, width))]))
-        self.ln_2 = nn.LayerNorm(width)
-
-
-class _Transformer(nn.Module):
-    def __init__(self, width: int, layers: int, heads: int):
-        super().__init__()
-        self.resblocks = nn.Sequential(*[_Block(width, heads) for _ in range(layers)])
-
-
-class _Visual(nn.Module):  # OpenAI clip's VisionTransformer
-    def __init__(self, width, patch, grid, layers, heads, embed):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, width, patch, patch, bias=False)
-        self.class_embedding = nn.Parameter(torch.zeros(width))
-        self.positional_embedding = nn.Parameter(torch.zeros(grid * grid + 1, width))
-        self.ln_pre = nn.LayerNorm(width)
-        self.transformer = _Transformer(width, layers, heads)
-        self.ln_post = nn.LayerNorm(width)
-        self.proj = nn.Parameter(torch.zeros(width, embed))
-
-
-class OpenAIClip(nn.Module):  # OpenAI clip's CLIP (visual, transformer, token_embedding, ... logit_scale)
-    def __init__(self):
-        super().__init__()
-        self.visual = _Visual(width=64, patch=8, grid=4, layers=2, heads=2, embed=32)
-        self.transformer = _Transformer(64, 2, 2)
-        self.token_embedding = nn.Embedding(49408, 64)
-        self.positional_embedding = nn.Parameter(torch.zeros(32, 64))
-        self.ln_final = nn.LayerNorm(64)
-        self.text_projection = nn.Parameter(torch.zeros(64, 32))
-        self.logit_scale = nn.Parameter(torch.ones([]))
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +27,8 @@ def genemi_snapshot(tmp_path_factory, shapes, tiny_clip):
 def _continue_like_the_original(path):
     """The original trainer's --model-checkpoint: strict weights, Adam over model.parameters(), its state, a step."""
     ckpt = torch.load(path, weights_only=True)
-    model = OpenAIClip()
-    model.load_state_dict(ckpt["model_state_dict"])
+    model = _openai_layout_model(ckpt["model_state_dict"])
+    model.load_state_dict(ckpt["model_state_dict"])  # strict: every key of the file
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-6, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.1)
     optimizer.load_state_dict(ckpt["optimizer_state_dict"])
     loss = sum((p.float() ** 2).sum() for p in model.parameters())
@@ -96,7 +54,7 @@ def test_the_original_trainer_continues_from_a_converted_snapshot(genemi_snapsho
     # each Adam moment sits at its parameter's position in OpenAI's order, with genemi's values for that name
     by_name = {name: ours["optimizer_state_dict"]["state"][index]
                for g in groups for index, name in zip(g["params"], g["param_names"])}
-    names = [n for n, _ in OpenAIClip().named_parameters()]
+    names = [n for n, _ in _openai_layout_model(ours["model_state_dict"]).named_parameters()]
     assert names[:3] == ["positional_embedding", "text_projection", "logit_scale"]
     assert names.index("transformer.resblocks.0.attn.in_proj_weight") < names.index("transformer.resblocks.0.ln_1.weight")
     state = converted["optimizer_state_dict"]["state"]

@@ -67,11 +67,21 @@ def test_batches_have_the_mode_composition(tmp_path, shapes, tiny_clip):
     ("ceclip", ["--threshold-type", "mean"]),
     ("ceclip", ["--threshold-type", "max", "--imc-variant", "released_2024"]),
 ])
-def test_two_epochs_per_hard_negative_loss(tmp_path, shapes, tiny_clip, loss, extra):
+def test_two_epochs_per_hard_negative_loss(tmp_path, shapes, tiny_clip, loss, extra, loss_calls):
+    import json
+
     cfg = _cfg(tmp_path, shapes, tiny_clip, "--loss", loss, "--dataset-type", "text_negatives",
                "--dataset", str(shapes.negatives_jsonl), "--batch-size", "4", "--epoch", "2", *extra)
     result = fit(cfg, progress=False)
     assert len(result.epoch_losses) == 2 and all(math.isfinite(v) for v in result.epoch_losses)
+    records = [json.loads(line) for line in shapes.negatives_jsonl.read_text().splitlines()]
+    k = max(len(r["negatives"]) for r in records)
+    valid = sum(n["valid"] for r in records for n in r["negatives"])
+    # every step's loss got the file's hard negatives: (rows, K, D) features with the valid ones marked, and over
+    # an epoch (3 batches of 4 of the 12 records, each once; the COCO pool rows have none) every valid negative
+    assert len(records) == 12 and len(loss_calls) == result.steps == 2 * 3
+    assert all(c["neg"].shape[:2] == (c["rows"], k) for c in loss_calls)
+    assert sum(int(c["neg_valid"].sum()) for c in loss_calls) == 2 * valid
     snap = torch.load(tmp_path / "run" / "model_1.pt", weights_only=True)
     if loss == "ceclip":
         thresholds = snap["genemi"]["loss_state"]["_extra_state"]["thresholds"]
@@ -79,13 +89,32 @@ def test_two_epochs_per_hard_negative_loss(tmp_path, shapes, tiny_clip, loss, ex
 
 
 @pytest.mark.parametrize("kind", ["coco", "csv", "webdataset"])
-def test_flat_dataset_types_train(tmp_path, shapes, tiny_clip, kind):
+def _pairs_in(shapes, kind) -> int:
+    """Image-caption pairs (one per image) in the shapes files, counted from the files themselves."""
+    import json
+    import tarfile
+
+    if kind == "coco":
+        return len({e["image"] for e in json.loads(shapes.coco_json.read_text())})
+    if kind == "csv":
+        return len(shapes.csv.read_text().splitlines()) - 1  # minus the header
+    names = [n for tar in sorted(shapes.images.parent.glob("shard-*.tar")) for n in tarfile.open(tar).getnames()]
+    return len({n.split(".")[0] for n in names})
+
+
+@pytest.mark.parametrize("kind", ["coco", "csv", "webdataset"])
+def test_flat_dataset_types_train(tmp_path, shapes, tiny_clip, kind, loss_calls):
     dataset = {"coco": shapes.coco_json, "csv": shapes.csv, "webdataset": shapes.shards}[kind]
     cfg = _cfg(tmp_path, shapes, tiny_clip, "--dataset-type", kind, "--dataset", str(dataset),
                "--batch-size", "4", "--epoch", "1")
     cfg.data.coco_dataset = None
     result = fit(cfg, progress=False)
-    assert result.steps >= 1 and math.isfinite(result.epoch_losses[0])
+    assert math.isfinite(result.epoch_losses[0])
+    # the whole file reaches the loss: one call per step, 4 pairs each, every full batch of the file's pairs
+    assert len(loss_calls) == result.steps == _pairs_in(shapes, kind) // 4 >= 2
+    assert all(c["rows"] == 4 and c["neg"] is None for c in loss_calls)
+    for call in loss_calls:  # 4 different captions, not one repeated
+        assert torch.cdist(call["texts"], call["texts"]).fill_diagonal_(1).min() > 0
 
 
 def test_resume_equals_an_uninterrupted_run(tmp_path, shapes, tiny_clip):
@@ -126,7 +155,7 @@ def test_original_genemi_snapshot_resumes_via_model_checkpoint(tmp_path, shapes,
     assert (tmp_path / "run" / "model_4.pt").exists() and not (tmp_path / "run" / "model_3.pt").exists()
 
 
-def test_missing_images_are_skipped_and_reported(tmp_path, shapes, tiny_clip):
+def test_missing_images_are_skipped_and_reported(tmp_path, shapes, tiny_clip, capsys, caplog):
     import shutil
 
     images = tmp_path / "images"
@@ -135,10 +164,21 @@ def test_missing_images_are_skipped_and_reported(tmp_path, shapes, tiny_clip):
     for v in victims[:4]:
         v.unlink()
     victims[4].write_bytes(b"broken")
-    cfg = _cfg(tmp_path, shapes, tiny_clip, "--epoch", "1", "--mode", "allinone")
-    cfg.data.image_root = images
-    result = fit(cfg, progress=False)
-    assert result.skipped_images >= 1 and result.steps >= 1
+    # allinone: one variation per group, and 4 groups per batch divide the 72 variations, so an epoch draws
+    # each variation exactly once: the 5 broken files are skipped 5 times, and reported
+    import json
+    import logging
+
+    assert len(json.loads(shapes.variations_json.read_text())) == 72
+    caplog.set_level(logging.WARNING, logger="genemi.training.datasets.base")
+    args = _args(tmp_path, shapes, tiny_clip, "--epoch", "1", "--mode", "allinone", "--coco-per-group", "0")
+    args[args.index("--image-root") + 1] = str(images)
+    assert train.main(args) == 0
+    assert "images skipped 5;" in capsys.readouterr().out
+    rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
+    assert rows[-1].split(",")[rows[0].split(",").index("skipped_images")] == "5"
+    warned = " ".join(r.getMessage() for r in caplog.records if "skipping pair" in r.getMessage())
+    assert all(v.name in warned for v in victims)
 
 
 def test_non_finite_losses_are_skipped_then_abort(tmp_path, shapes, tiny_clip, monkeypatch):

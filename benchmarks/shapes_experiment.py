@@ -294,7 +294,8 @@ def learned_folder(args, root: Path) -> Path | None:
     if args.quick:
         from genemi.models.tiny import save_tiny_sd_inpainting
 
-        return save_tiny_sd_inpainting(root / "models", seed=0)["sd_inpainting"]
+        saved = sorted((root / "models").glob("*/model_index.json"))
+        return saved[0].parent if saved else save_tiny_sd_inpainting(root / "models", seed=0)["sd_inpainting"]
     return None
 
 
@@ -507,7 +508,32 @@ def item_outcomes(results: dict) -> dict[str, np.ndarray]:
     return {k: (v.astype(np.uint8) if v.dtype == bool else v) for k, v in out.items()}
 
 
-def evaluate(model, benches, tokenizer, size: int, key: str) -> tuple[dict, dict]:
+def _decode_once(embedder, pixels: dict) -> None:
+    """Make ``embedder.embed_images`` decode and transform each image once per job: every setting's model sees the
+    same benchmark images, so their pixels (and digests: identical inputs tie) are kept in ``pixels`` by image key
+    and only the forward pass runs again."""
+    import hashlib
+
+    import torch
+
+    from genemi.evaluation.scoring import load_image, share_identical
+
+    def embed_images(images):
+        for ref in images:
+            if ref.key not in pixels:
+                x = embedder.transform(load_image(ref))
+                pixels[ref.key] = (x, hashlib.blake2b(x.numpy().tobytes(), digest_size=16).hexdigest())
+        vecs = []
+        with torch.no_grad():
+            for start in range(0, len(images), embedder.batch_size):
+                batch = torch.stack([pixels[r.key][0] for r in images[start : start + embedder.batch_size]])
+                vecs.append(torch.nn.functional.normalize(embedder.model.encode_image(batch).float(), dim=-1))
+        return share_identical(torch.cat(vecs).numpy(), [pixels[r.key][1] for r in images]), [None] * len(images)
+
+    embedder.embed_images = embed_images
+
+
+def evaluate(model, benches, tokenizer, size: int, key: str, pixels: dict) -> tuple[dict, dict]:
     from open_clip.transform import PreprocessCfg
 
     from genemi.evaluation.runner import evaluate as run
@@ -517,6 +543,7 @@ def evaluate(model, benches, tokenizer, size: int, key: str) -> tuple[dict, dict
     pre = dict(vars(PreprocessCfg(size=size)))
     bundle = ClipBundle(model, "shapes", {}, pre, tokenizer, None, "n/a")
     embedder = ClipEmbedder(bundle, "cpu", batch_size=512, workers=0, precision="fp32", progress=False, key=key)
+    _decode_once(embedder, pixels)
     results = run(embedder, benches)
     return {name: res.metrics for name, res in results.items()}, item_outcomes(results)
 
@@ -540,11 +567,12 @@ def run_job(args, job: Job, prep: dict) -> dict:
 
     out = Path(args.output) / "runs" / f"w{job.world_seed}_s{job.seed}"
     record, items = {"world_seed": job.world_seed, "seed": job.seed, "settings": {}}, {}
-    if out.with_suffix(".json").exists() and out.with_suffix(".npz").exists():
-        record, items = json.loads(out.with_suffix(".json").read_text()), dict(np.load(out.with_suffix(".npz")))
+    if out.with_suffix(".json").exists():
+        record = json.loads(out.with_suffix(".json").read_text())
+        items = dict(np.load(out.with_suffix(".npz"))) if record["settings"] else {}
     todo = [name for name in args.settings if name not in record["settings"]]
     if not todo:
-        return record
+        return {**record, "computed_now": []}
     torch.set_num_threads(1)
     logging.getLogger("genemi").setLevel(logging.WARNING)
     world = ShapesWorld.at(prep["root"])
@@ -552,6 +580,7 @@ def run_job(args, job: Job, prep: dict) -> dict:
     benches = benchmarks_of(prep)
     torch.manual_seed(job.seed)
     model = build_clip(model_config(args, tokenizer.vocab_size))
+    pixels: dict = {}
     if "pretrain" in record and out.with_suffix(".pt").exists():
         model.load_state_dict(torch.load(out.with_suffix(".pt"), weights_only=True))
     else:
@@ -561,6 +590,7 @@ def run_job(args, job: Job, prep: dict) -> dict:
                                    args.image_size, warmup=args.pretrain_steps // 20)  # fmt: skip
         out.parent.mkdir(parents=True, exist_ok=True)
         torch.save(model.state_dict(), out.with_suffix(".pt"))
+        out.with_suffix(".json").write_text(json.dumps(record, indent=1))
     start = {k: v.clone() for k, v in model.state_dict().items()}
     for name in todo:
         setting = SETTINGS[name]
@@ -575,14 +605,13 @@ def run_job(args, job: Job, prep: dict) -> dict:
             stats = train(model, table, spec, setting["loss"], steps, args.finetune_lr, job.seed, tokenizer,
                           args.image_size, warmup=max(1, steps // 10))
         t0 = time.perf_counter()
-        metrics, outcomes = evaluate(model, benches, tokenizer, args.image_size, key=f"{name}-{job}")
+        metrics, outcomes = evaluate(model, benches, tokenizer, args.image_size, f"{name}-{job}", pixels)
         seconds = round(time.perf_counter() - t0, 2)
         record["settings"][name] = {"metrics": metrics, "train": stats, "eval_seconds": seconds}
         items |= {f"{name}|{k}": v for k, v in outcomes.items()}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out.with_suffix(".npz"), **items)
-    out.with_suffix(".json").write_text(json.dumps(record, indent=1))
-    return record
+        np.savez_compressed(out.with_suffix(".npz"), **items)  # after every setting: a stopped run resumes
+        out.with_suffix(".json").write_text(json.dumps(record, indent=1))
+    return {**record, "computed_now": todo}
 
 
 def _job_entry(payload):
@@ -596,6 +625,92 @@ def _prep_entry(payload):
 
     torch.set_num_threads(1)
     return prepare_world(args, world_seed)
+
+
+# --- diagnosis ------------------------------------------------------------------------------------------
+
+
+def sibling_accuracy(model, records, image_root: Path, tokenizer, size: int) -> dict:
+    """Winoground-style scores on training relation groups: per edit kind, for (source, edit) image pairs and their
+    first captions, the share where each image prefers its own caption (text), each caption its own image (image),
+    and both (group). On the train split: whether a setting fits the relation edits it was shown at all."""
+    import torch
+    from PIL import Image
+
+    pre = transform(size)
+    out: dict[str, list] = {}
+    with torch.no_grad():
+        for start in range(0, len(records), 256):
+            chunk = records[start : start + 256]
+            images = torch.stack([pre(Image.open(image_root / p).convert("RGB")) for r in chunk
+                                  for p in (r.source, r.save)])  # fmt: skip
+            texts = tokenizer([c for r in chunk for c in (r.original_captions[0], r.captions[0])])
+            img = torch.nn.functional.normalize(model.encode_image(images), dim=-1).view(len(chunk), 2, -1)
+            txt = torch.nn.functional.normalize(model.encode_text(texts), dim=-1).view(len(chunk), 2, -1)
+            sim = torch.einsum("nid,ntd->nit", img, txt)  # [pair, image, text]
+            text = (sim[:, 0, 0] > sim[:, 0, 1]) & (sim[:, 1, 1] > sim[:, 1, 0])
+            image = (sim[:, 0, 0] > sim[:, 1, 0]) & (sim[:, 1, 1] > sim[:, 0, 1])
+            for r, t, i in zip(chunk, text.tolist(), image.tolist()):
+                out.setdefault(r.kind, []).append((t, i, t and i))
+    return {kind: {"n": len(v), **{name: 100 * float(np.mean([x[k] for x in v]))
+                                   for k, name in enumerate(("text", "image", "group"))}}
+            for kind, v in sorted(out.items())}  # fmt: skip
+
+
+def diagnose_job(args, job: Job, prep: dict) -> dict:
+    """Re-fine-tune ``--diagnose-settings`` from the job's saved start (the same numbers as the run: same seeds) and
+    score each model on up to ``--diagnose-items`` training relation groups (:func:`sibling_accuracy`)."""
+    import torch
+
+    from genemi.models.clip import build_clip
+    from genemi.training.data import filter_variations, read_variation_records
+    from genemi.synthetic.world import ShapesWorld
+
+    torch.set_num_threads(1)
+    logging.getLogger("genemi").setLevel(logging.WARNING)
+    world = ShapesWorld.at(prep["root"])
+    tokenizer = WordTokenizer(training_texts(prep))
+    records, _ = filter_variations(read_variation_records(world.relation_variations_jsonl), None, None)
+    records = sorted(records, key=lambda r: r.id)[: args.diagnose_items]
+    start = torch.load(Path(args.output) / "runs" / f"w{job.world_seed}_s{job.seed}.pt", weights_only=True)
+    model = build_clip(model_config(args, tokenizer.vocab_size))
+    out = {"world_seed": job.world_seed, "seed": job.seed, "settings": {}}
+    for name in args.diagnose_settings:
+        model.load_state_dict(start)
+        setting = SETTINGS[name]
+        if setting is not None:
+            table, spec = build_table(setting, prep, args.batch, job.seed)
+            steps = args.finetune_steps
+            if setting.get("compute_matched"):
+                steps = max(1, round(steps / (1 + table.num_negatives)))
+            torch.manual_seed(job.seed)
+            train(model, table, spec, setting["loss"], steps, args.finetune_lr, job.seed, tokenizer, args.image_size,
+                  warmup=max(1, steps // 10))
+        model.eval()
+        out["settings"][name] = sibling_accuracy(model, records, world.images, tokenizer, args.image_size)
+    return out
+
+
+def _diagnose_entry(payload):
+    args, job, prep = payload
+    return diagnose_job(args, job, prep)
+
+
+def diagnosis_markdown(results: list[dict]) -> str:
+    """Mean over the diagnosed jobs, per setting and edit kind: text / image / group, %."""
+    settings = list(results[0]["settings"])
+    kinds = list(results[0]["settings"][settings[0]])
+    lines = [f"Training relation groups (source vs edit, first captions), mean over {len(results)} runs "
+             "(world × training seed): text / image / group, %", "",
+             "| setting | " + " | ".join(f"{k} (n={results[0]['settings'][settings[0]][k]['n']})" for k in kinds)
+             + " |", "|---|" + "---|" * len(kinds)]  # fmt: skip
+    for name in settings:
+        cells = []
+        for k in kinds:
+            mean = {m: np.mean([r["settings"][name][k][m] for r in results]) for m in ("text", "image", "group")}
+            cells.append(f"{mean['text']:.1f} / {mean['image']:.1f} / {mean['group']:.1f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 # --- statistics -----------------------------------------------------------------------------------------
@@ -689,7 +804,19 @@ def summarise(records: list[dict], settings: list[str]) -> dict:
     return out
 
 
-def markdown(summary: dict, rows: list[dict], meta: dict) -> str:
+def per_relation(items: dict, settings: list[str]) -> dict:
+    """setting -> VG-R relation -> accuracy (%), pooled over all runs' items (the diagnosis of what is learned)."""
+    out = {}
+    for name in settings:
+        hits: dict[str, list] = {}
+        for run in items.values():
+            for rel, ok in zip(run[f"{name}|aro_vg_relation/groups"], run[f"{name}|aro_vg_relation/macro_accuracy"]):
+                hits.setdefault(str(rel), []).append(ok)
+        out[name] = {rel: 100 * float(np.mean(v)) for rel, v in sorted(hits.items())}
+    return out
+
+
+def markdown(summary: dict, rows: list[dict], meta: dict, relations: dict) -> str:
     labels = [label for _, label in TESTED]
     lines = [f"Paired differences against `{CONTROL}` in points (95 % bootstrap CI over training seeds and items, "
              f"averaged over worlds {meta['world_seeds']}, training seeds {meta['seeds']}); **bold**: Holm-adjusted "
@@ -712,6 +839,10 @@ def markdown(summary: dict, rows: list[dict], meta: dict) -> str:
               "| setting | " + " | ".join(all_labels) + " |", "|---|" + "---|" * len(all_labels)]
     for name, cols in summary.items():
         lines.append(f"| {name} | " + " | ".join(f"{cols[l][0]:.1f} ± {cols[l][1]:.1f}" for l in all_labels) + " |")
+    rels = list(next(iter(relations.values())))
+    lines += ["", "VG-R accuracy per relation, pooled over all runs' items, %:", "",
+              "| setting | " + " | ".join(rels) + " |", "|---|" + "---|" * len(rels)]
+    lines += [f"| {name} | " + " | ".join(f"{acc[r]:.1f}" for r in rels) + " |" for name, acc in relations.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -786,6 +917,13 @@ def parse_args(argv=None):
     p.add_argument("--procs", type=int, default=2, help="parallel processes, one torch thread each [2]")
     p.add_argument("--bootstrap", type=int, default=4000, help="bootstrap replicates [4000]")
     p.add_argument("--bootstrap-seed", type=int, default=0)
+    p.add_argument("--diagnose", action="store_true",
+                   help="after the run: re-fine-tune --diagnose-settings from the saved starts and score them on "
+                        "training relation groups (diagnosis.json/md)")
+    p.add_argument("--diagnose-settings", nargs="+", default=["pretrained", "clip", "rel_items", "rel_plain"],
+                   choices=list(SETTINGS))
+    p.add_argument("--diagnose-items", type=int, default=1000, help="training relation groups scored [1000]")
+    p.add_argument("--publish", metavar="DIR", help="also write results.json/md/png to DIR (docs/experiments)")
     p.add_argument("--quick", action="store_true", help="tiny sizes: every code path in about a minute")
     p.add_argument("--record-quick", action="store_true", help="with --quick: rewrite the pinned quick digest")
     args = p.parse_args(argv)
@@ -825,6 +963,7 @@ def main(argv=None) -> int:
             log.info("w%d s%d done: pre-train %.0fs, %s", rec["world_seed"], rec["seed"], rec["pretrain"]["seconds"],
                      {k: round(v["metrics"]["winoground"]["group"], 1) for k, v in rec["settings"].items()})
     records.sort(key=lambda r: (r["world_seed"], r["seed"]))
+    computed = {f"w{r['world_seed']}_s{r['seed']}": r.pop("computed_now") for r in records}
     items = {(r["world_seed"], r["seed"]): dict(np.load(out / "runs" / f"w{r['world_seed']}_s{r['seed']}.npz"))
              for r in records}
     rows = statistics(args, records, items)
@@ -841,13 +980,32 @@ def main(argv=None) -> int:
                          "learned": p.get("learned_counts"), "learned_seconds": p.get("learned_seconds")}
                      for w, p in preps.items()},
             "settings": args.settings, "skipped": sorted(set(skipped.values())),
+            "computed_by_this_invocation": computed,
             "primary": [label for _, label in PRIMARY], "retention": [label for _, label in RETENTION]}  # fmt: skip
     digest = quick_digest(records, rows)
+    relations = per_relation(items, args.settings)
     (out / "results.json").write_text(json.dumps({"meta": meta, "runs": records, "differences": rows,
-                                                  "summary": summary, "digest": digest}, indent=1, default=str))
-    text = markdown(summary, rows, meta)
+                                                  "summary": summary, "vgr_per_relation": relations,
+                                                  "digest": digest}, indent=1, default=str))
+    text = markdown(summary, rows, meta, relations)
     (out / "results.md").write_text(text)
     bar_chart(rows, out / "results.png")
+    names = ["results.json", "results.md", "results.png"]
+    if args.diagnose:
+        t0 = time.perf_counter()
+        with ctx.Pool(args.procs) as pool:
+            diag = list(pool.imap(_diagnose_entry, [(args, j, preps[j.world_seed]) for j in jobs]))
+        (out / "diagnosis.json").write_text(json.dumps({"seconds": round(time.perf_counter() - t0, 1),
+                                                        "runs": diag}, indent=1))
+        (out / "diagnosis.md").write_text(diagnosis_markdown(diag))
+        names += ["diagnosis.json", "diagnosis.md"]
+        print(diagnosis_markdown(diag))
+    if args.publish:
+        import shutil
+
+        Path(args.publish).mkdir(parents=True, exist_ok=True)
+        for name in names:
+            shutil.copyfile(out / name, Path(args.publish) / name)
     print(text)
     print(f"total {total:.0f}s (data {t_data:.0f}s, {cpu:.0f}s of job time in {args.procs} processes); digest {digest}")
     if args.quick and args.record_quick:

@@ -54,7 +54,7 @@ def option(default: Any = None, help: str = "", *, flag: str | bool | None = Non
            stages: Iterable[str] | None = None, at_least: float | None = None, above: float | None = None,
            at_most: float | None = None, none: str | None = None, parse: Any = None, repeat: bool = False,
            words: bool = False, default_text: str | None = None, parts: Sequence[tuple[str, str]] = (),
-           positional: bool = False, bare: Any = None, nargs: str | None = None) -> Any:
+           positional: bool = False, bare: Any = None, nargs: str | None = None, required: bool = False) -> Any:
     """A config field with its command-line flag and help.
 
     ``flag``: the flag (default ``--field-name``; ``False``: a YAML-only setting); ``aliases``: older spellings
@@ -67,7 +67,8 @@ def option(default: Any = None, help: str = "", *, flag: str | bool | None = Non
     ``default_text``: how ``--help`` shows a default that is computed elsewhere; ``parts``: a tuple field set
     element by element by its own flags, ``((flag, help), ...)``; ``positional``: an argument, not a flag;
     ``bare``: the value of the flag given without one (``--save-item-scores`` = csv); ``nargs``: a list field whose
-    flag takes several values (``--from-ceclip-npy a.npy b.npy``).
+    flag takes several values (``--from-ceclip-npy a.npy b.npy``); ``required``: a value must be given (flag,
+    ``--config`` or ``--set``), else a ConfigError naming the flag.
     ``content=False`` marks a setting that cannot change what is written (batch sizes, timeouts, concurrency);
     ``stages``: in a section several pipeline stages share, the stages the option applies to."""
     meta = {"help": help, "flag": flag, "aliases": tuple(aliases), "backends": tuple(backends) if backends else None,
@@ -75,7 +76,7 @@ def option(default: Any = None, help: str = "", *, flag: str | bool | None = Non
             "stages": tuple(stages) if stages else None, "at_least": at_least, "above": above, "at_most": at_most,
             "none": none, "parse": parse, "repeat": repeat, "words": words, "default_text": default_text,
             "parts": tuple(parts), "positional": positional, "bare": bare,
-            "nargs": nargs}
+            "nargs": nargs, "required": required}
     if default_factory is not None:
         return field(default_factory=default_factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -162,6 +163,9 @@ def check_fields(obj: Any) -> None:
     literal = _literal_choices(type(obj))
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
+        if value is None and f.metadata.get("required"):
+            name = f.name.upper() if f.metadata.get("positional") else flag_of(f)
+            raise ConfigError(f"give {name}: {f.metadata['help']}")
         if value is None or "help" not in f.metadata:
             continue
         allowed = f.metadata.get("choices") or literal.get(f.name)
@@ -516,6 +520,15 @@ def command_parser(prog: str, description: str, *, config: str | None = "YAML fi
     if progress:
         g.add_argument("--progress", dest="progress", action=Switch, default=True,
                        help="progress bars (default: on)")
+    return p
+
+
+def tool_parser(prog: str, description: str, cls: type, *, epilog: str | None = None,
+                parser_class: type = argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The parser of a command whose options are the fields of one section ``cls`` (``--config``, ``--set``,
+    ``-v``/``-q`` as every command); :func:`resolve` turns its arguments into the checked section."""
+    p = command_parser(prog, description, epilog=epilog, parser_class=parser_class)
+    add_options(p, cls, prog.split()[-1])
     return p
 
 

@@ -54,12 +54,11 @@ def test_local_dir_models_use_their_own_weights_and_empty_runs_are_refused():
 
 # --- one help style for every command (issue 26 item 2) ---------------------------------------------------------
 
-#: every command and tool with its argv; the five commands with options files also take --config and --set
+#: every command and tool with its argv; each takes --config and --set
 COMMANDS = {"train": ["train"], "generate": ["generate"], "negatives": ["negatives"], "eval": ["eval"],
             "convert": ["convert"], "generate merge": ["generate", "merge"], "generate export": ["generate", "export"],
             "generate stats": ["generate", "stats"], "generate gallery": ["generate", "gallery"],
             "generate regenerate": ["generate", "regenerate"], "eval compare": ["eval", "compare"]}
-WITH_OPTIONS_FILES = ("train", "generate", "negatives", "eval", "convert")
 
 
 def _help(argv, capsys):
@@ -95,9 +94,7 @@ def test_every_command_help_has_one_style(name, capsys):
             # a boolean: --x, --no-x (older spellings after them); never a bare --no-x or a lone --x
             assert len(spellings) >= 2 and spellings[1] == "--no-" + spellings[0][2:], f"{name}: boolean {line}"
     flags = {s.split(" ")[0] for line in lines for s in line.split(", ")}
-    assert {"-v", "--verbose", "-q", "--quiet"} <= flags, name
-    if name in WITH_OPTIONS_FILES:
-        assert {"--config", "--set"} <= flags, name
+    assert {"-v", "--verbose", "-q", "--quiet", "--config", "--set"} <= flags, name
     if "--dtype" in flags or "--precision" in flags:
         assert any(line.startswith("--precision, --dtype {auto,fp32,fp16,bf16}") for line in lines), name
     folders = [line for line in lines if re.match(r"--(save-path|output|out)\b(?!-).* (DIR|FOLDER|OUTPUT_DIR)\b", line)]
@@ -131,3 +128,19 @@ def test_generate_takes_precision_set_and_the_old_spellings():
     assert cfg("--force").force is True and cfg("--no-force").force is False
     args = pipeline.build_parser().parse_args(["--no-progress", "-q"])
     assert args.progress is False and args.quiet is True
+
+
+def test_the_tools_after_a_run_read_config_and_set_like_every_command(tmp_path, capsys):
+    from genemi.generation_pipeline import stats
+
+    missing = tmp_path / "no_such_run"
+    options = tmp_path / "stats.yaml"
+    options.write_text(f"output_dir: {missing}\nmin_itm: 1.5\n")
+    assert stats.main(["--config", str(options)]) == 2  # the folder came from the file
+    assert str(missing) in capsys.readouterr().err
+    assert stats.main(["--config", str(options), "--set", f"output_dir={tmp_path / 'other'}"]) == 2
+    assert str(tmp_path / "other") in capsys.readouterr().err  # --set wins
+    assert stats.main([]) == 2
+    assert "give --output-dir: the pipeline run's output folder" in capsys.readouterr().err
+    assert stats.main(["--output-dir", str(missing), "--set", "min_itm=x"]) == 2
+    assert "min_itm" in capsys.readouterr().err

@@ -11,13 +11,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 from genemi.errors import ConfigError
 from genemi.evaluation.config import EvalConfig, ModelOptions
 from genemi.manifest import check_writable_dir, write_atomic
-from genemi.options import add_options, build, command_parser, given_values, setup_logging
+from genemi.options import (Section, add_options, build, command_parser, given_values, option, resolve, setup_logging,
+                            tool_parser)
 
 
 def flag_for(section: str, option: str) -> str | None:
@@ -223,22 +225,31 @@ def write_reports(output: Path, labels: list[str], suite: str | None = None, ref
     return written
 
 
-def build_compare_parser() -> argparse.ArgumentParser:
+def _suite_names() -> tuple[str, ...]:
     from genemi.evaluation.suites import SUITES
 
-    p = command_parser(
+    return tuple(SUITES)
+
+
+@dataclass
+class CompareOptions(Section):
+    """``genemi eval compare``'s options."""
+
+    results: str | None = option(None, "folder with the per-model result JSONs (e.g. evaluation_results/genemi)",
+                                 positional=True, required=True)
+    models: str | None = option(None, "comma list of model labels, in table order", metavar="LABELS",
+                                default_text="all")
+    reference: str | None = option(None, "model to compare against", metavar="LABEL", default_text="first")
+    suite: str | None = option(None, "also write this suite's summary table", choices=_suite_names())
+
+
+def build_compare_parser() -> argparse.ArgumentParser:
+    return tool_parser(
         "genemi eval compare",
         "Compare models already evaluated in one results folder (OUTPUT_DIR/MODEL_NAME of genemi eval): "
         "per-benchmark deltas against a reference model and the items that flipped (needs --save-item-scores "
         "tables); rewrites results.csv/.md, plots, comparison.md, flipped_items.csv and the suite table.",
-        config=None)
-    g = p.add_argument_group("compare")
-    g.add_argument("results", help="folder with the per-model result JSONs (e.g. evaluation_results/genemi)")
-    g.add_argument("--models", default=None, metavar="LABELS",
-                   help="comma list of model labels, in table order (default: all)")
-    g.add_argument("--reference", default=None, metavar="LABEL", help="model to compare against (default: first)")
-    g.add_argument("--suite", choices=tuple(SUITES), default=None, help="also write this suite's summary table")
-    return p
+        CompareOptions)
 
 
 def _compare(args) -> list[str]:
@@ -273,8 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["compare"]:
         def compare(args):
-            setup_logging(args)
-            return _compare(args)
+            return _compare(resolve(CompareOptions, args))
 
         return run_tool("genemi eval compare", build_compare_parser(), argv[1:], compare,
                         lambda written: print(f"written: {', '.join(written)}"))

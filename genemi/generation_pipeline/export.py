@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from genemi.errors import ConfigError, ManifestError
+from genemi.options import Section, option, resolve, tool_parser
 from genemi.generation_pipeline.dataset_files import image_payload, json_bytes, write_jsonl, write_shards, write_tsv
 from genemi.generation_pipeline.registry import stage_spec
 from genemi.generation_pipeline.runs import run_folder
@@ -333,14 +334,40 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from genemi.options import Switch, command_parser
+@dataclass
+class ExportOptions(Section):
+    """``genemi generate export``'s options (flags, YAML keys for --config / --set, defaults, checks)."""
 
-    p = command_parser(
-        "genemi generate export", config=None, parser_class=_Parser,
-        description="Export a run's painted variations that pass the score filters as a training set: "
+    output_dir: str | None = option(None, "the pipeline run's output folder (holds scores.jsonl and/or "
+                                    "negscores.jsonl)", metavar="DIR", required=True)
+    export_dir: str | None = option(None, "where to write the export", metavar="DIR",
+                                    default_text="OUTPUT_DIR/export")
+    format: str = option("all", f"comma list of {', '.join(FORMATS)}, or all", metavar="LIST")
+    min_itm: float | None = option(DEFAULT_MIN_ITM, "keep variations with mean BLIP ITM logit > this; none = off",
+                                   none="none", parse=threshold_arg, metavar="X")
+    min_iva: float | None = option(DEFAULT_MIN_IVA, "keep variations with IVA (%%, in --iva-scope) > this; none = "
+                                   "off", none="none", parse=threshold_arg, metavar="X",
+                                   default_text=f"{DEFAULT_MIN_IVA:g}, measured; the original trainer's: --iva-scope "
+                                   "image --min-iva 14")
+    iva_scope: str = option(DEFAULT_IVA_SCOPE, "which IVA --min-iva compares: image (over the whole variation "
+                            "image, the original's definition) or window (over the item's crop window)",
+                            choices=IVA_SCOPES)
+    filter: bool = option(True, "the score filters above (off: none, and an unscored run's variations.jsonl is "
+                          "accepted)")
+    shard_size: int = option(DEFAULT_SHARD_SIZE, "samples per WebDataset shard", at_least=1, metavar="N")
+    triplet_margin: float | None = option(None, "keep a negative image when its ITM logit with its own caption "
+                                          "exceeds that with the source caption by more than this", metavar="X",
+                                          default_text="the run's --triplet-margin, as negscore recorded it")
+    input_dir: str | None = option(None, "the run's source images, for the triplet CSV and shards", metavar="DIR",
+                                   default_text="config.input_dir of OUTPUT_DIR/run_summary.json")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return tool_parser(
+        "genemi generate export",
+        "Export a run's painted variations that pass the score filters as a training set: "
         "dataset.jsonl (VariationRecord), variation_annotation.json (original GeNeMi list), dataset.csv "
-        "(open_clip, tab separated) and WebDataset shards with typed negatives.",
+        "(open_clip, tab separated) and WebDataset shards with typed negatives.", ExportOptions, parser_class=_Parser,
         epilog="Train on it (the image paths are relative to the run's output folder):\n"
         "  genemi train --dataset-type variations --dataset EXPORT/dataset.jsonl --image-root OUTPUT\n"
         "  genemi train --dataset-type csv --dataset EXPORT/dataset.csv --image-root OUTPUT "
@@ -349,32 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
         "genemi train filters variations again with --itm-threshold/--iva-threshold/--iva-scope (the same "
         "defaults as here); after exporting with other thresholds pass the same values or 'none'.\n"
         "A run with whole-image negatives (stages negcaption, t2i, negscore) also gets triplets.jsonl, "
-        "triplets.csv and wds-triplets/ (TripletCLIP; train with --loss triplet --dataset-type triplets ...).",
-    )
-    p.add_argument("--output-dir", required=True, help="the pipeline run's output folder (holds scores.jsonl and/or "
-                   "negscores.jsonl)")
-    p.add_argument("--export-dir", default=None, help="where to write the export (default: OUTPUT_DIR/export)")
-    p.add_argument("--format", default="all",
-                   help=f"comma list of {', '.join(FORMATS)}, or all (default: all)")
-    p.add_argument("--min-itm", type=threshold_arg, default=DEFAULT_MIN_ITM,
-                   help="keep variations with mean BLIP ITM logit > this; 'none' = off (default: 0.0)")
-    p.add_argument("--min-iva", type=threshold_arg, default=DEFAULT_MIN_IVA,
-                   help=f"keep variations with IVA (%%, in --iva-scope) > this; 'none' = off (default: "
-                   f"{DEFAULT_MIN_IVA:g}, measured; the original trainer's: --iva-scope image --min-iva 14)")
-    p.add_argument("--iva-scope", choices=IVA_SCOPES, default=DEFAULT_IVA_SCOPE,
-                   help="which IVA --min-iva compares: image (over the whole variation image, the original's "
-                   f"definition) or window (over the item's crop window) (default: {DEFAULT_IVA_SCOPE})")
-    p.add_argument("--filter", action=Switch, default=True,
-                   help="the score filters above (off: none, and an unscored run's variations.jsonl is accepted) "
-                   "(default: on)")
-    p.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE,
-                   help=f"samples per WebDataset shard (default: {DEFAULT_SHARD_SIZE})")
-    p.add_argument("--triplet-margin", type=float, default=None,
-                   help="keep a negative image when its ITM logit with its own caption exceeds that with the source "
-                   "caption by more than this (default: the run's --triplet-margin, as negscore recorded it)")
-    p.add_argument("--input-dir", default=None, help="the run's source images, for the triplet CSV and shards "
-                   "(default: config.input_dir of OUTPUT_DIR/run_summary.json)")
-    return p
+        "triplets.csv and wds-triplets/ (TripletCLIP; train with --loss triplet --dataset-type triplets ...).")
 
 
 def _fmt_threshold(value: float | None) -> str:
@@ -440,10 +442,13 @@ def _print_variations(s: dict, file) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     from genemi.cli import run_tool
 
-    return run_tool("genemi generate export", build_parser(), argv, lambda a: export_run(
-        a.output_dir, a.export_dir, a.format, a.min_itm, a.min_iva, not a.filter, a.shard_size, a.triplet_margin,
-        a.input_dir, a.iva_scope), print_summary,
-        on_interrupt="rerun it (the export is rewritten)")
+    def action(args):
+        o = resolve(ExportOptions, args)
+        return export_run(o.output_dir, o.export_dir, o.format, o.min_itm, o.min_iva, not o.filter, o.shard_size,
+                          o.triplet_margin, o.input_dir, o.iva_scope)
+
+    return run_tool("genemi generate export", build_parser(), argv, action, print_summary,
+                    on_interrupt="rerun it (the export is rewritten)")
 
 
 if __name__ == "__main__":

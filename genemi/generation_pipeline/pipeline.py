@@ -30,6 +30,7 @@ from genemi.generation_pipeline.chat import ChatConfig
 from genemi.generation_pipeline.ray_executor import RayConfig
 from genemi.generation_pipeline.graph import IMAGES, StageGraph, StageSpec
 from genemi.generation_pipeline.options import add_section_arguments, check_backend_options, flag_of, require_positive
+from genemi.options import Section, option
 from genemi.precision import DTYPES
 
 
@@ -441,7 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="images per batch: N for every stage, or " + ",".join(f"{s.name}={s.config().batch_size}" for s in graph)
                      + " (stages sharing a config section share its batch size)")
     run.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: the local GPU when there is one)")
-    run.add_argument("--precision", "--dtype", dest="dtype", choices=DTYPES, default=None, metavar="{" + ",".join(DTYPES) + "}",
+    run.add_argument("--precision", "--dtype", dest="dtype", choices=DTYPES, default=None,
+                     metavar="{" + ",".join(DTYPES) + "}",
                      help="precision of the models (YAML key dtype; auto = bf16 on CUDA with bf16, fp16 on older "
                      "CUDA, fp32 on the CPU; fp16 on the CPU is refused) (default: auto)")
     run.add_argument("--offload", action=Switch, default=None,
@@ -559,6 +561,14 @@ def _print_summary(summary: dict) -> None:
         print(f"  previews: {summary['previews']}")
 
 
+@dataclass
+class MergeOptions(Section):
+    """``genemi generate merge``'s options."""
+
+    output_dir: str | None = option(None, "the --output-dir the shards were run with", metavar="DIR", required=True)
+    allow_partial: bool = option(False, "merge even when shards are missing or unfinished (each gap is reported)")
+
+
 #: ``genemi generate <tool>``: module with ``main(argv)`` and a one-line description
 TOOLS = {
     "export": ("genemi.generation_pipeline.export", "filtered training set: JSONL, legacy JSON, open_clip CSV, WebDataset"),
@@ -577,20 +587,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return importlib.import_module(TOOLS[argv[0]][0]).main(argv[1:])
     if argv and argv[0] == "merge":
-        from genemi.options import Switch, command_parser, setup_logging
+        from genemi.cli import run_tool
+        from genemi.options import resolve, tool_parser
 
-        mp = command_parser("genemi generate merge", "join shard manifests", config=None)
-        mp.add_argument("--output-dir", required=True, help="the --output-dir the shards were run with")
-        mp.add_argument("--allow-partial", action=Switch, default=False,
-                        help="merge even when shards are missing or unfinished (each gap is reported) (default: off)")
-        margs = mp.parse_args(argv[1:])
-        code, counts = guarded("genemi generate merge", "rerun it",
-                               lambda: setup_logging(margs) or merge_shards(margs.output_dir, margs.allow_partial))
-        if code:
-            return code
-        for name, c in counts.items():
-            print(f"{name}: {c} {'files' if name.endswith('/') else 'records'}")
-        return 0
+        def merge(args):
+            o = resolve(MergeOptions, args)
+            return merge_shards(o.output_dir, o.allow_partial)
+
+        def report(counts):
+            for name, c in counts.items():
+                print(f"{name}: {c} {'files' if name.endswith('/') else 'records'}")
+
+        return run_tool("genemi generate merge", tool_parser("genemi generate merge", "join shard manifests",
+                                                             MergeOptions), argv[1:], merge, report)
     args = build_parser().parse_args(argv)
     def run():
         from genemi.options import setup_logging

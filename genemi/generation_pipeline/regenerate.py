@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from genemi.errors import ConfigError
+from genemi.options import Section, option, resolve, tool_parser
 from genemi.generation_pipeline.runs import recorded_path, run_config
 
 
@@ -103,22 +104,25 @@ def _written_image(root: Path, variation_id: str) -> Path | None:
     return None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from genemi.options import command_parser
+@dataclass
+class RegenerateOptions(Section):
+    """``genemi generate regenerate``'s options."""
 
-    p = command_parser("genemi generate regenerate", __doc__, config=None)
-    p.add_argument("--output-dir", required=True, help="the run's output folder (with run_summary.json, "
-                   "captions.jsonl and masks.jsonl)")
-    p.add_argument("--variation", required=True, metavar="ID",
-                   help="variation id, e.g. 'COCO_train2014_000000000009.jpg/item_01/var_2'")
-    p.add_argument("--out", default=None, help="PNG to write (default: OUTPUT_DIR/regenerated/<id>.png)")
-    p.add_argument("--input-dir", default=None, help="source image root (default: the run's)")
-    p.add_argument("--sd-checkpoint", default=None, help="inpainting model (default: the run's; a relative path "
-                   "resolves from the folder the run was started in)")
-    p.add_argument("--sd-config", default=None, help="configs folder of a single-file --sd-checkpoint (default: "
-                   "the run's)")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: the run's)")
-    return p
+    output_dir: str | None = option(None, "the run's output folder (with run_summary.json, captions.jsonl and "
+                                    "masks.jsonl)", metavar="DIR", required=True)
+    variation: str | None = option(None, "variation id, e.g. 'COCO_train2014_000000000009.jpg/item_01/var_2'",
+                                   metavar="ID", required=True)
+    out: str | None = option(None, "PNG to write", metavar="PNG", default_text="OUTPUT_DIR/regenerated/<id>.png")
+    input_dir: str | None = option(None, "source image root", metavar="DIR", default_text="the run's")
+    sd_checkpoint: str | None = option(None, "inpainting model (a relative path resolves from the folder the run was "
+                                       "started in)", metavar="PATH", default_text="the run's")
+    sd_config: str | None = option(None, "configs folder of a single-file --sd-checkpoint", metavar="DIR",
+                                   default_text="the run's")
+    device: str | None = option(None, "cpu, cuda, cuda:1", default_text="the run's")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return tool_parser("genemi generate regenerate", __doc__, RegenerateOptions)
 
 
 def _report(r: Regenerated) -> None:
@@ -130,10 +134,12 @@ def _report(r: Regenerated) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     from genemi.cli import run_tool
 
-    return run_tool("genemi generate regenerate", build_parser(), argv, lambda a: regenerate(
-        a.output_dir, a.variation, a.out, input_dir=a.input_dir, sd_checkpoint=a.sd_checkpoint, sd_config=a.sd_config,
-        device=a.device),
-        _report)
+    def action(args):
+        o = resolve(RegenerateOptions, args)
+        return regenerate(o.output_dir, o.variation, o.out, input_dir=o.input_dir, sd_checkpoint=o.sd_checkpoint,
+                          sd_config=o.sd_config, device=o.device)
+
+    return run_tool("genemi generate regenerate", build_parser(), argv, action, _report)
 
 
 if __name__ == "__main__":

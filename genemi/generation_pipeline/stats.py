@@ -20,10 +20,12 @@ import json
 import math
 import statistics
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 from genemi.errors import ConfigError
+from genemi.options import Section, option, resolve, tool_parser
 from genemi.generation_pipeline.export import Candidate, _Parser, drop_reason, iter_candidates
 from genemi.generation_pipeline.runs import run_folder
 from genemi.records import VariationPlan
@@ -282,33 +284,35 @@ def format_report(s: dict) -> str:
     return "\n".join(lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from genemi.options import Switch, command_parser
+@dataclass
+class StatsOptions(Section):
+    """``genemi generate stats``'s options."""
 
-    p = command_parser("genemi generate stats", config=None, parser_class=_Parser,
-                       description="Per-stage counts and failure reasons, variations per item, score summaries and "
-                "histograms, and how many variations pass the export filters.")
-    p.add_argument("--output-dir", required=True, help="the pipeline run's output folder")
-    p.add_argument("--stats-dir", default=None,
-                   help="where to write stats.json and the PNGs (default: OUTPUT_DIR/stats)")
-    p.add_argument("--min-itm", type=threshold_arg, default=DEFAULT_MIN_ITM,
-                   help="ITM threshold counted and drawn (mean logit > this; 'none' = off) (default: "
-                   f"{DEFAULT_MIN_ITM:g})")
-    p.add_argument("--min-iva", type=threshold_arg, default=DEFAULT_MIN_IVA,
-                   help=f"IVA threshold counted and drawn (> this; 'none' = off) (default: "
-                   f"{DEFAULT_MIN_IVA:g})")
-    p.add_argument("--iva-scope", choices=IVA_SCOPES, default=DEFAULT_IVA_SCOPE,
-                   help=f"which IVA --min-iva compares: image or window (default: {DEFAULT_IVA_SCOPE})")
-    p.add_argument("--plots", action=Switch, default=True, help="PNG histograms next to stats.json (default: on)")
-    return p
+    output_dir: str | None = option(None, "the pipeline run's output folder", metavar="DIR", required=True)
+    stats_dir: str | None = option(None, "where to write stats.json and the PNGs", metavar="DIR",
+                                   default_text="OUTPUT_DIR/stats")
+    min_itm: float | None = option(DEFAULT_MIN_ITM, "ITM threshold counted and drawn (mean logit > this; none = off)",
+                                   none="none", parse=threshold_arg, metavar="X")
+    min_iva: float | None = option(DEFAULT_MIN_IVA, "IVA threshold counted and drawn (> this; none = off)",
+                                   none="none", parse=threshold_arg, metavar="X")
+    iva_scope: str = option(DEFAULT_IVA_SCOPE, "which IVA --min-iva compares: image or window", choices=IVA_SCOPES)
+    plots: bool = option(True, "PNG histograms next to stats.json")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return tool_parser("genemi generate stats", "Per-stage counts and failure reasons, variations per item, score "
+                       "summaries and histograms, and how many variations pass the export filters.", StatsOptions,
+                       parser_class=_Parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from genemi.cli import run_tool
 
-    return run_tool("genemi generate stats", build_parser(), argv, lambda a: run_stats(
-        a.output_dir, a.stats_dir, a.min_itm, a.min_iva, plots=a.plots, iva_scope=a.iva_scope),
-        lambda r: print(format_report(r)))
+    def action(args):
+        o = resolve(StatsOptions, args)
+        return run_stats(o.output_dir, o.stats_dir, o.min_itm, o.min_iva, plots=o.plots, iva_scope=o.iva_scope)
+
+    return run_tool("genemi generate stats", build_parser(), argv, action, lambda r: print(format_report(r)))
 
 
 if __name__ == "__main__":

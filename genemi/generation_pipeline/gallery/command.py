@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 from genemi.errors import ConfigError
+from genemi.options import Section, option, resolve, tool_parser
 from genemi.generation_pipeline.gallery.contact_sheet import (CONTACT_SHEET_MAX_ROWS, contact_sheet_png, sheet_key,
                                                               sheet_row)
 from genemi.generation_pipeline.gallery.loading import has_variations, load_run
@@ -145,34 +146,36 @@ def build_gallery(output_dir: str | Path, input_dir: str | Path | None = None, g
                           triplet_pages=triplet_pages)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from genemi.options import command_parser
+@dataclass
+class GalleryOptions(Section):
+    """``genemi generate gallery``'s options."""
 
-    p = command_parser(
-        "genemi generate gallery", config=None,
-        description="Static HTML gallery (paged, searchable, filterable by score in the page) and a PNG contact "
+    output_dir: str | None = option(None, "the run's output folder (scores.jsonl or variations.jsonl)", metavar="DIR",
+                                    required=True)
+    input_dir: str | None = option(None, "source image root", metavar="DIR",
+                                   default_text="config.input_dir of OUTPUT_DIR/run_summary.json")
+    gallery_dir: str | None = option(None, "where to write the gallery", metavar="DIR",
+                                     default_text="OUTPUT_DIR/gallery")
+    items_per_page: int = option(50, "items per HTML page", at_least=1, metavar="N")
+    thumb_size: int = option(256, "thumbnail size in pixels, longest side", at_least=1, metavar="PX")
+    min_itm: float = option(DEFAULT_MIN_ITM, "export filter shown and pre-set in the page: minimum mean raw ITM "
+                            "logit", metavar="X")
+    min_iva: float = option(DEFAULT_MIN_IVA, "export filter shown and pre-set in the page: minimum IVA in %%",
+                            metavar="X")
+    iva_scope: str = option(DEFAULT_IVA_SCOPE, "which IVA is shown and filtered: image or window", choices=IVA_SCOPES)
+    contact_sheet_rows: int = option(CONTACT_SHEET_MAX_ROWS, "items (rows) in contact_sheet.png, the first ones; 0: "
+                                     "no sheet", at_least=0, metavar="N")
+    threads: int = option(DEFAULT_THREADS, "threads drawing thumbnails", at_least=1, metavar="N",
+                          default_text=f"the CPU count, at most 8: {DEFAULT_THREADS}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return tool_parser(
+        "genemi generate gallery",
+        "Static HTML gallery (paged, searchable, filterable by score in the page) and a PNG contact "
         "sheet of a generation run: each item's source with its mask outline and box, then its variations (crop "
         "window) with labels, captions, ITM, IVA and CLIPScore; failed and filtered variations marked. Thumbnails "
-        "of unchanged images are reused on a rerun.")
-    p.add_argument("--output-dir", required=True, help="the run's output folder (scores.jsonl or variations.jsonl)")
-    p.add_argument("--input-dir", default=None,
-                   help="source image root (default: config.input_dir of OUTPUT_DIR/run_summary.json)")
-    p.add_argument("--gallery-dir", default=None, help="where to write the gallery (default: OUTPUT_DIR/gallery)")
-    p.add_argument("--items-per-page", type=int, default=50, help="items per HTML page (default: 50)")
-    p.add_argument("--thumb-size", type=int, default=256, help="thumbnail size in pixels, longest side (default: 256)")
-    p.add_argument("--min-itm", type=float, default=DEFAULT_MIN_ITM,
-                   help="export filter shown and pre-set in the page: minimum mean raw ITM logit "
-                   f"(default: {DEFAULT_MIN_ITM})")
-    p.add_argument("--min-iva", type=float, default=DEFAULT_MIN_IVA,
-                   help=f"export filter shown and pre-set in the page: minimum IVA in %% (default: {DEFAULT_MIN_IVA})")
-    p.add_argument("--iva-scope", choices=IVA_SCOPES, default=DEFAULT_IVA_SCOPE,
-                   help=f"which IVA is shown and filtered: image or window (default: {DEFAULT_IVA_SCOPE})")
-    p.add_argument("--contact-sheet-rows", type=int, default=CONTACT_SHEET_MAX_ROWS,
-                   help=f"items (rows) in contact_sheet.png, the first ones; 0: no sheet "
-                   f"(default: {CONTACT_SHEET_MAX_ROWS})")
-    p.add_argument("--threads", type=int, default=DEFAULT_THREADS,
-                   help=f"threads drawing thumbnails (default: the CPU count, at most 8: {DEFAULT_THREADS})")
-    return p
+        "of unchanged images are reused on a rerun.", GalleryOptions)
 
 
 def print_summary(s: GallerySummary) -> None:
@@ -195,8 +198,10 @@ def print_summary(s: GallerySummary) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     from genemi.cli import run_tool
 
-    return run_tool("genemi generate gallery", build_parser(), argv, lambda a: build_gallery(
-        a.output_dir, a.input_dir, a.gallery_dir, items_per_page=a.items_per_page, thumb_size=a.thumb_size,
-        min_itm=a.min_itm, min_iva=a.min_iva, contact_sheet_rows=a.contact_sheet_rows, threads=a.threads,
-        iva_scope=a.iva_scope),
-        print_summary)
+    def action(args):
+        o = resolve(GalleryOptions, args)
+        return build_gallery(o.output_dir, o.input_dir, o.gallery_dir, items_per_page=o.items_per_page,
+                             thumb_size=o.thumb_size, min_itm=o.min_itm, min_iva=o.min_iva,
+                             contact_sheet_rows=o.contact_sheet_rows, threads=o.threads, iva_scope=o.iva_scope)
+
+    return run_tool("genemi generate gallery", build_parser(), argv, action, print_summary)

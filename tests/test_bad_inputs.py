@@ -366,3 +366,22 @@ def test_convert_groundingdino_with_a_config_missing_fields_is_one_line(tmp_path
     err = _one_line(capsys, "genemi convert")
     assert rc == 2 and "missing num_queries, hidden_dim (an original config such as GroundingDINO_SwinT_OGC.py" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_eval_annotation_files_cannot_point_outside_their_image_folder(tmp_path):
+    import json
+
+    from genemi.errors import DataError
+    from genemi.evaluation.benchmarks.genemi_testset import GenemiTestSet
+    from genemi.evaluation.benchmarks.retention import Retrieval
+
+    (tmp_path / "images").mkdir()
+    rows = tmp_path / "gnm_test.json"
+    rows.write_text(json.dumps([{"num_sample": 2, "image_0": "ok.png", "image_1": "../../etc/passwd",
+                                 "caption_0": "one", "caption_1": "two"}]))
+    with pytest.raises(DataError, match=r"image path '\.\./\.\./etc/passwd' leaves the image folder"):
+        GenemiTestSet(rows, tmp_path / "images")
+    ann = tmp_path / "retrieval.json"
+    ann.write_text(json.dumps([{"image": "../secret.jpg", "caption": ["a cat"]}]))
+    with pytest.raises(DataError, match=r"retrieval annotations .*image path '\.\./secret\.jpg' leaves"):
+        Retrieval(ann, tmp_path / "images")

@@ -96,7 +96,9 @@ class GenemiTestSet:
             raise DataError(f"{self.path}: no row with at least 2 variations")
 
     def _ref(self, path: str) -> ImageRef:
-        return ImageRef(str(self.images / path))
+        from genemi.images import under_root
+
+        return ImageRef(str(under_root(self.images, path, f"GeNeMi test set {self.path}")))
 
     def _from_rows(self, objects):
         rows = []

@@ -22,7 +22,7 @@ from genemi.errors import DataError
 from genemi.evaluation.benchmarks.base import (BenchmarkResult, BenchmarkSpec, ItemLog, MissingTracker, digest, need)
 from genemi.evaluation.scoring import Embeddings, ImageRef, unique_product
 from genemi.options import Section, option
-from genemi.images import IMAGE_EXTENSIONS
+from genemi.images import IMAGE_EXTENSIONS, under_root
 
 
 
@@ -56,7 +56,8 @@ class Retrieval:
         by_image = defaultdict(list)
         for e in read_caption_entries(self.annotations):
             by_image[e.image].append(e.caption)
-        self.pairs = [(ImageRef(str(self.images / img)), caps) for img, caps in by_image.items()]
+        self.pairs = [(ImageRef(str(under_root(self.images, img, f"retrieval annotations {self.annotations}"))), caps)
+                      for img, caps in by_image.items()]
 
     def inputs(self):
         return [r for r, _ in self.pairs], [c for _, caps in self.pairs for c in caps]

@@ -76,6 +76,9 @@ def main(argv=None) -> int:
     p.add_argument("--arms", default="render,trained,untrained", help="comma list of render, trained, untrained")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     args = p.parse_args(argv)
+    unknown = set(args.arms.split(",")) - {"render", "trained", "untrained"}
+    if unknown:
+        p.error(f"--arms: unknown {', '.join(sorted(unknown))} (render, trained, untrained)")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 

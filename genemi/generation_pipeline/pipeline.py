@@ -29,8 +29,8 @@ from genemi.generation_pipeline import registry
 from genemi.generation_pipeline.chat import ChatConfig
 from genemi.generation_pipeline.ray_executor import RayConfig
 from genemi.generation_pipeline.graph import IMAGES, StageGraph, StageSpec
-from genemi.generation_pipeline.options import add_section_arguments, check_backend_options, flag_of, require_positive
-from genemi.options import Section, option
+from genemi.generation_pipeline.options import add_section_arguments, check_backend_options, flag_of
+from genemi.options import Section, check_fields, option
 from genemi.precision import DTYPES
 
 
@@ -43,25 +43,38 @@ EXECUTORS = {
 
 @dataclass
 class RunConfig:
-    """The run's own options; :func:`config_class` adds one section per stage of the graph."""
+    """The run's own options (declared with :func:`genemi.options.option`, like every stage section's);
+    :func:`config_class` adds one section per stage of the graph."""
 
-    output_dir: str = "generation_output"
-    input_dir: str | None = None  # image folder; with an annotation file, the root its paths are relative to
-    annotation_file: str | None = None
-    encoding: str = "utf-8"  # text encoding of the annotation file
-    stages: str = "variations"  # a selection of the graph's stages (see StageGraph.select)
-    limit: int | None = None
-    seed: int = 0
-    retry_failed: bool = False
-    force: bool = False  # start the selected stages over (their outputs and those of every stage reading them)
-    allow_changed_settings: bool = False  # append to manifests written with other settings (recorded)
-    device: str | None = None
-    dtype: str = "auto"  # genemi.precision: bf16 / fp16 on CUDA, fp32 elsewhere
-    offload: bool = False
-    num_shards: int | None = None
-    shard_index: int | None = None
-    save_annotated_image: bool = False
-    executor: str = "local"  # a name in EXECUTORS: where the stages run
+    output_dir: str = option("generation_output", "output folder", metavar="DIR")
+    input_dir: str | None = option(None, "image folder (searched recursively for jpg/jpeg/png/webp); with "
+                                   "--annotation-file, the root its image paths are relative to", metavar="DIR")
+    annotation_file: str | None = option(None, "captions: Karpathy/BLIP JSON list, COCO captions_*.json or JSONL",
+                                         metavar="FILE")
+    encoding: str = option("utf-8", "text encoding of --annotation-file")
+    save_annotated_image: bool = option(False, "write previews/ with boxes and masks")
+    stages: str = option("variations", "what to run (a selection of the graph's stages, StageGraph.select)")
+    limit: int | None = option(None, "only the first N images (sorted by path)", at_least=1, metavar="N")
+    seed: int = option(0, "global seed; portrayals and per-variation seeds derive from it")
+    retry_failed: bool = option(False, "redo records that failed in an earlier run (replaced in place); without it "
+                                "they count as done")
+    force: bool = option(False, "start the selected stages over: their outputs, and those of every stage that reads "
+                         "them (directly or not), are removed first; other stages' outputs are kept")
+    allow_changed_settings: bool = option(False, "resume a stage whose output was written with other settings (the "
+                                          "change is recorded in <manifest>.settings.json); without it such a rerun "
+                                          "stops and names the differences")
+    device: str | None = option(None, "cpu, cuda, cuda:1", default_text="the local GPU when there is one")
+    dtype: str = option("auto", "precision of the models (YAML key dtype; auto = bf16 on CUDA with bf16, fp16 on "
+                        "older CUDA, fp32 on the CPU; fp16 on the CPU is refused)", flag="--precision",
+                        aliases=("--dtype",), choices=DTYPES)
+    offload: bool = option(False, "keep only the active stage's model on the GPU")
+    num_shards: int | None = option(None, "split the images in N shards", at_least=1, metavar="N",
+                                    default_text="WORLD_SIZE")
+    shard_index: int | None = option(None, "which shard this process runs", at_least=0, metavar="K",
+                                     default_text="RANK")
+    executor: str = option("local", "where the stages run: local (one after another in this process) or ray (one "
+                           "run across a Ray cluster, stages streamed as actor pools; pip install 'genemi[ray]')",
+                           choices=tuple(EXECUTORS))
     llm: ChatConfig = field(default_factory=ChatConfig)  # the chat model of the LLM backends (YAML section llm)
     ray: RayConfig = field(default_factory=RayConfig)  # --executor ray's options (YAML section ray)
 
@@ -69,10 +82,7 @@ class RunConfig:
     graph: ClassVar[StageGraph]
 
     def __post_init__(self) -> None:
-        if self.executor not in EXECUTORS:
-            raise ConfigError(f"--executor {self.executor!r}: choose {' or '.join(EXECUTORS)}")
-        if self.limit is not None:
-            require_positive(self.limit, "--limit")
+        check_fields(self)  # choices and bounds, named by flag (--executor, --limit, --precision, ...)
         self.graph.select(self.stages)  # an unknown stage or an empty range is refused here
 
     def section(self, stage: str) -> Any:
@@ -402,7 +412,7 @@ def graph_text(graph: StageGraph) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     graph = registry.STAGES
-    from genemi.options import Switch, command_parser
+    from genemi.options import add_options, command_parser
 
     p = command_parser(
         "genemi generate",
@@ -412,47 +422,22 @@ def build_parser() -> argparse.ArgumentParser:
         config="YAML preset (configs/pipeline/*.yaml; one section per stage, keys as the flags with _ for -); "
         "flags override it", progress=True,
     )
+    inputs = ("output_dir", "input_dir", "annotation_file", "encoding", "save_annotated_image")
+    others = [f.name for f in dataclasses.fields(RunConfig) if f.name not in inputs]
     io = p.add_argument_group("inputs and outputs (original flags)")
-    io.add_argument("--output-dir", default=None, help="output folder (default: generation_output)")
-    io.add_argument("--input-dir", default=None, help="image folder (searched recursively for jpg/jpeg/png/webp)")
-    io.add_argument("--root-dir", default=None, help="root the annotation file's image paths are relative to (alias of --input-dir)")
-    io.add_argument("--annotation-file", default=None, help="captions: Karpathy/BLIP JSON list, COCO captions_*.json or JSONL")
-    io.add_argument("--encoding", default=None, help="text encoding of --annotation-file (default: utf-8)")
-    io.add_argument("--save-annotated-image", action=Switch, default=None,
-                    help="write previews/ with boxes and masks (default: off)")
+    add_options(p, RunConfig, group=io, skip=others)
+    io.add_argument("--root-dir", default=None, metavar="DIR",
+                    help="root the annotation file's image paths are relative to (the original's name of --input-dir)")
     run = p.add_argument_group("run")
     named = "; ".join(f"{k} = {v}" for k, v in graph.selections.items())
     run.add_argument("--stages", default=None, help=f"what to run: a named chain ({named}; default: variations), "
                      f"all, one of {', '.join(graph.names)}, a range a:b (a, b and every stage on a path between "
                      "them; a: is a and every stage reading it, directly or not; :b is b and every stage it reads), "
                      "or a comma list of these")
-    run.add_argument("--limit", type=int, default=None, help="only the first N images (sorted by path)")
-    run.add_argument("--seed", type=int, default=None, help="global seed; portrayals and per-variation seeds derive from it (default: 0)")
-    run.add_argument("--retry-failed", action=Switch, default=None,
-                     help="redo records that failed in an earlier run (replaced in place); without it they count as "
-                     "done (default: off)")
-    run.add_argument("--force", action=Switch, default=None,
-                     help="start the selected stages over: their outputs, and those of every stage that reads them "
-                     "(directly or not), are removed first; other stages' outputs are kept (default: off)")
-    run.add_argument("--allow-changed-settings", action=Switch, default=None,
-                     help="resume a stage whose output was written with other settings (the change is recorded in "
-                     "<manifest>.settings.json); without it such a rerun stops and names the differences "
-                     "(default: off)")
     run.add_argument("--batch-size", type=_batch_sizes, default=None,
                      help="images per batch: N for every stage, or " + ",".join(f"{s.name}={s.config().batch_size}" for s in graph)
                      + " (stages sharing a config section share its batch size)")
-    run.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: the local GPU when there is one)")
-    run.add_argument("--precision", "--dtype", dest="dtype", choices=DTYPES, default=None,
-                     metavar="{" + ",".join(DTYPES) + "}",
-                     help="precision of the models (YAML key dtype; auto = bf16 on CUDA with bf16, fp16 on older "
-                     "CUDA, fp32 on the CPU; fp16 on the CPU is refused) (default: auto)")
-    run.add_argument("--offload", action=Switch, default=None,
-                     help="keep only the active stage's model on the GPU (default: off)")
-    run.add_argument("--num-shards", type=int, default=None, help="split the images in N shards (default: WORLD_SIZE)")
-    run.add_argument("--shard-index", type=int, default=None, help="which shard this process runs (default: RANK)")
-    run.add_argument("--executor", choices=tuple(EXECUTORS), default=None,
-                     help="where the stages run: local (one after another in this process; default) or ray (one run "
-                     "across a Ray cluster, stages streamed as actor pools; pip install 'genemi[ray]')")
+    add_options(p, RunConfig, group=run, skip=(*inputs, "stages"))
     group = p.add_argument_group("--executor ray (YAML section ray)")
     add_section_arguments(group, RayConfig, "ray")
     users = [f"{s.backends.flag} {'|'.join(s.config.llm_backends)}" for s in graph if s.config.llm_backends]

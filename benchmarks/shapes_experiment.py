@@ -316,8 +316,8 @@ def prepare_learned(args, prep: dict) -> dict:
     training = folder.parent / "training.json"
     dilate = json.loads(training.read_text())["config"].get("mask_dilate", 1) if training.is_file() else 1
     weights = sorted(folder.rglob("*.safetensors")) + sorted(folder.rglob("*.bin"))
-    stamp = {"folder": str(folder.resolve()), "weights": [(str(w.relative_to(folder)), w.stat().st_size,
-             hashlib.sha256(w.read_bytes()).hexdigest()[:16]) for w in weights], "images": args.learned_images,
+    stamp = {"folder": str(folder.resolve()), "weights": [[str(w.relative_to(folder)), w.stat().st_size,
+             hashlib.sha256(w.read_bytes()).hexdigest()[:16]] for w in weights], "images": args.learned_images,
              "steps": args.learned_steps, "mask_dilate": dilate, "version": 1}  # fmt: skip
     out_dir = root / "learned"
     stamp_file = out_dir / "prepared.json"

@@ -548,6 +548,25 @@ def evaluate(model, benches, tokenizer, size: int, key: str, pixels: dict) -> tu
     return {name: res.metrics for name, res in results.items()}, item_outcomes(results)
 
 
+def fine_tune(args, model, start: dict, name: str, prep: dict, seed: int, tokenizer) -> dict | None:
+    """Load ``start`` into ``model`` and fine-tune it in setting ``name`` (its training stats; None: not
+    fine-tuned). The compute-matched variant takes 1 / (1 + negatives per caption) of the steps."""
+    import torch
+
+    model.load_state_dict(start)
+    setting = SETTINGS[name]
+    if setting is None:
+        model.eval()
+        return None
+    table, spec = build_table(setting, prep, args.batch, seed)
+    steps = args.finetune_steps
+    if setting.get("compute_matched"):
+        steps = max(1, round(steps / (1 + table.num_negatives)))
+    torch.manual_seed(seed)
+    return train(model, table, spec, setting["loss"], steps, args.finetune_lr, seed, tokenizer, args.image_size,
+                 warmup=max(1, steps // 10))
+
+
 @dataclass(frozen=True)
 class Job:
     world_seed: int
@@ -593,17 +612,7 @@ def run_job(args, job: Job, prep: dict) -> dict:
         out.with_suffix(".json").write_text(json.dumps(record, indent=1))
     start = {k: v.clone() for k, v in model.state_dict().items()}
     for name in todo:
-        setting = SETTINGS[name]
-        model.load_state_dict(start)
-        stats = None
-        if setting is not None:
-            table, spec = build_table(setting, prep, args.batch, job.seed)
-            steps = args.finetune_steps
-            if setting.get("compute_matched"):
-                steps = max(1, round(steps / (1 + table.num_negatives)))
-            torch.manual_seed(job.seed)
-            stats = train(model, table, spec, setting["loss"], steps, args.finetune_lr, job.seed, tokenizer,
-                          args.image_size, warmup=max(1, steps // 10))
+        stats = fine_tune(args, model, start, name, prep, job.seed, tokenizer)
         t0 = time.perf_counter()
         metrics, outcomes = evaluate(model, benches, tokenizer, args.image_size, f"{name}-{job}", pixels)
         seconds = round(time.perf_counter() - t0, 2)
@@ -676,17 +685,7 @@ def diagnose_job(args, job: Job, prep: dict) -> dict:
     model = build_clip(model_config(args, tokenizer.vocab_size))
     out = {"world_seed": job.world_seed, "seed": job.seed, "settings": {}}
     for name in args.diagnose_settings:
-        model.load_state_dict(start)
-        setting = SETTINGS[name]
-        if setting is not None:
-            table, spec = build_table(setting, prep, args.batch, job.seed)
-            steps = args.finetune_steps
-            if setting.get("compute_matched"):
-                steps = max(1, round(steps / (1 + table.num_negatives)))
-            torch.manual_seed(job.seed)
-            train(model, table, spec, setting["loss"], steps, args.finetune_lr, job.seed, tokenizer, args.image_size,
-                  warmup=max(1, steps // 10))
-        model.eval()
+        fine_tune(args, model, start, name, prep, job.seed, tokenizer)
         out["settings"][name] = sibling_accuracy(model, records, world.images, tokenizer, args.image_size)
     return out
 

@@ -815,7 +815,33 @@ def per_relation(items: dict, settings: list[str]) -> dict:
     return out
 
 
-def markdown(summary: dict, rows: list[dict], meta: dict, relations: dict) -> str:
+def per_winoground_tag(items: dict, preps: dict, settings: list[str]) -> dict:
+    """setting -> Winoground tag (``object``: the two objects swapped whole, an order/relation item; ``colour``:
+    only their colours, a binding item) -> group score (%), pooled over all runs' items."""
+    tags = {}
+    for w, prep in preps.items():
+        lines = (Path(prep["root"]) / "winoground" / "examples.jsonl").read_text(encoding="utf-8").splitlines()
+        tags[w] = [json.loads(line)["tag"] for line in lines if line.strip()]
+    out = {}
+    for name in settings:
+        hits: dict[str, list] = {}
+        for (w, _), run in items.items():
+            outcomes = run[f"{name}|winoground/group"]
+            if len(outcomes) != len(tags[w]):
+                raise SystemExit(f"world {w}: {len(outcomes)} Winoground outcomes for {len(tags[w])} items")
+            for tag, ok in zip(tags[w], outcomes):
+                hits.setdefault(tag, []).append(ok)
+        out[name] = {tag: 100 * float(np.mean(v)) for tag, v in sorted(hits.items())}
+    return out
+
+
+def _breakdown(title: str, table: dict) -> list[str]:
+    cols = list(next(iter(table.values())))
+    return ["", title, "", "| setting | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols),
+            *(f"| {name} | " + " | ".join(f"{acc[c]:.1f}" for c in cols) + " |" for name, acc in table.items())]
+
+
+def markdown(summary: dict, rows: list[dict], meta: dict, relations: dict, wino_tags: dict) -> str:
     labels = [label for _, label in TESTED]
     lines = [f"Paired differences against `{CONTROL}` in points (95 % bootstrap CI over training seeds and items, "
              f"averaged over worlds {meta['world_seeds']}, training seeds {meta['seeds']}); **bold**: Holm-adjusted "
@@ -838,10 +864,9 @@ def markdown(summary: dict, rows: list[dict], meta: dict, relations: dict) -> st
               "| setting | " + " | ".join(all_labels) + " |", "|---|" + "---|" * len(all_labels)]
     for name, cols in summary.items():
         lines.append(f"| {name} | " + " | ".join(f"{cols[l][0]:.1f} ± {cols[l][1]:.1f}" for l in all_labels) + " |")
-    rels = list(next(iter(relations.values())))
-    lines += ["", "VG-R accuracy per relation, pooled over all runs' items, %:", "",
-              "| setting | " + " | ".join(rels) + " |", "|---|" + "---|" * len(rels)]
-    lines += [f"| {name} | " + " | ".join(f"{acc[r]:.1f}" for r in rels) + " |" for name, acc in relations.items()]
+    lines += _breakdown("VG-R accuracy per relation, pooled over all runs' items, %:", relations)
+    lines += _breakdown("Winoground group score per kind of pair (object: the two objects swapped whole, their order; "
+                        "colour: only their colours), pooled over all runs' items, %:", wino_tags)
     return "\n".join(lines) + "\n"
 
 
@@ -870,6 +895,16 @@ def bar_chart(rows: list[dict], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _earlier_timings(path: Path) -> list[dict]:
+    """The wall times of the invocations that wrote ``path`` before (a rerun that reads every job back keeps the
+    time the jobs took)."""
+    if not path.exists():
+        return []
+    meta = json.loads(path.read_text())["meta"]
+    keep = ("total_seconds", "data_seconds", "job_seconds", "load_average_at_end", "computed_by_this_invocation")
+    return [*meta.get("earlier_invocations", []), {k: meta.get(k) for k in keep}]
 
 
 def quick_digest(records: list[dict], rows: list[dict]) -> str:
@@ -980,13 +1015,16 @@ def main(argv=None) -> int:
                      for w, p in preps.items()},
             "settings": args.settings, "skipped": sorted(set(skipped.values())),
             "computed_by_this_invocation": computed,
+            "earlier_invocations": _earlier_timings(out / "results.json"),
             "primary": [label for _, label in PRIMARY], "retention": [label for _, label in RETENTION]}  # fmt: skip
     digest = quick_digest(records, rows)
     relations = per_relation(items, args.settings)
+    wino_tags = per_winoground_tag(items, preps, args.settings)
     (out / "results.json").write_text(json.dumps({"meta": meta, "runs": records, "differences": rows,
                                                   "summary": summary, "vgr_per_relation": relations,
+                                                  "winoground_per_tag": wino_tags,
                                                   "digest": digest}, indent=1, default=str))
-    text = markdown(summary, rows, meta, relations)
+    text = markdown(summary, rows, meta, relations, wino_tags)
     (out / "results.md").write_text(text)
     bar_chart(rows, out / "results.png")
     names = ["results.json", "results.md", "results.png"]

@@ -20,10 +20,12 @@ the scores are meaningless (the score filters are off for the demo): it shows th
 
 from __future__ import annotations
 
-import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
+
+from genemi.options import Section, option
 
 
 def write_demo_inputs(out: Path):
@@ -43,6 +45,18 @@ def write_demo_inputs(out: Path):
 
 #: --models: who perceives and paints in the demo's generation run
 DEMO_MODELS = ("world", "tiny")
+
+
+@dataclass
+class DemoConfig(Section):
+    output_dir: str = option("demo_output", "folder for the data, the tiny models, the generation run, the "
+                             "training run and the evaluation", aliases=("--output",), metavar="DIR")
+    mode: str = option("item_based", "mining mode of the training step",
+                       choices=("allinone", "item_based", "image_based"))
+    epochs: int = option(2, "training epochs", aliases=("--epoch",), at_least=1)
+    models: str = option("world", "world: the world's ground-truth perception and its render inpainter (real edits "
+                         "in the gallery); tiny: tiny random Grounding DINO, SAM and SD inpainting (noise)",
+                         choices=DEMO_MODELS)
 
 
 def generation_argv(data, models: dict, gen: Path, kind: str = "world") -> list[str]:
@@ -65,15 +79,22 @@ def generation_argv(data, models: dict, gen: Path, kind: str = "world") -> list[
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="genemi demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("--output-dir", "--output", dest="output", default="demo_output", help="folder for the data, model and run [demo_output]")
-    parser.add_argument("--mode", default="item_based", choices=["allinone", "item_based", "image_based"])
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--models", default="world", choices=DEMO_MODELS,
-                        help="world: the world's ground-truth perception and its render inpainter (real edits in "
-                        "the gallery); tiny: tiny random Grounding DINO, SAM and SD inpainting (noise) [world]")
-    args = parser.parse_args(argv)
+    from genemi.cli import guarded, parse_command
+    from genemi.options import add_options, command_parser, resolve, setup_logging
+
+    parser = command_parser("genemi demo", __doc__)
+    add_options(parser, DemoConfig, "demo")
+    args = parse_command(parser, argv)
+    if isinstance(args, int):
+        return args
+
+    def checked():
+        setup_logging(args)
+        return resolve(DemoConfig, args)
+
+    code, cfg = guarded("genemi demo", "rerun it", checked)
+    if code:
+        return code
     import warnings
 
     from transformers.utils import logging as hf_logging
@@ -86,14 +107,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from genemi.negatives import command as negatives
     from genemi.training import train
 
-    out = Path(args.output)
+    out = Path(cfg.output_dir)
     data, models = write_demo_inputs(out)
     model = models["clip"]
     gen = out / "generation"
     print(f"demo data: shapes world with {data.counts['train']} train and {data.counts['test']} held-out scenes in "
           f"{data.root}; tiny random models in {out / 'tiny_models'}")
 
-    if args.models == "world":
+    if cfg.models == "world":
         who = ("the world's ground-truth tags, boxes and masks; variations and negatives drawn exactly by its renderer "
                "(undrawable portrayals fail); tiny RANDOM BLIP ITM: meaningless scores")
     else:
@@ -101,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                "negatives are drawn exactly by the world's renderer")
     print("\n== 1/4 generation pipeline: tag -> ground -> segment -> portray -> caption -> inpaint -> score, and the "
           f"whole-image negatives negcaption -> t2i -> negscore; export, gallery\n   ({who})")
-    rc = pipeline.main(generation_argv(data, models, gen, args.models))
+    rc = pipeline.main(generation_argv(data, models, gen, cfg.models))
     rc = rc or pipeline.main(["export", "--output-dir", str(gen), "--no-filter"])
     rc = rc or pipeline.main(["gallery", "--output-dir", str(gen)])
     print("\n== 2/4 text hard negatives")
@@ -113,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--dataset", str(gen / "export" / "dataset.jsonl"), "--image-root", str(gen),
         "--itm-threshold", "none", "--iva-threshold", "none",  # random scores: the demo does not filter
         "--coco-dataset", str(data.coco_train), "--coco-image_dir", str(data.images),
-        "--mode", args.mode, "--groups-per-batch", "8", "--epoch", str(args.epochs),
+        "--mode", cfg.mode, "--groups-per-batch", "8", "--epoch", str(cfg.epochs),
         "--lr", "1e-4", "--output-dir", str(out / "run"), "--workers", "0", "--device", "cpu",
     ])  # fmt: skip
     print("\n== 4/4 evaluation of the snapshots")

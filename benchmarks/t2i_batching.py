@@ -19,13 +19,12 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from train_step import interleaved
+from train_step import add_timing_flags, interleaved, timing_clock
 
 COLOURS = ["red", "blue", "green", "yellow", "purple", "white", "orange", "cyan"]
 SHAPES = ["circle", "square", "triangle", "star", "hexagon", "cross", "diamond", "pentagon"]
@@ -44,10 +43,7 @@ def main(argv=None) -> int:
     p.add_argument("--guidance", type=float, default=7.5)
     p.add_argument("--size", type=int, default=None, help="image side (default: the tiny model's native 32 px)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--threads", type=int, help="torch CPU threads [torch's default]")
-    p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                   help="wall time, or this process's CPU time (steadier on a CPU shared with other work) [wall]")
+    add_timing_flags(p)
     args = p.parse_args(argv)
 
     from genemi.generation_pipeline.stage import StageContext
@@ -55,8 +51,7 @@ def main(argv=None) -> int:
     from genemi.generation_pipeline.t2i.diffusers_backend import DiffusersPainter
     from genemi.models.tiny import save_tiny_sd_t2i
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    clock = timing_clock(args)
     folder = save_tiny_sd_t2i(Path(tempfile.mkdtemp(prefix="genemi-t2ibench-")))["sd_t2i"]
     painters = {}
     for name, batch in (("one prompt at a time", 1), (f"batched ({args.batch} per call)", args.batch)):
@@ -75,7 +70,7 @@ def main(argv=None) -> int:
     for painter in painters.values():  # warm-up: first calls allocate and pick kernels
         painter.paint(texts[:2], seeds[:2])
     rounds = interleaved({name: paint(name) for name in painters}, args.rounds, 0, 1, torch.device(args.device),
-                         time.process_time if args.clock == "cpu" else time.perf_counter)
+                         clock)
     alone, batched = painters
     diff = max(int(np.abs(a.image.astype(int) - b.image).max()) for a, b in zip(images[alone], images[batched]))
     size = painters[alone].size

@@ -71,6 +71,21 @@ def interleaved(variants: dict, rounds: int, warmup: int, iters: int, device: to
     return results
 
 
+def add_timing_flags(p: argparse.ArgumentParser, rounds: int = 3) -> None:
+    """``--rounds``, ``--threads`` and ``--clock``: the timing flags the interleaved benchmarks share."""
+    p.add_argument("--rounds", type=int, default=rounds)
+    p.add_argument("--threads", type=int, help="torch CPU threads [torch's default]")
+    p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                   help="wall time, or this process's CPU time (steadier on a CPU shared with other work) [wall]")
+
+
+def timing_clock(args: argparse.Namespace):
+    """Apply ``--threads``; the clock ``--clock`` names, for :func:`interleaved`."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return time.process_time if args.clock == "cpu" else time.perf_counter
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="small", help="'small' (CPU-sized ViT) or an open_clip name [small]")

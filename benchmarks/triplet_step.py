@@ -19,11 +19,10 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 import torch
 
-from train_step import build_model, caption_tokens, interleaved
+from train_step import add_timing_flags, build_model, caption_tokens, interleaved, timing_clock
 
 
 def main(argv=None) -> int:
@@ -34,10 +33,7 @@ def main(argv=None) -> int:
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     p.add_argument("--iters", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--threads", type=int, help="torch CPU threads [torch's default]")
-    p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                   help="wall time, or this process's CPU time (steadier on a CPU shared with other work) [wall]")
+    add_timing_flags(p)
     args = p.parse_args(argv)
 
     from genemi.distributed import DistEnv
@@ -47,8 +43,7 @@ def main(argv=None) -> int:
     from genemi.training.loop import TrainStep, build_optimizer
     from genemi.training.losses import LossConfig, build_loss
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    clock = timing_clock(args)
     device = torch.device(args.device)
     model, cfg = build_model(args.model, device)
     size, b = cfg["vision_cfg"]["image_size"], args.batch
@@ -70,7 +65,7 @@ def main(argv=None) -> int:
     results = interleaved({"genemi clip": lambda: clip_step([plain], 1e-5),
                            "genemi triplet": lambda: triplet_step([triplet], 1e-5)},
                           args.rounds, args.warmup, args.iters, device,
-                          time.process_time if args.clock == "cpu" else time.perf_counter)  # fmt: skip
+                          clock)
     med = {k: statistics.median(v) for k, v in results.items()}
     base = med["genemi clip"]
     print(f"device={device} model={args.model} batch={b} precision={args.precision} threads={torch.get_num_threads()} "

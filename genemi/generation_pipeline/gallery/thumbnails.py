@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 import PIL
@@ -283,32 +283,33 @@ class Thumbnailer:
         if image is None:
             return "no image recorded"
         name, path = thumb_name(vid, ".jpg"), self.out / image
-        key = _file_key(path, self.size, item.crop, src_size)
-        entry = self.cache.lookup(name, key)
-        if entry is not None:
-            return self._use(name, entry)
-        try:
-            img = load_rgb(path)
-        except ImageError as exc:
-            task.unreadable.append(f"{vid}: {exc}")
-            return f"variation image unreadable: {exc}"
-        return self._save(variation_thumbnail(img, item, src_size, self.size), name, key)
+        return self._cached(name, _file_key(path, self.size, item.crop, src_size), path, "variation image",
+                            lambda img: variation_thumbnail(img, item, src_size, self.size),
+                            lambda exc: task.unreadable.append(f"{vid}: {exc}"))
 
     def plain(self, record_id: str, path: Path, suffix: str = ".jpg") -> Thumb | str:
         """A thumbnail of the whole image at ``path`` (whole-image negatives and their sources), or why there is
         none."""
-        name = thumb_name(record_id, suffix)
-        key = _file_key(path, self.size)
+        def report(exc: ImageError) -> None:
+            with self._lock:
+                self.unreadable.append(f"{record_id}: {exc}")
+
+        return self._cached(thumb_name(record_id, suffix), _file_key(path, self.size), path, "image",
+                            lambda img: fit(img, self.size), report)
+
+    def _cached(self, name: str, key: str, path: Path, what: str, draw: Callable[[Image.Image], Image.Image],
+                report: Callable[[ImageError], None]) -> Thumb | str:
+        """Thumbnail ``name`` reused when the cache holds ``key``, else ``draw`` of the image at ``path``; an
+        unreadable image is passed to ``report`` and its reason returned (``"<what> unreadable: ..."``)."""
         entry = self.cache.lookup(name, key)
         if entry is not None:
             return self._use(name, entry)
         try:
             img = load_rgb(path)
         except ImageError as exc:
-            with self._lock:
-                self.unreadable.append(f"{record_id}: {exc}")
-            return f"image unreadable: {exc}"
-        return self._save(fit(img, self.size), name, key)
+            report(exc)
+            return f"{what} unreadable: {exc}"
+        return self._save(draw(img), name, key)
 
     def _use(self, name: str, entry: list) -> Thumb:
         with self._lock:

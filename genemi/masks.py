@@ -1,6 +1,8 @@
-"""Binary masks on disk: uncompressed COCO run-length encoding (column-major runs, the first counts zeros).
+"""Binary masks: on disk as uncompressed COCO run-length encoding (column-major runs, the first counts zeros), and
+grown by a disk (:func:`dilate`).
 
-Shared by the generation pipeline (``masks.jsonl``), the shapes world's ground-truth masks and the gallery.
+Shared by the generation pipeline (``masks.jsonl``, the inpaint stage's grown masks), the shapes world's
+ground-truth masks and inpainter training, and the gallery.
 """
 
 from __future__ import annotations
@@ -30,3 +32,14 @@ def rle_decode(rle: RLE) -> np.ndarray:
     if flat.size != h * w:
         raise ValueError(f"RLE counts sum to {flat.size}, expected {h}x{w}")
     return flat.reshape((h, w), order="F")
+
+
+def dilate(mask: np.ndarray, px: int) -> np.ndarray:
+    """``mask`` grown by ``px`` pixels: binary dilation by a disk of radius ``px`` (every pixel whose centre
+    lies within Euclidean distance ``px`` of a mask pixel), computed with one distance transform."""
+    from scipy.ndimage import distance_transform_edt
+
+    mask = np.asarray(mask, dtype=bool)
+    if px <= 0 or not mask.any():
+        return mask.copy()
+    return distance_transform_edt(~mask) <= px

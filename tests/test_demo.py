@@ -12,7 +12,7 @@ from genemi.records import VariationPlan, VariationRecord
 
 def test_demo_runs_every_step(tmp_path, capsys):
     from genemi import demo
-    from genemi.generation_pipeline.inpainting.render_backend import prompt_object
+    from genemi.synthetic.parsing import prompt_object
 
     assert demo.main(["--output", str(tmp_path / "demo"), "--epochs", "1"]) == 0
     out = tmp_path / "demo"

@@ -2,7 +2,7 @@
 
 For a ``genemi generate`` run on the world's images (ground-truth tag/ground/segment, so each item is one object of
 the scene), every variation whose prompt names an object the world can draw
-(:func:`~genemi.generation_pipeline.inpainting.render_backend.prompt_object`) is measured in the item's region: the
+(:func:`~genemi.synthetic.parsing.prompt_object`) is measured in the item's region: the
 object's exact mask grown by ``mask_dilate`` pixels (the region the inpainter was asked to repaint).
 
 * **colour**: each pixel of the region is classified to the nearest colour of the world's palette (the eight
@@ -122,8 +122,8 @@ def measure_run(run_dir: str | Path, scenes_file: str | Path, mask_dilate: int,
     images' scenes come from the world's ``scenes_*.jsonl`` (``scenes_file``)."""
     from PIL import Image
 
-    from genemi.generation_pipeline.inpainting.geometry import dilate
-    from genemi.generation_pipeline.inpainting.render_backend import prompt_object
+    from genemi.masks import dilate
+    from genemi.synthetic.parsing import prompt_object
     from genemi.manifest import read_records
     from genemi.records import VariationPlan
     from genemi.synthetic.ground_truth import decode_mask, match_item

@@ -120,7 +120,7 @@ class TrainingReport:
 
 def grow(mask: np.ndarray, px: int) -> np.ndarray:
     """``mask`` grown by ``px`` pixels (the inpaint stage's own dilation)."""
-    from genemi.generation_pipeline.inpainting.geometry import dilate
+    from genemi.masks import dilate
 
     return dilate(mask, px) if px else mask
 

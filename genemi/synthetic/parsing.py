@@ -36,6 +36,9 @@ from genemi.synthetic.scenes import (COLOURS, GRID, RELATION_WORDS, SHAPES, SIZE
 ATTEMPTS = 200
 _INVERSE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
 _TEXTURES = ("striped", "plain")
+#: words allowed before the object phrase in a prompt's first part ("a photo of a", "close-up photo of an")
+PROMPT_LEAD_WORDS = frozenset({"a", "an", "the", "photo", "picture", "image", "of", "close-up", "closeup"})
+
 
 
 class CaptionParseError(DataError):
@@ -200,3 +203,21 @@ def boxes_apart(boxes, tol: float = 1e-6) -> bool:
             if min(x1, a1) - max(x0, a0) > tol and min(y1, b1) - max(y0, b0) > tol:
                 return False
     return True
+
+
+def prompt_object(prompt: str):
+    """The :class:`~genemi.synthetic.scenes.SceneObject` attributes a portrayal prompt names (its first
+    comma-separated part: lead words, then one object phrase and nothing else); CaptionParseError otherwise."""
+    head = prompt.split(",", 1)[0].strip().lower()
+    words = head.split()
+    for start in range(len(words)):
+        if not set(words[:start]) <= PROMPT_LEAD_WORDS:
+            break
+        try:
+            objects, relations = parse_objects("a " + " ".join(words[start:]))
+        except CaptionParseError:
+            continue
+        if len(objects) == 1 and not relations:
+            return objects[0]
+    raise CaptionParseError(f"prompt {prompt!r}: {head!r} names no object the shapes world draws (e.g. 'a small "
+                            "striped red circle')")

@@ -14,7 +14,8 @@ from PIL import Image
 from genemi.generation_pipeline import pipeline
 from genemi.generation_pipeline.inpainting.config import InpaintConfig
 from genemi.generation_pipeline.inpainting.diffusers_backend import DiffusersInpainter, NonFiniteOutput, PaintJob
-from genemi.generation_pipeline.inpainting.geometry import crop_alpha, dilate, fit_to_square, paste, paste_alpha, unfit
+from genemi.generation_pipeline.inpainting.geometry import crop_alpha, fit_to_square, paste, paste_alpha, unfit
+from genemi.masks import dilate
 from genemi.generation_pipeline.inpainting.stage import InpaintStage, regenerate_variation, safe_component
 from genemi.masks import rle_encode
 from genemi.generation_pipeline.stage import StageContext

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from genemi.errors import ConfigError
-from genemi.generation_pipeline.inpainting.render_backend import prompt_object
+from genemi.synthetic.parsing import prompt_object
 from genemi.synthetic.parsing import CaptionParseError
 
 

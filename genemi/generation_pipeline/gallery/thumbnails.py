@@ -27,7 +27,7 @@ from PIL import Image, ImageDraw
 
 from genemi.errors import ConfigError, ImageError
 from genemi.generation_pipeline.gallery.loading import Row
-from genemi.generation_pipeline.inpainting.geometry import dilate
+from genemi.masks import dilate
 from genemi.generation_pipeline.previews import safe_name
 from genemi.images import load_rgb
 from genemi.manifest import write_atomic

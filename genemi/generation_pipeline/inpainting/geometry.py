@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from genemi.masks import dilate
+
 
 @dataclass(frozen=True)
 class Placement:
@@ -61,17 +63,6 @@ def unfit(model_rgb: np.ndarray, placement: Placement, crop_shape: tuple[int, ..
     if (h, w) == content.shape[:2]:
         return content.copy()
     return np.asarray(Image.fromarray(content).resize((w, h), Image.BICUBIC))
-
-
-def dilate(mask: np.ndarray, px: int) -> np.ndarray:
-    """``mask`` grown by ``px`` pixels: binary dilation by a disk of radius ``px`` (every pixel whose centre
-    lies within Euclidean distance ``px`` of a mask pixel), computed with one distance transform."""
-    from scipy.ndimage import distance_transform_edt
-
-    mask = np.asarray(mask, dtype=bool)
-    if px <= 0 or not mask.any():
-        return mask.copy()
-    return distance_transform_edt(~mask) <= px
 
 
 def paste_alpha(mask: np.ndarray, dilate_px: int, feather_px: int) -> np.ndarray:

@@ -26,32 +26,9 @@ import numpy as np
 
 from genemi.errors import ConfigError, DataError
 
-#: words allowed before the object phrase in a prompt's first part ("a photo of a", "close-up photo of an")
-_LEAD_WORDS = frozenset({"a", "an", "the", "photo", "picture", "image", "of", "close-up", "closeup"})
-
 
 class UndrawableEdit(DataError):
     """A prompt that names no object the shapes world can draw, or a crop that shows no scene of the world."""
-
-
-def prompt_object(prompt: str):
-    """The :class:`~genemi.synthetic.scenes.SceneObject` attributes a portrayal prompt names (its first
-    comma-separated part: lead words, then one object phrase and nothing else); CaptionParseError otherwise."""
-    from genemi.synthetic.parsing import CaptionParseError, parse_objects
-
-    head = prompt.split(",", 1)[0].strip().lower()
-    words = head.split()
-    for start in range(len(words)):
-        if not set(words[:start]) <= _LEAD_WORDS:
-            break
-        try:
-            objects, relations = parse_objects("a " + " ".join(words[start:]))
-        except CaptionParseError:
-            continue
-        if len(objects) == 1 and not relations:
-            return objects[0]
-    raise CaptionParseError(f"prompt {prompt!r}: {head!r} names no object the shapes world draws (e.g. 'a small "
-                            "striped red circle')")
 
 
 class WorldInpainter:
@@ -122,7 +99,7 @@ class WorldInpainter:
         return out
 
     def _scene_and_object(self, image: np.ndarray, mask: np.ndarray):
-        from genemi.generation_pipeline.inpainting.geometry import dilate
+        from genemi.masks import dilate
         from genemi.synthetic.ground_truth import decode_mask
         from genemi.synthetic.scenes import Scene
 
@@ -144,6 +121,7 @@ class WorldInpainter:
 
     def render_edit(self, scene, index: int, prompt: str) -> np.ndarray:
         """The scene with object ``index`` replaced by what ``prompt`` names, rendered at the world's size."""
+        from genemi.synthetic.parsing import prompt_object
         from genemi.synthetic.scenes import render
 
         new = prompt_object(prompt)
@@ -151,4 +129,4 @@ class WorldInpainter:
         return np.asarray(render(edited, self.size, self.settings["supersample"]).image)
 
 
-__all__ = ["UndrawableEdit", "WorldInpainter", "prompt_object"]
+__all__ = ["UndrawableEdit", "WorldInpainter"]

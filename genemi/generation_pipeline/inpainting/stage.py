@@ -21,7 +21,8 @@ from genemi.errors import DataError
 from genemi.generation_pipeline.image_files import (contained_path, id_tail, remove_leftovers, safe_component,
                                                     write_image_atomic)
 from genemi.generation_pipeline.inpainting.config import VARIATIONS, InpaintConfig
-from genemi.generation_pipeline.inpainting.geometry import Placement, crop_alpha, dilate, fit_to_square, paste, unfit
+from genemi.generation_pipeline.inpainting.geometry import Placement, crop_alpha, fit_to_square, paste, unfit
+from genemi.masks import dilate
 from genemi.masks import rle_decode
 from genemi.generation_pipeline.stage import Stage, StageContext, StageItem
 from genemi.records import Failure, ItemMask, MaskRecord, PlannedItem, VariationPlan

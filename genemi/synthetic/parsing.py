@@ -5,10 +5,10 @@
 A caption is clauses joined by ``and``. A clause either relates two objects in one of the world's relation
 templates (``a {s} {r} a {o}``, ``there is a {s} {r} a {o}``, ``the {s} is {r} the {o}``, with every relation
 wording, e.g. ``to the left of``, ``under``, and the unambiguous :data:`SYNONYMS` such as ``underneath``) or
-names one object (``a {s}``, ``a picture of a {s}``, ``a {s} on a grey background``, ``the {s}``). An object
-phrase is ``[small|large] [striped] <colour> <shape>``; a phrase without a size is ``large`` (the world's
-default). Case, a final full stop, ``an`` and ``gray`` are accepted; counts ("two circles") are not (the world
-has none).
+names one object (``a {s}``, ``a picture of a {s}``, ``a {s} on a grey background``, ``the {s}``) or several
+copies of one (``two {s}``, ``a picture of three {s}``, ``there are four {s}``, plural: ``two red circles``). An
+object phrase is ``[small|large] [striped] <colour> <shape>``; a phrase without a size is ``large`` (the world's
+default). Case, a final full stop, ``an`` and ``gray`` are accepted.
 
 Objects are numbered as the world numbers them: the subject of a relation clause is always a new object (the
 world's scenes never name one subject twice), the object of a relation clause is the earlier object with the
@@ -29,8 +29,8 @@ import re
 from dataclasses import replace
 
 from genemi.errors import DataError
-from genemi.synthetic.scenes import (COLOURS, GRID, RELATION_WORDS, SHAPES, SIZES, Relation, Scene, SceneObject,
-                                     _place, layout, relation_holds)
+from genemi.synthetic.scenes import (COLOURS, COUNT_WORDS, GRID, RELATION_WORDS, SHAPES, SIZES, Relation, Scene,
+                                     SceneObject, _place, layout, plural, relation_holds)
 
 #: layouts tried before a caption's relations are declared impossible on the grid
 ATTEMPTS = 200
@@ -63,6 +63,11 @@ _RELATION_CLAUSES = (
     re.compile(rf"{_DET} {_PHRASE} is {_REL} {_DET} {_PHRASE}"),
 )
 _OBJECT_CLAUSE = re.compile(rf"(?:there is |a picture of )?{_DET} {_PHRASE}(?: on a grey background)?")
+_PLURALS = {plural(shape): shape for shape in SHAPES}
+_NUMBERS = {word: n for n, word in COUNT_WORDS.items()}
+_COUNTED_CLAUSE = re.compile(rf"(?:there are |a picture of )?({_alternation(_NUMBERS)}) "
+                             rf"{_PHRASE.replace(_alternation(SHAPES), _alternation(_PLURALS))}"
+                             rf"(?: on a grey background)?")
 
 
 def wordings() -> dict[str, str]:
@@ -116,10 +121,16 @@ def parse_objects(text: str) -> tuple[list[SceneObject], list[Relation]]:
                 break
         else:
             m = _OBJECT_CLAUSE.fullmatch(clause)
+            if m is not None:
+                objects.append(_object(m.groups()))
+                continue
+            m = _COUNTED_CLAUSE.fullmatch(clause)
             if m is None:
                 raise CaptionParseError(f"caption {text!r}: {clause!r} is not a shapes-world clause (e.g. 'a large "
-                                        f"red circle left of a small blue square', 'a striped green star')")
-            objects.append(_object(m.groups()))
+                                        f"red circle left of a small blue square', 'a striped green star', 'two "
+                                        f"red circles')")
+            size, texture, colour, shapes = m.groups()[1:]
+            objects += [_object((size, texture, colour, _PLURALS[shapes]))] * _NUMBERS[m.group(1)]
     if len(objects) > GRID * GRID:
         raise CaptionParseError(f"caption {text!r}: {len(objects)} objects do not fit the {GRID}x{GRID} grid")
     return objects, relations

@@ -8,7 +8,10 @@ carries which attribute, so the edited scene's captions use the same words as th
   subject and the object swap; ``stack_order`` when one is stacked on the other: the stacking order reverses);
 * ``swap_colour`` / ``swap_shape`` / ``swap_size``: two related objects exchange one attribute;
 * ``relation``: a relation's subject moves so that another relation holds (left of -> above, ...), the rest of
-  the scene unchanged.
+  the scene unchanged;
+* ``count``: a scene without relations that shows copies of one object gets another number of copies ("a red
+  circle" -> "three red circles"; copies removed, or added on free cells). Made only where asked (``kinds``):
+  the world makes them when it has counted scenes.
 
 :func:`relation_edits` draws up to ``count`` distinct edits of a scene, kinds in turn, none creating a held-out
 element of the split (geometrically: :meth:`~genemi.synthetic.scenes.SplitSpec.novel`), every stated relation
@@ -20,9 +23,12 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
-from genemi.synthetic.scenes import (GRID, RELATIONS, Relation, Scene, SplitSpec, layout, relation_holds)
+from genemi.synthetic.scenes import (GRID, MAX_COUNT, RELATIONS, Relation, Scene, SplitSpec, layout, relation_holds,
+                                     with_count)
 
-KINDS = ("swap_objects", "stack_order", "swap_colour", "swap_shape", "swap_size", "relation")
+KINDS = ("swap_objects", "stack_order", "swap_colour", "swap_shape", "swap_size", "relation", "count")
+#: the kinds of a world without counted scenes (no number words anywhere)
+ARRANGEMENT_KINDS = KINDS[:-1]
 _STEP = {"left of": (-1, 0), "right of": (1, 0), "above": (0, -1), "below": (0, 1)}
 _ATTRIBUTES = ("shape", "colour", "size", "texture")
 
@@ -84,8 +90,12 @@ def _valid(scene: Scene) -> bool:
 
 
 def candidate_edits(scene: Scene, rng: random.Random) -> dict[str, list[Scene]]:
-    """Every swap of the scene, and one relation change per relation, by kind (scene order)."""
+    """Every swap of the scene, one relation change per relation, and (a counted scene) every other number of
+    copies, by kind (scene order)."""
     out: dict[str, list[Scene]] = {k: [] for k in KINDS}
+    have = scene.count()
+    if have is not None:
+        out["count"] = [with_count(scene, n, rng) for n in range(1, MAX_COUNT + 1) if n != have]
     objs = scene.objects
     for i in range(len(objs)):
         for j in range(i + 1, len(objs)):
@@ -103,15 +113,16 @@ def candidate_edits(scene: Scene, rng: random.Random) -> dict[str, list[Scene]]:
     return out
 
 
-def relation_edits(scene: Scene, count: int, spec: SplitSpec, rng: random.Random) -> list[tuple[str, Scene]]:
-    """Up to ``count`` distinct edits of ``scene`` (kinds in a shuffled turn, then the next of each kind), each
-    free of held-out elements and different from the scene and from each other."""
-    if not scene.relations:
+def relation_edits(scene: Scene, count: int, spec: SplitSpec, rng: random.Random,
+                   kinds=ARRANGEMENT_KINDS) -> list[tuple[str, Scene]]:  # fmt: skip
+    """Up to ``count`` distinct edits of ``scene`` of the given ``kinds`` (kinds in a shuffled turn, then the next
+    of each kind), each free of held-out elements and different from the scene and from each other."""
+    if not scene.relations and not ("count" in kinds and scene.count() is not None):
         return []
     found = candidate_edits(scene, rng)
     for edits in found.values():
         rng.shuffle(edits)
-    kinds = [k for k in KINDS if found[k]]
+    kinds = [k for k in KINDS if found[k] and k in kinds]
     rng.shuffle(kinds)
     out: list[tuple[str, Scene]] = []
     seen = {scene}

@@ -1,14 +1,16 @@
 """A compositional "shapes world" with known answers: scene specs, a deterministic renderer, captions, splits.
 
 A :class:`Scene` holds 1-3 objects (shape, colour, size, texture) placed on a 3x3 grid of cells and the
-spatial relations the captions state. Everything is a pure function of the scene spec:
+spatial relations the captions state, or (a *counted* scene, no relations) 1-4 copies of one object, captioned
+with a number ("two red circles"). Everything is a pure function of the scene spec:
 
 * :func:`layout` gives each object's box in unit coordinates (the relation "on top of" stacks the subject
   on its object: the subject's bottom edge touches the object's top edge);
 * :func:`render` draws the scene at any resolution, anti-aliased by supersampling (``supersample=1`` gives
   hard edges), and returns the image with one exact mask (pixels where the object is the visible,
   majority-covering surface) and one tight pixel box per object;
-* :func:`captions` writes the scene in several templates; :func:`relation_holds` checks a relation on the
+* :func:`captions` writes the scene in several templates (a scene without relations by its groups of identical
+  objects: "a red circle", "three small blue squares"); :func:`relation_holds` checks a relation on the
   geometry, so hard negatives can be verified false.
 
 Compositional splits (:class:`SplitSpec`): some (shape, colour) pairs and some (subject shape, relation,
@@ -35,6 +37,14 @@ SIZES = {"small": 0.20, "large": 0.29}  # side of the object's box as a fraction
 RELATIONS = ("left of", "right of", "above", "below", "on top of")
 BACKGROUND = (128, 128, 128)
 GRID = 3  # cells per side
+#: number words of a counted scene's caption (one copy is captioned with an article: "a red circle")
+COUNT_WORDS = {2: "two", 3: "three", 4: "four"}
+MAX_COUNT = max(COUNT_WORDS)
+
+
+def plural(shape: str) -> str:
+    """The shape's plural ("circles", "crosses")."""
+    return shape + ("es" if shape.endswith(("s", "x", "sh", "ch")) else "s")
 
 
 @dataclass(frozen=True)
@@ -46,9 +56,15 @@ class SceneObject:
     cell: tuple[int, int] = (1, 1)  # (column, row) on the 3x3 grid
     on_top_of: int | None = None  # index of the object this one is stacked on (its cell is then ignored)
 
-    def phrase(self, with_size: bool = True) -> str:
+    def phrase(self, with_size: bool = True, count: int = 1) -> str:
+        """``[size] [striped] colour shape``; ``count`` > 1: the plural phrase after its number word."""
         words = ([self.size] if with_size else []) + ([self.texture] if self.texture != "plain" else [])
-        return " ".join(words + [self.colour, self.shape])
+        if count == 1:
+            return " ".join(words + [self.colour, self.shape])
+        return " ".join([COUNT_WORDS[count]] + words + [self.colour, plural(self.shape)])
+
+    def attributes(self) -> tuple[str, str, str, str]:
+        return self.shape, self.colour, self.size, self.texture
 
 
 @dataclass(frozen=True)
@@ -75,6 +91,30 @@ class Scene:
         objects = list(self.objects)
         objects[index] = replace(objects[index], **changes)
         return Scene(tuple(objects), self.relations)
+
+    def with_item(self, index: int, **changes) -> "Scene":
+        """Object ``index`` changed, and in a scene without relations every copy of it too: the caption's item
+        is the group ("two red circles" -> "two blue circles"), not one copy."""
+        if self.relations:
+            return self.with_object(index, **changes)
+        same = self.objects[index].attributes()
+        objects = tuple(replace(o, **changes) if o.attributes() == same else o for o in self.objects)
+        return Scene(objects, self.relations)
+
+    def groups(self) -> list[tuple[int, int]]:
+        """(first index, number of copies) of each group of identical objects (same shape, colour, size,
+        texture), in order of first appearance."""
+        first: dict[tuple, int] = {}
+        counts: dict[int, int] = {}
+        for k, o in enumerate(self.objects):
+            head = first.setdefault(o.attributes(), k)
+            counts[head] = counts.get(head, 0) + 1
+        return list(counts.items())
+
+    def count(self) -> int | None:
+        """The number of copies of a counted scene (no relations, one group), else None."""
+        groups = self.groups()
+        return groups[0][1] if not self.relations and len(groups) == 1 else None
 
 
 # --- geometry -----------------------------------------------------------------------------------------
@@ -240,6 +280,7 @@ RELATION_TEMPLATES = (
     "the {s} is {r} the {o}",
 )
 SINGLE_TEMPLATES = ("a {s}", "a picture of a {s}", "a {s} on a grey background")
+COUNTED_TEMPLATES = ("{s}", "a picture of {s}", "{s} on a grey background")  # {s}: "two red circles"
 RELATION_WORDS = {"left of": ("left of", "to the left of"), "right of": ("right of", "to the right of"),
                   "above": ("above",), "below": ("below", "under"), "on top of": ("on top of",)}  # fmt: skip
 
@@ -252,9 +293,16 @@ def clause(scene: Scene, rel: Relation, template: int = 0, wording: int = 0, wit
 
 
 def caption(scene: Scene, template: int = 0, wording: int = 0, with_size: bool = True) -> str:
-    """One caption of the scene; ``template`` / ``wording`` pick the sentence frame and relation words."""
+    """One caption of the scene; ``template`` / ``wording`` pick the sentence frame and relation words. A scene
+    without relations is named by its groups of identical objects, joined by ``and`` ("two red circles and a
+    blue star"); the frame applies to the first."""
     if not scene.relations:
-        return SINGLE_TEMPLATES[template % len(SINGLE_TEMPLATES)].format(s=scene.objects[0].phrase(with_size))
+        parts = []
+        for k, (index, count) in enumerate(scene.groups()):
+            frames = SINGLE_TEMPLATES if count == 1 else COUNTED_TEMPLATES
+            phrase = scene.objects[index].phrase(with_size, count)
+            parts.append(frames[(template if k == 0 else 0) % len(frames)].format(s=phrase))
+        return " and ".join(parts)
     parts = [clause(scene, r, template if k == 0 else 0, wording, with_size) for k, r in enumerate(scene.relations)]
     return " and ".join(parts)
 
@@ -331,8 +379,11 @@ def random_object(rng: random.Random, texture_prob: float = 0.25) -> SceneObject
 
 
 def random_scene(rng: random.Random, num_objects: int | None = None, texture_prob: float = 0.25,
-                 relations: Sequence[str] = RELATIONS) -> Scene:  # fmt: skip
-    """1-3 objects: the first relation is ``0 rel 1``; a third object adds ``2 rel 1``."""
+                 relations: Sequence[str] = RELATIONS, counted: float = 0.0,
+                 count_rng: random.Random | None = None) -> Scene:  # fmt: skip
+    """1-3 objects: the first relation is ``0 rel 1``; a third object adds ``2 rel 1``. A one-object scene
+    becomes, with probability ``counted``, a counted scene of 2-4 copies (:func:`with_count`); those draws come
+    from ``count_rng`` only, so the other scenes of a sample do not depend on ``counted``."""
     n = num_objects or rng.choice((1, 2, 2, 3))
     objs = [random_object(rng, texture_prob) for _ in range(n)]
     while True:
@@ -340,7 +391,10 @@ def random_scene(rng: random.Random, num_objects: int | None = None, texture_pro
         used = {anchor}
         objs[1 if n > 1 else 0] = replace(objs[1 if n > 1 else 0], cell=anchor)
         if n == 1:
-            return Scene((objs[0],))
+            single = Scene((objs[0],))
+            if counted > 0 and count_rng is not None and count_rng.random() < counted:
+                return with_count(single, count_rng.randint(2, MAX_COUNT), count_rng)
+            return single
         rels, ok = [], True
         stacked = False
         for subj in [0] + ([2] if n == 3 else []):
@@ -365,12 +419,14 @@ def random_scene(rng: random.Random, num_objects: int | None = None, texture_pro
             return Scene(tuple(objs), tuple(rels))
 
 
-def sample_split(spec: SplitSpec, split: str, count: int, seed: int, **kwargs) -> list[Scene]:
-    """``count`` scenes of ``split`` ('train': no held-out element; 'test': at least one), deterministic."""
+def sample_split(spec: SplitSpec, split: str, count: int, seed: int, counted: float = 0.0, **kwargs) -> list[Scene]:
+    """``count`` scenes of ``split`` ('train': no held-out element; 'test': at least one), deterministic; a
+    share ``counted`` of the one-object scenes are counted scenes (drawn from their own stream)."""
     rng = random.Random(f"{seed}:{split}")
+    count_rng = random.Random(f"{seed}:{split}:counts")
     out: list[Scene] = []
     while len(out) < count:
-        scene = random_scene(rng, **kwargs)
+        scene = random_scene(rng, counted=counted, count_rng=count_rng, **kwargs)
         novel = spec.novel(scene)
         if split == "train" and not novel:
             out.append(scene)
@@ -392,4 +448,21 @@ def _force_novel(scene: Scene, spec: SplitSpec, rng: random.Random) -> Scene:
             return scene.with_object(r.subject, shape=s_shape).with_object(r.object, shape=o_shape)
     k = rng.randrange(len(scene.objects))
     shape, colour = rng.choice(spec.heldout_pairs)
-    return scene.with_object(k, shape=shape, colour=colour)
+    return scene.with_item(k, shape=shape, colour=colour)
+
+
+def with_count(scene: Scene, count: int, rng: random.Random) -> Scene:
+    """A counted scene (no relations, one group of identical objects) with ``count`` copies (1 to
+    :data:`MAX_COUNT`): copies removed from the end, or added on free cells of the grid drawn from ``rng``."""
+    have = scene.count()
+    if have is None:
+        raise ValueError("with_count: the scene is not one group of identical objects without relations")
+    if not 1 <= count <= MAX_COUNT:
+        raise ValueError(f"with_count: count must be 1 to {MAX_COUNT}, not {count}")
+    objects = list(scene.objects[:count])
+    used = {o.cell for o in objects}
+    free = [(c, r) for r in range(GRID) for c in range(GRID) if (c, r) not in used]
+    rng.shuffle(free)
+    while len(objects) < count:
+        objects.append(replace(scene.objects[0], cell=free.pop(), on_top_of=None))
+    return Scene(tuple(objects))

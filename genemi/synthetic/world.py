@@ -20,7 +20,14 @@
     relation_variations.jsonl         the same records for edits aimed at relations and word order
                                       (:mod:`genemi.synthetic.relation_edits`: two objects swap places or one
                                       attribute, stacking order reversed, a relation changed), one group per scene
-                                      (``item`` = ``arrangement``), ``kind`` naming each edit
+                                      (``item`` = ``arrangement``), ``kind`` naming each edit; with counted
+                                      scenes also ``count``: another number of copies
+    valse/counting-small-quant.json + images/valse/
+                                      only with counted scenes (``counted`` > 0): a counting test in VALSE's
+                                      format, dedicated held-out counted scenes, the foil's number one off
+
+``counted`` is the share of one-object scenes drawn as counted scenes: 2-4 copies of one object, captioned with a
+number ("three red circles"); 0 (the default) gives a world with no number words, the same scenes as before.
 
 Benchmarks and retrieval are built from held-out (test) scenes only; the variations from train scenes only,
 and a variation never creates a held-out pair or arrangement (held out geometrically: the train split stays
@@ -37,12 +44,14 @@ from pathlib import Path
 import numpy as np
 
 from genemi.variation_area import image_variation_area
-from genemi.synthetic.relation_edits import relation_edits
-from genemi.synthetic.scenes import (COLOURS, RELATIONS, SHAPES, SIZES, Relation, Rendered, Scene, SceneObject,
-                                     SplitSpec, caption, captions, random_scene, relation_holds, render,
-                                     sample_split)  # fmt: skip
+from genemi.synthetic.relation_edits import ARRANGEMENT_KINDS, KINDS, relation_edits
+from genemi.synthetic.scenes import (COLOURS, MAX_COUNT, RELATIONS, SHAPES, SIZES, Relation, Rendered, Scene,
+                                     SceneObject, SplitSpec, caption, captions, random_object, random_scene,
+                                     relation_holds, render, sample_split, with_count)  # fmt: skip
 
 SUGARCREPE_SUBSETS = ("replace_obj", "replace_att", "replace_rel", "swap_obj", "swap_att", "add_obj", "add_att")
+#: the VALSE instrument the world's counting test is written as (small numbers, foil one off)
+COUNTING_INSTRUMENT = "counting-small-quant"
 
 
 @dataclass
@@ -60,16 +69,18 @@ class ShapesWorld:
     variations_jsonl: Path
     counts: dict
     relation_variations_jsonl: Path | None = None
+    valse: Path | None = None  # the counting test's folder (None: the world has no counted scenes)
 
     @classmethod
     def at(cls, root: str | Path) -> "ShapesWorld":
         """The world written under ``root`` (paths only; ``counts`` from ``splits.json``)."""
         root = Path(root)
         counts = json.loads((root / "splits.json").read_text(encoding="utf-8")).get("counts", {})
+        valse = root / "valse" if (root / "valse").is_dir() else None
         return cls(root, root / "images", root / "splits.json", root / "scenes_train.jsonl",
                    root / "scenes_test.jsonl", root / "coco_karpathy_train.json", root / "coco_karpathy_test.json",
                    root / "sugarcrepe", root / "winoground", root / "aro", root / "variations.jsonl", counts,
-                   root / "relation_variations.jsonl")  # fmt: skip
+                   root / "relation_variations.jsonl", valse)  # fmt: skip
 
 
 def _rle(mask: np.ndarray) -> dict:
@@ -105,12 +116,12 @@ def _jsonl(path: Path, rows) -> None:
 def sugarcrepe_negative(scene: Scene, subset: str, rng: random.Random) -> str | None:
     """A caption of ``subset``'s edit that is false of the scene (None when the edit does not apply)."""
     objs = scene.objects
-    if subset in ("replace_att", "replace_obj"):
+    if subset in ("replace_att", "replace_obj"):  # of a counted scene: every copy (the caption names the group)
         k = rng.randrange(len(objs))
         if subset == "replace_att":
-            changed = scene.with_object(k, colour=rng.choice([c for c in COLOURS if c != objs[k].colour]))
+            changed = scene.with_item(k, colour=rng.choice([c for c in COLOURS if c != objs[k].colour]))
         else:
-            changed = scene.with_object(k, shape=rng.choice([s for s in SHAPES if s != objs[k].shape]))
+            changed = scene.with_item(k, shape=rng.choice([s for s in SHAPES if s != objs[k].shape]))
         return caption(changed)
     if subset == "replace_rel":
         if not scene.relations:
@@ -142,7 +153,7 @@ def sugarcrepe_negative(scene: Scene, subset: str, rng: random.Random) -> str | 
         plain = [k for k, o in enumerate(objs) if o.texture == "plain" and k not in named_twice]
         if not plain:
             return None
-        return caption(scene.with_object(rng.choice(plain), texture="striped"))
+        return caption(scene.with_item(rng.choice(plain), texture="striped"))
     raise ValueError(f"unknown SugarCrepe subset {subset!r}")
 
 
@@ -181,8 +192,8 @@ def _union_box(boxes: list[list[int]], size: int, pad: int = 2) -> list[int]:
 
 def sibling_scenes(scene: Scene, index: int, count: int, spec: SplitSpec,
                    rng: random.Random) -> list[tuple[str, Scene]]:
-    """``count`` re-renderings of ``scene`` with object ``index``'s colour, shape or size changed (kinds in turn),
-    each distinct and free of held-out elements."""
+    """``count`` re-renderings of ``scene`` with object ``index``'s colour, shape or size changed (kinds in turn;
+    in a counted scene every copy's), each distinct and free of held-out elements."""
     obj = scene.objects[index]
     options = {"colour": [c for c in COLOURS if c != obj.colour], "shape": [s for s in SHAPES if s != obj.shape],
                "size": [s for s in SIZES if s != obj.size]}  # fmt: skip
@@ -194,7 +205,7 @@ def sibling_scenes(scene: Scene, index: int, count: int, spec: SplitSpec,
     for step in range(count * 3):
         kind = kinds[step % 3]
         while options[kind]:
-            changed = scene.with_object(index, **{kind: options[kind].pop()})
+            changed = scene.with_item(index, **{kind: options[kind].pop()})
             if not spec.novel(changed):
                 out.append((kind, changed))
                 break
@@ -237,15 +248,18 @@ def variation_group(ann: dict, scene: Scene, edits: list[tuple[str, Scene]], slo
 def write_world(out_dir: str | Path, num_train: int = 200, num_test: int = 100, size: int = 64, seed: int = 0,
                 variations_per_item: int = 3, relation_variations: int = 4, supersample: int = 4,
                 texture_prob: float = 0.25, vga_pairs: int = 4, vga_per_pair: int = 25, winoground: int | None = None,
-                spec: SplitSpec | None = None) -> ShapesWorld:  # fmt: skip
-    """Write the whole world (see the module docstring); deterministic for the arguments."""
+                spec: SplitSpec | None = None, counted: float = 0.0, counting_items: int = 200) -> ShapesWorld:  # fmt: skip
+    """Write the whole world (see the module docstring); deterministic for the arguments. ``counting_items``:
+    the counting test's size (written only when ``counted`` > 0)."""
+    if not 0.0 <= counted <= 1.0:
+        raise ValueError(f"counted must be a share in [0, 1], not {counted}")
     spec = spec or SplitSpec.default()
     root = Path(out_dir)
     images = root / "images"
     for sub in ("train", "test", "variations"):
         (images / sub).mkdir(parents=True, exist_ok=True)
-    scenes = {"train": sample_split(spec, "train", num_train, seed, texture_prob=texture_prob),
-              "test": sample_split(spec, "test", num_test, seed, texture_prob=texture_prob)}  # fmt: skip
+    scenes = {"train": sample_split(spec, "train", num_train, seed, texture_prob=texture_prob, counted=counted),
+              "test": sample_split(spec, "test", num_test, seed, texture_prob=texture_prob, counted=counted)}
     anns: dict[str, list[dict]] = {}
     renders: dict[str, list] = {}
     for split, items in scenes.items():
@@ -258,7 +272,7 @@ def write_world(out_dir: str | Path, num_train: int = 200, num_test: int = 100, 
             renders[split].append(r)
     splits_json = root / "splits.json"
     splits_json.write_text(json.dumps({**spec.to_dict(), "seed": seed, "image_size": size,
-                                       "supersample": supersample, "texture_prob": texture_prob,
+                                       "supersample": supersample, "texture_prob": texture_prob, "counted": counted,
                                        "counts": {k: len(v) for k, v in scenes.items()},
                                        "shapes": list(SHAPES), "colours": list(COLOURS), "sizes": list(SIZES),
                                        "relations": list(RELATIONS)}, indent=1))  # fmt: skip
@@ -355,23 +369,30 @@ def write_world(out_dir: str | Path, num_train: int = 200, num_test: int = 100, 
             made += 1
     (aro / "visual_genome_attribution.json").write_text(json.dumps(vga, indent=1))
     counts["aro_vg_attribution"] = len(vga)
+    valse = _write_counting(root, images, spec, seed, size, supersample, texture_prob, counting_items) \
+        if counted > 0 else None
+    if valse is not None:
+        counts[f"valse/{COUNTING_INSTRUMENT}"] = counting_items
 
     # Ground-truth variations of the train scenes: one object's colour/shape/size, and relation/order edits.
     vrng = random.Random(f"{seed}:variations")
     records = []
     for a, scene in zip(anns["train"], scenes["train"]):
-        for k, obj in enumerate(scene.objects):
+        # an item is one object; in a counted scene, the group of copies ("two red circles")
+        items = [(k, 1) for k in range(len(scene.objects))] if scene.relations else scene.groups()
+        for k, n in items:
             siblings = sibling_scenes(scene, k, variations_per_item, spec, vrng)
             if len(siblings) >= 2:
-                records += variation_group(a, scene, siblings, f"item{k}", obj.phrase(), images, size, supersample,
-                                           lambda changed, k=k: changed.objects[k].phrase())
+                records += variation_group(a, scene, siblings, f"item{k}", scene.objects[k].phrase(count=n), images,
+                                           size, supersample, lambda changed, k=k, n=n: changed.objects[k].phrase(count=n))
     variations_jsonl = root / "variations.jsonl"
     _jsonl(variations_jsonl, records)
     counts["variations"] = len(records)
     rrng = random.Random(f"{seed}:relation_variations")
     relation_records = []
     for a, scene in zip(anns["train"], scenes["train"]):
-        edits = relation_edits(scene, relation_variations, spec, rrng) if relation_variations else []
+        edits = relation_edits(scene, relation_variations, spec, rrng,
+                               KINDS if counted > 0 else ARRANGEMENT_KINDS) if relation_variations else []
         if edits:
             relation_records += variation_group(a, scene, edits, "arrangement", ARRANGEMENT_ITEM, images, size,
                                                 supersample, caption)
@@ -379,7 +400,34 @@ def write_world(out_dir: str | Path, num_train: int = 200, num_test: int = 100, 
     _jsonl(relation_jsonl, relation_records)
     counts["relation_variations"] = len(relation_records)
     return ShapesWorld(root, images, splits_json, train_scenes, test_scenes, coco_train, coco_test, sugar, wino, aro,
-                       variations_jsonl, counts, relation_jsonl)  # fmt: skip
+                       variations_jsonl, counts, relation_jsonl, valse)  # fmt: skip
+
+
+def _write_counting(root: Path, images: Path, spec: SplitSpec, seed: int, size: int, supersample: int,
+                    texture_prob: float, items: int) -> Path:  # fmt: skip
+    """The counting test (VALSE's file format, instrument :data:`COUNTING_INSTRUMENT`): ``items`` dedicated
+    held-out counted scenes (1 to 4 copies of an object with a held-out (shape, colour) pair, numbers drawn
+    evenly), caption true of the image, foil the same caption with the number one off ("two red circles" vs
+    "three red circles")."""
+    crng = random.Random(f"{seed}:counting")
+    folder = root / "valse"
+    folder.mkdir(exist_ok=True)
+    (images / "valse").mkdir(exist_ok=True)
+    out = {}
+    for n in range(items):
+        shape, colour = crng.choice(spec.heldout_pairs)
+        obj = random_object(crng, texture_prob)
+        single = Scene((SceneObject(shape, colour, obj.size, obj.texture, (crng.randrange(3), crng.randrange(3))),))
+        have = n % MAX_COUNT + 1
+        scene = with_count(single, have, crng)
+        foil = have + crng.choice([d for d in (-1, 1) if 1 <= have + d <= MAX_COUNT])
+        name = f"valse/count_{n:05d}.png"
+        render(scene, size, supersample).image.save(images / name)
+        out[str(n)] = {"dataset": "shapes-world", "image_file": name, "caption": caption(scene),
+                       "foil": caption(with_count(scene, foil, crng)), "count": have, "foil_count": foil,
+                       "mturk": {"caption": 3}}  # fmt: skip
+    (folder / f"{COUNTING_INSTRUMENT}.json").write_text(json.dumps(out, indent=1))
+    return folder
 
 
 def read_scene_annotations(path: str | Path) -> list[dict]:

@@ -22,7 +22,7 @@ def models(tmp_path_factory):
     out = {**tiny.save_tiny_blip(root), **tiny.save_tiny_blip_itm(root), **tiny.save_tiny_grounding_dino(root),
            **tiny.save_tiny_grounding_dino_original(root), **tiny.save_tiny_sam(root),
            **tiny.save_tiny_chat_lm(root), **tiny.save_tiny_masked_lm(root), **tiny.save_tiny_causal_lm(root),
-           **tiny.save_tiny_sd_inpainting(root)}
+           **tiny.save_tiny_sd_inpainting(root), **tiny.save_tiny_sd_t2i(root)}
     out["tag2text"] = tiny.save_tiny_tag2text(root)["tag2text"]
     out["clip"] = tiny.save_tiny_clip(root / "clip")
     return out
@@ -81,12 +81,17 @@ def _text_encoder(models, tmp, mode):
     return folder, folder / "config.json"
 
 
-def _sd_config(models, tmp, mode):
-    if mode == "wrong":
-        return models["blip"], models["blip"]
-    folder = _copy(models["sd_inpainting"], tmp / "sd")
-    _damage(folder / "unet" / "config.json", mode)
-    return folder, folder / "unet" / "config.json"
+def _diffusers_config(key: str):
+    def build(models, tmp, mode):
+        if mode == "wrong":
+            return models["blip"], models["blip"]
+        folder = _copy(models[key], tmp / key)
+        _damage(folder / "unet" / "config.json", mode)
+        return folder, folder / "unet" / "config.json"
+    return build
+
+
+T2I = ["--stages", "t2i", "--painter", "diffusers"]
 
 
 CASES = {
@@ -105,8 +110,12 @@ CASES = {
                         lambda m: ["--stages", "inpaint"]),
     "--sd-checkpoint FILE": (_file("sd_inpainting_single_file", "blip_itm_weights", ".safetensors"),
                              lambda m: ["--stages", "inpaint", "--sd-config", str(m["sd_inpainting"])]),
-    "--sd-config": (_sd_config, lambda m: ["--stages", "inpaint", "--sd-checkpoint",
+    "--sd-config": (_diffusers_config("sd_inpainting"), lambda m: ["--stages", "inpaint", "--sd-checkpoint",
                                            str(m["sd_inpainting_single_file"])]),
+    "--t2i-model": (_folder("sd_t2i", "unet/diffusion_pytorch_model.safetensors", "sd_inpainting"), lambda m: T2I),
+    "--t2i-model FILE": (_file("sd_t2i_single_file", "blip_itm_weights", ".safetensors"),
+                         lambda m: [*T2I, "--t2i-config", str(m["sd_t2i"])]),
+    "--t2i-config": (_diffusers_config("sd_t2i"), lambda m: [*T2I, "--t2i-model", str(m["sd_t2i_single_file"])]),
     "--blip-model": (_folder("blip_itm", "model.safetensors", "blip"), lambda m: ["--stages", "score"]),
     "--clip-score-pretrained": (_file("clip", "sam"), lambda m: ["--stages", "score", "--blip-model",
                                                                  str(m["blip_itm"]), "--clip-score-model",
@@ -126,6 +135,9 @@ WRONG = {
     "--sd-checkpoint": "no model_index.json",
     "--sd-checkpoint FILE": "holds no Stable Diffusion UNet",
     "--sd-config": "no model_index.json",
+    "--t2i-model": "holds a StableDiffusionInpaintPipeline, not a text-to-image pipeline",
+    "--t2i-model FILE": "holds no Stable Diffusion UNet",
+    "--t2i-config": "no model_index.json",
     "--blip-model": "holds a BlipForConditionalGeneration, not an image-text matching model",
     "--clip-score-pretrained": "does not fit the tiny-clip architecture",
 }
@@ -162,6 +174,8 @@ def test_the_undamaged_models_pass_every_check(models, tmp_path, capsys):
             "--gd-text-encoder": models["gd_text_encoder"], "--sam-checkpoint": models["sam"],
             "--llm-model": models["chat_lm"], "--sd-checkpoint": models["sd_inpainting"],
             "--sd-checkpoint FILE": models["sd_inpainting_single_file"], "--sd-config": models["sd_inpainting"],
+            "--t2i-model": models["sd_t2i"], "--t2i-model FILE": models["sd_t2i_single_file"],
+            "--t2i-config": models["sd_t2i"],
             "--blip-model": models["blip_itm"], "--clip-score-pretrained": models["clip"]["open_clip_state_dict"]}
     for k, (flag, (_, extra)) in enumerate(CASES.items()):
         images, out = tmp_path / f"case{k}" / "images", tmp_path / f"case{k}" / "out"

@@ -7,8 +7,10 @@ Per world seed (the data, written once and shared by every training seed):
    (shape, colour) pairs and arrangements, held out geometrically), the benchmark exports built from held-out
    scenes only (>= 1,000 items per headline metric where the world allows), and two kinds of ground-truth
    variations of the train scenes: one object's colour/shape/size (``variations.jsonl``) and edits aimed at
-   relations and order (``relation_variations.jsonl``: two objects swap places or one attribute, stacking order
-   reversed, a relation changed);
+   relations, order and number (``relation_variations.jsonl``: two objects swap places or one attribute, stacking
+   order reversed, a relation changed, another number of copies). Half the one-object scenes are counted scenes
+   ("three red circles", ``--counted``), and a counting test in VALSE's format (``--counting-items``) is built from
+   dedicated held-out counted scenes;
 2. text negatives from the corpus's own vocabulary (``genemi negatives --types ceclip --sources corpus``);
 3. the pipeline arm: ``genemi generate`` on the train images with the ground-truth tag/ground/segment backends,
    ``rules`` portrayals, caption rewriting, the exact ``render`` inpainter, scoring (tiny BLIP: its ITM is noise,
@@ -42,7 +44,8 @@ Statistics (``statistics`` below): paired differences against ``clip`` per item 
 intervals resampling training seeds and items within each world (stratified by VG-R relation), averaged over
 worlds; two-sided bootstrap p-values, Holm-corrected over the whole table (every setting x primary and retention
 metric). Primary metrics, named before the run: SugarCrepe swap_obj, swap_att, replace_rel, VG-R macro,
-Winoground group; retention: held-out retrieval R@1 i2t and t2i.
+Winoground group, and (added with the count edits, before the run that reports it) counting; retention: held-out
+retrieval R@1 i2t and t2i.
 
 Writes ``results.json`` (every metric of every seed, losses, timings, the differences with their intervals),
 ``results.md`` (the table) and ``results.png``; ``--quick`` is a ~1-2 minute run of every code path whose
@@ -89,14 +92,14 @@ CONTROL = "clip"
 #: (benchmark, metric) -> label; primary first (named before the run), then retention, then the rest
 PRIMARY = [(("sugarcrepe", "swap_obj"), "SC swap_obj"), (("sugarcrepe", "swap_att"), "SC swap_att"),
            (("sugarcrepe", "replace_rel"), "SC replace_rel"), (("aro_vg_relation", "macro_accuracy"), "VG-R"),
-           (("winoground", "group"), "Wino group")]
+           (("winoground", "group"), "Wino group"), (("valse", "counting-small-quant"), "Counting")]
 RETENTION = [(("retrieval", "i2t_R@1"), "i2t R@1"), (("retrieval", "t2i_R@1"), "t2i R@1")]
 SECONDARY = [*((("sugarcrepe", s), f"SC {s}") for s in ("replace_obj", "replace_att", "add_obj", "add_att")),
              (("winoground", "text"), "Wino text"), (("winoground", "image"), "Wino image"),
              (("aro_vg_attribution", "macro_accuracy"), "VG-A")]
 TESTED = PRIMARY + RETENTION
 #: the run's sizes recorded in results.json
-SIZES = ("train_scenes", "test_scenes", "vga_per_pair", "image_size", "patch", "width", "layers", "batch",
+SIZES = ("train_scenes", "test_scenes", "vga_per_pair", "counted", "counting_items", "image_size", "patch", "width", "layers", "batch",
          "pretrain_steps", "finetune_steps", "pretrain_lr", "finetune_lr", "relation_variations", "variations_per_item",
          "bootstrap")
 
@@ -230,14 +233,16 @@ def prepare_world(args, world_seed: int) -> dict:
     root = Path(args.output) / f"world_{world_seed}"
     stamp = {"train": args.train_scenes, "test": args.test_scenes, "size": args.image_size, "seed": world_seed,
              "variations_per_item": args.variations_per_item, "relation_variations": args.relation_variations,
-             "vga_per_pair": args.vga_per_pair, "version": 2}  # fmt: skip
+             "vga_per_pair": args.vga_per_pair, "counted": args.counted, "counting_items": args.counting_items,
+             "version": 3}  # fmt: skip
     stamp_file = root / "prepared.json"
     if stamp_file.exists() and json.loads(stamp_file.read_text())["stamp"] == stamp:
         return _finish_world(args, json.loads(stamp_file.read_text()))
     t0 = time.perf_counter()
     world = write_world(root / "data", num_train=args.train_scenes, num_test=args.test_scenes, size=args.image_size,
                         seed=world_seed, variations_per_item=args.variations_per_item,
-                        relation_variations=args.relation_variations, vga_pairs=4, vga_per_pair=args.vga_per_pair)
+                        relation_variations=args.relation_variations, vga_pairs=4, vga_per_pair=args.vga_per_pair,
+                        counted=args.counted, counting_items=args.counting_items)
     spec = SplitSpec.default()
     timing = {"world": time.perf_counter() - t0}
     t0 = time.perf_counter()
@@ -485,10 +490,13 @@ def benchmarks_of(prep: dict):
     from genemi.synthetic.world import ShapesWorld
 
     world = ShapesWorld.at(prep["root"])
-    return build_benchmarks(["sugarcrepe", "winoground", "aro", "retrieval"], {
+    if world.valse is None:
+        raise SystemExit(f"{world.root}: no counting test (valse/): the world was written without counted scenes")
+    return build_benchmarks(["sugarcrepe", "winoground", "aro", "retrieval", "valse"], {
         "sugarcrepe": {"root": world.sugarcrepe, "images": world.images}, "winoground": {"root": world.winoground},
         "aro": {"root": world.aro, "images": world.images},
-        "retrieval": {"annotations": world.coco_test, "images": world.images}})  # fmt: skip
+        "retrieval": {"annotations": world.coco_test, "images": world.images},
+        "valse": {"root": world.valse, "images": world.images}})  # fmt: skip
 
 
 def item_outcomes(results: dict) -> dict[str, np.ndarray]:
@@ -502,6 +510,8 @@ def item_outcomes(results: dict) -> dict[str, np.ndarray]:
     out["aro_vg_relation/macro_accuracy"] = np.array([r["correct"] for r in vgr])
     out["aro_vg_relation/groups"] = np.array([r["subset"] for r in vgr])
     out["winoground/group"] = np.array([r["group"] for r in rows["winoground"]])
+    out["valse/counting-small-quant"] = np.array([r["correct"] for r in rows["valse"]
+                                                  if r["subset"] == "counting-small-quant"])
     for direction in ("i2t", "t2i"):
         hits = [r["correct"] for r in rows["retrieval"] if r["subset"] == direction]
         out[f"retrieval/{direction}_R@1"] = np.array(hits)
@@ -933,6 +943,9 @@ def parse_args(argv=None):
     p.add_argument("--vga-per-pair", type=int, default=250, help="VG-A items per colour pair (4 pairs)")
     p.add_argument("--variations-per-item", type=int, default=3)
     p.add_argument("--relation-variations", type=int, default=4, help="relation/order edits per train scene")
+    p.add_argument("--counted", type=float, default=0.5,
+                   help="share of one-object scenes drawn as counted scenes (2-4 copies, 'three red circles') [0.5]")
+    p.add_argument("--counting-items", type=int, default=1000, help="items of the world's counting test [1000]")
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--patch", type=int, default=8)
     p.add_argument("--width", type=int, default=64)
@@ -962,7 +975,7 @@ def parse_args(argv=None):
     p.add_argument("--record-quick", action="store_true", help="with --quick: rewrite the pinned quick digest")
     args = p.parse_args(argv)
     if args.quick:
-        args.train_scenes, args.test_scenes, args.vga_per_pair = 60, 40, 25
+        args.train_scenes, args.test_scenes, args.vga_per_pair, args.counting_items = 60, 40, 25, 40
         args.pretrain_steps, args.finetune_steps, args.bootstrap, args.batch = 20, 10, 500, 16
         args.learned_images, args.learned_steps = 6, 2
         args.seeds, args.world_seeds = args.seeds[:2], args.world_seeds[:2]

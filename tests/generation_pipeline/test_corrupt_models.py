@@ -261,3 +261,21 @@ def test_checkpoints_are_fitted_key_by_key_to_the_model_they_load_into(models, t
     assert check_clip(f"local-dir:{clip['open_clip_dir']}", None).name == "open_clip_model.safetensors"
     with pytest.raises(CheckpointError, match="does not fit the ViT-B-32 architecture"):
         check_clip("ViT-B-32", clip["open_clip_state_dict"], "--clip-score-pretrained")
+
+
+def test_a_damaged_model_of_the_last_stage_stops_the_whole_chain_before_its_first_stage(tmp_path, capsys):
+    """The report that started this: a ``--blip-model`` cut in half was found by the score stage, after tag,
+    ground, segment, portray, caption and inpaint had run. Every selected stage's files are read first."""
+    from genemi.demo import generation_argv, write_demo_inputs
+
+    data, models = write_demo_inputs(tmp_path / "demo")
+    blip = _copy(models["blip_itm"], tmp_path / "blip_cut")
+    _damage(blip / "model.safetensors", "truncated")
+    out = tmp_path / "gen"
+    argv = [*generation_argv(data, {**models, "blip_itm": blip}, out, "tiny"), "--stages", "variations", "--limit", "2"]
+    capsys.readouterr()
+    assert pipeline.main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert f"--blip-model {blip / 'model.safetensors'}: truncated" in err, err
+    assert not out.exists() or not [p for p in out.rglob("*") if p.is_file()], list(out.rglob("*"))

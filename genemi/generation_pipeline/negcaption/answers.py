@@ -15,7 +15,6 @@ from typing import Any
 
 from spacy.lang.en.stop_words import STOP_WORDS
 
-from genemi.generation_pipeline.negcaption.base import NEGATIVE_KINDS
 from genemi.text import vocabulary as vocab
 
 _WORD = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*")
@@ -67,7 +66,8 @@ _KIND_WORDS = {  # words a model may use for a kind
 
 
 def normalise_kind(text: Any) -> str:
-    """One of :data:`NEGATIVE_KINDS` for what a model called its edit, else ``other``."""
+    """One of :data:`~genemi.generation_pipeline.negcaption.base.NEGATIVE_KINDS` for what a model called its
+    edit, else ``other``."""
     key = re.sub(r"[\s\-]+", " ", str(text or "").strip().lower()).replace(" _", "_")
     for kind, words in _KIND_WORDS.items():
         if key in words or key.replace(" ", "_") in words:

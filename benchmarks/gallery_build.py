@@ -2,7 +2,8 @@
 variations per item, tiny 64x48 images; manifests and image files written directly, no models), then the
 gallery's wall time for a first build (every thumbnail drawn) and for a rerun (thumbnails and contact sheet
 reused), medians of ``--rounds``, and its bytes: the largest page, the largest file every page loads, the
-run-wide data the pages load on demand (search index, scores), the thumbnails and the whole gallery.
+run-wide data the pages load on demand (search index, scores), the thumbnails and the whole gallery. Exits 1
+when a page's HTML is over 300,000 bytes or a file that every page loads is over 100,000.
 
     python benchmarks/gallery_build.py                          # 10,000 items, 3 rounds
     python benchmarks/gallery_build.py --items 2000 --rounds 1
@@ -21,6 +22,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.generation_pipeline.scored_run
+
+
+#: bytes: the HTML of one page, and any file every page loads (the limits test_gallery.py checks at 120 items)
+PAGE_LIMIT, SHARED_LIMIT = 300_000, 100_000
 
 
 def loaded_by_every_page(gallery_dir: Path) -> set[str]:
@@ -84,8 +89,8 @@ def main() -> None:
     print("\n| files | count | total | largest |")
     print("|---|---|---|---|")
     print(f"| pages (HTML) | {n_pages} | {kb(total_pages)} | {kb(largest_page)} |")
-    n, t, m = sizes(gdir / name for name in sorted(every))
-    print(f"| loaded by every page: {', '.join(sorted(every))} | {n} | {kb(t)} | {kb(m)} |")
+    n, t, largest_shared = sizes(gdir / name for name in sorted(every))
+    print(f"| loaded by every page: {', '.join(sorted(every))} | {n} | {kb(t)} | {kb(largest_shared)} |")
     for kind in ("search", "scores"):
         n, t, m = sizes((gdir / "data").glob(f"{kind}-*.js"))
         print(f"| data/{kind}-*.js (on demand) | {n} | {kb(t)} | {kb(m)} |")
@@ -98,6 +103,12 @@ def main() -> None:
     print(f"| whole gallery | {n:,} | {kb(t)} | {kb(m)} |")
     if args.keep is None:
         shutil.rmtree(root)
+    checks = (("a page", largest_page, PAGE_LIMIT), ("a file every page loads", largest_shared, SHARED_LIMIT))
+    over = [f"{what}: {size:,} bytes > {limit:,}" for what, size, limit in checks if size > limit]
+    print(f"\nlimits (a page <= {PAGE_LIMIT:,} bytes, a file every page loads <= {SHARED_LIMIT:,}): "
+          f"{'; '.join(over) if over else 'met'}")
+    if over:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

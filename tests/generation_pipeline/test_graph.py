@@ -178,6 +178,22 @@ def test_a_branch_registered_from_outside_runs_and_joins(toy_run, capsys):
     assert "-> toy -> score (run order)" in text
 
 
+def test_stats_report_the_branch_from_the_graph(toy_run, tmp_path):
+    """``genemi generate stats`` counts the manifests the graph declares: the toy stage's too, in graph order."""
+    from genemi.generation_pipeline.stats import run_stats
+
+    out, _ = toy_run
+    toys = read_records(out / "toys.jsonl", ToyRecord)
+    with registry.using(TOY_GRAPH):
+        stats = run_stats(out, tmp_path / "stats", plots=False)
+    assert list(stats["stages"]) == ["tag", "ground", "segment", "portray", "caption", "inpaint", "toy", "score"]
+    toy = stats["stages"]["toy"]
+    assert (toy["manifest"], toy["records"]) == ("toys.jsonl", 4)
+    assert toy["failed"] == sum(t.status == "failed" for t in toys)
+    assert toy["failure_reasons"] == ({"toy/too_short": toy["failed"]} if toy["failed"] else {})
+    assert "toy" not in run_stats(out, tmp_path / "plain", plots=False)["stages"]  # the declared graph has none
+
+
 def test_the_branch_resumes_and_a_rerun_does_nothing(toy_run, demo_inputs, tmp_path):
     out, _ = toy_run
     part = tmp_path / "gen"

@@ -127,8 +127,7 @@ def parse_objects(text: str) -> tuple[list[SceneObject], list[Relation]]:
             m = _COUNTED_CLAUSE.fullmatch(clause)
             if m is None:
                 raise CaptionParseError(f"caption {text!r}: {clause!r} is not a shapes-world clause (e.g. 'a large "
-                                        f"red circle left of a small blue square', 'a striped green star', 'two "
-                                        f"red circles')")
+                                        f"red circle left of a small blue square', 'a striped green star')")
             size, texture, colour, shapes = m.groups()[1:]
             objects += [_object((size, texture, colour, _PLURALS[shapes]))] * _NUMBERS[m.group(1)]
     if len(objects) > GRID * GRID:

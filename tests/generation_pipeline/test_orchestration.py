@@ -239,3 +239,30 @@ def test_merge_refuses_an_incomplete_shard_set_unless_partial_is_allowed(tmp_pat
     assert pipeline.main(["merge", "--output-dir", str(root), "--allow-partial"]) == 0
     assert len((root / "detections.jsonl").read_text().splitlines()) == 3 and len(
         (root / "tags.jsonl").read_text().splitlines()) == 4
+
+
+def test_taggers_return_tag_results_the_tag_stage_reads_by_name():
+    """A tagger returns one TagResult per image (named fields, no tuple); the stage writes them into the record."""
+    from genemi.generation_pipeline.stage import StageContext, StageItem
+    from genemi.generation_pipeline.tagging import TagConfig, TagResult
+    from genemi.generation_pipeline.tagging.captions import CaptionTagger
+    from genemi.generation_pipeline.tagging.stage import TagStage
+    from genemi.records import ImageInput
+
+    tagger = CaptionTagger(TagConfig(max_items=1), StageContext())
+    results = tagger.tag([None, None], [["a red dog on a green sofa"], []])
+    assert all(isinstance(r, TagResult) for r in results)
+    assert results[0].caption == "a red dog on a green sofa" and len(results[0].items) == 1
+    assert results[0].scores is None and results[0].all_tags is None
+    assert results[1] == TagResult(None, [])
+
+    stage = TagStage.__new__(TagStage)  # build reads only the backend's name
+    stage.backend = tagger
+    image = Image.new("RGB", (40, 30))
+    found = TagResult("a dog", ["dog"], [0.9], all_tags=["dog", "sofa"])
+    rec = stage.build(StageItem(ImageInput(id="a.png", image="a.png", captions=["c"]), prepared=image, result=found))
+    assert (rec.status, rec.caption, rec.tags, rec.tag_scores, rec.all_tags) == ("ok", "a dog", ["dog"], [0.9],
+                                                                                 ["dog", "sofa"])
+    assert (rec.width, rec.height, rec.original_captions, rec.backend) == (40, 30, ["c"], "captions")
+    empty = stage.build(StageItem(ImageInput(id="b.png", image="b.png"), prepared=image, result=TagResult(None, [])))
+    assert empty.status == "failed" and empty.error.type == "no_items"

@@ -60,10 +60,10 @@ def test_threshold_really_applies_and_max_items(tiny, folder):
     t = tagger(tag2text_checkpoint=str(tiny["checkpoint"]), tag2text_threshold=0.999, max_items=2)
     t.load()
     high = t.tag(imgs, [[]] * 3)
-    assert all(len(a[1]) > len(b[1]) for a, b in zip(low, high))
-    assert all(len(b[1]) <= 2 for b in high)
+    assert all(len(a.items) > len(b.items) for a, b in zip(low, high))
+    assert all(len(b.items) <= 2 for b in high)
     tag_list = tiny["tag_list"].read_text().splitlines()
-    assert all(a[1] == sorted(a[1], key=tag_list.index) for a in low)  # tag-list order
+    assert all(a.items == sorted(a.items, key=tag_list.index) for a in low)  # tag-list order
 
 
 def test_original_prompt_mode_grounds_every_tag_and_generate_takes_swin_sizes(tiny, folder):
@@ -75,9 +75,10 @@ def test_original_prompt_mode_grounds_every_tag_and_generate_takes_swin_sizes(ti
     imgs = [Image.open(p) for p in sorted(folder.glob("[0-9].png"))]
     t = tagger(tag2text_checkpoint=str(tiny["checkpoint"]), tag2text_threshold=0.0, max_items=2)
     t.load()
-    caption, tags, scores, every = t.tag(imgs, [[]] * 3)[0]
+    first = t.tag(imgs, [[]] * 3)[0]
+    tags, every = first.items, first.all_tags
     assert len(tags) == 2 and len(every) > 2 and set(tags) <= set(every)
-    rec = TagRecord(id="0.png", image="0.png", tags=tags, tag_scores=scores, all_tags=every)
+    rec = TagRecord(id="0.png", image="0.png", tags=tags, tag_scores=first.scores, all_tags=every)
     stage = GroundStage.__new__(GroundStage)  # only the config matters for what it grounds
     stage.config = GroundConfig(gd_prompt="original")
     assert stage.items_of(rec) == every
@@ -138,12 +139,13 @@ def test_fixture_checkpoint_through_the_tagger(shared_dir):
     t = tagger(tag2text_checkpoint=str(f / "tag2text_tiny.pth"))
     t.check()
     t.load()
-    (caption, tags, scores, _), = t.tag([img], [[]])
-    assert " | ".join(tags) == sc["default"]["tags"] and caption == sc["default"]["caption"]
+    res, = t.tag([img], [[]])
+    assert " | ".join(res.items) == sc["default"]["tags"] and res.caption == sc["default"]["caption"]
     t = tagger(tag2text_checkpoint=str(f / "tag2text_tiny.pth"), tag2text_threshold=0.64)
     t.load()
-    (caption, tags, _, _), = t.tag([img, img], [[], []])[:1]
-    assert " | ".join(tags) == sc["ctor_threshold_0.64"]["tags"] and caption == sc["ctor_threshold_0.64"]["caption"]
+    res, = t.tag([img, img], [[], []])[:1]
+    expected = sc["ctor_threshold_0.64"]
+    assert " | ".join(res.items) == expected["tags"] and res.caption == expected["caption"]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol, Sequence
 
 from PIL import Image
@@ -17,6 +18,18 @@ TAGGERS = BackendRegistry("tag", "--tagger", {
 })
 
 
+@dataclass(frozen=True)
+class TagResult:
+    """What a tagger found in one image: a ``caption`` (or None), the ``items`` to edit, their ``scores`` (or None,
+    one per item when given) and, when ``--max-items`` cut the items, ``all_tags``: every tag found before the cut
+    (``--gd-prompt original`` grounds them; None when nothing was cut or the backend does not say)."""
+
+    caption: str | None
+    items: list[str]
+    scores: list[float] | None = None
+    all_tags: list[str] | None = None
+
+
 class Tagger(Protocol):
     name: str
 
@@ -27,6 +40,5 @@ class Tagger(Protocol):
 
     def offload(self) -> None: ...
 
-    def tag(self, images: Sequence[Image.Image], captions: Sequence[list[str]]) -> list[tuple]:
-        """Per image: ``(caption, items, item scores or None)``, optionally followed by every tag found before
-        ``--max-items`` cut them (or None), which ``--gd-prompt original`` grounds."""
+    def tag(self, images: Sequence[Image.Image], captions: Sequence[list[str]]) -> list[TagResult]:
+        """One :class:`TagResult` per image, in order."""

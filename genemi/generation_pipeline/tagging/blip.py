@@ -8,6 +8,7 @@ import torch
 
 from genemi.errors import ConfigError
 from genemi.generation_pipeline.stage import release_to_cpu
+from genemi.generation_pipeline.tagging.base import TagResult
 from genemi.text.phrases import noun_phrases
 
 
@@ -45,11 +46,11 @@ class BlipTagger:
             release_to_cpu(self.model)
 
     @torch.no_grad()
-    def tag(self, images: Sequence, captions: Sequence[list[str]]):
+    def tag(self, images: Sequence, captions: Sequence[list[str]]) -> list[TagResult]:
         inputs = self.processor(images=list(images), return_tensors="pt").to(self.device)
         if self.dtype is not None:
             inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
         ids = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, num_beams=self.num_beams)
         texts = [t.strip() for t in self.processor.batch_decode(ids, skip_special_tokens=True)]
         items = noun_phrases(texts, self.max_items)
-        return [(text, its, None) for text, its in zip(texts, items)]
+        return [TagResult(text, its) for text, its in zip(texts, items)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from genemi.generation_pipeline.tagging.base import TagResult
 from genemi.text.phrases import noun_phrases
 
 
@@ -25,7 +26,7 @@ class CaptionTagger:
     def offload(self) -> None:
         return None
 
-    def tag(self, images: Sequence, captions: Sequence[list[str]]):
+    def tag(self, images: Sequence, captions: Sequence[list[str]]) -> list[TagResult]:
         joined = [" . ".join(c) for c in captions]
         items = noun_phrases(joined, self.max_items)
-        return [(caps[0] if caps else None, its, None) for caps, its in zip(captions, items)]
+        return [TagResult(caps[0] if caps else None, its) for caps, its in zip(captions, items)]

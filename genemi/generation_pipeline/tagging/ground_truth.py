@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from genemi.generation_pipeline.tagging.base import TagResult
 from genemi.synthetic.ground_truth import AnnotationBackend
 
 
@@ -15,7 +16,7 @@ class GroundTruthTagger(AnnotationBackend):
         super().__init__(config, context)
         self.max_items = config.max_items
 
-    def tag(self, images: Sequence, captions: Sequence[list[str]]):
+    def tag(self, images: Sequence, captions: Sequence[list[str]]) -> list[TagResult]:
         from genemi.synthetic.ground_truth import salient_objects
 
         self.load()
@@ -23,8 +24,8 @@ class GroundTruthTagger(AnnotationBackend):
         for image in images:
             ann = self.index.find(image)
             if ann is None:  # not a world image: no items (the stage records the image as untagged)
-                out.append((None, [], None))
+                out.append(TagResult(None, []))
                 continue
             objects = salient_objects(ann)[: self.max_items]
-            out.append((ann["captions"][0], [o["phrase"] for o in objects], [1.0] * len(objects)))
+            out.append(TagResult(ann["captions"][0], [o["phrase"] for o in objects], [1.0] * len(objects)))
         return out

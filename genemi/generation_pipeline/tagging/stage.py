@@ -6,6 +6,7 @@ from typing import Sequence
 
 from genemi.errors import ConfigError
 from genemi.generation_pipeline.stage import Stage, StageItem
+from genemi.generation_pipeline.tagging.base import TagResult
 from genemi.records import Failure, ImageInput, TagRecord
 
 
@@ -27,15 +28,16 @@ class TagStage(Stage):
 
     def process(self, items: list[StageItem[ImageInput]]) -> None:
         with self.timed():
-            results = self.backend.tag([it.prepared for it in items], [it.record.captions for it in items])
+            results: list[TagResult] = self.backend.tag([it.prepared for it in items],
+                                                        [it.record.captions for it in items])
         for item, result in zip(items, results, strict=True):
             item.result = result
 
-    def build(self, item: StageItem[ImageInput]) -> TagRecord:
-        rec, (caption, tags, scores, *rest) = item.record, item.result  # rest: every tag, when --max-items cut
+    def build(self, item: StageItem[ImageInput]) -> TagRecord:  # item.result: the backend's TagResult
+        rec, result = item.record, item.result
         width, height = item.prepared.size
         return TagRecord(
-            id=rec.id, image=rec.image, width=width, height=height, caption=caption, original_captions=rec.captions,
-            tags=tags, tag_scores=scores, all_tags=rest[0] if rest else None, backend=self.backend.name,
-            status="ok" if tags else "failed",
-            error=None if tags else Failure(stage=self.name, type="no_items", message="no items found"))
+            id=rec.id, image=rec.image, width=width, height=height, caption=result.caption,
+            original_captions=rec.captions, tags=result.items, tag_scores=result.scores, all_tags=result.all_tags,
+            backend=self.backend.name, status="ok" if result.items else "failed",
+            error=None if result.items else Failure(stage=self.name, type="no_items", message="no items found"))

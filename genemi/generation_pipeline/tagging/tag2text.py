@@ -17,6 +17,7 @@ import torch
 
 from genemi.errors import ConfigError
 from genemi.generation_pipeline.stage import release_to_cpu
+from genemi.generation_pipeline.tagging.base import TagResult
 from genemi.models.tag2text.inference import DEFAULT_THRESHOLD, DELETED_TAG_INDEX, TAG_LIST_NAMES, select_tags
 
 TAG2TEXT_THRESHOLD = DEFAULT_THRESHOLD
@@ -105,12 +106,12 @@ class Tag2TextTagger:
         if self.predictor is not None:
             release_to_cpu(self.predictor.model)
 
-    def tag(self, images, captions):
+    def tag(self, images, captions) -> list[TagResult]:
         out = []
         for res in self.predictor.predict(list(images)):
             idx = list(range(len(res.tags)))
             if len(idx) > self.max_items:  # the most probable ones, still in tag-list order
                 idx = sorted(sorted(idx, key=lambda i: -res.tag_scores[i])[:self.max_items])
-            out.append((res.caption, [res.tags[i] for i in idx], [res.tag_scores[i] for i in idx],
-                        list(res.tags) if len(idx) < len(res.tags) else None))
+            out.append(TagResult(res.caption, [res.tags[i] for i in idx], [res.tag_scores[i] for i in idx],
+                                 all_tags=list(res.tags) if len(idx) < len(res.tags) else None))
         return out

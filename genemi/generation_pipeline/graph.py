@@ -1,7 +1,8 @@
 """The pipeline's shape as data: stages (:class:`StageSpec`) and what each reads (:class:`StageGraph`).
 
 A stage reads the manifests of the stages it names in ``reads`` (none: the run's input images) and writes one
-manifest (one JSON line per image) plus, optionally, folders of files its records point to. The first stage it
+manifest (one JSON line per image) plus, optionally, folders of files (those its records point to, or files drawn
+from its records, such as ``segment``'s previews). The first stage it
 reads is its *primary* input: one output record per primary record, with the same id; the others are joined by
 that id. Run order, ``--stages`` selections, ``--force`` (a stage and everything that reads it, directly or not),
 the "run X first" hints, merges and reports are all derived from the graph, never from positions in a list.
@@ -30,7 +31,7 @@ class StageSpec:
     record: type  # the record type of ``writes``
     config: type  # its config section (a dataclass with ``backend``, ``batch_size`` and ``backends``)
     stage: str  # "module:Class" of its :class:`~genemi.generation_pipeline.stage.Stage`
-    folders: tuple[str, ...] = field(default=())  # folders of files its records name (relative paths)
+    folders: tuple[str, ...] = field(default=())  # folders of the files it writes (relative paths)
     #: the config section it is configured by when another stage's (default: its own, named as the stage)
     section: str | None = None
 

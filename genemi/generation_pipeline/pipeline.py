@@ -264,10 +264,11 @@ def run_pipeline(cfg: RunConfig, progress: bool = True) -> dict:
     masks = out / graph["segment"].writes if "segment" in graph else None
     if cfg.save_annotated_image and masks is not None and masks.exists():
         from genemi.generation_pipeline.previews import save_previews
+        from genemi.generation_pipeline.segmentation.config import PREVIEWS  # a folder of segment's (--force)
 
         ids = {r.id for r in plan.inputs}
         records = [r for r in read_records(masks, graph["segment"].record) if r.id in ids]
-        summary["previews"] = save_previews(records, Path(cfg.input_dir or "."), out / "previews")
+        summary["previews"] = save_previews(records, Path(cfg.input_dir or "."), out / PREVIEWS)
     summary["seconds"] = time.perf_counter() - start
     write_atomic(out / "run_summary.json", json.dumps(summary, indent=2, default=str).encode("utf-8"))
     return summary

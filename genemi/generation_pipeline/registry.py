@@ -18,7 +18,7 @@ from genemi.generation_pipeline.inpainting.config import VARIATIONS, InpaintConf
 from genemi.generation_pipeline.negcaption.config import NegCaptionConfig
 from genemi.generation_pipeline.portrayal.config import PortrayConfig
 from genemi.generation_pipeline.scoring.config import ScoreConfig
-from genemi.generation_pipeline.segmentation.config import SegmentConfig
+from genemi.generation_pipeline.segmentation.config import PREVIEWS, SegmentConfig
 from genemi.generation_pipeline.t2i.config import NEGATIVES, T2IConfig
 from genemi.generation_pipeline.tagging.config import TagConfig
 from genemi.records import DetectionRecord, MaskRecord, NegativePlan, TagRecord, VariationPlan
@@ -32,8 +32,8 @@ STAGES = StageGraph([
               f"{_P}.tagging.stage:TagStage"),
     StageSpec("ground", "a box for each item", ("tag",), "detections.jsonl", DetectionRecord, GroundConfig,
               f"{_P}.grounding.stage:GroundStage"),
-    StageSpec("segment", "a mask and an inpainting window per item", ("ground",), "masks.jsonl", MaskRecord,
-              SegmentConfig, f"{_P}.segmentation.stage:SegmentStage"),
+    StageSpec("segment", "a mask and an inpainting window per item (previews/: --save-annotated-image)", ("ground",),
+              "masks.jsonl", MaskRecord, SegmentConfig, f"{_P}.segmentation.stage:SegmentStage", folders=(PREVIEWS,)),
     StageSpec("portray", "K portrayals per item: inpainting prompt, short label, edit kind, seed", ("segment",),
               "portrayals.jsonl", VariationPlan, PortrayConfig, f"{_P}.portrayal.stage:PortrayStage"),
     StageSpec("caption", "captions rewritten to name each portrayal", ("portray",), "captions.jsonl", VariationPlan,

@@ -216,6 +216,27 @@ def test_force_starts_the_selected_stages_over_and_removes_later_outputs(images,
     assert len(dets) == 6 and all(b.score > 0.3 for d in dets for b in d.boxes)
 
 
+def test_force_removes_the_previews_of_the_earlier_run(images, models, tmp_path):  # noqa: F811
+    """--save-annotated-image's previews/ is a folder of the segment stage: --force on segment (or a stage it reads)
+    removes it with masks.jsonl, so the rerun's previews are all there is; forcing a later stage keeps it."""
+    from genemi.generation_pipeline.previews import safe_name
+    from genemi.generation_pipeline.settings import remove_outputs
+
+    out = tmp_path / "run"
+    pipeline.run_pipeline(cfg(images, models, out, save_annotated_image=True), progress=False)  # tag:segment
+    assert len(list((out / "previews").iterdir())) == 6
+    rc = pipeline.main(["--input-dir", str(images), "--annotation-file", str(images / "captions.json"),
+                        "--output-dir", str(out), "--device", "cpu", "--no-progress", "--stages", "segment", "--force",
+                        "--sam-checkpoint", str(models["sam"]), "--save-annotated-image", "--limit", "3"])
+    assert rc == 0
+    masks = read_records(out / "masks.jsonl", MaskRecord)
+    assert len(masks) == 3 and all(m.status == "ok" for m in masks)
+    assert sorted(p.name for p in (out / "previews").iterdir()) == sorted(safe_name(m.id) for m in masks)
+    assert remove_outputs(out, STAGES.downstream(["portray"])) == [] and (out / "previews").is_dir()
+    pipeline.run_pipeline(cfg(images, models, out, stages="ground", force=True), progress=False)
+    assert not (out / "masks.jsonl").exists() and not (out / "previews").exists()
+
+
 def test_merge_refuses_an_incomplete_shard_set_unless_partial_is_allowed(tmp_path, capsys):
     root = tmp_path / "gen"
     for k in range(3):

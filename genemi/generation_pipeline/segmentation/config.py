@@ -11,6 +11,10 @@ from genemi.generation_pipeline.segmentation.base import SEGMENTERS
 from genemi.generation_pipeline.options import StageSection, option
 from genemi.generation_pipeline.segmentation.crop import MIN_CROP
 
+#: the folder of annotated previews drawn from the stage's masks (``--save-annotated-image``), under the output
+#: folder; declared among the stage's folders, so ``--force`` removes it with ``masks.jsonl``
+PREVIEWS = "previews"
+
 
 @dataclass
 class SegmentConfig(StageSection):

@@ -42,6 +42,8 @@ def read_text(path: str | Path, encoding: str = "utf-8") -> str:
         raw = Path(path).read_bytes()
     except FileNotFoundError as exc:
         raise DataError(f"file not found: {path}") from exc
+    except IsADirectoryError as exc:
+        raise DataError(f"{path} is a folder, not a file") from exc
     try:
         return raw.decode(encoding)
     except UnicodeDecodeError as exc:
@@ -136,6 +138,9 @@ def read_caption_entries(
     except LookupError as exc:
         raise DataError(f"--encoding {encoding!r}: unknown text encoding") from exc
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path} is a folder, not a caption file: give the annotation file itself (JSON: Karpathy or "
+                        "COCO, JSONL, CSV or TSV)")
     if not path.is_file():
         raise DataError(f"caption file not found: {path}")
     suffix = path.suffix.lower()

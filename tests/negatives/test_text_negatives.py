@@ -369,6 +369,30 @@ def test_cli_writes_records_the_trainer_reads(tmp_path, capsys):
     assert "caption file not found" in capsys.readouterr().err
 
 
+def test_a_folder_given_as_the_caption_file_is_named_a_folder(tmp_path, capsys):
+    """Not "caption file not found": the path exists, it is a folder. One line, exit 2, from both commands."""
+    from genemi.generation_pipeline import pipeline
+
+    folder = tmp_path / "annotations"
+    folder.mkdir()
+    with pytest.raises(DataError, match="annotations is a folder, not a caption file"):
+        read_caption_entries(folder)
+    from genemi.caption_files import read_json
+
+    with pytest.raises(DataError, match="annotations is a folder, not a file"):  # what benchmarks read as JSON
+        read_json(folder)
+    assert command.main(["--input", str(folder), "--output", str(tmp_path / "neg.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert "is a folder, not a caption file" in err and "not found" not in err and "Traceback" not in err
+    (tmp_path / "images").mkdir()
+    assert pipeline.main(["--input-dir", str(tmp_path / "images"), "--annotation-file", str(folder), "--output-dir",
+                          str(tmp_path / "out"), "--stages", "tag", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [f"genemi generate: error: {folder} is a folder, not a caption file: give the "
+                                        "annotation file itself (JSON: Karpathy or COCO, JSONL, CSV or TSV)"]
+    assert not (tmp_path / "neg.jsonl").exists() and not (tmp_path / "out" / "tags.jsonl").exists()
+
+
 def test_cli_preset(tmp_path, capsys):
     from pathlib import Path
 

@@ -223,8 +223,8 @@ def bench_model_stages(args) -> None:
     for i in range(0, len(pics), args.batch):
         batched += det.detect(pics[i : i + args.batch], [t.tags for t in tags[i : i + args.batch]])
     t_batched = time.perf_counter() - start
-    same = sum(a[0] == b[0] and a[1] == b[1] for a, b in zip(one, batched))
-    pairs = [(x, y) for a, b in zip(one, batched) if len(a[0]) == len(b[0]) for x, y in zip(a[0], b[0])]
+    same = sum(a.boxes == b.boxes and a.ungrounded == b.ungrounded for a, b in zip(one, batched))
+    pairs = [(x, y) for a, b in zip(one, batched) if len(a.boxes) == len(b.boxes) for x, y in zip(a.boxes, b.boxes)]
     box_diff = max((max(abs(u - v) for u, v in zip(x.box, y.box)) for x, y in pairs), default=0.0)
     score_diff = max((abs(x.score - y.score) for x, y in pairs), default=0.0)
     print(f"  grounding: one image per call {t_one:.2f} s, batches of {args.batch} {t_batched:.2f} s -> "

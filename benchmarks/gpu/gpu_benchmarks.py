@@ -713,7 +713,7 @@ def bench_grounding(run: Run, sec: Section) -> None:
         times = timed_loop(detect_one, run, sec, warmup=1, iters=iters)
         sec.fig(f"{label}: detect (preprocess + forward + boxes), batch {batch}", batch / statistics.median(times),
                 "images/s")
-        boxes = [len(d) for d, _ in det.detect(batches[0], items[:batch])]
+        boxes = [len(d.boxes) for d in det.detect(batches[0], items[:batch])]
         sec.fig(f"{label}: boxes kept per image (random weights)", sum(boxes) / len(boxes), "boxes")
         alloc, reserved = peak_gib(run)
         sec.fig(f"{label}: peak GPU memory allocated", alloc, "GiB")

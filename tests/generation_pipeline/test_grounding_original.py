@@ -169,8 +169,8 @@ def test_fixture_through_the_stage_options_and_both_prompts(fixture_model, tmp_p
             assert all(torch.equal(a, b) for a, b in zip(det.model.state_dict().values(), model.state_dict().values()))
         else:
             det.model, det.processor = model, fixture_model[4]
-        [(boxes, ungrounded)] = det.detect([image], [["red square", "blue circle"]])
-        found[prompt] = ([(b.item, b.box, b.score) for b in boxes], ungrounded)
+        [dets] = det.detect([image], [["red square", "blue circle"]])
+        found[prompt] = ([(b.item, b.box, b.score) for b in dets.boxes], dets.ungrounded)
     # measured on the random-weight fixture (quoted in docs/generation_pipeline.md)
     dots, ungrounded = found["dots"]
     assert [b[0] for b in dots] == ["blue circle"] * 4 and ungrounded == ["red square"]
@@ -196,10 +196,11 @@ def test_tiny_original_checkpoint_loads_detects_and_converts(tiny_original, tmp_
     image = Image.new("RGB", (90, 60), (200, 30, 30))
     det = GroundingDino(GroundConfig(gd_config=cfg, gd_checkpoint=ckpt, box_threshold=0.0, text_threshold=0.0),
                         StageContext(), model=model, processor=proc)
-    [(boxes, ungrounded)] = det.detect([image], [["red square", "circle"]])
-    assert boxes and set(ungrounded) | {b.item for b in boxes} == {"red square", "circle"}
+    [dets] = det.detect([image], [["red square", "circle"]])
+    assert dets.boxes and set(dets.ungrounded) | {b.item for b in dets.boxes} == {"red square", "circle"}
     det.config.gd_prompt = "original"
-    [(boxes_o, _)] = det.detect([image], [["red square", "circle"]])
+    [dets_o] = det.detect([image], [["red square", "circle"]])
+    boxes_o = dets_o.boxes
     assert boxes_o and {b.item for b in boxes_o} <= set(det.surviving_phrases(image, ["red square", "circle"]))
     # genemi convert groundingdino -> a folder that --gd-model loads with the original preprocessing
     out = tmp_path / "converted"

@@ -287,3 +287,34 @@ def test_taggers_return_tag_results_the_tag_stage_reads_by_name():
     assert (rec.width, rec.height, rec.original_captions, rec.backend) == (40, 30, ["c"], "captions")
     empty = stage.build(StageItem(ImageInput(id="b.png", image="b.png"), prepared=image, result=TagResult(None, [])))
     assert empty.status == "failed" and empty.error.type == "no_items"
+
+
+def test_grounders_return_detections_the_ground_stage_reads_by_name():
+    """A grounder returns one Detections per image (named fields, no tuple); the stage writes them into the record."""
+    from types import SimpleNamespace
+
+    from genemi.generation_pipeline.grounding import Detections, GroundConfig
+    from genemi.generation_pipeline.grounding.ground_truth import GroundTruthGrounder
+    from genemi.generation_pipeline.grounding.stage import GroundStage
+    from genemi.generation_pipeline.stage import StageContext, StageItem
+    from genemi.records import Box, TagRecord
+
+    scene = {"objects": [{"phrase": "red square", "area": 9, "index": 0, "box": [1, 2, 4, 5]},
+                         {"phrase": "blue circle", "area": 0, "index": 1, "box": [0, 0, 0, 0]}]}
+    grounder = GroundTruthGrounder(GroundConfig(), StageContext())
+    grounder.index = SimpleNamespace(find=lambda image: scene if image == "scene" else None)  # no world needed
+    results = grounder.detect(["scene", "other"], [["red square", "blue circle"], ["tree"]])
+    assert all(isinstance(r, Detections) for r in results)
+    assert results[0] == Detections([Box(item="red square", box=[1.0, 2.0, 4.0, 5.0], score=1.0)], ["blue circle"])
+    assert results[1] == Detections([], ["tree"])
+    dino = GroundingDino(GroundConfig(), StageContext())  # its box post-processing, without a model
+    assert dino._finish([], ["tree"]) == Detections([], ["tree"])
+
+    stage = GroundStage.__new__(GroundStage)  # build reads only the backend's result
+    tagged = TagRecord(id="a.png", image="a.png", width=40, height=30, tags=["dog", "sofa"])
+    found = Detections([Box(item="dog", box=[0.0, 1.0, 20.0, 30.0], score=0.8)], ["sofa"])
+    rec = stage.build(StageItem(tagged, result=found))
+    assert (rec.status, rec.boxes, rec.ungrounded, rec.error) == ("ok", found.boxes, ["sofa"], None)
+    assert (rec.id, rec.width, rec.height) == ("a.png", 40, 30)
+    empty = stage.build(StageItem(tagged, result=Detections([], ["dog", "sofa"])))
+    assert empty.status == "failed" and empty.error.type == "no_boxes" and empty.ungrounded == ["dog", "sofa"]

@@ -140,10 +140,10 @@ def test_box_assignment_thresholds_and_nms_with_known_logits(models):
             return SimpleNamespace(logits=logits, pred_boxes=boxes)
 
     det = GroundingDino(GroundConfig(), StageContext(), model=Stub(), processor=proc)
-    [(found, ungrounded)] = det.detect([Image.new("RGB", (100, 200))], [items])
-    assert [(b.item, round(b.score, 3)) for b in found] == [("red square", 0.953), ("blue circle", 0.731)]
-    assert found[0].box == [15.0, 30.0, 35.0, 70.0]  # cxcywh normalised -> xyxy pixels of a 100x200 image
-    assert ungrounded == ["tree"]
+    [found] = det.detect([Image.new("RGB", (100, 200))], [items])
+    assert [(b.item, round(b.score, 3)) for b in found.boxes] == [("red square", 0.953), ("blue circle", 0.731)]
+    assert found.boxes[0].box == [15.0, 30.0, 35.0, 70.0]  # cxcywh normalised -> xyxy pixels of a 100x200 image
+    assert found.ungrounded == ["tree"]
 
 
 # --- stages and chain ----------------------------------------------------------------------------------

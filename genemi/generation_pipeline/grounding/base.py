@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol, Sequence
 
 from PIL import Image
@@ -16,6 +17,16 @@ GROUNDERS = BackendRegistry("ground", "--grounder", {
 })
 
 
+@dataclass(frozen=True)
+class Detections:
+    """What a grounder found in one image: the ``boxes`` (each a :class:`~genemi.records.Box`: the item it
+    grounds, x0, y0, x1, y1 in pixels, a score; several may share an item) and the ``ungrounded`` items, those
+    that grounded to no box."""
+
+    boxes: list[Box]
+    ungrounded: list[str]
+
+
 class Grounder(Protocol):
     name: str
     model: object  # the torch module (moved by load/offload)
@@ -26,5 +37,5 @@ class Grounder(Protocol):
 
     def offload(self) -> None: ...
 
-    def detect(self, images: Sequence[Image.Image], items: Sequence[Sequence[str]]) -> list[tuple[list[Box], list[str]]]:
-        """Per image: (boxes, items that grounded to no box)."""
+    def detect(self, images: Sequence[Image.Image], items: Sequence[Sequence[str]]) -> list[Detections]:
+        """One :class:`Detections` per image, in order."""

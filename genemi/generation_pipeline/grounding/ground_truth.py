@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from genemi.generation_pipeline.grounding.base import Detections
 from genemi.records import Box
 from genemi.synthetic.ground_truth import AnnotationBackend
 
@@ -12,7 +13,7 @@ from genemi.synthetic.ground_truth import AnnotationBackend
 class GroundTruthGrounder(AnnotationBackend):
     model = None
 
-    def detect(self, images: Sequence, items: Sequence[Sequence[str]]):
+    def detect(self, images: Sequence, items: Sequence[Sequence[str]]) -> list[Detections]:
         from genemi.synthetic.ground_truth import match_item, salient_objects
 
         self.load()
@@ -26,5 +27,5 @@ class GroundTruthGrounder(AnnotationBackend):
                 if not found:
                     ungrounded.append(item)
                 boxes += [Box(item=item, box=[float(v) for v in o["box"]], score=1.0) for o in found]
-            out.append((boxes, ungrounded))
+            out.append(Detections(boxes, ungrounded))
         return out

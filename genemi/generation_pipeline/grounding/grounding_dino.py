@@ -17,6 +17,7 @@ from typing import Sequence
 import torch
 
 from genemi.errors import ConfigError
+from genemi.generation_pipeline.grounding.base import Detections
 from genemi.generation_pipeline.grounding.config import GroundConfig
 from genemi.generation_pipeline.stage import StageContext, release_to_cpu
 from genemi.records import Box
@@ -116,7 +117,7 @@ class GroundingDino:
             pos = end + 1  # the "." separator
         return spans
 
-    def detect(self, images: Sequence, items: Sequence[Sequence[str]]) -> list[tuple[list[Box], list[str]]]:
+    def detect(self, images: Sequence, items: Sequence[Sequence[str]]) -> list[Detections]:
         """Boxes per image. Images are batched only with images of the same size and prompts are padded to
         the model's fixed text length, so no padding ever differs: results do not depend on which images
         share a batch (shards, resumed runs and batch sizes give identical outputs)."""
@@ -132,7 +133,7 @@ class GroundingDino:
         return results
 
     @torch.no_grad()
-    def _detect(self, images: Sequence, items: Sequence[Sequence[str]]) -> list[tuple[list[Box], list[str]]]:
+    def _detect(self, images: Sequence, items: Sequence[Sequence[str]]) -> list[Detections]:
         from torchvision.ops import box_convert
 
         prompts = [build_prompt(i) for i in items]
@@ -164,8 +165,8 @@ class GroundingDino:
             results.append(self._finish(found, its))
         return results
 
-    def _finish(self, found: list, its: Sequence[str]) -> tuple[list[Box], list[str]]:
-        """Class-agnostic NMS over ``(score, item index, xyxy pixels)`` -> (boxes, ungrounded items)."""
+    def _finish(self, found: list, its: Sequence[str]) -> Detections:
+        """Class-agnostic NMS over ``(score, item index, xyxy pixels)`` -> the boxes and the ungrounded items."""
         from torchvision.ops import nms
 
         if found:
@@ -175,7 +176,7 @@ class GroundingDino:
         dets = [Box(item=its[k], box=[round(float(v), 2) for v in box.clamp(min=0).tolist()], score=round(s, 5))
                 for s, k, box in found]
         grounded = {d.item for d in dets}
-        return dets, [i for i in its if i not in grounded]
+        return Detections(dets, [i for i in its if i not in grounded])
 
     def predict(self, image, caption: str):
         """The original ``predict()`` on one image: ``(boxes cxcywh normalised, scores, phrases, query indices)``."""
@@ -205,7 +206,7 @@ class GroundingDino:
         return out
 
     @torch.no_grad()
-    def _detect_original(self, image, items: Sequence[str]) -> tuple[list[Box], list[str]]:
+    def _detect_original(self, image, items: Sequence[str]) -> Detections:
         """``--gd-prompt original``: the items are the phrases of the boxes surviving NMS on ``"tag, tag."``
         (:meth:`surviving_phrases`); each is then detected alone (prompt = the phrase), every box above the
         thresholds kept; NMS. The tags no phrase came from are listed as ungrounded."""
@@ -218,6 +219,6 @@ class GroundingDino:
             boxes, scores, _, _ = self.predict(image, phrase)
             xyxy = box_convert(boxes, "cxcywh", "xyxy") * scale
             found += [(float(s), k, box) for s, box in zip(scores.tolist(), xyxy)]
-        dets, _ = self._finish(found, picked)
+        dets = self._finish(found, picked).boxes
         grounded = {d.item for d in dets}
-        return dets, [t for t in dict.fromkeys([*items, *picked]) if t not in grounded]
+        return Detections(dets, [t for t in dict.fromkeys([*items, *picked]) if t not in grounded])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from genemi.generation_pipeline.grounding.base import Detections
 from genemi.generation_pipeline.stage import Stage, StageItem
 from genemi.records import DetectionRecord, Failure, TagRecord
 
@@ -21,12 +22,14 @@ class GroundStage(Stage):
 
     def process(self, items: list[StageItem[TagRecord]]) -> None:
         with self.timed():
-            results = self.backend.detect([it.prepared for it in items], [self.items_of(it.record) for it in items])
+            results: list[Detections] = self.backend.detect([it.prepared for it in items],
+                                                            [self.items_of(it.record) for it in items])
         for item, result in zip(items, results, strict=True):
             item.result = result
 
-    def build(self, item: StageItem[TagRecord]) -> DetectionRecord:
-        boxes, ungrounded = item.result
-        error = None if boxes else Failure(stage=self.name, type="no_boxes", message="no item grounded to a box")
-        return DetectionRecord(**item.record.carried(), boxes=boxes, ungrounded=ungrounded,
-                               status="ok" if boxes else "failed", error=error)
+    def build(self, item: StageItem[TagRecord]) -> DetectionRecord:  # item.result: the backend's Detections
+        found = item.result
+        error = None if found.boxes else Failure(stage=self.name, type="no_boxes",
+                                                 message="no item grounded to a box")
+        return DetectionRecord(**item.record.carried(), boxes=found.boxes, ungrounded=found.ungrounded,
+                               status="ok" if found.boxes else "failed", error=error)

@@ -44,6 +44,19 @@ _IRREGULAR_VERBS = {
     "watch": ("watches", "watched", "watching", "watched"), "crouch": ("crouches", "crouched", "crouching", "crouched"),
 }  # fmt: skip
 
+#: number words by value ("zero" = 0 ... "twelve" = 12)
+NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+                "twelve")
+
+
+def number_value(word: str) -> int | None:
+    """The value of a number word or of digits ("three" -> 3, "12" -> 12), else None."""
+    low = word.lower()
+    if low.isdigit():
+        return int(low)
+    return NUMBER_WORDS.index(low) if low in NUMBER_WORDS else None
+
+
 #: Penn tag -> index into (base, 3sg, past, participle, past participle)
 _TAG_FORM = {"VB": 0, "VBP": 0, "VBZ": 1, "VBD": 2, "VBG": 3, "VBN": 4}
 _VOWELS = set("aeiou")

@@ -12,7 +12,7 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Sequence
 
-from genemi.text.inflection import indefinite_article, match_case, pluralize, singularize
+from genemi.text.inflection import NUMBER_WORDS, indefinite_article, match_case, number_value, pluralize, singularize
 from genemi.text.parsing import ParsedCaption, Token
 from genemi.text.vocabulary import verb_group
 
@@ -232,9 +232,11 @@ def _determined(tok: Token | None) -> bool:
 def rewrite(parsed: ParsedCaption, item: str, short: str) -> str | None:
     """``parsed``'s text with the phrase naming ``item`` naming ``short`` instead; None if no phrase names it.
 
-    Determiners, numbers and possessives stay ("two dogs" -> "two bald eagles"); the label takes the
-    phrase's number; "a"/"an" agree with the label (and are dropped before mass or plural-only labels); the
-    label is lower-case unless it starts the caption.
+    Determiners and possessives stay; the label takes the phrase's number; "a"/"an" agree with the label (and are
+    dropped before mass or plural-only labels); the label is lower-case unless it starts the caption. A variation
+    repaints one grounded instance, so a phrase counting several ("two dogs", "3 cats") keeps the others and adds
+    the label: "two dogs on a couch" -> "a dog and a bald eagle on a couch", "three red stars" -> "two red stars
+    and a red triangle" (a label that states its own count replaces the number instead).
     """
     span = find_phrase(parsed, item)
     if span is None:
@@ -245,6 +247,9 @@ def rewrite(parsed: ParsedCaption, item: str, short: str) -> str | None:
     while det >= 0 and toks[det].pos == "SPACE":
         det -= 1
     own_count = counted(short)
+    several = number_value(toks[det].text) if det >= 0 and toks[det].pos in ("NUM", "DET") else None
+    if not own_count and several is not None and several >= 2 and _plural(toks[head]):
+        return _one_of_several(parsed, (det, start, end, head), several, short)
     if own_count:  # "a red square" -> "three green squares": the label brings its own number
         words = [w if w.isupper() and len(w) > 1 else w.lower() for w in short.split()]
         while det >= 0 and (toks[det].pos in ("DET", "NUM") or toks[det].text.lower() in _KEEP):
@@ -276,6 +281,25 @@ def rewrite(parsed: ParsedCaption, item: str, short: str) -> str | None:
     # the phrase becomes one token (with the trailing whitespace of its last one), then render as usual
     merged = replace(toks[end - 1], text=label)
     return ParsedCaption(parsed.text, toks[:start] + (merged,) + toks[end:], ()).render(repl)
+
+
+def _one_of_several(parsed: ParsedCaption, span: tuple[int, int, int, int], count: int, short: str) -> str:
+    """The caption with the counted phrase at ``span`` (number token, phrase start, end, head) naming one
+    instance fewer, then "and" and the label with its article: one of the ``count`` became ``short``."""
+    number, start, end, head = span
+    toks = parsed.tokens
+    kept = [t.text for t in toks[start:end]]
+    if count - 1 == 1:
+        kept[head - start] = singularize(kept[head - start])
+        kept = [indefinite_article(kept[0]), *kept]
+    else:
+        digits = toks[number].text.isdigit() or count - 1 >= len(NUMBER_WORDS)
+        kept = [str(count - 1) if digits else NUMBER_WORDS[count - 1], *kept]
+    label = f"{' '.join(kept)} and {with_article(' '.join(_inflected(short, False)))}"
+    if number == 0:
+        label = match_case(label, toks[0].text)
+    merged = replace(toks[end - 1], text=label)
+    return ParsedCaption(parsed.text, toks[:start] + (merged,) + toks[end:], ()).render({number: ""})
 
 
 def fallback_caption_text(caption: str | None, short: str) -> str:

@@ -21,17 +21,20 @@ def parse(text):
 
 
 CASES = [
-    # determiners and numbers stay; the label takes the phrase's number
+    # determiners stay; the label takes the phrase's number; of a counted phrase one instance becomes the label
     ("the dog sleeps", "dog", "bald eagle", "the bald eagle sleeps"),
-    ("two dogs playing in the park", "dog", "bald eagle", "two bald eagles playing in the park"),
+    ("two dogs playing in the park", "dog", "bald eagle", "a dog and a bald eagle playing in the park"),
     ("his dog sleeps on the sofa", "dog", "eagle", "his eagle sleeps on the sofa"),
     ("several young men walk", "man", "robot", "several robots walk"),
-    ("Three people riding bikes", "person", "robot", "Three robots riding bikes"),
+    ("Three people riding bikes", "person", "robot", "Two people and a robot riding bikes"),
     ("A man and a woman ride horses", "horse", "camel", "A man and a woman ride camels"),
-    ("Two dogs", "dogs", "Dalmatian", "Two dalmatians"),
+    ("3 cats on a bed", "cat", "dog", "2 cats and a dog on a bed"),
+    ("a picture of three large cyan stars", "large cyan star", "large cyan triangle",
+     "a picture of two large cyan stars and a large cyan triangle"),
+    ("Two dogs", "dogs", "Dalmatian", "A dog and a dalmatian"),
     # plural short labels: kept for plural phrases, singularised for singular ones
-    ("three dogs on the grass", "dog", "pigeons", "three pigeons on the grass"),
-    ("two men on a bench", "man", "women", "two women on a bench"),
+    ("three dogs on the grass", "dog", "pigeons", "two dogs and a pigeon on the grass"),
+    ("two men on a bench", "man", "women", "a man and a woman on a bench"),
     ("a dog on the grass", "dogs", "pigeons", "a pigeon on the grass"),
     ("a man holding an umbrella", "umbrella", "red umbrellas", "a man holding a red umbrella"),
     # a / an, both ways, with the determiner's capital
@@ -90,7 +93,7 @@ def test_rewrite(parsed, caption, item, short, expected):
 def test_rewrite_captions_keeps_order_and_deduplicates():
     texts = ["A dog runs across the field.", "A cat sleeps.", "A dog runs across the field.", "Two dogs play."]
     caps = list(parse_captions(texts))
-    expected = ["An owl runs across the field.", "Two owls play."]
+    expected = ["An owl runs across the field.", "A dog and an owl play."]
     assert rewrite_captions(caps, "dog", "owl", texts[0]) == (expected, False)
 
 

@@ -31,7 +31,9 @@ def test_rewrite_accuracy_on_the_test_set_is_at_least_95_percent():
 
 
 def test_a_label_with_a_prepositional_phrase_inflects_its_head_noun():
-    [p] = parse_captions(["two men riding horses"])
-    assert rewrite_captions([p], "men", "men in green", None) == (["two men in green riding horses"], False)
+    [p] = parse_captions(["several men riding horses"])
+    assert rewrite_captions([p], "men", "men in green", None) == (["several men in green riding horses"], False)
+    [p] = parse_captions(["two men riding horses"])  # one of two repainted: the other stays
+    assert rewrite_captions([p], "men", "men in green", None) == (["a man and a man in green riding horses"], False)
     [p] = parse_captions(["a man riding a horse"])
     assert rewrite_captions([p], "man", "men in green", None) == (["a man in green riding a horse"], False)

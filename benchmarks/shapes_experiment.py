@@ -981,6 +981,9 @@ def parse_args(argv=None):
         args.seeds, args.world_seeds = args.seeds[:2], args.world_seeds[:2]
     if CONTROL not in args.settings:
         p.error(f"--settings must include the control {CONTROL!r}")
+    if not 0 < args.counted <= 1 or args.counting_items < 1:
+        p.error("--counted must be a share in (0, 1] and --counting-items at least 1 (the counting test is a "
+                "primary metric)")
     return args
 
 

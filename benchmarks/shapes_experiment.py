@@ -99,7 +99,8 @@ SECONDARY = [*((("sugarcrepe", s), f"SC {s}") for s in ("replace_obj", "replace_
              (("aro_vg_attribution", "macro_accuracy"), "VG-A")]
 TESTED = PRIMARY + RETENTION
 #: the run's sizes recorded in results.json
-SIZES = ("train_scenes", "test_scenes", "vga_per_pair", "counted", "counting_items", "image_size", "patch", "width", "layers", "batch",
+SIZES = ("train_scenes", "test_scenes", "vga_per_pair", "counted", "counting_items", "triplet_kinds", "image_size",
+         "patch", "width", "layers", "batch",
          "pretrain_steps", "finetune_steps", "pretrain_lr", "finetune_lr", "relation_variations", "variations_per_item",
          "bootstrap")
 
@@ -228,13 +229,12 @@ def prepare_world(args, world_seed: int) -> dict:
     from genemi.negatives import command as negatives
     from genemi.synthetic import write_world
     from genemi.synthetic.scenes import SplitSpec
-    from genemi.synthetic.world import ShapesWorld
 
     root = Path(args.output) / f"world_{world_seed}"
     stamp = {"train": args.train_scenes, "test": args.test_scenes, "size": args.image_size, "seed": world_seed,
              "variations_per_item": args.variations_per_item, "relation_variations": args.relation_variations,
              "vga_per_pair": args.vga_per_pair, "counted": args.counted, "counting_items": args.counting_items,
-             "version": 3}  # fmt: skip
+             "triplet_kinds": args.triplet_kinds, "version": 3}  # fmt: skip
     stamp_file = root / "prepared.json"
     if stamp_file.exists() and json.loads(stamp_file.read_text())["stamp"] == stamp:
         return _finish_world(args, json.loads(stamp_file.read_text()))
@@ -261,7 +261,7 @@ def prepare_world(args, world_seed: int) -> dict:
     t0 = time.perf_counter()
     tri = root / "triplets"
     _quiet_main(pipeline.main, [*common, "--stages", "tag,negcaption,t2i", "--painter", "render", "--kinds",
-                                "swap_obj,swap_att,replace_rel", "--output-dir", str(tri)],
+                                args.triplet_kinds, "--output-dir", str(tri)],
                 "genemi generate (triplets)")
     _quiet_main(pipeline.main, ["export", "--output-dir", str(tri), "--no-filter"], "genemi generate export (triplets)")
     tri_counts = _clean_triplets(tri, spec)
@@ -368,7 +368,7 @@ def build_table(setting: dict, prep: dict, batch: int, seed: int):
     """(pair table, mining spec) of a setting, from genemi's readers."""
     import random
 
-    from genemi.training.data import (PairSpec, build_variation_table, filter_variations, read_coco_pairs,
+    from genemi.training.data import (build_variation_table, filter_variations, read_coco_pairs,
                                       read_text_negative_pairs, read_triplet_pairs, read_variation_records,
                                       singleton_table)
     from genemi.training.datasets.base import PairTable
@@ -946,6 +946,9 @@ def parse_args(argv=None):
     p.add_argument("--counted", type=float, default=0.5,
                    help="share of one-object scenes drawn as counted scenes (2-4 copies, 'three red circles') [0.5]")
     p.add_argument("--counting-items", type=int, default=1000, help="items of the world's counting test [1000]")
+    p.add_argument("--triplet-kinds", default="swap_obj,swap_att,replace_rel",
+                   help="the whole-image arm's negative-caption edits (genemi generate --kinds) "
+                        "[swap_obj,swap_att,replace_rel]")
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--patch", type=int, default=8)
     p.add_argument("--width", type=int, default=64)

@@ -30,7 +30,7 @@ from spacy.lang.en.stop_words import STOP_WORDS
 
 from genemi.negatives.sources import ReplacementSource, Slot, noun_lemma, verb_lemma
 from genemi.text import vocabulary as vocab
-from genemi.text.inflection import indefinite_article, match_case, pluralize, singularize
+from genemi.text.inflection import NUMBER_WORDS, indefinite_article, match_case, pluralize, singularize
 from genemi.text.order import ORDER_PERTURBATIONS
 from genemi.text.parsing import ParsedCaption
 
@@ -346,7 +346,7 @@ def add_att(parsed: ParsedCaption, rng: random.Random, ctx: EditContext) -> str:
 
 
 #: number words a count edit reads and writes (it never writes "one": the noun would have to become singular)
-_NUMBERS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+_NUMBERS = NUMBER_WORDS[1:11]  # one ... ten
 _PLURAL_FORMS = {"is": "are", "was": "were", "has": "have", "does": "do"}
 
 

@@ -30,7 +30,8 @@ from dataclasses import replace
 
 from genemi.errors import DataError
 from genemi.synthetic.scenes import (COLOURS, COUNT_WORDS, GRID, RELATION_WORDS, SHAPES, SIZES, Relation, Scene,
-                                     SceneObject, _place, layout, plural, relation_holds)
+                                     SceneObject, _place, layout, relation_holds)
+from genemi.text.inflection import pluralize
 
 #: layouts tried before a caption's relations are declared impossible on the grid
 ATTEMPTS = 200
@@ -38,7 +39,6 @@ _INVERSE = {"left of": "right of", "right of": "left of", "above": "below", "bel
 _TEXTURES = ("striped", "plain")
 #: words allowed before the object phrase in a prompt's first part ("a photo of a", "close-up photo of an")
 PROMPT_LEAD_WORDS = frozenset({"a", "an", "the", "photo", "picture", "image", "of", "close-up", "closeup"})
-
 
 
 class CaptionParseError(DataError):
@@ -63,7 +63,7 @@ _RELATION_CLAUSES = (
     re.compile(rf"{_DET} {_PHRASE} is {_REL} {_DET} {_PHRASE}"),
 )
 _OBJECT_CLAUSE = re.compile(rf"(?:there is |a picture of )?{_DET} {_PHRASE}(?: on a grey background)?")
-_PLURALS = {plural(shape): shape for shape in SHAPES}
+_PLURALS = {pluralize(shape): shape for shape in SHAPES}
 _NUMBERS = {word: n for n, word in COUNT_WORDS.items()}
 _COUNTED_CLAUSE = re.compile(rf"(?:there are |a picture of )?({_alternation(_NUMBERS)}) "
                              rf"{_PHRASE.replace(_alternation(SHAPES), _alternation(_PLURALS))}"
@@ -86,10 +86,6 @@ def _object(groups) -> SceneObject:
     return SceneObject(shape, colour, size or "large", texture or "plain")
 
 
-def _attributes(obj: SceneObject) -> tuple[str, str, str, str]:
-    return obj.shape, obj.colour, obj.size, obj.texture
-
-
 def parse_objects(text: str) -> tuple[list[SceneObject], list[Relation]]:
     """The objects (attributes only, no placement) and relations a caption states (CaptionParseError if it is
     not in the world's grammar)."""
@@ -101,7 +97,7 @@ def parse_objects(text: str) -> tuple[list[SceneObject], list[Relation]]:
     anchors: list[int] = []  # objects that were a relation's object, in order
 
     def refer(obj: SceneObject, subject: int) -> int:
-        same = [i for i, o in enumerate(objects) if i != subject and _attributes(o) == _attributes(obj)]
+        same = [i for i, o in enumerate(objects) if i != subject and o.attributes() == obj.attributes()]
         preferred = [a for a in anchors if a in same] + same
         if preferred:
             return preferred[0]

@@ -28,6 +28,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
+from genemi.text.inflection import NUMBER_WORDS, pluralize
+
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (220, 40, 40), "orange": (245, 140, 30), "yellow": (235, 215, 40), "green": (40, 170, 60),
     "cyan": (40, 200, 210), "blue": (40, 70, 220), "purple": (140, 50, 170), "white": (245, 245, 245),
@@ -37,14 +39,9 @@ SIZES = {"small": 0.20, "large": 0.29}  # side of the object's box as a fraction
 RELATIONS = ("left of", "right of", "above", "below", "on top of")
 BACKGROUND = (128, 128, 128)
 GRID = 3  # cells per side
+MAX_COUNT = 4  # copies in a counted scene
 #: number words of a counted scene's caption (one copy is captioned with an article: "a red circle")
-COUNT_WORDS = {2: "two", 3: "three", 4: "four"}
-MAX_COUNT = max(COUNT_WORDS)
-
-
-def plural(shape: str) -> str:
-    """The shape's plural ("circles", "crosses")."""
-    return shape + ("es" if shape.endswith(("s", "x", "sh", "ch")) else "s")
+COUNT_WORDS = {n: NUMBER_WORDS[n] for n in range(2, MAX_COUNT + 1)}
 
 
 @dataclass(frozen=True)
@@ -61,7 +58,7 @@ class SceneObject:
         words = ([self.size] if with_size else []) + ([self.texture] if self.texture != "plain" else [])
         if count == 1:
             return " ".join(words + [self.colour, self.shape])
-        return " ".join([COUNT_WORDS[count]] + words + [self.colour, plural(self.shape)])
+        return " ".join([COUNT_WORDS[count]] + words + [self.colour, pluralize(self.shape)])
 
     def attributes(self) -> tuple[str, str, str, str]:
         return self.shape, self.colour, self.size, self.texture

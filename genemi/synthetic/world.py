@@ -45,7 +45,7 @@ import numpy as np
 
 from genemi.variation_area import image_variation_area
 from genemi.synthetic.relation_edits import ARRANGEMENT_KINDS, KINDS, relation_edits
-from genemi.synthetic.scenes import (COLOURS, MAX_COUNT, RELATIONS, SHAPES, SIZES, Relation, Rendered, Scene,
+from genemi.synthetic.scenes import (COLOURS, GRID, MAX_COUNT, RELATIONS, SHAPES, SIZES, Relation, Rendered, Scene,
                                      SceneObject, SplitSpec, caption, captions, random_object, random_scene,
                                      relation_holds, render, sample_split, with_count)  # fmt: skip
 
@@ -417,7 +417,7 @@ def _write_counting(root: Path, images: Path, spec: SplitSpec, seed: int, size: 
     for n in range(items):
         shape, colour = crng.choice(spec.heldout_pairs)
         obj = random_object(crng, texture_prob)
-        single = Scene((SceneObject(shape, colour, obj.size, obj.texture, (crng.randrange(3), crng.randrange(3))),))
+        single = Scene((SceneObject(shape, colour, obj.size, obj.texture, (crng.randrange(GRID), crng.randrange(GRID))),))
         have = n % MAX_COUNT + 1
         scene = with_count(single, have, crng)
         foil = have + crng.choice([d for d in (-1, 1) if 1 <= have + d <= MAX_COUNT])

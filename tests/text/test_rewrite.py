@@ -32,7 +32,7 @@ CASES = [
     ("a picture of three large cyan stars", "large cyan star", "large cyan triangle",
      "a picture of two large cyan stars and a large cyan triangle"),
     ("Two dogs", "dogs", "Dalmatian", "A dog and a dalmatian"),
-    # plural short labels: kept for plural phrases, singularised for singular ones
+    # plural short labels: singularised for singular phrases and for the one instance of a counted phrase
     ("three dogs on the grass", "dog", "pigeons", "two dogs and a pigeon on the grass"),
     ("two men on a bench", "man", "women", "a man and a woman on a bench"),
     ("a dog on the grass", "dogs", "pigeons", "a pigeon on the grass"),
